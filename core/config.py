@@ -1,0 +1,244 @@
+"""Settings from the environment, validated once at start-up.
+
+Every variable of the interface contract is parsed here and nowhere else. A bad value raises
+`ConfigError`, whose text is one line naming the variable, the problem and an example; the
+entry point prints it and exits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from core.errors import ConfigError
+
+KNOWN_EXCHANGES = ("paper", "bybit", "binance", "okx")
+LIVE_EXCHANGES = ("bybit", "binance", "okx")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
+
+
+@dataclass(slots=True, frozen=True)
+class Settings:
+    """The validated configuration of one Tradewind process."""
+
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str | None = None
+    db_path: Path = Path("data/tradewind.db")
+    master_keys: tuple[bytes, ...] = ()
+    master_key_file: Path = Path("data/master.key")
+    admin_ids: frozenset[int] = frozenset()
+    exchanges: tuple[str, ...] = KNOWN_EXCHANGES
+    exchange_urls: Mapping[str, str] = field(default_factory=dict)
+    market_source: str = "paper"
+    scan_interval: float = 10.0
+    sync_interval: float = 300.0
+    metrics_addr: tuple[str, int] | None = ("127.0.0.1", 9108)
+    log_level: str = "INFO"
+
+    @property
+    def console_mode(self) -> bool:
+        """Without a bot token Tradewind runs the local console chat."""
+        return self.telegram_bot_token is None
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Parse and validate every Tradewind variable in `env`."""
+    db_path = _path(env, "TRADEWIND_DB", "data/tradewind.db")
+    return Settings(
+        telegram_bot_token=_token(env),
+        telegram_api_base_url=_base_url(env),
+        db_path=db_path,
+        master_keys=_master_keys(env),
+        master_key_file=db_path.parent / "master.key",
+        admin_ids=_admin_ids(env),
+        exchanges=_exchanges(env),
+        exchange_urls=_exchange_urls(env),
+        market_source=_market_source(env),
+        scan_interval=_seconds(env, "TRADEWIND_SCAN_INTERVAL", 10.0, 1.0, 3600.0),
+        sync_interval=_seconds(env, "TRADEWIND_SYNC_INTERVAL", 300.0, 10.0, 86400.0),
+        metrics_addr=_metrics_addr(env),
+        log_level=_log_level(env),
+    )
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    """Return the stripped value, treating an empty value as unset."""
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _token(env: Mapping[str, str]) -> str | None:
+    value = _get(env, "TELEGRAM_BOT_TOKEN")
+    if value is not None and not _TOKEN_RE.match(value):
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN",
+            "is not a bot token (digits, a colon, then the secret from @BotFather)",
+            "123456789:AAF1k2m3n4o5p6q7r8s9t0uvwxyzABCDEFG",
+        )
+    return value
+
+
+def _base_url(env: Mapping[str, str]) -> str | None:
+    value = _get(env, "TELEGRAM_API_BASE_URL")
+    if value is not None and not _is_http_url(value):
+        raise ConfigError(
+            "TELEGRAM_API_BASE_URL",
+            f"{value!r} is not an http(s) URL",
+            "http://127.0.0.1:8081/bot",
+        )
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: str) -> Path:
+    value = _get(env, name) or default
+    path = Path(value)
+    if path.exists() and path.is_dir():
+        raise ConfigError(name, f"{value!r} is a directory, not a file", "./data/tradewind.db")
+    return path
+
+
+def _master_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
+    value = _get(env, "TRADEWIND_MASTER_KEY")
+    if value is None:
+        return ()
+    keys = [part.strip() for part in value.split(",")]
+    for position, key in enumerate(keys, start=1):
+        if not _is_fernet_key(key):
+            raise ConfigError(
+                "TRADEWIND_MASTER_KEY",
+                f"key #{position} is not a Fernet key (44 url-safe base64 characters)",
+                "<output of `tradewind gen-key`>,<older key>",
+            )
+    return tuple(key.encode("ascii") for key in keys)
+
+
+def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
+    value = _get(env, "TRADEWIND_ADMIN_IDS")
+    if value is None:
+        return frozenset()
+    ids: set[int] = set()
+    for part in value.split(","):
+        item = part.strip()
+        if not item.isdigit() or int(item) <= 0:
+            raise ConfigError(
+                "TRADEWIND_ADMIN_IDS",
+                f"{item!r} is not a Telegram user id (a positive integer)",
+                "123456789,987654321",
+            )
+        ids.add(int(item))
+    return frozenset(ids)
+
+
+def _exchanges(env: Mapping[str, str]) -> tuple[str, ...]:
+    value = _get(env, "TRADEWIND_EXCHANGES")
+    if value is None:
+        return KNOWN_EXCHANGES
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    unknown = [name for name in names if name not in KNOWN_EXCHANGES]
+    if unknown or not names:
+        problem = f"unknown exchange {unknown[0]!r}" if unknown else "lists no exchange"
+        raise ConfigError(
+            "TRADEWIND_EXCHANGES",
+            f"{problem}; choose from {', '.join(KNOWN_EXCHANGES)}",
+            "paper,bybit",
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _exchange_urls(env: Mapping[str, str]) -> dict[str, str]:
+    value = _get(env, "TRADEWIND_EXCHANGE_URLS")
+    if value is None:
+        return {}
+    example = '{"bybit": "http://127.0.0.1:8900"}'
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("TRADEWIND_EXCHANGE_URLS", f"is not JSON ({exc.msg})", example) from None
+    if not isinstance(parsed, dict):
+        raise ConfigError("TRADEWIND_EXCHANGE_URLS", "must be a JSON object", example)
+    urls: dict[str, str] = {}
+    for name, url in parsed.items():
+        if name not in LIVE_EXCHANGES:
+            raise ConfigError(
+                "TRADEWIND_EXCHANGE_URLS",
+                f"unknown exchange {name!r}; choose from {', '.join(LIVE_EXCHANGES)}",
+                example,
+            )
+        if not isinstance(url, str) or not _is_http_url(url):
+            raise ConfigError(
+                "TRADEWIND_EXCHANGE_URLS", f"the URL for {name} is not an http(s) URL", example
+            )
+        urls[name] = url.rstrip("/")
+    return urls
+
+
+def _market_source(env: Mapping[str, str]) -> str:
+    value = (_get(env, "TRADEWIND_MARKET_SOURCE") or "paper").lower()
+    if value not in KNOWN_EXCHANGES:
+        raise ConfigError(
+            "TRADEWIND_MARKET_SOURCE",
+            f"{value!r} is not a market source; choose from {', '.join(KNOWN_EXCHANGES)}",
+            "paper",
+        )
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not low <= seconds <= high:  # also false for NaN
+        raise ConfigError(
+            name, f"{value!r} is not a number of seconds from {low:g} to {high:g}", f"{default:g}"
+        )
+    return seconds
+
+
+def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:
+    if "TRADEWIND_METRICS_ADDR" in env and not env["TRADEWIND_METRICS_ADDR"].strip():
+        return None
+    value = _get(env, "TRADEWIND_METRICS_ADDR") or "127.0.0.1:9108"
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(
+            "TRADEWIND_METRICS_ADDR",
+            f"{value!r} is not host:port (port 0-65535; empty disables the endpoint)",
+            "127.0.0.1:9108",
+        )
+    return host.strip("[]"), int(port)
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = (_get(env, "TRADEWIND_LOG_LEVEL") or "INFO").upper()
+    if value not in LOG_LEVELS or not isinstance(logging.getLevelName(value), int):
+        raise ConfigError(
+            "TRADEWIND_LOG_LEVEL",
+            f"{value!r} is not a level; choose from {', '.join(LOG_LEVELS)}",
+            "INFO",
+        )
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(key) == 44 and len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return False

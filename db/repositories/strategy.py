@@ -1,0 +1,126 @@
+"""Per-user strategy settings, parsed into typed values once per read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from db.repositories import HotQuery
+from db.repositories.base import Repository, to_ms
+from db.store import Row, Tx
+
+
+@dataclass(slots=True, frozen=True)
+class StrategyRecord:
+    """A trader's sizing, risk and automation settings (defaults match the schema)."""
+
+    user_id: int
+    size_usdt: Decimal | None = Decimal("50")
+    risk_pct: Decimal | None = None
+    leverage: int = 5
+    tp_pct: Decimal = Decimal("3")
+    sl_pct: Decimal = Decimal("1.5")
+    max_positions: int = 5
+    auto_trade: bool = False
+    min_score: float = 0.7
+    allow_symbols: tuple[str, ...] = field(default_factory=tuple)
+    deny_symbols: tuple[str, ...] = field(default_factory=tuple)
+    limit_order_ttl_min: int = 60
+
+
+_COLUMNS = (
+    "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
+    "min_score, allow_symbols, deny_symbols, limit_order_ttl_min"
+)
+_GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
+_AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
+_UPSERT = """
+INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
+    max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
+    updated_at)
+VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
+    :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min, :now)
+ON CONFLICT (user_id) DO UPDATE SET
+    size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
+    leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
+    max_positions = excluded.max_positions, auto_trade = excluded.auto_trade,
+    min_score = excluded.min_score, allow_symbols = excluded.allow_symbols,
+    deny_symbols = excluded.deny_symbols, limit_order_ttl_min = excluded.limit_order_ttl_min,
+    updated_at = excluded.updated_at
+"""
+
+HOT_QUERIES = (
+    HotQuery("strategy.get", _GET, (1,)),
+    HotQuery("strategy.auto_traders", _AUTO_TRADERS, (0.8,)),
+)
+
+
+class StrategyRepository(Repository):
+    """SQL for strategy_settings."""
+
+    async def get(self, user_id: int) -> StrategyRecord:
+        """Return the user's settings, or the defaults when they never changed any."""
+        row = await self.store.fetchone("strategy.get", _GET, (user_id,))
+        return StrategyRecord(user_id=user_id) if row is None else _record(row)
+
+    async def auto_traders(self, signal_score: float) -> list[StrategyRecord]:
+        """Settings of every auto-trading user whose threshold this score meets."""
+        rows = await self.store.fetchall("strategy.auto_traders", _AUTO_TRADERS, (signal_score,))
+        return [_record(row) for row in rows]
+
+    async def save(self, record: StrategyRecord, now: datetime, tx: Tx | None = None) -> None:
+        async with self._tx(tx) as t:
+            await t.execute("strategy.save", _UPSERT, _params(record, now))
+
+    async def save_many(self, records: Sequence[StrategyRecord], now: datetime) -> int:
+        """Save many users' settings in one transaction (imports, demo data)."""
+        async with self.store.transaction() as tx:
+            return await tx.executemany(
+                "strategy.save_many", _UPSERT, [_params(r, now) for r in records]
+            )
+
+
+def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
+    return {
+        "user_id": record.user_id,
+        "size_usdt": _text(record.size_usdt),
+        "risk_pct": _text(record.risk_pct),
+        "leverage": record.leverage,
+        "tp_pct": str(record.tp_pct),
+        "sl_pct": str(record.sl_pct),
+        "max_positions": record.max_positions,
+        "auto_trade": int(record.auto_trade),
+        "min_score": record.min_score,
+        "allow_symbols": json.dumps(list(record.allow_symbols)),
+        "deny_symbols": json.dumps(list(record.deny_symbols)),
+        "limit_order_ttl_min": record.limit_order_ttl_min,
+        "now": to_ms(now),
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _record(row: Row) -> StrategyRecord:
+    return StrategyRecord(
+        user_id=row["user_id"],
+        size_usdt=_decimal(row["size_usdt"]),
+        risk_pct=_decimal(row["risk_pct"]),
+        leverage=row["leverage"],
+        tp_pct=Decimal(row["tp_pct"]),
+        sl_pct=Decimal(row["sl_pct"]),
+        max_positions=row["max_positions"],
+        auto_trade=bool(row["auto_trade"]),
+        min_score=row["min_score"],
+        allow_symbols=tuple(json.loads(row["allow_symbols"])),
+        deny_symbols=tuple(json.loads(row["deny_symbols"])),
+        limit_order_ttl_min=row["limit_order_ttl_min"],
+    )

@@ -1,0 +1,237 @@
+"""The SQLite store: one writer, a few readers, every statement named and timed.
+
+Writes go through `Store.transaction()`: an `asyncio.Lock` serialises them on the single
+writer connection and each one opens with `BEGIN IMMEDIATE`, so two coroutines never race
+for SQLite's write lock and no caller ever sees SQLITE_BUSY from its own process. Readers
+use separate connections; under WAL they never wait for the writer. `busy_timeout` covers
+other processes (the `tradewind` maintenance commands) touching the same file.
+
+Every statement carries a short name (`users.upsert`) used for its latency metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import aiosqlite
+
+from core.errors import StoreError
+from db.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+Row = sqlite3.Row
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -32768",  # 32 MiB of page cache per connection
+    "PRAGMA mmap_size = 268435456",  # 256 MiB
+)
+
+
+class StatementObserver(Protocol):
+    """Receives each statement's latency; `core.metrics.Metrics` satisfies it."""
+
+    def observe_statement(self, name: str, seconds: float) -> None: ...
+
+
+class _Quiet:
+    def observe_statement(self, name: str, seconds: float) -> None:
+        return None
+
+
+class Tx:
+    """One write transaction on the writer connection; valid inside `Store.transaction`."""
+
+    def __init__(self, conn: aiosqlite.Connection, observer: StatementObserver) -> None:
+        self._conn = conn
+        self._observer = observer
+
+    async def execute(self, name: str, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        start = time.perf_counter()
+        cursor = await self._conn.execute(sql, params)
+        await cursor.close()
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return cursor.rowcount
+
+    async def insert(self, name: str, sql: str, params: Params = ()) -> int:
+        """Run one INSERT; return the new row id."""
+        start = time.perf_counter()
+        cursor = await self._conn.execute(sql, params)
+        row_id = cursor.lastrowid
+        await cursor.close()
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        if row_id is None:
+            raise StoreError(f"{name}: no row id after insert")
+        return row_id
+
+    async def executemany(self, name: str, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement for many parameter rows; return the rows changed."""
+        start = time.perf_counter()
+        cursor = await self._conn.executemany(sql, rows)
+        await cursor.close()
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return cursor.rowcount
+
+    async def fetchone(self, name: str, sql: str, params: Params = ()) -> Row | None:
+        """Read inside the transaction (sees its own uncommitted writes)."""
+        start = time.perf_counter()
+        async with self._conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return row
+
+    async def fetchall(self, name: str, sql: str, params: Params = ()) -> list[Row]:
+        start = time.perf_counter()
+        async with self._conn.execute(sql, params) as cursor:
+            rows = list(await cursor.fetchall())
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return rows
+
+
+class Store:
+    """SQLite behind one writer and `readers` reader connections; use with `async with`."""
+
+    def __init__(
+        self, path: Path | str, *, observer: StatementObserver | None = None, readers: int = 2
+    ) -> None:
+        self.path = Path(path)
+        self._observer = observer or _Quiet()
+        self._reader_count = max(1, readers)
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = itertools.cycle(range(self._reader_count))
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    async def open(self) -> None:
+        """Open connections, check integrity and apply pending migrations."""
+        if self._closed:
+            raise StoreError("store is closed")
+        if self.path.parent and str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        try:
+            await self._quick_check(self._writer)
+            await apply_migrations(self._writer)
+            for _ in range(self._reader_count):
+                reader = await self._connect()
+                await reader.execute("PRAGMA query_only = ON")
+                self._readers.append(reader)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close every connection; idempotent. A closed store refuses further use."""
+        self._closed = True
+        connections = [c for c in (self._writer, *self._readers) if c is not None]
+        self._writer, self._readers = None, []
+        for conn in connections:
+            await conn.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self, *, durable: bool = False) -> AsyncIterator[Tx]:
+        """Serialise one write transaction; commit on success, roll back on any exception.
+
+        `durable=True` syncs the WAL on commit (`synchronous=FULL`), for money and licence
+        writes that must survive a power cut, not only a crash.
+        """
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            if durable:
+                await writer.execute("PRAGMA synchronous = FULL")
+            await writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(writer, self._observer)
+            except BaseException:
+                await writer.execute("ROLLBACK")
+                raise
+            else:
+                await writer.execute("COMMIT")
+            finally:
+                if durable:
+                    await writer.execute("PRAGMA synchronous = NORMAL")
+
+    async def execute(self, name: str, sql: str, params: Params = ()) -> int:
+        """Run one write statement in its own transaction; return rows changed."""
+        async with self.transaction() as tx:
+            return await tx.execute(name, sql, params)
+
+    async def executemany(self, name: str, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement for many rows in a single transaction."""
+        async with self.transaction() as tx:
+            return await tx.executemany(name, sql, rows)
+
+    async def fetchone(self, name: str, sql: str, params: Params = ()) -> Row | None:
+        start = time.perf_counter()
+        async with self._reader().execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return row
+
+    async def fetchall(self, name: str, sql: str, params: Params = ()) -> list[Row]:
+        start = time.perf_counter()
+        async with self._reader().execute(sql, params) as cursor:
+            rows = list(await cursor.fetchall())
+        self._observer.observe_statement(name, time.perf_counter() - start)
+        return rows
+
+    async def fetchval(self, name: str, sql: str, params: Params = ()) -> Any:
+        """Return the first column of the first row, or None."""
+        row = await self.fetchone(name, sql, params)
+        return None if row is None else row[0]
+
+    async def ping(self) -> bool:
+        """Cheap liveness probe for /health."""
+        return bool(await self.fetchval("store.ping", "SELECT 1") == 1)
+
+    async def user_version(self) -> int:
+        return int(await self.fetchval("store.user_version", "PRAGMA user_version"))
+
+    def _reader(self) -> aiosqlite.Connection:
+        if not self._readers:
+            raise StoreError("store is closed" if self._closed else "store is not open")
+        return self._readers[next(self._next_reader) % len(self._readers)]
+
+    def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreError("store is closed" if self._closed else "store is not open")
+        return conn
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def _quick_check(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA quick_check") as cursor:
+            rows = [row[0] for row in await cursor.fetchall()]
+        if rows != ["ok"]:
+            raise StoreError(f"database {self.path} failed its integrity check: {rows[:3]}")
