@@ -8,6 +8,7 @@ every hit: a collector reads `CacheLayer.stats()` when Prometheus scrapes.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_WINDOW = 1000  # recent latencies kept per command for exact percentiles in /perf
 _SLOW = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -81,6 +83,7 @@ class Metrics:
         )  # fmt: skip
         self.started_at = time.time()
         self.jobs: dict[str, JobRun] = {}
+        self.recent_commands: dict[str, deque[float]] = {}
 
     @contextmanager
     def time_command(self, command: str) -> Iterator[None]:
@@ -92,7 +95,12 @@ class Metrics:
             self.command_errors.labels(command).inc()
             raise
         finally:
-            self.command_latency.labels(command).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.command_latency.labels(command).observe(elapsed)
+            window = self.recent_commands.get(command)
+            if window is None:
+                window = self.recent_commands[command] = deque(maxlen=_WINDOW)
+            window.append(elapsed)
 
     def observe_statement(self, name: str, seconds: float) -> None:
         """Record one SQL statement's latency (the store calls this)."""
@@ -126,6 +134,23 @@ class Metrics:
 
     def uptime_s(self) -> float:
         return time.time() - self.started_at
+
+    def totals(self, metric: str, label: str) -> dict[str, tuple[float, float]]:
+        """(count, sum) per label value of one histogram, e.g. DB time per statement."""
+        found: dict[str, list[float]] = {}
+        for family in self.registry.collect():
+            if family.name != metric:
+                continue
+            for sample in family.samples:
+                key = sample.labels.get(label)
+                if key is None:
+                    continue
+                pair = found.setdefault(key, [0.0, 0.0])
+                if sample.name.endswith("_count"):
+                    pair[0] = sample.value
+                elif sample.name.endswith("_sum"):
+                    pair[1] = sample.value
+        return {key: (pair[0], pair[1]) for key, pair in found.items()}
 
 
 class _CacheCollector(Collector):

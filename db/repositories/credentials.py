@@ -43,7 +43,9 @@ _COLUMNS = (
     "key_hint, created_at, verified_at"
 )
 _GET = f"SELECT {_COLUMNS} FROM api_credentials WHERE id = ? AND user_id = ?"
-_FOR_USER = f"SELECT {_COLUMNS} FROM api_credentials WHERE user_id = ? ORDER BY exchange, account_type"
+_FOR_USER = (
+    f"SELECT {_COLUMNS} FROM api_credentials WHERE user_id = ? ORDER BY exchange, account_type"
+)
 _FOR_ACCOUNT = (
     f"SELECT {_COLUMNS} FROM api_credentials "
     "WHERE user_id = ? AND exchange = ? AND account_type = ?"

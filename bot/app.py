@@ -1,0 +1,138 @@
+"""The application factory: settings in, a ready python-telegram-bot Application out.
+
+Resources open in `post_init` (store → cache → services → metrics endpoint) and close in
+`post_shutdown` in reverse order, so a failed start leaves nothing half-open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AsyncExitStack
+
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, ApplicationBuilder
+from telegram.request import BaseRequest
+
+from bot.jobs import schedule_jobs
+from core.cache import CacheLayer
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.crypto import SecretBox, load_master_keys
+from core.health import HealthServer
+from core.metrics import Metrics
+from db.store import Store
+from handlers.context import CONTEXT_TYPES, TradewindApp
+from handlers.registry import register_handlers
+from services.container import build_services
+
+log = logging.getLogger(__name__)
+
+CONSOLE_TOKEN = "7000000001:offline-console-token-not-a-secret"
+CONSOLE_USER_ID = 1
+
+
+class Lifecycle:
+    """Opens the bot's resources on start and closes them on stop."""
+
+    def __init__(self, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.health: HealthServer | None = None
+        self._stack = AsyncExitStack()
+
+    async def post_init(self, app: TradewindApp) -> None:
+        phases: dict[str, float] = {}
+        mark = time.perf_counter()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[name] = (now - mark) * 1000
+            mark = now
+
+        try:
+            store = await self._stack.enter_async_context(
+                Store(self.settings.db_path, observer=self.metrics)
+            )
+            phase("store")
+            keys = load_master_keys(
+                ",".join(k.decode() for k in self.settings.master_keys) or None,
+                self.settings.master_key_file,
+            )
+            phase("keys")
+            cache = CacheLayer(self.clock)
+            self.metrics.watch_caches(cache)
+            services = build_services(
+                store, self.clock, self.metrics, cache, SecretBox(keys), self._admins()
+            )
+            app.bot_data.services = services
+            phase("services")
+            if self.settings.metrics_addr is not None:
+                host, port = self.settings.metrics_addr
+                self.health = HealthServer(host, port, self.metrics, probes={"db": store.ping})
+                await self._stack.enter_async_context(self.health)
+            phase("metrics")
+            if app.job_queue is not None:
+                schedule_jobs(app.job_queue, services)
+            await self._publish_commands(app)
+            phase("commands")
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        timings = ", ".join(f"{name} {ms:.0f} ms" for name, ms in phases.items())
+        log.info("Tradewind started: %s", timings)
+
+    async def post_shutdown(self, app: TradewindApp) -> None:
+        services = app.bot_data.services
+        if services is not None:
+            try:
+                await services.users.flush_presence()
+            except Exception:
+                log.exception("could not flush presence on shutdown")
+        app.bot_data.services = None
+        await self._stack.aclose()
+        log.info("Tradewind stopped")
+
+    def _admins(self) -> frozenset[int]:
+        admins = set(self.settings.admin_ids)
+        if self.settings.console_mode:
+            admins.add(CONSOLE_USER_ID)
+        return frozenset(admins)
+
+    async def _publish_commands(self, app: TradewindApp) -> None:
+        """Fill Telegram's command menu with the trader commands (admins use /help)."""
+        menu = [BotCommand(c.name, c.description) for c in app.bot_data.commands if not c.admin]
+        try:
+            await app.bot.set_my_commands(menu)
+        except TelegramError as exc:  # a cosmetic failure must not stop the bot
+            log.warning("could not publish the command menu: %s", exc)
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+) -> TradewindApp:
+    """Build the Application; pass `request` to answer the Bot API offline."""
+    lifecycle = Lifecycle(settings, clock or SystemClock(), metrics or Metrics())
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token or CONSOLE_TOKEN)
+        .context_types(CONTEXT_TYPES)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(lifecycle.post_init)
+        .post_shutdown(lifecycle.post_shutdown)
+    )
+    if settings.telegram_api_base_url:
+        builder = builder.base_url(settings.telegram_api_base_url)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    app: TradewindApp = builder.build()
+    app.bot_data.commands = register_handlers(app)
+    return app

@@ -1,0 +1,52 @@
+"""The `tradewind` command: run the bot, or maintain its keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.console import run_console
+from bot.logs import configure_logging
+from bot.maintenance import rotate_key
+from core.config import Settings, load_settings
+from core.crypto import generate_key
+from core.errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tradewind", description="Tradewind trading bot")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="start the bot (console chat when TELEGRAM_BOT_TOKEN is unset)")
+    sub.add_parser("rotate-key", help="add a new master key and re-encrypt every stored secret")
+    sub.add_parser("gen-key", help="print a new master key for TRADEWIND_MASTER_KEY")
+    args = parser.parse_args(argv)
+
+    if args.command == "gen-key":
+        print(generate_key().decode())
+        return 0
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"tradewind: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "rotate-key":
+        configure_logging(settings.log_level)
+        return asyncio.run(rotate_key(settings))
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    """Start polling Telegram, or the console chat when there is no token."""
+    if settings.console_mode:
+        configure_logging(settings.log_level, settings.db_path.parent / "tradewind.log")
+        return asyncio.run(run_console(settings, sys.stdin, sys.stdout))
+    configure_logging(settings.log_level)
+    app = build_application(settings)
+    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

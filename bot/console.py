@@ -1,0 +1,253 @@
+"""The local console chat: Tradewind without Telegram.
+
+Each line typed (or piped) becomes a real `Update` processed by the same Application that
+serves Telegram; the bot's Bot API calls are answered by the offline Bot API and printed as
+they happen, including messages that jobs send on their own. Inline keyboards are shown as
+numbered buttons; `:N` presses one with a real callback query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from telegram import Update
+
+from bot.app import CONSOLE_USER_ID, build_application
+from bot.offline_api import ApiCall, FakeTelegramState, OfflineRequest
+from bot.offline_updates import make_callback_update, make_message_update
+from core.config import Settings
+from handlers.context import TradewindApp
+
+JSONDict = dict[str, Any]
+log = logging.getLogger(__name__)
+
+HELP = (
+    "Console commands: :N presses button N of the last keyboard · :user ID [NAME] acts as "
+    "another user · :whoami · :quit (or end of input) leaves."
+)
+
+
+@dataclass(slots=True)
+class Button:
+    label: str
+    chat_id: int
+    message_id: int
+    data: str | None
+    url: str | None
+
+
+class ConsolePrinter:
+    """Turns the bot's outgoing Bot API calls into lines of text."""
+
+    def __init__(self, out: TextIO, state: FakeTelegramState) -> None:
+        self._out = out
+        self._state = state
+        self.user_id = CONSOLE_USER_ID
+        self.buttons: list[Button] = []
+
+    def on_call(self, call: ApiCall) -> None:
+        result = call.result
+        if isinstance(result, Exception):
+            self._say(f"[Bot API refused {call.method}: {result}]")
+            return
+        if call.method in ("sendMessage", "sendInvoice") and isinstance(result, dict):
+            self._message(result, call.params, edited=False)
+        elif call.method.startswith("editMessage") and isinstance(result, dict):
+            self._message(result, call.params, edited=True)
+        elif call.method in ("deleteMessage", "deleteMessages"):
+            self._say("(a message was deleted)")
+        elif call.method == "answerCallbackQuery" and call.params.get("text"):
+            self._say(f"ⓘ {call.params['text']}")
+
+    def _message(self, message: JSONDict, params: JSONDict, edited: bool) -> None:
+        chat_id = message.get("chat", {}).get("id")
+        prefix = "bot" if chat_id == self.user_id else f"bot → {chat_id}"
+        if edited:
+            prefix += " (edited)"
+        if "invoice" in message:
+            invoice = message["invoice"]
+            body = (
+                f"Invoice: {invoice.get('title')} — {invoice.get('total_amount')} "
+                f"{invoice.get('currency')}\n{invoice.get('description', '')}"
+            )
+        else:
+            body = str(message.get("text", ""))
+        lines = body.split("\n")
+        self._say(f"{prefix}> {lines[0]}", *(f"     {line}" for line in lines[1:]))
+        self._keyboards(message, params, chat_id)
+
+    def _keyboards(self, message: JSONDict, params: JSONDict, chat_id: int | None) -> None:
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "keyboard" in markup:
+            labels = [_label(b) for row in markup["keyboard"] for b in row]
+            self._say("     ⌨ " + " · ".join(labels))
+        inline = message.get("reply_markup", {}).get("inline_keyboard")
+        if not inline or chat_id != self.user_id:
+            return
+        message_id = message["message_id"]
+        self.buttons = [
+            Button(_label(b), chat_id, message_id, b.get("callback_data"), b.get("url"))
+            for row in inline
+            for b in row
+        ]
+        shown, number = [], 1
+        for row in inline:
+            cells = []
+            for _ in row:
+                button = self.buttons[number - 1]
+                link = f" ({button.url})" if button.url else ""
+                cells.append(f"[{number}] {button.label}{link}")
+                number += 1
+            shown.append("   ".join(cells))
+        self._say(*(f"     {line}" for line in shown))
+
+    def _say(self, *lines: str) -> None:
+        self._out.write("\n".join(lines) + "\n")
+        self._out.flush()
+
+
+def _label(button: object) -> str:
+    return str(button.get("text", "?")) if isinstance(button, dict) else str(button)
+
+
+class ConsoleChat:
+    """Feeds console lines to the Application as updates from the acting user."""
+
+    def __init__(self, app: TradewindApp, state: FakeTelegramState, out: TextIO) -> None:
+        self.app = app
+        self.state = state
+        self.printer = ConsolePrinter(out, state)
+        self.first_name = "Console"
+        self._update_ids = itertools.count(1)
+        state.subscribe(self.printer.on_call)
+
+    async def handle_line(self, line: str) -> bool:
+        """Process one line; return False when the user asked to leave."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith(":"):
+            return await self._console_command(text[1:].strip())
+        update = make_message_update(
+            next(self._update_ids), self.printer.user_id, text, first_name=self.first_name
+        )
+        await self._process(self.state.record_incoming(update))
+        return True
+
+    async def _console_command(self, command: str) -> bool:
+        word, _, rest = command.partition(" ")
+        if word in ("q", "quit", "exit"):
+            return False
+        if word.isdigit():
+            await self._press(int(word))
+        elif word == "user":
+            self._switch_user(rest)
+        elif word == "whoami":
+            self.printer._say(f"(acting as user {self.printer.user_id}, {self.first_name})")
+        else:
+            self.printer._say(HELP)
+        return True
+
+    async def _press(self, number: int) -> None:
+        buttons = self.printer.buttons
+        if not 1 <= number <= len(buttons):
+            self.printer._say(f"(no button {number}; the last keyboard has {len(buttons)})")
+            return
+        button = buttons[number - 1]
+        if button.data is None:
+            self.printer._say(f"(button {number} opens {button.url}; nothing to press here)")
+            return
+        message = self.state.messages.get(button.chat_id, {}).get(button.message_id)
+        if message is None:
+            self.printer._say("(that message is gone)")
+            return
+        update = make_callback_update(
+            next(self._update_ids),
+            self.printer.user_id,
+            message,
+            button.data,
+            first_name=self.first_name,
+        )
+        await self._process(update)
+
+    def _switch_user(self, rest: str) -> None:
+        user_id, _, name = rest.partition(" ")
+        if not user_id.isdigit() or int(user_id) <= 0:
+            self.printer._say("(usage: :user ID [NAME], e.g. :user 42 Alice)")
+            return
+        self.printer.user_id = int(user_id)
+        self.first_name = name.strip() or f"User{user_id}"
+        self.printer.buttons = []
+        self.printer._say(f"(now acting as user {user_id}, {self.first_name})")
+
+    async def _process(self, data: JSONDict) -> None:
+        await self.app.process_update(Update.de_json(data, self.app.bot))
+
+
+async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
+    """Run the console chat until end of input or :quit."""
+    state = FakeTelegramState()
+    app = build_application(
+        settings, request=OfflineRequest(state), get_updates_request=OfflineRequest(state)
+    )
+    chat = ConsoleChat(app, state, stdout)
+    interactive = stdin.isatty()
+    lines = _line_reader(stdin)
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.start()
+        if interactive:
+            stdout.write(
+                f"Tradewind console — database {settings.db_path}, logs in "
+                f"{settings.db_path.parent / 'tradewind.log'}.\nType /start. {HELP}\n"
+            )
+        while True:
+            if interactive:
+                stdout.write("you> ")
+                stdout.flush()
+            line = await lines.get()
+            if line is None:
+                break
+            if not interactive and line.strip():
+                stdout.write(f"you> {line.strip()}\n")
+            if not await chat.handle_line(line):
+                break
+    finally:
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+    return 0
+
+
+def _line_reader(stdin: TextIO) -> asyncio.Queue[str | None]:
+    """Read stdin on a daemon thread so Ctrl-C never waits for a blocked read."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def deliver(line: str | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        except RuntimeError:  # the loop has closed: the console is gone
+            return False
+        return True
+
+    def pump() -> None:
+        try:
+            for line in stdin:
+                if not deliver(line):
+                    return
+        except (OSError, ValueError) as exc:  # stdin closed under us: end of input
+            log.debug("console input ended: %s", exc)
+        deliver(None)
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue

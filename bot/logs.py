@@ -1,0 +1,28 @@
+"""Logging set-up: one format everywhere; in the console chat, logs go to a file."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str, log_file: Path | None = None) -> None:
+    """Log at `level`; with `log_file`, only warnings reach stderr (the chat stays readable)."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(_FORMAT))
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(logging.Formatter(_FORMAT))
+        root.addHandler(to_file)
+        stderr.setLevel(logging.WARNING)
+    root.addHandler(stderr)
+    # Every Bot API request is logged by httpx at INFO; that is noise, not news.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,93 @@
+"""Drive the real Application offline: send text or press buttons as any user, read replies."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.offline_api import ApiCall, FakeTelegramState, OfflineRequest
+from bot.offline_updates import make_callback_update, make_message_update
+from core.config import Settings
+from core.metrics import Metrics
+from handlers.context import TradewindApp
+from services.container import Services
+
+
+class BotHarness:
+    """One running Application answering through a `FakeTelegramState`."""
+
+    def __init__(self, app: TradewindApp, state: FakeTelegramState) -> None:
+        self.app = app
+        self.state = state
+        self._ids = itertools.count(1)
+
+    @property
+    def services(self) -> Services:
+        assert self.app.bot_data.services is not None
+        return self.app.bot_data.services
+
+    async def send(self, user_id: int, text: str, first_name: str = "Trader") -> list[ApiCall]:
+        """Process a text message from `user_id`; return the Bot API calls it caused."""
+        update = make_message_update(next(self._ids), user_id, text, first_name=first_name)
+        return await self._process(self.state.record_incoming(update))
+
+    async def press(
+        self, user_id: int, message: dict[str, Any], data: str, first_name: str = "Trader"
+    ) -> list[ApiCall]:
+        update = make_callback_update(
+            next(self._ids), user_id, message, data, first_name=first_name
+        )
+        return await self._process(update)
+
+    async def _process(self, data: dict[str, Any]) -> list[ApiCall]:
+        before = len(self.state.calls)
+        await self.app.process_update(Update.de_json(data, self.app.bot))
+        return self.state.calls[before:]
+
+
+def texts(calls: list[ApiCall]) -> list[str]:
+    """The plain text of every message sent or edited by these calls."""
+    found = []
+    for call in calls:
+        if isinstance(call.result, dict) and "text" in call.result:
+            found.append(str(call.result["text"]))
+    return found
+
+
+@asynccontextmanager
+async def running_bot(
+    tmp_path: Path, *, admin_ids: frozenset[int] = frozenset({99}), **overrides: Any
+) -> AsyncIterator[BotHarness]:
+    """Start the real Application on a fresh SQLite file with the offline Bot API."""
+    settings = Settings(
+        telegram_bot_token="123456:TEST-token-for-the-offline-bot-api",
+        db_path=tmp_path / "tradewind.db",
+        master_key_file=tmp_path / "master.key",
+        admin_ids=admin_ids,
+        metrics_addr=None,
+    )
+    settings = replace(settings, **overrides)
+    state = FakeTelegramState()
+    app = build_application(
+        settings,
+        request=OfflineRequest(state),
+        get_updates_request=OfflineRequest(state),
+        metrics=Metrics(),
+    )
+    await app.initialize()
+    assert app.post_init is not None and app.post_shutdown is not None
+    await app.post_init(app)
+    await app.start()
+    try:
+        yield BotHarness(app, state)
+    finally:
+        await app.stop()
+        await app.shutdown()
+        await app.post_shutdown(app)
