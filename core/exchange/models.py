@@ -1,0 +1,190 @@
+"""The records exchanges hand to services. Money, prices and sizes are Decimal; time is UTC.
+
+Symbols are unified (`BTC/USDT:USDT`, a linear USDT perpetual); `exchange_id` keeps the
+venue's own id (`BTCUSDT`) for the adapters. Quantities are in base currency.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class PositionSide(enum.StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def opening_side(self) -> Side:
+        return Side.BUY if self is PositionSide.LONG else Side.SELL
+
+    @property
+    def closing_side(self) -> Side:
+        return Side.SELL if self is PositionSide.LONG else Side.BUY
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(enum.StrEnum):
+    OPEN = "open"  # resting, possibly partly filled
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not OrderStatus.OPEN
+
+
+class AccountType(enum.StrEnum):
+    LIVE = "live"
+    DEMO = "demo"
+    TESTNET = "testnet"
+    PAPER = "paper"
+
+
+@dataclass(slots=True, frozen=True)
+class Market:
+    """A tradable linear perpetual and its trading rules."""
+
+    symbol: str
+    exchange_id: str
+    base: str
+    quote: str
+    settle: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+    max_leverage: int
+    active: bool = True
+    listed_at: datetime | None = None
+
+    def round_qty(self, qty: Decimal) -> Decimal:
+        """Round a size down to the lot size (never up: never more than asked)."""
+        return (qty // self.lot_size) * self.lot_size
+
+    def round_price(self, price: Decimal) -> Decimal:
+        """Round a price to the nearest tick."""
+        return (price / self.tick_size).quantize(Decimal(1)) * self.tick_size
+
+
+@dataclass(slots=True, frozen=True)
+class Ticker:
+    symbol: str
+    last: Decimal
+    bid: Decimal | None
+    ask: Decimal | None
+    mark: Decimal | None
+    high_24h: Decimal | None
+    low_24h: Decimal | None
+    base_volume_24h: Decimal
+    quote_volume_24h: Decimal
+    change_24h_pct: Decimal | None
+    timestamp: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class Candle:
+    """One OHLCV bar; `ts` is the bar's open time in unix milliseconds."""
+
+    ts: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(slots=True, frozen=True)
+class AssetBalance:
+    asset: str
+    total: Decimal
+    free: Decimal
+    used: Decimal
+
+
+@dataclass(slots=True, frozen=True)
+class Balance:
+    """Account equity in USDT and the per-asset breakdown."""
+
+    equity: Decimal
+    available: Decimal
+    used_margin: Decimal
+    unrealised_pnl: Decimal
+    assets: tuple[AssetBalance, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Position:
+    symbol: str
+    side: PositionSide
+    qty: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealised_pnl: Decimal
+    leverage: int
+    margin: Decimal
+    liquidation_price: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        return self.qty * self.mark_price
+
+    @property
+    def pnl_pct(self) -> Decimal:
+        """Unrealised PnL as a percentage of the margin committed."""
+        return self.unrealised_pnl / self.margin * 100 if self.margin else ZERO
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRequest:
+    """What a service asks an exchange to do; `client_order_id` is always set by the caller."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    client_order_id: str
+    price: Decimal | None = None
+    reduce_only: bool = False
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Order:
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled_qty: Decimal = ZERO
+    avg_price: Decimal | None = None
+    fee: Decimal = ZERO
+    reduce_only: bool = False
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    created_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False)

@@ -1,0 +1,71 @@
+"""The venues Tradewind trades on and their quirks, without importing ccxt.
+
+Bybit, Binance USDⓈ-M and OKX, linear USDT perpetuals. Importing ccxt costs ~70 MB of
+memory, so this table is all a paper-only process ever loads; `core.exchange.ccxt_client`
+is imported on the first real-exchange client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TITLES = {"paper": "Paper", "bybit": "Bybit", "binance": "Binance", "okx": "OKX"}
+
+
+def title(exchange: str) -> str:
+    """The venue's display name: bybit → Bybit."""
+    return TITLES.get(exchange, exchange.capitalize())
+
+
+@dataclass(slots=True, frozen=True)
+class Venue:
+    name: str
+    ccxt_id: str
+    account_types: tuple[str, ...]
+    needs_passphrase: bool = False
+    rate_per_s: float = 20.0  # our shared per-IP budget for this venue
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # Parameters ccxt needs to scope account-wide reads to linear USDT perpetuals.
+    linear_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return title(self.name)
+
+
+VENUES: dict[str, Venue] = {
+    "bybit": Venue(
+        name="bybit",
+        ccxt_id="bybit",
+        account_types=("live", "demo", "testnet"),
+        rate_per_s=100.0,  # Bybit allows 600 requests / 5 s per IP
+        options={
+            "defaultType": "swap",
+            "defaultSubType": "linear",
+            "defaultSettle": "USDT",
+            "fetchMarkets": {"types": ["linear"]},
+            # Unified trading account: skips two account-probe requests per new client.
+            "enableUnifiedAccount": True,
+            "enableUnifiedMargin": False,
+        },
+        linear_params={"subType": "linear", "settleCoin": "USDT"},
+    ),
+    "binance": Venue(
+        name="binance",
+        ccxt_id="binanceusdm",
+        account_types=("live", "demo", "testnet"),
+        rate_per_s=30.0,  # 2,400 request weight per minute per IP
+        options={"defaultType": "future", "fetchMarkets": {"types": ["linear"]}},
+    ),
+    "okx": Venue(
+        name="okx",
+        ccxt_id="okx",
+        account_types=("live", "demo"),
+        needs_passphrase=True,
+        rate_per_s=30.0,
+        options={"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+        linear_params={"instType": "SWAP"},
+    ),
+}

@@ -1,0 +1,231 @@
+"""Order intents: every order is written down, with its client order id, before it is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from db.repositories import HotQuery
+from db.repositories.base import Repository, from_ms, from_ms_req, to_ms
+from db.store import Row, Tx
+
+# Statuses an intent can be in; see the order_intents table for the lifecycle.
+DRAFT, PENDING, SENT, UNKNOWN = "draft", "pending", "sent", "unknown"
+OPEN, FILLED, CANCELLED, REJECTED, EXPIRED = "open", "filled", "cancelled", "rejected", "expired"
+UNRESOLVED = (PENDING, SENT, UNKNOWN)
+FINAL = (OPEN, FILLED, CANCELLED, REJECTED, EXPIRED)
+
+
+@dataclass(slots=True, frozen=True)
+class IntentRecord:
+    client_order_id: str
+    user_id: int
+    exchange: str
+    account_type: str
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal
+    price: Decimal | None
+    reduce_only: bool
+    leverage: int | None
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    origin: str
+    signal_id: int | None
+    status: str
+    exchange_order_id: str | None
+    filled_qty: Decimal | None
+    avg_price: Decimal | None
+    fee: Decimal | None
+    error: str | None
+    attempts: int
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class NewIntent:
+    client_order_id: str
+    user_id: int
+    exchange: str
+    account_type: str
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal
+    origin: str
+    status: str = PENDING
+    price: Decimal | None = None
+    reduce_only: bool = False
+    leverage: int | None = None
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    signal_id: int | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class IntentUpdate:
+    status: str
+    exchange_order_id: str | None = None
+    filled_qty: Decimal | None = None
+    avg_price: Decimal | None = None
+    fee: Decimal | None = None
+    error: str | None = None
+
+
+_COLUMNS = (
+    "client_order_id, user_id, exchange, account_type, symbol, side, order_type, qty, price, "
+    "reduce_only, leverage, take_profit, stop_loss, origin, signal_id, status, "
+    "exchange_order_id, filled_qty, avg_price, fee, error, attempts, expires_at, created_at, "
+    "updated_at"
+)
+_INSERT = """
+INSERT INTO order_intents (client_order_id, user_id, exchange, account_type, symbol, side,
+    order_type, qty, price, reduce_only, leverage, take_profit, stop_loss, origin, signal_id,
+    status, expires_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (client_order_id) DO NOTHING
+"""
+_GET = f"SELECT {_COLUMNS} FROM order_intents WHERE client_order_id = ?"
+_UNRESOLVED = (
+    f"SELECT {_COLUMNS} FROM order_intents "
+    "WHERE status IN ('pending','sent','unknown') AND updated_at <= ? ORDER BY updated_at"
+)
+_FOR_USER = (
+    f"SELECT {_COLUMNS} FROM order_intents WHERE user_id = ? ORDER BY created_at DESC LIMIT ?"
+)
+
+HOT_QUERIES = (
+    HotQuery("intents.get", _GET, ("tw0",)),
+    HotQuery("intents.unresolved", _UNRESOLVED, (0,)),
+    HotQuery("intents.for_user", _FOR_USER, (1, 20)),
+)
+
+
+class IntentRepository(Repository):
+    """SQL for order_intents."""
+
+    async def create(self, new: NewIntent, now: datetime, tx: Tx | None = None) -> bool:
+        """Record an intent; False if one with this client order id already exists."""
+        async with self._tx(tx) as t:
+            changed = await t.execute("intents.create", _INSERT, _insert_params(new, now))
+        return changed == 1
+
+    async def create_many(
+        self, intents: list[NewIntent], now: datetime, tx: Tx | None = None
+    ) -> int:
+        """Record many intents in one statement (auto-trading fans one signal out)."""
+        async with self._tx(tx) as t:
+            return await t.executemany(
+                "intents.create_many", _INSERT, [_insert_params(i, now) for i in intents]
+            )
+
+    async def get(self, client_order_id: str) -> IntentRecord | None:
+        row = await self.store.fetchone("intents.get", _GET, (client_order_id,))
+        return None if row is None else _record(row)
+
+    async def mark_sent(self, client_order_id: str, now: datetime) -> None:
+        """Committed before the request leaves, so a crash mid-flight is known to be unsure."""
+        await self.store.execute(
+            "intents.mark_sent",
+            "UPDATE order_intents SET status = 'sent', attempts = attempts + 1, updated_at = ? "
+            "WHERE client_order_id = ?",
+            (to_ms(now), client_order_id),
+        )
+
+    async def update(
+        self, client_order_id: str, change: IntentUpdate, now: datetime, tx: Tx | None = None
+    ) -> None:
+        async with self._tx(tx) as t:
+            await t.execute(
+                "intents.update",
+                "UPDATE order_intents SET status = ?, "
+                "exchange_order_id = COALESCE(?, exchange_order_id), "
+                "filled_qty = COALESCE(?, filled_qty), avg_price = COALESCE(?, avg_price), "
+                "fee = COALESCE(?, fee), error = ?, updated_at = ? WHERE client_order_id = ?",
+                (
+                    change.status,
+                    change.exchange_order_id,
+                    _text(change.filled_qty),
+                    _text(change.avg_price),
+                    _text(change.fee),
+                    change.error,
+                    to_ms(now),
+                    client_order_id,
+                ),
+            )
+
+    async def unresolved(self, older_than: datetime) -> list[IntentRecord]:
+        """Intents whose outcome is not known yet (pending, sent or unknown)."""
+        rows = await self.store.fetchall("intents.unresolved", _UNRESOLVED, (to_ms(older_than),))
+        return [_record(row) for row in rows]
+
+    async def for_user(self, user_id: int, limit: int = 20) -> list[IntentRecord]:
+        rows = await self.store.fetchall("intents.for_user", _FOR_USER, (user_id, limit))
+        return [_record(row) for row in rows]
+
+
+def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
+    return (
+        new.client_order_id,
+        new.user_id,
+        new.exchange,
+        new.account_type,
+        new.symbol,
+        new.side,
+        new.order_type,
+        str(new.qty),
+        _text(new.price),
+        int(new.reduce_only),
+        new.leverage,
+        _text(new.take_profit),
+        _text(new.stop_loss),
+        new.origin,
+        new.signal_id,
+        new.status,
+        None if new.expires_at is None else to_ms(new.expires_at),
+        to_ms(now),
+        to_ms(now),
+    )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _record(row: Row) -> IntentRecord:
+    return IntentRecord(
+        client_order_id=row["client_order_id"],
+        user_id=row["user_id"],
+        exchange=row["exchange"],
+        account_type=row["account_type"],
+        symbol=row["symbol"],
+        side=row["side"],
+        order_type=row["order_type"],
+        qty=Decimal(row["qty"]),
+        price=_dec(row["price"]),
+        reduce_only=bool(row["reduce_only"]),
+        leverage=row["leverage"],
+        take_profit=_dec(row["take_profit"]),
+        stop_loss=_dec(row["stop_loss"]),
+        origin=row["origin"],
+        signal_id=row["signal_id"],
+        status=row["status"],
+        exchange_order_id=row["exchange_order_id"],
+        filled_qty=_dec(row["filled_qty"]),
+        avg_price=_dec(row["avg_price"]),
+        fee=_dec(row["fee"]),
+        error=row["error"],
+        attempts=row["attempts"],
+        expires_at=from_ms(row["expires_at"]),
+        created_at=from_ms_req(row["created_at"]),
+        updated_at=from_ms_req(row["updated_at"]),
+    )

@@ -1,0 +1,185 @@
+"""Placing orders so that nothing is ever placed twice.
+
+1. The intent, with its deterministic client order id, is in `order_intents` before anything
+   is sent; it is marked `sent` (committed) just before the request leaves.
+2. The request is sent once. A clear answer settles the intent.
+3. No answer (timeout, dropped connection, 5xx, garbled body) or a duplicate-id refusal makes
+   the outcome unknown: the order is looked up by its client id. Found → settled. Only a
+   confirmed absence allows sending again, with the same id, a bounded number of times.
+4. If even the lookup fails, the intent stays `unknown` and `resolve_pending` (run at start-up
+   and by a job) finishes the work later; the trader is told the order is being checked.
+
+Concurrent calls for the same client order id (a double tap, a redelivered update) are
+serialised, and an intent already settled is answered from the record without sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.clock import Clock
+from core.exchange.errors import (
+    ExchangeError,
+    OrderNotFound,
+    TemporaryError,
+    UnknownOutcome,
+)
+from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
+from core.exchange.protocol import ExchangeClient
+from db.repositories import intents as status
+from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
+
+log = logging.getLogger(__name__)
+
+ClientLease = Callable[[IntentRecord], AbstractAsyncContextManager[ExchangeClient]]
+
+_FROM_ORDER = {
+    OrderStatus.OPEN: status.OPEN,
+    OrderStatus.FILLED: status.FILLED,
+    OrderStatus.CANCELLED: status.CANCELLED,
+    OrderStatus.REJECTED: status.REJECTED,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Execution:
+    """What happened to one intent."""
+
+    intent: IntentRecord
+    order: Order | None
+    already_done: bool = False  # settled earlier; nothing was sent this time
+
+
+class OrderExecutor:
+    """Sends recorded intents to exchanges exactly once."""
+
+    def __init__(self, intents: IntentRepository, clock: Clock, max_attempts: int = 3) -> None:
+        self._intents = intents
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def record(self, intent: NewIntent) -> bool:
+        """Write the intent down; False if it already exists (same client order id)."""
+        return await self._intents.create(intent, self._clock.now())
+
+    async def place(self, client: ExchangeClient, client_order_id: str) -> Execution:
+        """Send the recorded intent unless it is settled; resolve any unknown outcome."""
+        lock = self._locks.get(client_order_id)
+        if lock is None:
+            lock = self._locks[client_order_id] = asyncio.Lock()
+        async with lock:
+            intent = await self._require(client_order_id)
+            if intent.status in status.FINAL:
+                return Execution(intent, None, already_done=True)
+            if intent.status in (status.SENT, status.UNKNOWN):
+                order = await self._lookup(client, intent)  # it may already exist
+                if order is not None:
+                    return await self._settle(intent, order)
+            return await self._send(client, intent)
+
+    async def resolve_pending(self, lease: ClientLease, older_than_s: float = 30) -> int:
+        """Settle intents left `sent`/`unknown` by a crash or a failed lookup; return how many."""
+        cutoff = self._clock.now() - timedelta(seconds=older_than_s)
+        settled = 0
+        for intent in await self._intents.unresolved(cutoff):
+            if intent.status == status.PENDING:
+                # Recorded but never sent: the sender died before the request left.
+                await self._update(intent, IntentUpdate(status.REJECTED, error="not sent"))
+                settled += 1
+                continue
+            try:
+                async with lease(intent) as client:
+                    order = await self._lookup(client, intent)
+                if order is None:
+                    change = IntentUpdate(status.REJECTED, error="never reached the exchange")
+                    await self._update(intent, change)
+                else:
+                    await self._settle(intent, order)
+                settled += 1
+            except ExchangeError as error:
+                log.warning("intent %s still unresolved: %s", intent.client_order_id, error)
+        return settled
+
+    async def _send(self, client: ExchangeClient, intent: IntentRecord) -> Execution:
+        request = _request(intent)
+        for attempt in range(intent.attempts + 1, self._max_attempts + 1):
+            await self._intents.mark_sent(intent.client_order_id, self._clock.now())
+            try:
+                order = await client.create_order(request)
+            except UnknownOutcome:
+                found = await self._lookup(client, intent)
+                if found is not None:
+                    return await self._settle(intent, found)
+                log.info(
+                    "order %s confirmed absent after attempt %d", request.client_order_id, attempt
+                )
+                continue  # confirmed absence: the one case where sending again is safe
+            except ExchangeError as error:  # refused, rate limited, auth...: nothing placed
+                await self._update(intent, IntentUpdate(status.REJECTED, error=error.message))
+                raise
+            return await self._settle(intent, order)
+        await self._update(
+            intent, IntentUpdate(status.REJECTED, error="not accepted after retries")
+        )
+        raise UnknownOutcome(
+            intent.exchange, "The exchange did not accept the order; nothing was placed."
+        )
+
+    async def _lookup(self, client: ExchangeClient, intent: IntentRecord) -> Order | None:
+        """Find the order by client id: the order, None for a confirmed absence.
+
+        A lookup that itself fails leaves the intent `unknown` and raises `UnknownOutcome`.
+        """
+        try:
+            return await client.fetch_order(intent.symbol, client_order_id=intent.client_order_id)
+        except OrderNotFound:
+            return None
+        except TemporaryError as error:
+            await self._update(intent, IntentUpdate(status.UNKNOWN, error=error.message))
+            raise UnknownOutcome(
+                intent.exchange,
+                "The exchange did not confirm the order and cannot be reached to check; "
+                "it will be checked again shortly.",
+                intent.client_order_id,
+            ) from error
+
+    async def _settle(self, intent: IntentRecord, order: Order) -> Execution:
+        change = IntentUpdate(
+            status=_FROM_ORDER[order.status],
+            exchange_order_id=order.order_id,
+            filled_qty=order.filled_qty,
+            avg_price=order.avg_price,
+            fee=order.fee,
+        )
+        await self._update(intent, change)
+        return Execution(await self._require(intent.client_order_id), order)
+
+    async def _update(self, intent: IntentRecord, change: IntentUpdate) -> None:
+        await self._intents.update(intent.client_order_id, change, self._clock.now())
+
+    async def _require(self, client_order_id: str) -> IntentRecord:
+        intent = await self._intents.get(client_order_id)
+        if intent is None:
+            raise LookupError(f"no order intent {client_order_id}")
+        return intent
+
+
+def _request(intent: IntentRecord) -> OrderRequest:
+    return OrderRequest(
+        symbol=intent.symbol,
+        side=Side(intent.side),
+        order_type=OrderType(intent.order_type),
+        qty=intent.qty,
+        client_order_id=intent.client_order_id,
+        price=intent.price,
+        reduce_only=intent.reduce_only,
+        take_profit=intent.take_profit,
+        stop_loss=intent.stop_loss,
+    )
