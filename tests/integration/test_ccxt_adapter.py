@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchange.ccxt_client import CcxtClient, CcxtVenue, rebase_urls
+from core.exchange.ccxt_client import CcxtClient
+from core.exchange.ccxt_venue import CcxtVenue, rebase_urls
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import (
     AuthFailed,

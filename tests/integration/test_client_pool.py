@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchange.ccxt_client import CcxtClient, CcxtVenue
+from core.exchange.ccxt_client import CcxtClient
+from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
 from core.exchange.pool import ClientPool, PooledClient, PoolKey
 from core.exchange.venues import VENUES

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 
 from core.clock import SystemClock
-from core.exchange.ccxt_client import CcxtClient, CcxtVenue
+from core.exchange.ccxt_client import CcxtClient
+from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import InsufficientFunds, UnknownOutcome
 from core.exchange.ids import client_order_id, is_valid_client_order_id
