@@ -13,7 +13,13 @@ from typing import Any, Protocol, TypeVar
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_errors import map_error
-from core.exchange.errors import ExchangeError, ExchangeUnavailable, InvalidOrder, OrderNotFound
+from core.exchange.errors import (
+    ExchangeError,
+    ExchangeUnavailable,
+    InvalidOrder,
+    OrderNotFound,
+    UnknownOutcome,
+)
 from core.exchange.models import (
     Balance,
     Candle,
@@ -198,6 +204,10 @@ class CcxtClient:
             ),
             placing=request,
         )
+        if not raw.get("id"):  # an answer without an order id proves nothing either way
+            raise UnknownOutcome(
+                self.exchange, "the exchange's answer had no order id", request.client_order_id
+            )
         placed = parse.order({**raw, "symbol": raw.get("symbol") or request.symbol})
         return placed if placed.client_order_id else _with_cid(placed, request.client_order_id)
 

@@ -62,7 +62,9 @@ def map_error(
         return ex.ExchangeUnavailable(exchange, f"{name} is unavailable right now ({detail})")
     if isinstance(error, ccxt.RequestTimeout | asyncio.TimeoutError | TimeoutError):
         return ex.ExchangeUnavailable(exchange, f"{name} did not answer in time")
-    if isinstance(error, ccxt.NetworkError | aiohttp.ClientError | ConnectionError | OSError):
+    if isinstance(error, ccxt.NetworkError | aiohttp.ClientError | ConnectionError | OSError) or (
+        isinstance(error.__cause__, aiohttp.ClientError)
+    ):
         return ex.ExchangeUnavailable(exchange, f"Cannot reach {name} ({detail})")
     if isinstance(error, ccxt.BadResponse | ValueError):
         return ex.ExchangeUnavailable(exchange, f"{name} sent an unreadable answer")
@@ -82,6 +84,8 @@ def _outcome_unknown(error: BaseException) -> bool:
         any(code in text for code in _DUPLICATE_ID_CODES) or "duplicat" in text.lower()
     ):
         return True  # the id exists, so an order with it may exist: look it up
+    if isinstance(error.__cause__, aiohttp.ClientError):
+        return True  # ccxt wraps a broken transfer (e.g. a truncated body) in ExchangeError
     return isinstance(
         error,
         ccxt.DuplicateOrderId

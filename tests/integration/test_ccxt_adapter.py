@@ -225,3 +225,35 @@ async def test_unknown_account_type_is_refused(venue: CcxtVenue) -> None:
     with pytest.raises(InvalidOrder, match="no testnet accounts"):
         await okx_like.client("testnet", ApiCredentials("k", "s", "p"))
     await okx_like.aclose()
+
+
+async def test_truncated_answer_to_create_is_an_unknown_outcome(
+    client: CcxtClient, server: ExchangeServer
+) -> None:
+    server.faults.add(path="/v5/order/create", kind=FaultKind.TRUNCATED)
+    with pytest.raises(UnknownOutcome):
+        await client.create_order(_market(BTC, "0.01", "twtrunc01"))
+
+
+async def test_garbled_answer_to_create_is_an_unknown_outcome(
+    client: CcxtClient, server: ExchangeServer
+) -> None:
+    server.faults.add(path="/v5/order/create", kind=FaultKind.MALFORMED)
+    with pytest.raises(UnknownOutcome):
+        await client.create_order(_market(BTC, "0.01", "twgarb001"))
+
+
+async def test_clients_are_isolated_clones(venue: CcxtVenue, server: ExchangeServer) -> None:
+    server.add_account("key-2", "secret-2", balance_usdt=Decimal("777"))
+    first = await venue.client("live", ApiCredentials("key-1", "secret-1"))
+    second = await venue.client("live", ApiCredentials("key-2", "secret-2"))
+    try:
+        first.api.options["recvWindow"] = 1234
+        first.api.urls["api"]["private"] = "http://127.0.0.1:1"
+        assert "recvWindow" not in second.api.options or second.api.options["recvWindow"] != 1234
+        assert second.api.urls["api"]["private"] == server.base_url
+        assert first.api.api is second.api.api  # the read-only endpoint table is shared
+        assert (await second.fetch_balance()).equity == Decimal("777")
+    finally:
+        await first.close()
+        await second.close()

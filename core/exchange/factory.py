@@ -1,0 +1,34 @@
+"""Real-exchange venues, created on first use so a paper-only process never loads ccxt."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Protocol
+
+from core.exchange.credentials import ApiCredentials
+from core.exchange.models import Market
+from core.exchange.pool import PooledClient
+from core.exchange.venues import VENUES
+from core.metrics import Metrics
+
+
+class VenueHandle(Protocol):
+    """One exchange's shared adapter state (`core.exchange.ccxt_venue.CcxtVenue`)."""
+
+    async def public(self) -> PooledClient: ...
+
+    async def client(self, account_type: str, credentials: ApiCredentials) -> PooledClient: ...
+
+    async def reload_markets(self) -> Mapping[str, Market]: ...
+
+    def markets(self) -> Mapping[str, Market]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def open_venue(name: str, *, base_url: str | None, metrics: Metrics | None) -> VenueHandle:
+    """Build the ccxt-backed venue `name`; importing ccxt costs ~70 MB, so only now."""
+    module = importlib.import_module("core.exchange.ccxt_venue")
+    venue: VenueHandle = module.CcxtVenue(VENUES[name], base_url=base_url, metrics=metrics)
+    return venue

@@ -1,0 +1,75 @@
+"""Run the fake Bybit by hand or for benchmarks.
+
+    python -m tests.exchange_server --port 8765 --symbols 530 --latency-ms 25
+        --account bench-key:bench-secret:100000 --rate-limit 100
+
+Binds 127.0.0.1 only. Stop with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from decimal import Decimal
+
+from .faults import FaultKind
+from .server import ExchangeServer
+
+
+def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.exchange_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any)")
+    parser.add_argument("--symbols", type=int, default=530, help="number of linear perpetuals")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    parser.add_argument(
+        "--rate-limit", type=float, default=None, help="global token bucket, requests/second"
+    )
+    parser.add_argument(
+        "--rate-limit-response",
+        default=FaultKind.RATE_LIMIT.value,
+        choices=[FaultKind.RATE_LIMIT.value, FaultKind.HTTP_429.value, FaultKind.HTTP_403.value],
+    )
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="KEY:SECRET[:USDT]",
+        help="create an account (repeatable); default balance 10000 USDT",
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = ExchangeServer(
+        args.symbols,
+        args.seed,
+        args.latency_ms,
+        port=args.port,
+        rate_limit_per_s=args.rate_limit,
+        rate_limit_response=args.rate_limit_response,
+    )
+    async with server:
+        for spec in args.account:
+            key, secret, *balance = spec.split(":")
+            server.add_account(key, secret, Decimal(balance[0]) if balance else Decimal("10000"))
+        print(
+            f"tests.exchange_server listening on {server.base_url} "
+            f"({len(server.market.instruments)} symbols, latency {args.latency_ms} ms)",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(_parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
