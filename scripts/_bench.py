@@ -1,0 +1,127 @@
+"""Small helpers shared by the benchmark scripts: RSS, percentiles, tables, the docs file.
+
+Nothing here times anything by itself; the benchmarks decide what to measure and print.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import re
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PERFORMANCE_MD = REPO / "docs" / "PERFORMANCE.md"
+_TITLE = "# Performance\n\nBenchmark results. Each section names the command that produced it.\n"
+
+
+def rss_mb(collect: bool = True) -> float:
+    """This process's resident set size in MB (VmRSS), after a full collection by default."""
+    if collect:
+        gc.collect()
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) by linear interpolation; `values` need not be sorted."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def ms(seconds: float) -> str:
+    """Seconds as a millisecond figure with sensible precision."""
+    value = seconds * 1000
+    return (
+        f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    )
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured markdown table; numbers right-aligned."""
+    body = [[str(cell) for cell in row] for row in rows]
+    numeric = [
+        all(_looks_numeric(row[i]) for row in body) if body else False for i in range(len(headers))
+    ]
+    lines = ["| " + " | ".join(headers) + " |"]
+    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+    lines.extend("| " + " | ".join(row) + " |" for row in body)
+    return "\n".join(lines)
+
+
+def _looks_numeric(cell: str) -> bool:
+    return bool(re.fullmatch(r"[-+−~≈×%., 0-9]+[%×]?", cell.strip())) and any(
+        ch.isdigit() for ch in cell
+    )
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line describing where the numbers came from."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem_gb = ""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            total_kb = int(info.readline().split()[1])
+        mem_gb = f", {total_kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"nproc {cpus} ({cpu_model()}){mem_gb}, Python {platform.python_version()} "
+        f"({sys.implementation.name}), {platform.system()} {platform.release()}"
+    )
+
+
+def today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_section(heading: str, body: str, path: Path = PERFORMANCE_MD) -> None:
+    """Replace (or append) the `## heading` section of the performance doc, keeping others.
+
+    A section runs from its heading to the next `## ` heading. The file is created with a
+    title if it does not exist yet.
+    """
+    if not heading.startswith("## "):
+        raise ValueError("section headings are level 2: '## …'")
+    text = path.read_text(encoding="utf-8") if path.exists() else _TITLE
+    section = f"{heading}\n\n{body.strip()}\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
