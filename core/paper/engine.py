@@ -433,9 +433,8 @@ class PaperEngine:
         """Apply `prices` to every account in one transaction; cheap when nothing triggers."""
         if not prices:
             return EngineReport()
-        found = await self._ledger.candidates(prices.keys())
-        accounts = {o.account_id for o in found.orders if crosses(o, prices[o.symbol])}
-        accounts.update(p.account_id for p in found.positions if triggers(p, prices[p.symbol]))
+        watches = await self._ledger.watches(prices.keys())
+        accounts = {w.account_id for w in watches if w.fires(prices[w.symbol])}
         if not accounts:
             return EngineReport()
         now = ledger_time(self._clock.now())
@@ -446,7 +445,7 @@ class PaperEngine:
     def _decide(
         self, states: Mapping[int, AccountState], prices: Mapping[str, Decimal], now: datetime
     ) -> tuple[list[AccountChanges], EngineReport]:
-        """Re-check every trigger on the fresh state: the candidates were read outside it."""
+        """Re-check every trigger on the fresh state: the watches were read outside it."""
         changes: list[AccountChanges] = []
         events: list[EngineEvent] = []
         for account_id in sorted(states):

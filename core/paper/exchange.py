@@ -102,6 +102,10 @@ class PaperExchange:
         """Refuse further use; idempotent (the ledger and source are shared, not closed)."""
         self._closed = True
 
+    def healthy(self) -> bool:
+        """Tell the client pool whether this client can still be used (no I/O)."""
+        return not self._closed
+
     async def load_markets(self, reload: bool = False) -> Mapping[str, Market]:
         self._check_open()
         return self._source.markets()

@@ -174,11 +174,19 @@ class AccountChanges:
 
 
 @dataclass(slots=True, frozen=True)
-class TriggerCandidates:
-    """Resting orders and positions on some symbols, across every account."""
+class Watch:
+    """Price levels the engine watches for one account on one symbol: a resting limit order's
+    price, or a position's stop loss, take profit and liquidation price."""
 
-    orders: list[OrderRecord]
-    positions: list[PositionRecord]
+    account_id: int
+    symbol: str
+    below: tuple[Decimal, ...] = ()  # something fires at a price at or under any of these
+    above: tuple[Decimal, ...] = ()  # ... or at or over any of these
+
+    def fires(self, price: Decimal) -> bool:
+        return any(price <= level for level in self.below) or any(
+            price >= level for level in self.above
+        )
 
 
 class PaperLedger(Protocol):
@@ -221,6 +229,6 @@ class PaperLedger(Protocol):
         """Wipe positions, orders, leverage and fills; restore the initial balance."""
         ...
 
-    async def candidates(self, symbols: Collection[str]) -> TriggerCandidates:
-        """Return every open order and position on `symbols`, across all accounts."""
+    async def watches(self, symbols: Collection[str]) -> list[Watch]:
+        """Return the levels of every open order and position on `symbols`, all accounts."""
         ...
