@@ -25,7 +25,7 @@ from core.metrics import Metrics
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
 from handlers.registry import register_handlers
-from services.container import build_services
+from services.container import Services, build_services
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,16 @@ class Lifecycle:
             phase("keys")
             cache = CacheLayer(self.clock)
             self.metrics.watch_caches(cache)
-            services = build_services(
-                store, self.clock, self.metrics, cache, SecretBox(keys), self._admins()
+            services = await build_services(
+                self.settings,
+                store,
+                self.clock,
+                self.metrics,
+                cache,
+                SecretBox(keys),
+                self._admins(),
             )
+            self._stack.push_async_callback(services.aclose)
             app.bot_data.services = services
             phase("services")
             if self.settings.metrics_addr is not None:
@@ -76,7 +83,12 @@ class Lifecycle:
                 await self._stack.enter_async_context(self.health)
             phase("metrics")
             if app.job_queue is not None:
-                schedule_jobs(app.job_queue, services)
+                schedule_jobs(app.job_queue, services, self.settings.scan_interval)
+            self.metrics.watch_gauges(
+                "tradewind_exchange_pool",
+                "Pooled exchange clients: size, leased, created, evicted",
+                lambda: _pool_gauges(services),
+            )
             await self._publish_commands(app)
             phase("commands")
         except BaseException:
@@ -109,6 +121,16 @@ class Lifecycle:
             await app.bot.set_my_commands(menu)
         except TelegramError as exc:  # a cosmetic failure must not stop the bot
             log.warning("could not publish the command menu: %s", exc)
+
+
+def _pool_gauges(services: Services) -> dict[str, float]:
+    stats = services.exchanges.pool_stats()
+    return {
+        "size": stats.size,
+        "leased": stats.leased,
+        "created": stats.created,
+        "evicted": stats.evicted,
+    }
 
 
 def build_application(

@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("rotate-key", help="add a new master key and re-encrypt every stored secret")
     sub.add_parser("gen-key", help="print a new master key for TRADEWIND_MASTER_KEY")
     args = parser.parse_args(argv)
+    # python-telegram-bot 22: RetryAfter.retry_after as a timedelta (the future default).
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
 
     if args.command == "gen-key":
         print(generate_key().decode())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram.ext import JobQueue
 
+from core.exchange.protocol import ExchangeClient
 from core.metrics import Metrics
+from db.repositories.intents import IntentRecord
 from handlers.context import TradewindContext
 from services.container import Services
 
@@ -43,16 +46,46 @@ def timed_job(
     return run
 
 
-def schedule_jobs(job_queue: JobQueue[TradewindContext], services: Services) -> None:
-    """Register the foundation's recurring jobs."""
+def schedule_jobs(
+    job_queue: JobQueue[TradewindContext], services: Services, price_interval_s: float
+) -> None:
+    """Register the recurring jobs."""
+    metrics = services.metrics
+    exchanges = services.exchanges
 
     async def flush_presence() -> str | None:
         count = await services.users.flush_presence()
         return f"last-seen of {count} users written in one transaction" if count else None
 
-    job_queue.run_repeating(
-        timed_job("presence_flush", flush_presence, services.metrics),
-        interval=30,
-        first=30,
-        name="presence_flush",
-    )
+    async def settle_paper() -> str | None:
+        report = await exchanges.settle_paper()
+        if not report.events:
+            return None
+        return (
+            f"paper: {report.orders_filled} orders filled, {report.tp_hits} take-profits, "
+            f"{report.sl_hits} stop-losses, {report.liquidations} liquidations"
+        )
+
+    async def evict_idle_clients() -> str | None:
+        count = await exchanges.pool.evict_idle()
+        return f"closed {count} idle exchange clients" if count else None
+
+    async def resolve_orders() -> str | None:
+        @asynccontextmanager
+        async def lease(intent: IntentRecord) -> AsyncIterator[ExchangeClient]:
+            async with exchanges.lease(intent.user_id, intent.exchange, intent.account_type) as c:
+                yield c
+
+        count = await services.executor.resolve_pending(lease)
+        return f"settled {count} orders whose outcome was unknown" if count else None
+
+    jobs: list[tuple[str, JobBody, float, float]] = [
+        ("presence_flush", flush_presence, 30, 30),
+        ("paper_settle", settle_paper, price_interval_s, price_interval_s),
+        ("client_eviction", evict_idle_clients, 60, 60),
+        ("order_resolution", resolve_orders, 60, 5),  # first run soon after a restart
+    ]
+    for name, body, interval, first in jobs:
+        job_queue.run_repeating(
+            timed_job(name, body, metrics), interval=interval, first=first, name=name
+        )

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.cache import CacheLayer
 from core.clock import Clock
+from core.config import Settings
 from core.crypto import SecretBox
 from core.metrics import Metrics
+from core.paper.synthetic import SyntheticMarket
+from db.repositories.app_state import AppStateRepository
 from db.repositories.audit import AuditRepository
+from db.repositories.credentials import CredentialRepository
+from db.repositories.intents import IntentRepository
 from db.repositories.licenses import LicenseRepository
+from db.repositories.paper import PaperRepository
 from db.repositories.users import UserRepository
 from db.store import Store
 from services.access import AccessPolicy
 from services.alerts import AlertThrottle
 from services.audit import AuditService
+from services.exchanges import ExchangeGateway
+from services.execution import OrderExecutor
 from services.licenses import LicenseService
 from services.monitoring import MonitoringService
 from services.users import UserService
+
+GENESIS_KEY = "synthetic_market_genesis"
 
 
 @dataclass(slots=True)
@@ -34,9 +45,16 @@ class Services:
     monitoring: MonitoringService
     audit: AuditService
     alerts: AlertThrottle
+    exchanges: ExchangeGateway
+    executor: OrderExecutor
+
+    async def aclose(self) -> None:
+        """Release what services hold open (exchange clients and sessions)."""
+        await self.exchanges.aclose()
 
 
-def build_services(
+async def build_services(
+    settings: Settings,
     store: Store,
     clock: Clock,
     metrics: Metrics,
@@ -57,4 +75,23 @@ def build_services(
         monitoring=MonitoringService(metrics, cache),
         audit=AuditService(AuditRepository(store), clock),
         alerts=AlertThrottle(clock),
+        exchanges=ExchangeGateway(
+            market_source=settings.market_source,
+            paper_market=await _synthetic_market(store, clock),
+            paper_ledger=PaperRepository(store),
+            credentials=CredentialRepository(store),
+            secrets=secrets,
+            clock=clock,
+            metrics=metrics,
+            exchange_urls=settings.exchange_urls,
+        ),
+        executor=OrderExecutor(IntentRepository(store), clock),
     )
+
+
+async def _synthetic_market(store: Store, clock: Clock) -> SyntheticMarket:
+    """The synthetic market, begun at the same moment on every start of this installation,
+    so symbols it listed yesterday are still listed after a restart."""
+    now = clock.now()
+    stored = await AppStateRepository(store).get_or_create(GENESIS_KEY, now.isoformat(), now)
+    return SyntheticMarket(clock=clock, genesis=datetime.fromisoformat(stored))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 from core.metrics import Metrics
 from db.store import Store
+
+# python-telegram-bot 22 warns on every RetryAfter unless timedelta values are opted into;
+# Tradewind reads retry_after as a timedelta everywhere.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture

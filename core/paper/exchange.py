@@ -19,7 +19,7 @@ from typing import Self
 
 from core.clock import Clock
 from core.errors import StoreError
-from core.exchange.errors import ExchangeUnavailable, InvalidOrder, OrderNotFound
+from core.exchange.errors import ExchangeUnavailable, InvalidOrder, OrderNotFound, UnknownOutcome
 from core.exchange.models import (
     ZERO,
     AccountType,
@@ -160,8 +160,12 @@ class PaperExchange:
 
         def decide(state: AccountState) -> tuple[AccountChanges, OrderRecord]:
             if state.client_order is not None:
-                raise InvalidOrder(
-                    EXCHANGE, f"duplicate client order id {request.client_order_id!r}"
+                # Like a real venue: the id is taken, so an order with it exists; the
+                # executor settles this by looking the order up, never by sending again.
+                raise UnknownOutcome(
+                    EXCHANGE,
+                    f"duplicate client order id {request.client_order_id!r}",
+                    request.client_order_id,
                 )
             book = AccountBook(state, now, self._new_id)
             draft = _draft(request, checked, state.account.account_id, self._new_id(), now)

@@ -125,3 +125,26 @@ async def test_console_chat_answers_piped_input(tmp_path: Path) -> None:
     assert "(now acting as user 5, Bob)" in out
     assert "bot> This command is for admins." in out
     assert stderr.decode() == ""
+
+
+async def test_paper_only_process_never_imports_ccxt(tmp_path: Path) -> None:
+    """ccxt costs ~70 MB; the console on the paper exchange must run without it."""
+    script = (
+        "import io, sys\n"
+        "from bot.cli import main\n"
+        "sys.stdin = io.StringIO('/start\\n/help\\n')\n"
+        "code = main(['run'])\n"
+        "print('ccxt loaded:', any(m == 'ccxt' or m.startswith('ccxt.') for m in sys.modules),"
+        " file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "TRADEWIND_DB": str(tmp_path / "t.db"), "TRADEWIND_METRICS_ADDR": ""}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    assert b"Welcome to Tradewind" in stdout
+    assert "ccxt loaded: False" in stderr.decode()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.exchange.errors import ExchangeUnavailable, InvalidOrder
+from core.exchange.errors import ExchangeUnavailable, UnknownOutcome
 from core.exchange.models import OrderRequest, OrderStatus, OrderType, Side
 from core.paper.engine import EventKind, PaperEngine
 from core.paper.exchange import PaperExchange
@@ -123,7 +123,7 @@ async def test_concurrent_orders_with_one_client_id_place_one(
         return_exceptions=True,
     )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
-    assert all(isinstance(r, InvalidOrder) for r in results if isinstance(r, BaseException))
+    assert all(isinstance(r, UnknownOutcome) for r in results if isinstance(r, BaseException))
     assert (await ex.fetch_positions())[0].qty == D("0.01")
 
 

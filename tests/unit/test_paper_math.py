@@ -16,6 +16,7 @@ from core.exchange.errors import (
     InsufficientFunds,
     InvalidOrder,
     OrderNotFound,
+    UnknownOutcome,
 )
 from core.exchange.models import OrderRequest, OrderStatus, OrderType, PositionSide, Side
 from core.paper.engine import EventKind, PaperEngine
@@ -281,7 +282,7 @@ async def test_duplicate_client_order_id_is_refused(
     ex: PaperExchange, source: FakeMarketSource, ledger: PaperRepository, clock: FakeClock
 ) -> None:
     await ex.create_order(req(BTC, Side.BUY, "0.01", cid="same"))
-    with pytest.raises(InvalidOrder, match="duplicate client order id"):
+    with pytest.raises(UnknownOutcome, match="duplicate client order id"):
         await ex.create_order(req(BTC, Side.BUY, "0.01", cid="same"))
     other = PaperExchange(2, source=source, ledger=ledger, clock=clock)
     assert (await other.create_order(req(BTC, Side.BUY, "0.01", cid="same"))).filled_qty

@@ -1,0 +1,150 @@
+"""How the rest of Tradewind reaches exchanges: one market feed, one client per account.
+
+The market feed is the synthetic paper market or, when `TRADEWIND_MARKET_SOURCE` names an
+exchange, that exchange's public client. Traders' clients come from the pool: paper
+accounts need no keys; real accounts are built from credentials decrypted on demand and
+dropped from the pool as soon as the credentials change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+from core.clock import Clock
+from core.crypto import SecretBox, SecretContext
+from core.exchange.credentials import ApiCredentials
+from core.exchange.errors import AuthFailed, InvalidOrder
+from core.exchange.factory import VenueHandle, open_venue
+from core.exchange.pool import ClientPool, PooledClient, PoolKey, PoolStats
+from core.exchange.protocol import ExchangeClient
+from core.exchange.venues import VENUES, title
+from core.metrics import Metrics
+from core.paper.engine import EngineReport, PaperEngine
+from core.paper.exchange import PaperExchange
+from core.paper.ledger import PaperLedger
+from core.paper.live_source import LiveMarketSource
+from core.paper.market_source import MarketSource
+from db.repositories.credentials import CredentialRepository
+
+log = logging.getLogger(__name__)
+
+VenueOpener = Callable[[str], VenueHandle]
+
+
+class ExchangeGateway:
+    """Owns the venues, the paper world and the client pool; closes them all on `aclose`."""
+
+    def __init__(
+        self,
+        *,
+        market_source: str,
+        paper_market: MarketSource,
+        paper_ledger: PaperLedger,
+        credentials: CredentialRepository,
+        secrets: SecretBox,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        exchange_urls: Mapping[str, str] | None = None,
+        venue_opener: VenueOpener | None = None,
+        pool_size: int = 2000,
+        idle_ttl_s: float = 900.0,
+    ) -> None:
+        self.market_source = market_source
+        self._paper_market = paper_market
+        self._ledger = paper_ledger
+        self._credentials = credentials
+        self._secrets = secrets
+        self._clock = clock
+        self._urls = dict(exchange_urls or {})
+        self._open_venue = venue_opener or self._default_opener(metrics)
+        self._venues: dict[str, VenueHandle] = {}
+        self._live: LiveMarketSource | None = None
+        self.paper_engine = PaperEngine(paper_ledger, clock)
+        self.pool = ClientPool(self._create, max_size=pool_size, idle_ttl_s=idle_ttl_s, clock=clock)
+
+    def _default_opener(self, metrics: Metrics | None) -> VenueOpener:
+        def opener(name: str) -> VenueHandle:
+            return open_venue(name, base_url=self._urls.get(name), metrics=metrics)
+
+        return opener
+
+    @asynccontextmanager
+    async def lease(
+        self, user_id: int, exchange: str, account_type: str
+    ) -> AsyncIterator[PooledClient]:
+        """Lend the client of one trader's account for the duration of the block."""
+        async with self.pool.lease(user_id, exchange, account_type) as client:
+            yield client
+
+    def venue(self, name: str) -> VenueHandle:
+        """The shared adapter of a real exchange, opened on first use."""
+        if name not in VENUES:
+            raise InvalidOrder(name, f"{title(name)} is not supported")
+        venue = self._venues.get(name)
+        if venue is None:
+            venue = self._venues[name] = self._open_venue(name)
+        return venue
+
+    async def market_feed(self) -> ExchangeClient:
+        """The client the scanner and registry read the whole market from."""
+        if self.market_source == "paper":
+            return PaperExchange(
+                0, source=self._paper_market, ledger=self._ledger, clock=self._clock
+            )
+        return await self.venue(self.market_source).public()
+
+    async def paper_source(self) -> MarketSource:
+        """Prices paper accounts trade at: synthetic, or the live market source's snapshot."""
+        if self.market_source == "paper":
+            return self._paper_market
+        if self._live is None:
+            self._live = LiveMarketSource(await self.venue(self.market_source).public())
+            await self._live.refresh()
+        return self._live
+
+    async def settle_paper(self) -> EngineReport:
+        """Move paper accounts to the latest prices: fills, TP/SL, liquidations."""
+        source = await self.paper_source()
+        if isinstance(source, LiveMarketSource):
+            await source.refresh()
+        prices: dict[str, Decimal] = {s: t.last for s, t in source.tickers().items()}
+        return await self.paper_engine.on_prices(prices)
+
+    async def forget(
+        self, user_id: int, exchange: str | None = None, account_type: str | None = None
+    ) -> int:
+        """Credentials changed or removed: close and drop the pooled clients."""
+        return await self.pool.drop(user_id, exchange, account_type)
+
+    def pool_stats(self) -> PoolStats:
+        return self.pool.stats()
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        for venue in self._venues.values():
+            await venue.aclose()
+        self._venues.clear()
+
+    async def _create(self, key: PoolKey) -> PooledClient:
+        user_id, exchange, account_type = key
+        if exchange == "paper":
+            return PaperExchange(
+                user_id, source=await self.paper_source(), ledger=self._ledger, clock=self._clock
+            )
+        record = await self._credentials.for_account(user_id, exchange, account_type)
+        if record is None:
+            raise AuthFailed(exchange, f"No {title(exchange)} {account_type} account is connected")
+        ctx = SecretContext(user_id, exchange, account_type)
+        credentials = ApiCredentials(
+            api_key=self._secrets.decrypt(record.api_key_enc, ctx),
+            secret=self._secrets.decrypt(record.api_secret_enc, ctx),
+            passphrase=(
+                None
+                if record.passphrase_enc is None
+                else self._secrets.decrypt(record.passphrase_enc, ctx)
+            ),
+        )
+        return await self.venue(exchange).client(account_type, credentials)

@@ -1,0 +1,108 @@
+"""The exchange gateway: paper accounts without keys, real accounts from encrypted keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from core.crypto import SecretBox, SecretContext, generate_key
+from core.exchange.ccxt_venue import CcxtVenue
+from core.exchange.errors import AuthFailed, InvalidOrder
+from core.exchange.factory import VenueHandle
+from core.exchange.models import OrderRequest, OrderType, Side
+from core.exchange.venues import VENUES
+from core.paper.synthetic import SyntheticMarket
+from db.repositories.credentials import CredentialRepository, NewCredential
+from db.repositories.paper import PaperRepository
+from db.repositories.users import UserProfile, UserRepository
+from db.store import Store
+from services.exchanges import ExchangeGateway
+from tests.exchange_server import ExchangeServer
+from tests.fakes.clock import FakeClock
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ExchangeServer]:
+    async with ExchangeServer(symbols=10, seed=2) as running:
+        running.add_account("k-old", "s-old", Decimal("1000"))
+        running.add_account("k-new", "s-new", Decimal("2000"))
+        yield running
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox([generate_key()])
+
+
+@pytest.fixture
+async def gateway(
+    store: Store, server: ExchangeServer, box: SecretBox
+) -> AsyncIterator[ExchangeGateway]:
+    clock = FakeClock(NOW)
+    await UserRepository(store).upsert(UserProfile(7, 7, "T"), NOW)
+
+    def opener(name: str) -> VenueHandle:
+        return CcxtVenue(VENUES[name], base_url=server.base_url)
+
+    gw = ExchangeGateway(
+        market_source="paper",
+        paper_market=SyntheticMarket(clock=clock),
+        paper_ledger=PaperRepository(store),
+        credentials=CredentialRepository(store),
+        secrets=box,
+        clock=clock,
+        venue_opener=opener,
+    )
+    yield gw
+    await gw.aclose()
+
+
+async def _connect(store: Store, box: SecretBox, key: str, secret: str) -> None:
+    ctx = SecretContext(7, "bybit", "demo")
+    await CredentialRepository(store).upsert(
+        NewCredential(
+            7, "bybit", "demo", box.encrypt(key, ctx), box.encrypt(secret, ctx), None, key[-4:]
+        ),
+        NOW,
+    )
+
+
+async def test_paper_account_needs_no_keys_and_trades(gateway: ExchangeGateway) -> None:
+    async with gateway.lease(7, "paper", "paper") as client:
+        assert (await client.fetch_balance()).equity == Decimal("10000")
+        await client.create_order(
+            OrderRequest("BTC/USDT:USDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), "twgw0001")
+        )
+        assert len(await client.fetch_positions()) == 1
+    report = await gateway.settle_paper()
+    assert report.orders_filled == 0  # nothing resting, nothing triggered
+
+
+async def test_market_feed_is_the_synthetic_market_by_default(gateway: ExchangeGateway) -> None:
+    feed = await gateway.market_feed()
+    assert len(await feed.fetch_tickers()) == 530
+
+
+async def test_real_account_from_encrypted_keys_and_dropped_on_change(
+    gateway: ExchangeGateway, store: Store, box: SecretBox
+) -> None:
+    await _connect(store, box, "k-old", "s-old")
+    async with gateway.lease(7, "bybit", "demo") as client:
+        assert (await client.fetch_balance()).equity == Decimal("1000")
+    await _connect(store, box, "k-new", "s-new")
+    assert await gateway.forget(7, "bybit") == 1
+    async with gateway.lease(7, "bybit", "demo") as client:
+        assert (await client.fetch_balance()).equity == Decimal("2000")
+
+
+async def test_missing_keys_are_a_readable_refusal(gateway: ExchangeGateway) -> None:
+    with pytest.raises(AuthFailed, match="No Bybit live account is connected"):
+        async with gateway.lease(7, "bybit", "live"):
+            pass
+    with pytest.raises(InvalidOrder, match="not supported"):
+        gateway.venue("kraken")
