@@ -106,3 +106,40 @@ async def test_missing_keys_are_a_readable_refusal(gateway: ExchangeGateway) -> 
             pass
     with pytest.raises(InvalidOrder, match="not supported"):
         gateway.venue("kraken")
+
+
+async def test_paper_trading_on_a_live_exchange_s_prices(
+    store: Store, server: ExchangeServer, box: SecretBox
+) -> None:
+    clock = FakeClock(NOW)
+    server.set_price("BTCUSDT", "64000")
+
+    def opener(name: str) -> VenueHandle:
+        return CcxtVenue(VENUES[name], base_url=server.base_url)
+
+    gw = ExchangeGateway(
+        market_source="bybit",
+        paper_market=SyntheticMarket(clock=clock),
+        paper_ledger=PaperRepository(store),
+        credentials=CredentialRepository(store),
+        secrets=box,
+        clock=clock,
+        venue_opener=opener,
+    )
+    try:
+        feed = await gw.market_feed()
+        assert len(await feed.fetch_tickers()) == 10  # the exchange's market, not 530 synthetic
+        async with gw.lease(7, "paper", "paper") as client:
+            await client.create_order(
+                OrderRequest(
+                    "BTC/USDT:USDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), "twlive01"
+                )
+            )
+            (position,) = await client.fetch_positions()
+            assert position.entry_price == Decimal("64000")
+            server.set_price("BTCUSDT", "65000")
+            await gw.settle_paper()  # refreshes the live snapshot
+            (marked,) = await client.fetch_positions()
+            assert marked.unrealised_pnl == Decimal("10")
+    finally:
+        await gw.aclose()
