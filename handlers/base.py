@@ -1,4 +1,4 @@
-"""What every handler shares: measuring, the admin guard, and reading who is talking."""
+"""What every handler shares: measuring, the admin guard, builders, and who is talking."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update, User
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.context import TradewindContext
 from services.users import UserProfile
 
 Callback = Callable[[Update, TradewindContext], Coroutine[Any, Any, None]]
+Handler = BaseHandler[Update, TradewindContext, Any]
 
 ADMIN_ONLY = "This command is for admins."
+MAX_CALLBACK_BYTES = 64
 
 
 def measured(name: str, callback: Callback) -> Callback:
@@ -43,6 +46,34 @@ def admin_only(what: str, callback: Callback) -> Callback:
             await update.effective_message.reply_text(ADMIN_ONLY)
 
     return guarded
+
+
+def command(name: str, callback: Callback, *, admin: bool = False) -> Handler:
+    """A measured CommandHandler; admin commands are guarded and refusals audited."""
+    if admin:
+        callback = admin_only(f"/{name}", callback)
+    return CommandHandler(name, measured(name, callback))
+
+
+def button(prefix: str, callback: Callback, *, admin: bool = False) -> Handler:
+    """A measured handler for inline buttons whose callback_data starts with `prefix:`."""
+    if admin:
+        callback = admin_only(f"button {prefix}", callback)
+    return CallbackQueryHandler(measured(f"button:{prefix}", callback), pattern=f"^{prefix}:")
+
+
+def callback_data(prefix: str, *parts: object) -> str:
+    """Build `prefix:part:part`; refuses anything Telegram would reject (over 64 bytes)."""
+    data = ":".join([prefix, *(str(p) for p in parts)])
+    if len(data.encode()) > MAX_CALLBACK_BYTES:
+        raise ValueError(f"callback data over {MAX_CALLBACK_BYTES} bytes: {data!r}")
+    return data
+
+
+def callback_parts(update: Update) -> list[str]:
+    """The `:`-separated parts of a pressed button's data, prefix first."""
+    query = update.callback_query
+    return (query.data or "").split(":") if query is not None else []
 
 
 def profile_of(user: User, chat_id: int | None) -> UserProfile:

@@ -6,6 +6,7 @@ from html import escape
 
 from telegram import Update
 
+from handlers.base import Handler, command
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import duration, split_message
 from services.monitoring import PerfSnapshot
@@ -20,6 +21,10 @@ async def perf(update: Update, context: TradewindContext) -> None:
         return
     for chunk in split_message(render_perf(context.services.monitoring.snapshot())):
         await message.reply_html(chunk)
+
+
+def handlers() -> list[Handler]:
+    return [command("perf", perf, admin=True)]
 
 
 def render_perf(snap: PerfSnapshot) -> str:

@@ -1,24 +1,22 @@
-"""Registers every handler on the application, wrapped in metrics and the admin guard."""
+"""Registers every feature's handlers on the application, in order, plus the fallbacks.
+
+A feature module exposes `COMMANDS` (what /help and the command menu show) and
+`handlers()` (its command, button and conversation handlers, built with `handlers.base`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from types import ModuleType
 
 from telegram import Update
-from telegram.ext import CommandHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import MessageHandler, TypeHandler, filters
 
 from handlers import errors, fallback, perf, start
-from handlers.base import Callback, admin_only, measured, profile_of
+from handlers.base import measured, profile_of
 from handlers.context import CommandInfo, TradewindApp, TradewindContext
 
-# (command, callback) for every command; the CommandInfo tuples describe them for /help.
-_CALLBACKS: dict[str, Callback] = {
-    "start": start.start,
-    "help": start.help_command,
-    "license": start.license_command,
-    "perf": perf.perf,
-}
-_INFOS: Sequence[CommandInfo] = (*start.COMMANDS, *perf.COMMANDS)
+# Order matters only for conversations, which must see their text before the fallbacks.
+FEATURES: tuple[ModuleType, ...] = (start, perf)
 
 
 async def track_user(update: Update, context: TradewindContext) -> None:
@@ -33,14 +31,13 @@ async def track_user(update: Update, context: TradewindContext) -> None:
 def register_handlers(app: TradewindApp) -> list[CommandInfo]:
     """Attach all handlers; return the command list (for /help and the Bot API menu)."""
     app.add_handler(TypeHandler(Update, track_user), group=-1)
-    for info in _INFOS:
-        callback = _CALLBACKS[info.name]
-        if info.admin:
-            callback = admin_only(f"/{info.name}", callback)
-        app.add_handler(CommandHandler(info.name, measured(info.name, callback)))
+    infos: list[CommandInfo] = []
+    for feature in FEATURES:
+        infos.extend(feature.COMMANDS)
+        app.add_handlers(feature.handlers())
     app.add_handler(MessageHandler(filters.COMMAND, measured("unknown", fallback.unknown_command)))
     app.add_handler(
         MessageHandler(filters.TEXT & ~filters.COMMAND, measured("text", fallback.free_text))
     )
     app.add_error_handler(errors.on_error)
-    return list(_INFOS)
+    return infos

@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
-from handlers.base import profile_of
+from handlers.base import Handler, command, profile_of
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line
 
@@ -56,6 +56,14 @@ async def license_command(update: Update, context: TradewindContext) -> None:
         return
     state = await context.services.licenses.state(user.id)
     await message.reply_html(license_line(state))
+
+
+def handlers() -> list[Handler]:
+    return [
+        command("start", start),
+        command("help", help_command),
+        command("license", license_command),
+    ]
 
 
 def main_keyboard(context: TradewindContext) -> ReplyKeyboardMarkup:

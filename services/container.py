@@ -17,15 +17,20 @@ from db.repositories.credentials import CredentialRepository
 from db.repositories.intents import IntentRepository
 from db.repositories.licenses import LicenseRepository
 from db.repositories.paper import PaperRepository
+from db.repositories.strategy import StrategyRepository
 from db.repositories.users import UserRepository
 from db.store import Store
 from services.access import AccessPolicy
+from services.accounts import AccountService
 from services.alerts import AlertThrottle
 from services.audit import AuditService
+from services.caching import define_trader_caches
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.licenses import LicenseService
+from services.market import MarketService
 from services.monitoring import MonitoringService
+from services.strategy import StrategyService
 from services.users import UserService
 
 GENESIS_KEY = "synthetic_market_genesis"
@@ -47,6 +52,9 @@ class Services:
     alerts: AlertThrottle
     exchanges: ExchangeGateway
     executor: OrderExecutor
+    accounts: AccountService
+    market: MarketService
+    strategy: StrategyService
 
     async def aclose(self) -> None:
         """Release what services hold open (exchange clients and sessions)."""
@@ -63,7 +71,18 @@ async def build_services(
     admin_ids: frozenset[int],
 ) -> Services:
     """Wire every service over one store, cache layer and clock."""
+    define_trader_caches(cache)
     licenses = LicenseService(LicenseRepository(store), clock)
+    exchanges = ExchangeGateway(
+        market_source=settings.market_source,
+        paper_market=await _synthetic_market(store, clock),
+        paper_ledger=PaperRepository(store),
+        credentials=CredentialRepository(store),
+        secrets=secrets,
+        clock=clock,
+        metrics=metrics,
+        exchange_urls=settings.exchange_urls,
+    )
     return Services(
         clock=clock,
         metrics=metrics,
@@ -75,17 +94,11 @@ async def build_services(
         monitoring=MonitoringService(metrics, cache),
         audit=AuditService(AuditRepository(store), clock),
         alerts=AlertThrottle(clock),
-        exchanges=ExchangeGateway(
-            market_source=settings.market_source,
-            paper_market=await _synthetic_market(store, clock),
-            paper_ledger=PaperRepository(store),
-            credentials=CredentialRepository(store),
-            secrets=secrets,
-            clock=clock,
-            metrics=metrics,
-            exchange_urls=settings.exchange_urls,
-        ),
+        exchanges=exchanges,
         executor=OrderExecutor(IntentRepository(store), clock),
+        accounts=AccountService(store, exchanges, secrets, cache, clock, settings.exchanges),
+        market=MarketService(exchanges, cache),
+        strategy=StrategyService(StrategyRepository(store), cache, clock),
     )
 
 

@@ -18,6 +18,7 @@ from core.crypto import SecretBox, SecretContext
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed, InvalidOrder
 from core.exchange.factory import VenueHandle, open_venue
+from core.exchange.models import Balance
 from core.exchange.pool import ClientPool, PooledClient, PoolKey, PoolStats
 from core.exchange.protocol import ExchangeClient
 from core.exchange.venues import VENUES, title
@@ -112,6 +113,14 @@ class ExchangeGateway:
             await source.refresh()
         prices: dict[str, Decimal] = {s: t.last for s, t in source.tickers().items()}
         return await self.paper_engine.on_prices(prices)
+
+    async def probe(self, exchange: str, account_type: str, credentials: ApiCredentials) -> Balance:
+        """Check keys with one balance call on a throwaway client; nothing pooled or stored."""
+        client = await self.venue(exchange).client(account_type, credentials)
+        try:
+            return await client.fetch_balance()
+        finally:
+            await client.close()
 
     async def forget(
         self, user_id: int, exchange: str | None = None, account_type: str | None = None
