@@ -18,6 +18,7 @@ from db.repositories.intents import IntentRepository
 from db.repositories.licenses import LicenseRepository
 from db.repositories.paper import PaperRepository
 from db.repositories.strategy import StrategyRepository
+from db.repositories.trades import TradeRepository
 from db.repositories.users import UserRepository
 from db.store import Store
 from services.access import AccessPolicy
@@ -27,6 +28,7 @@ from services.audit import AuditService
 from services.caching import define_trader_caches
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
+from services.history import HistoryService
 from services.licenses import LicenseService
 from services.market import MarketService
 from services.monitoring import MonitoringService
@@ -55,6 +57,7 @@ class Services:
     accounts: AccountService
     market: MarketService
     strategy: StrategyService
+    history: HistoryService
 
     async def aclose(self) -> None:
         """Release what services hold open (exchange clients and sessions)."""
@@ -99,6 +102,7 @@ async def build_services(
         accounts=AccountService(store, exchanges, secrets, cache, clock, settings.exchanges),
         market=MarketService(exchanges, cache),
         strategy=StrategyService(StrategyRepository(store), cache, clock),
+        history=HistoryService(TradeRepository(store)),
     )
 
 
