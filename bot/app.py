@@ -148,6 +148,8 @@ def build_application(
         .token(settings.telegram_bot_token or CONSOLE_TOKEN)
         .context_types(CONTEXT_TYPES)
         .rate_limiter(AIORateLimiter(max_retries=3))
+        # One trader's slow exchange must never hold up everybody else's updates.
+        .concurrent_updates(256)
         .post_init(lifecycle.post_init)
         .post_shutdown(lifecycle.post_shutdown)
     )

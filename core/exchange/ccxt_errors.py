@@ -31,12 +31,13 @@ def map_error(
     """Translate one exception into exactly one domain error with a readable message."""
     name = title(exchange)
     detail = _venue_message(error)
+    said = f" ({detail})" if detail else ""  # the venue's own words, when it gave any
     if isinstance(error, ex.ExchangeError):
         return error
     if placing_order and _outcome_unknown(error):
         return ex.UnknownOutcome(
             exchange,
-            f"{name} did not confirm the order ({detail}); checking whether it was placed",
+            f"{name} did not confirm the order{said}; checking whether it was placed",
             client_order_id,
         )
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
@@ -47,30 +48,30 @@ def map_error(
     if isinstance(error, ccxt.AuthenticationError | ccxt.AccountSuspended):
         return ex.AuthFailed(
             exchange,
-            f"{name} refused the API key ({detail}). Check the key, secret and its "
+            f"{name} refused the API key{said}. Check the key, secret and its "
             "permissions (trading enabled, IP whitelist).",
         )
     if isinstance(error, ccxt.InsufficientFunds):
-        return ex.InsufficientFunds(exchange, f"Not enough available margin on {name} ({detail})")
+        return ex.InsufficientFunds(exchange, f"Not enough available margin on {name}{said}")
     if isinstance(error, ccxt.OrderNotFound):
         return ex.OrderNotFound(exchange, f"{name} has no such order")
     if isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.OperationRejected):
-        return ex.InvalidOrder(exchange, f"{name} refused the order: {detail}")
+        return ex.InvalidOrder(exchange, f"{name} refused the order{said}")
     if isinstance(error, ccxt.NotSupported | ccxt.ArgumentsRequired):
-        return ex.InvalidOrder(exchange, f"{name} does not support this: {detail}")
+        return ex.InvalidOrder(exchange, f"{name} does not support this{said}")
     if isinstance(error, ccxt.ExchangeNotAvailable):
-        return ex.ExchangeUnavailable(exchange, f"{name} is unavailable right now ({detail})")
+        return ex.ExchangeUnavailable(exchange, f"{name} is unavailable right now{said}")
     if isinstance(error, ccxt.RequestTimeout | asyncio.TimeoutError | TimeoutError):
         return ex.ExchangeUnavailable(exchange, f"{name} did not answer in time")
     if isinstance(error, ccxt.NetworkError | aiohttp.ClientError | ConnectionError | OSError) or (
         isinstance(error.__cause__, aiohttp.ClientError)
     ):
-        return ex.ExchangeUnavailable(exchange, f"Cannot reach {name} ({detail})")
+        return ex.ExchangeUnavailable(exchange, f"Cannot reach {name}{said}")
     if isinstance(error, ccxt.BadResponse | ValueError):
         return ex.ExchangeUnavailable(exchange, f"{name} sent an unreadable answer")
     if isinstance(error, ccxt.ExchangeError) and placing_order:
-        return ex.InvalidOrder(exchange, f"{name} refused the order: {detail}")
-    return ex.ExchangeUnavailable(exchange, f"{name} failed: {detail}")
+        return ex.InvalidOrder(exchange, f"{name} refused the order{said}")
+    return ex.ExchangeUnavailable(exchange, f"{name} failed{said}")
 
 
 # Venue codes for "this client order id was used already": Bybit, Binance, OKX.
@@ -102,8 +103,27 @@ def _outcome_unknown(error: BaseException) -> bool:
     )
 
 
+# Venues echo what they signed (Bybit: "error sign! origin_string[<timestamp><api key>...]");
+# none of that may reach a chat or a log line.
+_SIGNED_ECHO_RE = re.compile(r"origin_string\[.*?\]|origin_string.*", re.DOTALL)
+_URL_RE = re.compile(r"\b(GET|POST|PUT|DELETE)\s+https?://\S+|https?://\S+")
+
+
 def _venue_message(error: BaseException) -> str:
-    """The venue's own words (retMsg / msg / sMsg) when present, else a short class name."""
+    """The venue's own words (retMsg / msg / sMsg) when present, else a short class name.
+
+    Echoed signing material and request URLs are cut out: the text reaches traders.
+    """
+    return _clean(_raw_message(error))
+
+
+def _clean(text: str) -> str:
+    text = _SIGNED_ECHO_RE.sub("", text)
+    text = _URL_RE.sub("", text)
+    return " ".join(text.split()).strip(" :;,-")[:160]
+
+
+def _raw_message(error: BaseException) -> str:
     text = str(error)
     match = _JSON_RE.search(text)
     if match:
@@ -119,6 +139,6 @@ def _venue_message(error: BaseException) -> str:
             for key in ("retMsg", "msg", "sMsg"):
                 value = body.get(key) or nested.get(key)
                 if value:
-                    return str(value)[:160]
-    cleaned = text.strip()
-    return cleaned[:160] if cleaned else type(error).__name__
+                    return str(value)
+    # ccxt prefixes its own messages with the exchange id ("bybit GET https://...").
+    return text.split(" ", 1)[1] if text.startswith(("bybit ", "binance", "okx ")) else text

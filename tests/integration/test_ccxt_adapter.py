@@ -257,3 +257,14 @@ async def test_clients_are_isolated_clones(venue: CcxtVenue, server: ExchangeSer
     finally:
         await first.close()
         await second.close()
+
+
+async def test_refusals_never_echo_signing_material_or_urls(venue: CcxtVenue) -> None:
+    wrong = await venue.client("live", ApiCredentials("key-1", "not-the-secret"))
+    try:
+        with pytest.raises(AuthFailed) as caught:
+            await wrong.fetch_balance()
+    finally:
+        await wrong.close()
+    assert "key-1" not in caught.value.message  # Bybit echoes the signed string with the key
+    assert "http" not in caught.value.message
