@@ -14,6 +14,7 @@ from core.exchange.protocol import ExchangeClient
 from core.metrics import Metrics
 from db.repositories.intents import IntentRecord
 from handlers.context import TradewindContext
+from services.caching import invalidate_user
 from services.container import Services
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,13 @@ def schedule_jobs(
         report = await exchanges.settle_paper()
         if not report.events:
             return None
+        logged = await services.history.record_paper_events(report)
+        for user_id in {user_id for user_id, _, _ in report.affected}:
+            invalidate_user(services.cache, user_id)  # their positions and balance just changed
         return (
             f"paper: {report.orders_filled} orders filled, {report.tp_hits} take-profits, "
-            f"{report.sl_hits} stop-losses, {report.liquidations} liquidations"
+            f"{report.sl_hits} stop-losses, {report.liquidations} liquidations; "
+            f"{logged} trades logged"
         )
 
     async def evict_idle_clients() -> str | None:

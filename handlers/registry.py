@@ -11,12 +11,12 @@ from types import ModuleType
 from telegram import Update
 from telegram.ext import MessageHandler, TypeHandler, filters
 
-from handlers import errors, fallback, perf, start
+from handlers import connect, errors, fallback, history, perf, portfolio, start, strategy, trading
 from handlers.base import measured, profile_of
 from handlers.context import CommandInfo, TradewindApp, TradewindContext
 
 # Order matters only for conversations, which must see their text before the fallbacks.
-FEATURES: tuple[ModuleType, ...] = (start, perf)
+FEATURES: tuple[ModuleType, ...] = (start, connect, perf, portfolio, trading, strategy, history)
 
 
 async def track_user(update: Update, context: TradewindContext) -> None:

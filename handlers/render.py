@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Context, Decimal
+
 from services.licenses import LicenseState, LicenseStatus
 
 MAX_MESSAGE = 4096
@@ -66,3 +68,55 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def money(value: Decimal) -> str:
+    """10,000.00: an amount of quote currency, two decimals, thousands separated."""
+    return _fixed(value, 2)
+
+
+def signed(value: Decimal) -> str:
+    """+12.34, -12.34 or 0.00: money with its sign, for profit and loss."""
+    text = money(value)
+    return text if text.startswith("-") or text == "0.00" else f"+{text}"
+
+
+def pct(value: Decimal) -> str:
+    """+1.23%, -0.50%, 0.00%: a signed percentage."""
+    text = _fixed(value, 2)
+    return f"{text}%" if text.startswith("-") or text == "0.00" else f"+{text}%"
+
+
+def price(value: Decimal, tick: Decimal | None = None) -> str:
+    """A price with the instrument's digits: 60,123.4 on a 0.1 tick, 0.004512 on 0.000001.
+
+    Without a tick, six significant digits (at least two decimals), trailing zeros dropped.
+    """
+    if tick:
+        return _fixed(value, _places(tick))
+    places = max(2, 5 - value.adjusted()) if value else 2
+    text = _fixed(value, min(places, 12))
+    while text.endswith("0") and len(text.partition(".")[2]) > 2:
+        text = text[:-1]
+    return text
+
+
+def quantity(value: Decimal, lot: Decimal | None = None) -> str:
+    """A size in the lot's digits (0.010 on a 0.001 lot); without a lot, as precise as given."""
+    if lot:
+        return _fixed(value, _places(lot))
+    return _fixed(value, _places(value)) if value else "0"
+
+
+def _places(step: Decimal) -> int:
+    """Decimal places of a tick or lot size: 0.001 → 3, 0.5 → 1, 10 → 0."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    # A wide context: the default 28 digits would refuse a huge amount shown to 12 places.
+    rounded = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP, Context(prec=60))
+    if not rounded:
+        rounded = abs(rounded)  # never show -0.00
+    return f"{rounded:,.{places}f}"

@@ -44,6 +44,8 @@ class AccountRef:
 
 @dataclass(slots=True, frozen=True)
 class AccountView:
+    """A connected account as /keys shows it: the key only as its last four characters."""
+
     ref: AccountRef
     key_hint: str
     added_at: datetime
@@ -53,6 +55,8 @@ class AccountView:
 
 @dataclass(slots=True, frozen=True)
 class Connection:
+    """An account whose keys just answered a balance call."""
+
     account: AccountRef
     balance: Balance
 
@@ -63,6 +67,7 @@ def account_types(exchange: str) -> tuple[str, ...]:
 
 
 def needs_passphrase(exchange: str) -> bool:
+    """Whether the exchange's API keys come with a passphrase (OKX)."""
     return exchange in VENUES and VENUES[exchange].needs_passphrase
 
 
@@ -133,33 +138,32 @@ class AccountService:
         return result
 
     async def accounts(self, user_id: int) -> list[AccountView]:
+        """The trader's connected accounts, keys masked, the active one marked."""
         active = await self.active(user_id)
-        return [
-            AccountView(
-                _ref(r),
-                r.key_hint,
-                r.created_at,
-                r.verified_at,
-                active is not None and r.credential_id == active.credential_id,
-            )
-            for r in await self._credentials.for_user(user_id)
-        ]
+        return [_view(r, active) for r in await self._credentials.for_user(user_id)]
+
+    async def account(self, user_id: int, credential_id: int) -> AccountView:
+        """One of the trader's accounts; `NotFound` if it is not theirs (or gone)."""
+        record = await self._owned(user_id, credential_id)
+        return _view(record, await self.active(user_id))
 
     async def make_active(self, user_id: int, credential_id: int) -> AccountRef:
+        """Make one of the trader's accounts the one their commands act on."""
         record = await self._owned(user_id, credential_id)
         await self._users.set_active_credential(user_id, credential_id)
         self._forget_cached(user_id)
         return _ref(record)
 
-    async def recheck(self, user_id: int, credential_id: int) -> Balance:
+    async def recheck(self, user_id: int, credential_id: int) -> Connection:
         """Validate the stored keys again with one balance call; record when."""
         record = await self._owned(user_id, credential_id)
         async with self._gateway.lease(user_id, record.exchange, record.account_type) as client:
             balance = await client.fetch_balance()
         await self._credentials.mark_verified(credential_id, self._clock.now())
-        return balance
+        return Connection(_ref(record), balance)
 
     async def remove(self, user_id: int, credential_id: int) -> AccountRef:
+        """Delete the stored keys of one of the trader's accounts and close its client."""
         record = await self._owned(user_id, credential_id)
         async with self._store.transaction() as tx:
             await self._credentials.delete(user_id, credential_id, tx)
@@ -217,3 +221,8 @@ class AccountService:
 
 def _ref(record: CredentialRecord) -> AccountRef:
     return AccountRef(record.user_id, record.credential_id, record.exchange, record.account_type)
+
+
+def _view(record: CredentialRecord, active: AccountRef | None) -> AccountView:
+    chosen = active is not None and record.credential_id == active.credential_id
+    return AccountView(_ref(record), record.key_hint, record.created_at, record.verified_at, chosen)

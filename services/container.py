@@ -32,7 +32,9 @@ from services.history import HistoryService
 from services.licenses import LicenseService
 from services.market import MarketService
 from services.monitoring import MonitoringService
+from services.portfolio import PortfolioService
 from services.strategy import StrategyService
+from services.trading import TradingService
 from services.users import UserService
 
 GENESIS_KEY = "synthetic_market_genesis"
@@ -58,6 +60,8 @@ class Services:
     market: MarketService
     strategy: StrategyService
     history: HistoryService
+    trading: TradingService
+    portfolio: PortfolioService
 
     async def aclose(self) -> None:
         """Release what services hold open (exchange clients and sessions)."""
@@ -86,6 +90,11 @@ async def build_services(
         metrics=metrics,
         exchange_urls=settings.exchange_urls,
     )
+    executor = OrderExecutor(IntentRepository(store), clock)
+    accounts = AccountService(store, exchanges, secrets, cache, clock, settings.exchanges)
+    market = MarketService(exchanges, cache)
+    strategy = StrategyService(StrategyRepository(store), cache, clock)
+    history = HistoryService(TradeRepository(store))
     return Services(
         clock=clock,
         metrics=metrics,
@@ -98,11 +107,24 @@ async def build_services(
         audit=AuditService(AuditRepository(store), clock),
         alerts=AlertThrottle(clock),
         exchanges=exchanges,
-        executor=OrderExecutor(IntentRepository(store), clock),
-        accounts=AccountService(store, exchanges, secrets, cache, clock, settings.exchanges),
-        market=MarketService(exchanges, cache),
-        strategy=StrategyService(StrategyRepository(store), cache, clock),
-        history=HistoryService(TradeRepository(store)),
+        executor=executor,
+        accounts=accounts,
+        market=market,
+        strategy=strategy,
+        history=history,
+        trading=TradingService(
+            intents=IntentRepository(store),
+            executor=executor,
+            accounts=accounts,
+            market=market,
+            strategy=strategy,
+            licenses=licenses,
+            gateway=exchanges,
+            history=history,
+            cache=cache,
+            clock=clock,
+        ),
+        portfolio=PortfolioService(exchanges, accounts, cache, market),
     )
 
 

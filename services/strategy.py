@@ -2,12 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+
 from core.cache import CacheLayer
 from core.clock import Clock
+from core.errors import InvalidInput
 from db.repositories.strategy import StrategyRecord, StrategyRepository
+from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
+from services.market import MarketService, SymbolNotFound
 
-__all__ = ["StrategyRecord", "StrategyService"]
+__all__ = ["KEYS", "MAX_LEVERAGE", "SettingChange", "StrategyRecord", "StrategyService"]
+
+MAX_SYMBOLS = 50
+MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
+_CLEAR = {"-", "none", "clear"}
+_ON, _OFF = {"on", "true", "yes", "1", "enable"}, {"off", "false", "no", "0", "disable"}
+
+
+@dataclass(slots=True, frozen=True)
+class _Range:
+    """The accepted values of one numeric setting, and how to word a refusal."""
+
+    low: Decimal
+    high: Decimal
+    what: str
+    example: str
+    unit: str = ""
+    whole: bool = False
+    places: int = 2  # decimals kept
+
+    def refusal(self, key: str) -> InvalidInput:
+        low, high = f"{self.low:,f}", f"{self.high:,f}"
+        text = f"{key} must be {self.what} from {low} to {high}{self.unit}"
+        extra = (
+            " (each market's own maximum is checked when you trade)" if key == "leverage" else ""
+        )
+        return InvalidInput(f"{text}{extra}, e.g. /set {key} {self.example}.")
+
+
+_RANGES = {
+    "size_usdt": _Range(Decimal(5), Decimal(1_000_000), "a fixed size", "50", " USDT"),
+    "risk_pct": _Range(Decimal("0.1"), Decimal(10), "a share of equity", "1", " %"),
+    "leverage": _Range(Decimal(1), Decimal(MAX_LEVERAGE), "a whole number", "10", "×", True),
+    "tp_pct": _Range(Decimal("0.1"), Decimal(500), "a take-profit distance", "3", " %"),
+    "sl_pct": _Range(Decimal("0.1"), Decimal(100), "a stop-loss distance", "1.5", " %"),
+    "max_positions": _Range(Decimal(1), Decimal(50), "a whole number", "5", whole=True),
+    "min_score": _Range(Decimal(0), Decimal(1), "a signal score", "0.7"),
+}
+KEYS = (*_RANGES, "auto_trade", "allow", "deny")
+_SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
+    "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
+    "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
+    "leverage": lambda r, n: replace(r, leverage=int(n)),
+    "tp_pct": lambda r, n: replace(r, tp_pct=n),
+    "sl_pct": lambda r, n: replace(r, sl_pct=n),
+    "max_positions": lambda r, n: replace(r, max_positions=int(n)),
+    "min_score": lambda r, n: replace(r, min_score=float(n)),
+}
+
+
+@dataclass(slots=True, frozen=True)
+class SettingChange:
+    """A saved change: the new settings, the key changed and what else it implied."""
+
+    record: StrategyRecord
+    key: str
+    note: str = ""
 
 
 class StrategyService:
@@ -17,6 +83,7 @@ class StrategyService:
         self._strategies = strategies
         self._cache = cache.cache(STRATEGY.name)
         self._clock = clock
+        self._changing = asyncio.Lock()  # read-modify-write of one record at a time
 
     async def settings(self, user_id: int) -> StrategyRecord:
         """The trader's settings (defaults if never changed), parsed once per cache life."""
@@ -28,5 +95,117 @@ class StrategyService:
         return record
 
     async def save(self, record: StrategyRecord) -> None:
+        """Store the settings and put the parsed record in the cache."""
         await self._strategies.save(record, self._clock.now())
         self._cache.set(str(record.user_id), record)
+
+    async def change(
+        self,
+        user_id: int,
+        key: str,
+        value: str,
+        *,
+        accounts: AccountService,
+        market: MarketService,
+    ) -> SettingChange:
+        """Validate and save one setting; a refusal names the accepted range or symbols.
+
+        Symbols of `allow`/`deny` are resolved on the exchange of the trader's active account
+        (the paper market without one), through the services passed in.
+        """
+        name = key.strip().lower()
+        if name in ("allow", "deny"):
+            account = await accounts.active(user_id)
+            exchange = account.exchange if account is not None else PAPER
+            symbols = await _resolve_all(value, exchange, market)
+            async with self._changing:
+                current = await self.settings(user_id)
+                other = current.deny_symbols if name == "allow" else current.allow_symbols
+                _check_overlap(name, symbols, other)
+                if name == "allow":
+                    return await self._store(replace(current, allow_symbols=symbols), name)
+                return await self._store(replace(current, deny_symbols=symbols), name)
+        apply = _parse(name, value)
+        async with self._changing:
+            current = await self.settings(user_id)
+            record = apply(current)
+            note = ""
+            if name == "size_usdt" and current.risk_pct is not None:
+                note = "risk_pct is cleared: every trade now uses this fixed size."
+            elif name == "risk_pct" and current.size_usdt is not None:
+                note = "size_usdt is cleared: every trade is now sized from your equity."
+            elif name == "leverage":
+                note = "Each market's own maximum is checked when you trade."
+            return await self._store(record, name, note)
+
+    async def _store(self, record: StrategyRecord, key: str, note: str = "") -> SettingChange:
+        await self.save(record)
+        return SettingChange(record, key, note)
+
+
+def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
+    """How one numeric or on/off setting changes a record (refused here if out of range)."""
+    if key == "auto_trade":
+        text = value.strip().lower()
+        if text not in _ON | _OFF:
+            raise InvalidInput("auto_trade must be on or off, e.g. /set auto_trade on.")
+        return lambda record: replace(record, auto_trade=text in _ON)
+    bounds = _RANGES.get(key)
+    if bounds is None:
+        near = difflib.get_close_matches(key, KEYS, n=1)
+        hint = f" Did you mean {near[0]}?" if near else ""
+        raise InvalidInput(f"There is no setting “{key[:30]}”.{hint} Keys: {', '.join(KEYS)}.")
+    number = _number(value, bounds, key)
+    return lambda record: _SETTERS[key](record, number)
+
+
+def _number(value: str, bounds: _Range, key: str) -> Decimal:
+    """Parse a finite number inside the range; `3%`, `10x` and `50 usdt` are accepted."""
+    text = re.sub(r"\s*(%|x|×|usdt)$", "", value.strip().lower())
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise bounds.refusal(key) from None
+    if not number.is_finite() or not bounds.low <= number <= bounds.high:
+        raise bounds.refusal(key)
+    if bounds.whole:
+        if number != number.to_integral_value():
+            raise bounds.refusal(key)
+        return number.quantize(Decimal(1))
+    rounded = number.quantize(Decimal(1).scaleb(-bounds.places))
+    if rounded == rounded.to_integral_value():
+        return rounded.quantize(Decimal(1))
+    return rounded.normalize()
+
+
+async def _resolve_all(value: str, exchange: str, market: MarketService) -> tuple[str, ...]:
+    """Resolve a comma-separated symbol list to unified symbols; `-` is the empty list."""
+    text = value.strip()
+    if text.lower() in _CLEAR:
+        return ()
+    wanted = list(dict.fromkeys(w for w in re.split(r"[,\s]+", text) if w))
+    if not wanted:
+        raise InvalidInput("Give symbols separated by commas, e.g. /set allow BTC,ETH (- clears).")
+    if len(wanted) > MAX_SYMBOLS:
+        raise InvalidInput(f"At most {MAX_SYMBOLS} symbols per list.")
+    found: list[str] = []
+    unknown: list[str] = []
+    for word in wanted:
+        try:
+            found.append((await market.resolve(exchange, word)).symbol)
+        except SymbolNotFound as missing:
+            unknown.append(str(missing))
+    if unknown:
+        raise InvalidInput(" ".join(unknown) + " Nothing was changed.")
+    return tuple(dict.fromkeys(found))
+
+
+def _check_overlap(key: str, symbols: tuple[str, ...], other: tuple[str, ...]) -> None:
+    """Refuse a symbol on both lists: which one should win would be a guess."""
+    both = [s for s in symbols if s in other]
+    if both:
+        other_key = "deny" if key == "allow" else "allow"
+        raise InvalidInput(
+            f"{', '.join(both)} is also on your {other_key} list. Change that list first "
+            f"(/set {other_key} - clears it) or leave it out here."
+        )

@@ -168,6 +168,28 @@ class IntentRepository(Repository):
         rows = await self.store.fetchall("intents.for_user", _FOR_USER, (user_id, limit))
         return [_record(row) for row in rows]
 
+    async def claim_draft(self, client_order_id: str, user_id: int, now: datetime) -> bool:
+        """Move the owner's unexpired draft to pending; False if another press got it first."""
+        changed = await self.store.execute(
+            "intents.claim_draft",
+            "UPDATE order_intents SET status = 'pending', updated_at = ? "
+            "WHERE client_order_id = ? AND user_id = ? AND status = 'draft' AND expires_at > ?",
+            (to_ms(now), client_order_id, user_id, to_ms(now)),
+        )
+        return changed == 1
+
+    async def close_draft(
+        self, client_order_id: str, user_id: int, new_status: str, now: datetime
+    ) -> bool:
+        """End the owner's draft as cancelled or expired; False if it is no draft any more."""
+        changed = await self.store.execute(
+            "intents.close_draft",
+            "UPDATE order_intents SET status = ?, updated_at = ? "
+            "WHERE client_order_id = ? AND user_id = ? AND status = 'draft'",
+            (new_status, to_ms(now), client_order_id, user_id),
+        )
+        return changed == 1
+
 
 def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
     return (

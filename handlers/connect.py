@@ -1,0 +1,476 @@
+"""/connect and /keys: connect an exchange account in a short conversation, then manage it.
+
+/connect walks exchange → account type → API key → secret (→ passphrase), deleting every
+message that carried a key. What was typed lives in a `Draft` under `context.user_data`
+only while the conversation runs, and is dropped on every way out (done, refused, /cancel,
+timeout, a new /connect). Wrong keys end the conversation with nothing stored; the trader
+sends /connect again (the message says so).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from core.errors import DomainError
+from core.exchange.credentials import ApiCredentials
+from core.exchange.errors import AuthFailed, ExchangeError
+from core.exchange.venues import title
+from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.context import CommandInfo, TradewindContext
+from services.accounts import PAPER, AccountService, AccountView, account_types, needs_passphrase
+
+COMMANDS = (
+    CommandInfo("connect", "Connect an exchange account (paper needs no keys)", keyboard=True),
+    CommandInfo("keys", "Your accounts: choose the active one, re-check, remove", keyboard=True),
+)
+
+CONVERSATION_TIMEOUT = 300.0  # seconds; read when the handlers are built
+EXCHANGE, ACCOUNT_TYPE, TYPING = range(3)
+END = ConversationHandler.END
+STALE = "This button is no longer active. Send /connect to start again."
+KEY_ADVICE = (
+    "Create the key with read and trade permissions only, never withdrawals. I delete "
+    "every message with a key as soon as I have read it. /cancel stops."
+)
+
+Step = Callable[[Update, TradewindContext], Coroutine[Any, Any, object]]
+
+
+@dataclass(slots=True)
+class Draft:
+    """What the trader has chosen and typed so far in one /connect conversation."""
+
+    prompt_id: int  # the message whose buttons belong to this conversation
+    exchange: str = ""
+    account_type: str = ""
+    api_key: str = field(default="", repr=False)
+    secret: str = field(default="", repr=False)
+    passphrase: str = field(default="", repr=False)
+
+    @property
+    def label(self) -> str:
+        kind = f" ({self.account_type})" if self.account_type else ""
+        return escape(f"{title(self.exchange)}{kind}")
+
+    def wanted(self) -> str | None:
+        """What to ask for next, or None when everything is in."""
+        if not self.api_key:
+            return "API key"
+        if not self.secret:
+            return "API secret"
+        return "API passphrase" if needs_passphrase(self.exchange) and not self.passphrase else None
+
+    def fill(self, value: str) -> None:
+        if not self.api_key:
+            self.api_key = value
+        elif not self.secret:
+            self.secret = value
+        else:
+            self.passphrase = value
+
+    def scrub(self, text: str) -> str:
+        """`text` without anything the trader typed, should an error message echo it."""
+        for typed in (self.api_key, self.secret, self.passphrase):
+            text = text.replace(typed, "…") if typed else text
+        return text
+
+    def credentials(self) -> ApiCredentials | None:
+        if self.exchange == PAPER:
+            return None
+        return ApiCredentials(self.api_key, self.secret, self.passphrase or None)
+
+
+# -- /connect ---------------------------------------------------------------------------------
+
+
+async def connect(update: Update, context: TradewindContext) -> object:
+    """Start connecting an account: show the offered exchanges."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return END
+    _forget(update, context)  # a /connect mid-way starts over without what was typed
+    if chat.type != ChatType.PRIVATE:
+        await message.reply_html("For your keys' safety, /connect works only in a private chat.")
+        return END
+    prompt = await message.reply_html(
+        "<b>Connect an account</b> — which exchange? Paper trading needs no keys.",
+        reply_markup=_choices("ex", [(title(x), x) for x in context.services.accounts.offered]),
+    )
+    if context.user_data is not None:
+        context.user_data[(Draft, chat.id)] = Draft(prompt.message_id)
+    return EXCHANGE
+
+
+async def pick_exchange(update: Update, context: TradewindContext) -> object:
+    """Exchange chosen: paper connects at once; a real exchange asks for the account type."""
+    pressed = await _pressed(update, context, lambda _: context.services.accounts.offered)
+    if pressed is None:
+        return None
+    draft, exchange = pressed
+    draft.exchange = exchange
+    if draft.exchange == PAPER:
+        return await _finish(update, context, draft)
+    kinds = [(kind.capitalize(), kind) for kind in account_types(draft.exchange)]
+    await _edit(update, f"<b>{draft.label}</b> — which account?", _choices("type", kinds))
+    return ACCOUNT_TYPE
+
+
+async def pick_type(update: Update, context: TradewindContext) -> object:
+    """Account type chosen: ask for the API key."""
+    pressed = await _pressed(update, context, lambda draft: account_types(draft.exchange))
+    if pressed is None:
+        return None
+    draft, kind = pressed
+    draft.account_type = kind
+    await _edit(update, f"<b>{draft.label}</b>: send the API key.\n{KEY_ADVICE}", None)
+    return TYPING
+
+
+async def take_text(update: Update, context: TradewindContext) -> object:
+    """Delete the message, keep the key, secret or passphrase in it; ask for the next or connect."""
+    message, draft = update.effective_message, _draft(update, context)
+    if message is None:
+        return None
+    deleted = await _delete(context, message)
+    what = draft.wanted() if draft else None
+    if draft is None or what is None:  # cannot happen while the conversation holds a draft
+        await _say(update, context, "That /connect has ended. Send /connect to start again.")
+        return END
+    warning = "" if deleted else _not_deleted(what, draft.exchange)
+    value = (message.text or "").strip()
+    if not value or len(value) > 512 or any(c.isspace() for c in value):
+        await _say(update, context, f"{warning}Send only the {what}: one word, no spaces.")
+        return None
+    draft.fill(value)
+    after = draft.wanted()
+    if after is None:
+        return await _finish(update, context, draft, warning)
+    await _say(update, context, f"{warning}Now send the {after}.")
+    return None
+
+
+async def not_text(update: Update, context: TradewindContext) -> object:
+    """Anything but text while a key is expected (deleted too: a screenshot may show a key)."""
+    if update.effective_message is not None:
+        await _delete(context, update.effective_message)
+    await _say(update, context, "Please send it as a plain text message, or /cancel.")
+    return None
+
+
+async def cancel(update: Update, context: TradewindContext) -> object:
+    """Leave the conversation (/cancel or the Cancel button); nothing is stored."""
+    query = update.callback_query
+    if query is not None and await _pressed(update, context, lambda _: ("0",)) is None:
+        return None
+    _forget(update, context)
+    text = "Stopped connecting; nothing was stored."
+    await (_edit(update, text, None) if query else _say(update, context, text))
+    return END
+
+
+async def timed_out(update: Update, context: TradewindContext) -> None:
+    """The trader went quiet: forget what was typed and say so."""
+    _forget(update, context)
+    await _say(update, context, "/connect timed out; nothing was stored. Send /connect again.")
+
+
+async def stale_button(update: Update, context: TradewindContext) -> None:
+    """A /connect button pressed outside its conversation."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(STALE, show_alert=True)
+
+
+async def _finish(
+    update: Update, context: TradewindContext, draft: Draft, warning: str = ""
+) -> object:
+    """Validate and store the keys (one balance call), report, and end the conversation."""
+    _forget(update, context)  # the keys leave user_data before the exchange is asked
+    user_id = update.effective_user.id if update.effective_user else 0
+    text = await _connect_text(context.services.accounts, user_id, draft)
+    if update.callback_query is not None:
+        await _edit(update, text, None)
+    else:
+        await _say(update, context, warning + text)
+    return END
+
+
+async def _connect_text(accounts: AccountService, user_id: int, draft: Draft) -> str:
+    try:
+        done = await accounts.connect(
+            user_id, draft.exchange, draft.account_type or PAPER, draft.credentials()
+        )
+    except AuthFailed as err:
+        return f"{_refused(err)}\nNothing was stored. Send /connect to try again."
+    except ExchangeError as err:
+        return (
+            f"Could not check the keys: {escape(draft.scrub(err.message))}\n"
+            "Nothing was stored. Send /connect to try again in a moment."
+        )
+    except DomainError as err:
+        return f"{escape(str(err))}\nNothing was stored. Send /connect to try again."
+    return (
+        f"Connected <b>{escape(done.account.label)}</b> — balance "
+        f"{usdt(done.balance.equity)} USDT.\n"
+        "It is now your active account; /keys lists your accounts."
+    )
+
+
+async def _pressed(
+    update: Update, context: TradewindContext, allowed: Callable[[Draft], Collection[str]]
+) -> tuple[Draft, str] | None:
+    """The draft and the chosen value if the button is this conversation's; answers the press."""
+    query, draft, parts = update.callback_query, _draft(update, context), callback_parts(update)
+    if query is None or query.message is None:
+        return None
+    if draft is None or len(parts) != 3 or parts[2] not in allowed(draft):
+        await query.answer(STALE, show_alert=True)
+        return None
+    if query.message.message_id != draft.prompt_id:
+        await query.answer("That button belongs to an earlier /connect.", show_alert=True)
+        return None
+    await query.answer()
+    return draft, parts[2]
+
+
+async def _delete(context: TradewindContext, message: Message) -> bool:
+    """Delete a message that may carry a secret; False if Telegram refused."""
+    try:
+        return await context.bot.delete_message(message.chat_id, message.message_id)
+    except TelegramError:
+        return False
+
+
+def _refused(err: AuthFailed) -> str:
+    """The exchange refused the keys. Not its own words: Bybit echoes the API key in them."""
+    return (
+        f"{title(err.exchange)} refused the keys. Check the key, secret (and passphrase), and "
+        "that the key may read and trade from any IP."
+    )
+
+
+def _not_deleted(what: str, exchange: str) -> str:
+    return (
+        f"⚠️ I could not delete your message with the {what}. Delete it yourself, and to be "
+        f"safe revoke this key on {escape(title(exchange))} and create a new one.\n\n"
+    )
+
+
+async def _say(update: Update, context: TradewindContext, text: str) -> None:
+    # Sent, not replied: the message we would reply to may have just been deleted.
+    if update.effective_chat is not None:
+        await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML)
+
+
+async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as err:
+        if "not modified" not in err.message:
+            raise
+
+
+def _choices(step: str, options: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    rows = [
+        [InlineKeyboardButton(text, callback_data=callback_data("connect", step, value))]
+        for text, value in options
+    ]
+    rows.append([InlineKeyboardButton("Cancel", callback_data=callback_data("connect", "stop", 0))])
+    return InlineKeyboardMarkup(rows)
+
+
+def _draft(update: Update, context: TradewindContext) -> Draft | None:
+    chat, data = update.effective_chat, context.user_data
+    found = None if chat is None or data is None else data.get((Draft, chat.id))
+    return found if isinstance(found, Draft) else None
+
+
+def _forget(update: Update, context: TradewindContext) -> None:
+    if update.effective_chat is not None and context.user_data is not None:
+        context.user_data.pop((Draft, update.effective_chat.id), None)
+
+
+def usdt(amount: Decimal) -> str:
+    """10000 → 10,000; 1234.5 → 1,234.50."""
+    cents = amount.quantize(Decimal("0.01"))
+    return f"{cents:,.0f}" if cents == cents.to_integral_value() else f"{cents:,.2f}"
+
+
+# -- /keys ------------------------------------------------------------------------------------
+
+
+async def keys(update: Update, context: TradewindContext) -> None:
+    """List the caller's accounts, keys masked, with buttons to choose, re-check or remove."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    views = await context.services.accounts.accounts(user.id)
+    await message.reply_html(render_keys(views), reply_markup=keys_keyboard(views))
+
+
+async def keys_button(update: Update, context: TradewindContext) -> None:
+    """Act on one of the caller's own accounts, then show the list (or the question) again."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not parts[2].isdigit():
+        await query.answer("This button is not valid any more. Send /keys again.")
+        return
+    try:
+        notice, text, markup = await _act(
+            context.services.accounts, user.id, parts[1], int(parts[2])
+        )
+    except DomainError as err:  # not the presser's account, or removed since
+        await query.answer(str(err), show_alert=True)
+        return
+    await query.answer(notice[:200])
+    await _edit(update, text, markup)
+
+
+KEY_ACTIONS = frozenset({"use", "check", "rm", "rmyes", "rmno"})
+
+
+async def _act(
+    accounts: AccountService, user_id: int, action: str, cid: int
+) -> tuple[str, str, InlineKeyboardMarkup | None]:
+    """Run one /keys action (every service call checks ownership); the notice and next screen."""
+    if action == "use":
+        notice = f"{(await accounts.make_active(user_id, cid)).label} is now your active account."
+    elif action == "check":
+        try:
+            done = await accounts.recheck(user_id, cid)
+            notice = f"{done.account.label} OK — balance {usdt(done.balance.equity)} USDT"
+        except AuthFailed as err:
+            notice = f"{_refused(err)} Remove the account and /connect new keys."
+        except ExchangeError as err:
+            notice = err.message
+    elif action == "rmyes":
+        notice = f"Removed {(await accounts.remove(user_id, cid)).label}."
+    else:
+        view = await accounts.account(user_id, cid)
+        if action == "rm":
+            question = (
+                f"Remove <b>{escape(view.ref.label)}</b>{_key(view, ' (key …{})')}?\n"
+                "Tradewind deletes what it stored for it; nothing changes on the exchange."
+            )
+            yes, no = _key_button("Yes, remove", "rmyes", view), _key_button("No", "rmno", view)
+            return "", question, InlineKeyboardMarkup([[yes, no]])
+        notice = ""  # "No": back to the list
+    views = await accounts.accounts(user_id)
+    text = render_keys(views)
+    return notice, f"{escape(notice)}\n\n{text}" if notice else text, keys_keyboard(views)
+
+
+def render_keys(views: Sequence[AccountView]) -> str:
+    """The /keys message: one entry per account, keys masked, the active one marked."""
+    if not views:
+        return "No exchange accounts yet. Send /connect to add one (paper needs no keys)."
+    lines = ["<b>Your accounts</b>"]
+    for view in views:
+        mark = "● " if view.active else "○ "
+        active = " — <i>active</i>" if view.active else ""
+        verified = view.verified_at.strftime("%Y-%m-%d %H:%M UTC") if view.verified_at else "never"
+        lines.append(f"{mark}<b>{escape(view.ref.label)}</b>{active}")
+        lines.append(
+            f"    {_key(view, 'key …{}') or 'no keys'} · added {view.added_at:%Y-%m-%d}"
+            f" · verified {verified}"
+        )
+    lines.append("\nTrading commands act on the active account.")
+    return "\n".join(lines)
+
+
+def keys_keyboard(views: Sequence[AccountView]) -> InlineKeyboardMarkup | None:
+    rows = [
+        [
+            _key_button(f"{'● ' if v.active else 'Use '}{v.ref.label}", "use", v),
+            _key_button("Re-check", "check", v),
+            _key_button("Remove", "rm", v),
+        ]
+        for v in views
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _key_button(text: str, action: str, view: AccountView) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text, callback_data=callback_data("keys", action, view.ref.credential_id)
+    )
+
+
+def _key(view: AccountView, template: str) -> str:
+    return template.format(escape(view.key_hint)) if view.key_hint else ""
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+def _step(name: str, callback: Step) -> Step:
+    """Measure a conversation step like `handlers.base.measured`, keeping its next state."""
+
+    @functools.wraps(callback)
+    async def run(update: Update, context: TradewindContext) -> object:
+        with context.services.metrics.time_command(name):
+            return await callback(update, context)
+
+    return run
+
+
+def handlers() -> list[Handler]:
+    with warnings.catch_warnings():
+        # PTB warns that buttons are tracked per chat and user, not per message; that is the
+        # intent, and `_pressed` checks the message id of this conversation's prompt itself.
+        warnings.filterwarnings("ignore", "If 'per_message=False'", PTBUserWarning)
+        return _handlers()
+
+
+def _handlers() -> list[Handler]:
+    typed = filters.UpdateType.MESSAGE & ~filters.COMMAND  # new messages only, not edits
+    conversation = ConversationHandler[TradewindContext](
+        entry_points=[CommandHandler("connect", _step("connect", connect))],
+        states={
+            EXCHANGE: [
+                CallbackQueryHandler(_step("button:connect", pick_exchange), "^connect:ex:")
+            ],
+            ACCOUNT_TYPE: [
+                CallbackQueryHandler(_step("button:connect", pick_type), "^connect:type:")
+            ],
+            TYPING: [
+                MessageHandler(typed & filters.TEXT, _step("connect:text", take_text)),
+                MessageHandler(typed & ~filters.TEXT, _step("connect:text", not_text)),
+            ],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
+        },
+        fallbacks=[
+            CommandHandler("cancel", _step("connect:cancel", cancel)),
+            CallbackQueryHandler(_step("button:connect", cancel), "^connect:stop:"),
+        ],
+        allow_reentry=True,
+        conversation_timeout=CONVERSATION_TIMEOUT,
+    )
+    return [
+        conversation,
+        button("connect", stale_button),
+        command("keys", keys),
+        button("keys", keys_button),
+    ]

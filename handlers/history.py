@@ -1,0 +1,208 @@
+"""/trades and /pnl: what a trader has realised, trade by trade and in sum."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from core.errors import DomainError
+from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.context import CommandInfo, TradewindContext
+from handlers.render import MAX_MESSAGE, money, price, quantity, signed
+from services.history import PnlReport, TradePage, TradeRecord
+
+COMMANDS = (
+    CommandInfo("trades", "Your realised trades, newest first", usage="[N]", keyboard=True),
+    CommandInfo("pnl", "Realised PnL, win rate and best symbols", usage="[day|week|month|all]"),
+)
+
+DEFAULT_PAGE = 10
+TRADES_USAGE = "Usage: /trades [N], N from 1 to 50 (default 10)."
+REASONS = {
+    "manual": "closed",
+    "take_profit": "take profit",
+    "stop_loss": "stop loss",
+    "liquidation": "liquidated",
+    "sync": "closed on the exchange",
+}
+PERIOD_TITLES = {"day": "today", "week": "this week", "month": "this month", "all": "all time"}
+
+
+async def trades(update: Update, context: TradewindContext) -> None:
+    """Show the caller's latest N trades with Older/Newer buttons."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    args = context.args or []
+    limit = _int(args[0]) if args else DEFAULT_PAGE
+    if limit is None or len(args) > 1:
+        await message.reply_html(escape(TRADES_USAGE))
+        return
+    try:
+        page = await context.services.history.trades_page(user.id, limit)
+    except DomainError as err:
+        await message.reply_html(escape(str(err)))
+        return
+    text, keyboard = render_trades(page)
+    await message.reply_html(text, reply_markup=keyboard)
+
+
+async def trades_button(update: Update, context: TradewindContext) -> None:
+    """Turn the page (`tr:<offset>[:<size>]`) of the presser's own trade list."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    wanted = _page_wanted(callback_parts(update)[1:])
+    if wanted is None:
+        await query.answer("This button is out of date; send /trades again.")
+        return
+    offset, limit = wanted
+    try:
+        page = await context.services.history.trades_page(user.id, limit, offset)
+    except DomainError as err:
+        await query.answer(str(err)[:200])
+        return
+    if not page.trades:
+        await query.answer("No trades on that page; send /trades again.")
+        return
+    text, keyboard = render_trades(page)
+    await query.answer()
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    except BadRequest as err:  # pressed twice: the text is already this page
+        if "not modified" not in str(err).lower():
+            raise
+
+
+async def pnl(update: Update, context: TradewindContext) -> None:
+    """Show realised PnL and its statistics for a period (UTC)."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    args = context.args or []
+    period = " ".join(args).lower() if args else "all"
+    try:
+        report = await context.services.history.pnl_report(
+            user.id, period, context.services.clock.now()
+        )
+    except DomainError as err:
+        await message.reply_html(escape(str(err)))
+        return
+    await message.reply_html(render_pnl(report))
+
+
+def handlers() -> list[Handler]:
+    return [
+        command("trades", trades),
+        button("tr", trades_button),
+        command("pnl", pnl),
+    ]
+
+
+def render_trades(page: TradePage) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One line per trade; trades that would overflow the message move to the next page."""
+    if not page.trades:
+        return "No realised trades yet. Closed positions appear here.", None
+    lines: list[str] = []
+    size = 200  # the header and some room
+    for record in page.trades:
+        line = _trade_line(record)
+        if size + len(line) + 1 > MAX_MESSAGE:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    shown = len(lines)
+    first, last = page.offset + 1, page.offset + shown
+    span = f"Trades</b> {first}–{last}" if last > first else f"Trade</b> {first}"
+    header = f"<b>{span}, newest first (UTC)"
+    buttons = []
+    if page.has_newer:
+        newer = max(0, page.offset - page.limit)
+        buttons.append(InlineKeyboardButton("◀ Newer", callback_data=_page_data(newer, page)))
+    if page.has_older or shown < len(page.trades):
+        older = page.offset + shown
+        buttons.append(InlineKeyboardButton("Older ▶", callback_data=_page_data(older, page)))
+    keyboard = InlineKeyboardMarkup([buttons]) if buttons else None
+    return "\n".join([header, *lines]), keyboard
+
+
+def render_pnl(r: PnlReport) -> str:
+    """The period's totals, ratios, extremes and the symbols that mattered most."""
+    when = PERIOD_TITLES[r.period]
+    since = f" (since {r.since:%a %Y-%m-%d} 00:00 UTC)" if r.since else ""
+    if not r.trades:
+        return (
+            "No realised trades yet." if r.since is None else f"No realised trades {when}{since}."
+        )
+    rate = f"{r.win_rate:.0%}" if r.win_rate is not None else "—"
+    factor = f"{r.profit_factor:.2f}" if r.profit_factor is not None else "∞" if r.wins else "—"
+    lines = [
+        f"<b>Realised PnL {when}</b>{since}",
+        f"PnL: <b>{signed(r.pnl)} USDT</b> after {money(r.fees)} USDT fees",
+        f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost)",
+        f"Profit factor: {factor}",
+        f"Average win: {_maybe(r.average_win)} · average loss: {_maybe(r.average_loss)}",
+        f"Best: {_extreme(r.best)}",
+        f"Worst: {_extreme(r.worst)}",
+        "",
+        f"<b>By symbol</b> (top {len(r.by_symbol)} of {r.symbols} by |PnL|)",
+    ]
+    lines += [
+        f"{escape(_base(t.symbol))}: {signed(t.pnl)} · {_count(t.trades, 'trade')} · "
+        f"{t.wins / t.trades:.0%} won · fees {money(t.fees)}"
+        for t in r.by_symbol
+    ]
+    return "\n".join(lines)
+
+
+def _trade_line(record: TradeRecord) -> str:
+    t = record.trade
+    reason = REASONS.get(t.close_reason or "", t.close_reason or "closed")
+    return (
+        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{escape(_base(t.symbol))}</b> {escape(t.side)} "
+        f"{quantity(t.qty)} @ {price(t.entry_price)} → {price(t.exit_price)} "
+        f"<b>{signed(t.pnl)}</b> fee {money(t.fee)} · {escape(reason)}"
+    )
+
+
+def _page_data(offset: int, page: TradePage) -> str:
+    """`tr:<offset>`, plus the page size when it is not the default."""
+    if page.limit == DEFAULT_PAGE:
+        return callback_data("tr", offset)
+    return callback_data("tr", offset, page.limit)
+
+
+def _extreme(record: TradeRecord | None) -> str:
+    if record is None:
+        return "—"
+    t = record.trade
+    return f"{signed(t.pnl)} {escape(_base(t.symbol))} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
+
+
+def _maybe(value: Decimal | None) -> str:
+    return "—" if value is None else signed(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _base(symbol: str) -> str:
+    return symbol.split("/")[0]
+
+
+def _page_wanted(parts: list[str]) -> tuple[int, int] | None:
+    """(offset, size) from a button's `<offset>[:<size>]`, or None if it is not that."""
+    numbers = [n for n in map(_int, parts) if n is not None]
+    if len(numbers) != len(parts) or len(numbers) not in (1, 2):
+        return None
+    return numbers[0], numbers[1] if len(numbers) == 2 else DEFAULT_PAGE
+
+
+def _int(text: str) -> int | None:
+    """A plain decimal integer, or None (no signs, no exponents, no Unicode digits)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None

@@ -1,0 +1,115 @@
+"""/strategy and /set: how a trader's positions are sized, protected and automated."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+
+from telegram import Update
+
+from core.errors import DomainError
+from core.exchange.errors import ExchangeError
+from handlers.base import Handler, command
+from handlers.context import CommandInfo, TradewindContext
+from services.strategy import KEYS, SettingChange, StrategyRecord
+
+COMMANDS = (
+    CommandInfo("strategy", "Your sizing, TP/SL and auto-trade settings", keyboard=True),
+    CommandInfo("set", "Change one strategy setting", usage="KEY VALUE"),
+)
+
+USAGE = (
+    f"Usage: /set KEY VALUE, e.g. /set leverage 10 or /set allow BTC,ETH.\nKeys: {', '.join(KEYS)}."
+)
+
+
+async def strategy(update: Update, context: TradewindContext) -> None:
+    """Show the caller's strategy settings."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    record = await context.services.strategy.settings(user.id)
+    await message.reply_html(render_strategy(record))
+
+
+async def set_command(update: Update, context: TradewindContext) -> None:
+    """Change one setting: `/set KEY VALUE`; refusals name the accepted values."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    args = context.args or []
+    if len(args) < 2:
+        await message.reply_html(escape(USAGE))
+        return
+    services = context.services
+    try:
+        change = await services.strategy.change(
+            user.id, args[0], " ".join(args[1:]), accounts=services.accounts, market=services.market
+        )
+    except DomainError as err:
+        await message.reply_html(escape(str(err)))
+        return
+    except ExchangeError as err:
+        await message.reply_html(escape(err.message))
+        return
+    await message.reply_html(render_change(change))
+
+
+def handlers() -> list[Handler]:
+    return [command("strategy", strategy), command("set", set_command)]
+
+
+def render_strategy(s: StrategyRecord) -> str:
+    """The settings, one per line, with the keys that change them."""
+    if s.risk_pct is not None:
+        size = f"<b>{_num(s.risk_pct)}%</b> of equity per trade (risk_pct)"
+    else:
+        size = f"<b>{_num(s.size_usdt or Decimal(0))} USDT</b> per trade (size_usdt)"
+    auto = "on" if s.auto_trade else "off"
+    lines = [
+        "<b>Your strategy</b>",
+        f"Size: {size}",
+        f"Leverage: <b>{s.leverage}×</b>, capped at each market's maximum (leverage)",
+        f"Take profit: <b>{_num(s.tp_pct)}%</b> (tp_pct) · Stop loss: <b>{_num(s.sl_pct)}%</b>"
+        " (sl_pct)",
+        f"Max open positions: <b>{s.max_positions}</b> (max_positions)",
+        f"Auto-trade: <b>{auto}</b> (auto_trade), on signals scoring ≥ <b>{s.min_score:.2f}</b>"
+        " (min_score)",
+        f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
+        f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
+        "",
+        "Change one with /set KEY VALUE, e.g. <code>/set tp_pct 4</code>.",
+    ]
+    return "\n".join(lines)
+
+
+def render_change(change: SettingChange) -> str:
+    """Confirm a saved change with the setting's new value."""
+    s, key = change.record, change.key
+    values = {
+        "size_usdt": f"{_num(s.size_usdt or Decimal(0))} USDT per trade",
+        "risk_pct": f"{_num(s.risk_pct or Decimal(0))}% of equity per trade",
+        "leverage": f"{s.leverage}×",
+        "tp_pct": f"{_num(s.tp_pct)}%",
+        "sl_pct": f"{_num(s.sl_pct)}%",
+        "max_positions": str(s.max_positions),
+        "auto_trade": "on" if s.auto_trade else "off",
+        "min_score": f"{s.min_score:.2f}",
+        "allow": _symbols(s.allow_symbols, "all symbols"),
+        "deny": _symbols(s.deny_symbols, "none"),
+    }
+    note = f"\n{escape(change.note)}" if change.note else ""
+    return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."
+
+
+def _num(value: Decimal) -> str:
+    """A setting as typed: 50, 1.5, 0.25 (no exponent, no trailing zeros)."""
+    text = f"{value:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _symbols(symbols: tuple[str, ...], empty: str) -> str:
+    """BTC, ETH: unified symbols by their base, for reading."""
+    if not symbols:
+        return empty
+    return escape(", ".join(s.split("/")[0] for s in symbols))

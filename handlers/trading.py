@@ -1,0 +1,320 @@
+"""/long, /short, /close and /cancel, and the Confirm, Cancel, Close and Cancel-order buttons.
+
+Opening and closing go through a confirmation card; nothing reaches the exchange before
+Confirm. The Cancel button under an open order (from /orders) cancels it at once: cancelling
+only ever reduces risk, and the order is named by id and checked against the presser's own
+open orders.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from core.errors import DomainError
+from core.exchange.errors import ExchangeError
+from core.exchange.models import Order, PositionSide
+from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.context import CommandInfo, TradewindContext
+from services.amounts import TAKER_FEE
+from services.trading import CardExpired, CloseCard, OpenCard, Placement
+
+COMMANDS = (
+    CommandInfo("long", "Open a long after a confirmation", "SYMBOL USDT [LEVERAGE]"),
+    CommandInfo("short", "Open a short after a confirmation", "SYMBOL USDT [LEVERAGE]"),
+    CommandInfo("close", "Close a position, or a share of it", "SYMBOL [PERCENT]"),
+    CommandInfo("cancel", "Cancel an open order", "ORDER_ID"),
+)
+USAGE = {
+    "long": "/long SYMBOL USDT [LEVERAGE] — e.g. /long BTC 50 10",
+    "short": "/short SYMBOL USDT [LEVERAGE] — e.g. /short ETH 100 5",
+    "close": "/close SYMBOL [PERCENT] — e.g. /close BTC 50 (no percent closes all of it)",
+    "cancel": "/cancel ORDER_ID — e.g. /cancel 5f1c2a (/orders lists the ids)",
+}
+MAX_ANSWER = 200  # Telegram's limit for a callback query answer
+
+
+async def long(update: Update, context: TradewindContext) -> None:
+    """Show the card for a long position of SYMBOL worth USDT."""
+    await _open(update, context, PositionSide.LONG)
+
+
+async def short(update: Update, context: TradewindContext) -> None:
+    """Show the card for a short position of SYMBOL worth USDT."""
+    await _open(update, context, PositionSide.SHORT)
+
+
+async def close(update: Update, context: TradewindContext) -> None:
+    """Show the card closing PERCENT (default all) of the position in SYMBOL."""
+    user, message, args = update.effective_user, update.effective_message, context.args or []
+    if user is None or message is None:
+        return
+    if len(args) not in (1, 2):
+        await message.reply_html(escape(USAGE["close"]))
+        return
+    percent = args[1] if len(args) == 2 else None
+    try:
+        card = await context.services.trading.close_card(user.id, args[0], percent)
+    except (DomainError, ExchangeError) as error:
+        await message.reply_html(refusal(error))
+        return
+    await message.reply_html(render_close_card(card), reply_markup=_card_keys(card))
+
+
+async def cancel(update: Update, context: TradewindContext) -> None:
+    """Cancel the open order ORDER_ID."""
+    user, message, args = update.effective_user, update.effective_message, context.args or []
+    if user is None or message is None:
+        return
+    if len(args) != 1:
+        await message.reply_html(escape(USAGE["cancel"]))
+        return
+    try:
+        order = await context.services.trading.cancel_order(user.id, args[0])
+    except (DomainError, ExchangeError) as error:
+        await message.reply_html(refusal(error))
+        return
+    await message.reply_html(render_cancelled(order))
+
+
+async def confirm_button(update: Update, context: TradewindContext) -> None:
+    """Place the card's order once, and turn the card into the result."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    try:
+        placed = await context.services.trading.confirm(user.id, parts[-1])
+    except CardExpired as expired:
+        await query.answer(str(expired)[:MAX_ANSWER], show_alert=True)
+        await _edit(query, f"⌛ {escape(str(expired))}")
+        return
+    except DomainError as error:
+        await query.answer(str(error)[:MAX_ANSWER], show_alert=True)
+        return
+    if placed.repeated:
+        await query.answer(_repeat_answer(placed))
+        if placed.in_flight or not _has_buttons(query.message):
+            return  # the press that placed it shows (or is about to show) the result
+    elif placed.in_flight:
+        await query.answer("Sent; the exchange has not confirmed it yet.")
+    else:
+        await query.answer("Refused by the exchange." if placed.error else "Done.")
+    await _edit(query, render_placement(placed))
+
+
+async def discard_button(update: Update, context: TradewindContext) -> None:
+    """Drop the card's draft; nothing is sent."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    try:
+        await context.services.trading.discard(user.id, parts[-1])
+    except DomainError as error:
+        await query.answer(str(error)[:MAX_ANSWER], show_alert=True)
+        return
+    await query.answer("Cancelled.")
+    await _edit(query, "✖️ Cancelled — nothing was sent to the exchange.")
+
+
+async def close_button(update: Update, context: TradewindContext) -> None:
+    """Open the card closing all of the position named by the button (from /positions)."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    try:
+        card = await context.services.trading.close_card(user.id, parts[-1], None)
+    except (DomainError, ExchangeError) as error:
+        await query.answer(_words(error)[:MAX_ANSWER], show_alert=True)
+        return
+    await query.answer()
+    await _send(update, context, user.id, render_close_card(card), _card_keys(card))
+
+
+async def cancel_order_button(update: Update, context: TradewindContext) -> None:
+    """Cancel the open order named by the button (from /orders) at once."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    try:
+        order = await context.services.trading.cancel_order(user.id, ":".join(parts[1:]))
+    except (DomainError, ExchangeError) as error:
+        await query.answer(_words(error)[:MAX_ANSWER], show_alert=True)
+        return
+    await query.answer("Order cancelled.")
+    await _send(update, context, user.id, render_cancelled(order))
+
+
+def handlers() -> list[Handler]:
+    return [
+        command("long", long),
+        command("short", short),
+        command("close", close),
+        command("cancel", cancel),
+        button("ok", confirm_button),
+        button("no", discard_button),
+        button("cl", close_button),
+        button("co", cancel_order_button),
+    ]
+
+
+async def _open(update: Update, context: TradewindContext, side: PositionSide) -> None:
+    user, message, args = update.effective_user, update.effective_message, context.args or []
+    if user is None or message is None:
+        return
+    if len(args) not in (2, 3):
+        await message.reply_html(escape(USAGE[side.value]))
+        return
+    leverage = args[2] if len(args) == 3 else None
+    try:
+        card = await context.services.trading.open_card(user.id, side, args[0], args[1], leverage)
+    except (DomainError, ExchangeError) as error:
+        await message.reply_html(refusal(error))
+        return
+    await message.reply_html(render_open_card(card), reply_markup=_card_keys(card))
+
+
+def render_open_card(card: OpenCard) -> str:
+    base = _base(card.symbol)
+    return "\n".join(
+        [
+            f"<b>Confirm {card.side.value.upper()} {escape(card.symbol)}</b> · "
+            f"{escape(card.account)}",
+            f"Price: {_num(card.price)} USDT (market order)",
+            f"Quantity: {_num(card.qty)} {base} (rounded down to the lot size)",
+            f"Notional: {_money(card.notional)} USDT",
+            f"Leverage: {card.leverage}× · margin {_money(card.margin)} USDT",
+            f"Take profit: {_level(card.take_profit)} · stop loss: {_level(card.stop_loss)}",
+            f"Fee estimate: {_money(card.fee, 4)} USDT (taker {TAKER_FEE * 100:.3f} %)",
+            "",
+            "Nothing is sent before you confirm; this card is valid for 2 minutes.",
+        ]
+    )
+
+
+def render_close_card(card: CloseCard) -> str:
+    base = _base(card.symbol)
+    return "\n".join(
+        [
+            f"<b>Confirm closing {_num(card.percent)}% of your {card.side.value.upper()} "
+            f"{escape(card.symbol)}</b> · {escape(card.account)}",
+            f"Quantity: {_num(card.qty)} of {_num(card.position_qty)} {base} (reduce-only)",
+            f"Entry: {_num(card.entry_price)} · now: {_num(card.price)} USDT",
+            f"Estimated PnL: {_signed(card.pnl)} USDT after a fee of about "
+            f"{_money(card.fee, 4)} USDT",
+            "",
+            "Nothing is sent before you confirm; this card is valid for 2 minutes.",
+        ]
+    )
+
+
+def render_placement(placed: Placement) -> str:
+    what = f"{placed.side.value.upper()} {escape(placed.symbol)} · {escape(placed.account)}"
+    if placed.in_flight:
+        note = escape(placed.error or "The exchange has not answered yet.")
+        return f"⏳ <b>Sent, outcome being checked</b>: {what}\n{note}"
+    if placed.error is not None:
+        return f"❌ <b>Not placed</b>: {what}\n{escape(placed.error)}"
+    if placed.filled_qty <= 0 or placed.avg_price is None:
+        return f"📨 <b>Order placed</b>: {what}\nOrder id: {escape(placed.order_id or '?')}"
+    base = _base(placed.symbol)
+    title = "Closed" if placed.closing else "Opened"
+    lines = [
+        f"✅ <b>{title}</b>: {what}",
+        f"Filled {_num(placed.filled_qty)} {base} at {_num(placed.avg_price)} USDT",
+        f"Fee: {_money(placed.fee, 4)} USDT",
+    ]
+    if not placed.closing:
+        lines.append(f"Leverage: {placed.leverage}×")
+        lines.append(f"TP: {_level(placed.take_profit)} · SL: {_level(placed.stop_loss)}")
+    if placed.trade is not None:
+        lines.append(f"Realised PnL: {_signed(placed.trade.pnl)} USDT (after the fee)")
+    lines.append(f"Order id: {escape(placed.order_id or '?')}")
+    return "\n".join(lines)
+
+
+def render_cancelled(order: Order) -> str:
+    return (
+        f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {_num(order.qty)} "
+        f"{escape(order.symbol)} (id {escape(order.order_id)})"
+    )
+
+
+def refusal(error: DomainError | ExchangeError) -> str:
+    """The user-safe words of a refusal, escaped."""
+    return escape(_words(error))
+
+
+def _words(error: DomainError | ExchangeError) -> str:
+    return error.message if isinstance(error, ExchangeError) else str(error)
+
+
+def _card_keys(card: OpenCard | CloseCard) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "✅ Confirm", callback_data=callback_data("ok", card.client_order_id)
+                ),
+                InlineKeyboardButton(
+                    "✖️ Cancel", callback_data=callback_data("no", card.client_order_id)
+                ),
+            ]
+        ]
+    )
+
+
+def _repeat_answer(placed: Placement) -> str:
+    if placed.in_flight:
+        return "Already confirmed: the order is being placed, once only."
+    if placed.error is not None:
+        return "This order was refused already; send the command again to retry."
+    return "Already confirmed: this order is placed once only."
+
+
+def _has_buttons(message: object) -> bool:
+    return isinstance(message, Message) and message.reply_markup is not None
+
+
+async def _send(
+    update: Update,
+    context: TradewindContext,
+    user_id: int,
+    text: str,
+    keys: InlineKeyboardMarkup | None = None,
+) -> None:
+    """A new message in the chat a button was pressed in (the pressed one stays as it is)."""
+    chat_id = update.effective_chat.id if update.effective_chat is not None else user_id
+    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keys)
+
+
+async def _edit(query: CallbackQuery, text: str) -> None:
+    """Edit the card; an identical re-render (a repeated press) is not an error."""
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
+
+
+def _base(symbol: str) -> str:
+    return escape(symbol.split("/")[0])
+
+
+def _num(value: Decimal) -> str:
+    return f"{value.normalize():,f}"
+
+
+def _money(value: Decimal, places: int = 2) -> str:
+    return f"{value:,.{places}f}"
+
+
+def _signed(value: Decimal) -> str:
+    return f"{value:+,.2f}"
+
+
+def _level(value: Decimal | None) -> str:
+    return "none" if value is None else _num(value)

@@ -1,0 +1,450 @@
+"""Confirmed trading: order cards that place nothing until their owner presses Confirm.
+
+A card is an order intent in status `draft` with a deterministic client order id and two
+minutes to live. Confirm moves it draft → pending with one conditional UPDATE, so a double
+tap, a redelivered update or two concurrent presses place exactly one order; the executor
+then sends it exactly once. Opening needs a licence; closing and cancelling never do.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from core.cache import CacheLayer
+from core.clock import Clock
+from core.errors import Forbidden, InvalidInput, NotFound
+from core.exchange.errors import ExchangeError, InvalidOrder
+from core.exchange.ids import client_order_id
+from core.exchange.models import ZERO, Order, OrderStatus, Position, PositionSide, Side
+from core.exchange.pool import PooledClient
+from core.exchange.protocol import ExchangeClient
+from db.repositories import intents as status
+from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
+from services.accounts import AccountRef, AccountService
+from services.amounts import (
+    check_leverage,
+    parse_leverage,
+    parse_percent,
+    parse_usdt,
+    protective_levels,
+    realised_pnl,
+    taker_fee,
+    usdt_range,
+)
+from services.caching import invalidate_user
+from services.exchanges import ExchangeGateway
+from services.execution import OrderExecutor
+from services.history import HistoryService, TradeLog
+from services.licenses import LicenseService
+from services.market import MarketService
+from services.strategy import StrategyService
+
+log = logging.getLogger(__name__)
+
+DRAFT_TTL = timedelta(minutes=2)
+LICENCE_NEEDED = (
+    "Opening new positions needs an active licence (/redeem a promo code or ask an admin). "
+    "Closing positions, cancelling orders and viewing never need one."
+)
+_STATUS_OF = {
+    OrderStatus.OPEN: status.OPEN,
+    OrderStatus.FILLED: status.FILLED,
+    OrderStatus.CANCELLED: status.CANCELLED,
+    OrderStatus.REJECTED: status.REJECTED,
+}
+
+
+class CardExpired(InvalidInput):
+    """The card's two minutes are over, or it was cancelled: nothing will be placed."""
+
+
+@dataclass(slots=True, frozen=True)
+class OpenCard:
+    """What Confirm would open, priced now."""
+
+    client_order_id: str
+    account: str
+    symbol: str
+    side: PositionSide
+    price: Decimal
+    qty: Decimal
+    notional: Decimal
+    leverage: int
+    margin: Decimal
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    fee: Decimal
+    expires_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class CloseCard:
+    """What Confirm would close: `percent` of the position, at about `price`."""
+
+    client_order_id: str
+    account: str
+    symbol: str
+    side: PositionSide
+    qty: Decimal
+    position_qty: Decimal
+    percent: Decimal
+    entry_price: Decimal
+    price: Decimal
+    pnl: Decimal  # estimated, net of the closing fee
+    fee: Decimal
+    expires_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class Placement:
+    """What became of a confirmed card."""
+
+    client_order_id: str
+    account: str
+    symbol: str
+    side: PositionSide  # the position's side (a close of a long is a sell)
+    closing: bool
+    qty: Decimal
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    fee: Decimal
+    order_id: str | None
+    leverage: int | None
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    error: str | None = None  # why the exchange refused; nothing was placed
+    repeated: bool = False  # settled by an earlier press; nothing was sent this time
+    in_flight: bool = False  # sent or being sent; the outcome is not known yet
+    trade: TradeLog | None = None  # the realised trade of a filled close
+
+
+class TradingService:
+    """Builds order cards and carries out the confirmed ones."""
+
+    def __init__(
+        self,
+        *,
+        intents: IntentRepository,
+        executor: OrderExecutor,
+        accounts: AccountService,
+        market: MarketService,
+        strategy: StrategyService,
+        licenses: LicenseService,
+        gateway: ExchangeGateway,
+        history: HistoryService,
+        cache: CacheLayer,
+        clock: Clock,
+    ) -> None:
+        self._intents = intents
+        self._executor = executor
+        self._accounts = accounts
+        self._market = market
+        self._strategy = strategy
+        self._licenses = licenses
+        self._gateway = gateway
+        self._history = history
+        self._cache = cache
+        self._clock = clock
+
+    async def open_card(
+        self, user_id: int, side: PositionSide, symbol: str, amount: str, leverage: str | None
+    ) -> OpenCard:
+        """Price a market order of `amount` USDT and keep it as a draft for Confirm."""
+        await self._require_licence(user_id)
+        account = await self._accounts.require_active(user_id)
+        market = await self._market.resolve(account.exchange, symbol)
+        settings = await self._strategy.settings(user_id)
+        lev = (
+            parse_leverage(leverage, market.max_leverage)
+            if leverage is not None
+            else check_leverage(settings.leverage, market.max_leverage, "Your /strategy leverage")
+        )
+        price = (await self._market.ticker(account.exchange, market.symbol)).last
+        async with self._lease(account) as client:
+            balance = await client.fetch_balance()
+        notional_asked = parse_usdt(amount, usdt_range(market, price, balance.available, lev))
+        qty = market.round_qty(notional_asked / price)
+        take, stop = protective_levels(side, price, settings.tp_pct, settings.sl_pct, market)
+        cid, expires = await self._draft(
+            account, market.symbol, side.opening_side, qty, "manual", lev, take, stop
+        )
+        notional = qty * price
+        return OpenCard(
+            client_order_id=cid,
+            account=account.label,
+            symbol=market.symbol,
+            side=side,
+            price=price,
+            qty=qty,
+            notional=notional,
+            leverage=lev,
+            margin=notional / lev,
+            take_profit=take,
+            stop_loss=stop,
+            fee=taker_fee(notional),
+            expires_at=expires,
+        )
+
+    async def close_card(self, user_id: int, symbol: str, percent: str | None) -> CloseCard:
+        """Price a reduce-only close of `percent` of a position and keep it as a draft."""
+        account = await self._accounts.require_active(user_id)
+        market = await self._market.resolve(account.exchange, symbol)
+        share = parse_percent(percent)
+        async with self._lease(account) as client:
+            position = _find(await client.fetch_positions(), market.symbol)
+        if position is None:
+            raise NotFound(
+                f"You have no open {market.symbol} position on {account.label}. "
+                "/positions lists yours."
+            )
+        qty = position.qty if share == 100 else market.round_qty(position.qty * share / 100)
+        if qty <= 0 or qty < market.min_qty:
+            raise InvalidInput(
+                f"{share}% of {position.qty} {market.base} is below the smallest order "
+                f"({market.min_qty} {market.base}); close a larger share, or all of it with "
+                f"/close {market.base}."
+            )
+        price = (await self._market.ticker(account.exchange, market.symbol)).last
+        fee = taker_fee(qty * price)
+        cid, expires = await self._draft(
+            account, market.symbol, position.side.closing_side, qty, "close", position.leverage
+        )
+        return CloseCard(
+            client_order_id=cid,
+            account=account.label,
+            symbol=market.symbol,
+            side=position.side,
+            qty=qty,
+            position_qty=position.qty,
+            percent=share,
+            entry_price=position.entry_price,
+            price=price,
+            pnl=realised_pnl(position.side, position.entry_price, price, qty, fee),
+            fee=fee,
+            expires_at=expires,
+        )
+
+    async def confirm(self, user_id: int, cid: str) -> Placement:
+        """Place the caller's draft exactly once; a repeat press gets the recorded outcome."""
+        intent = await self._owned(user_id, cid)
+        if intent.status != status.DRAFT:
+            return self._recorded(intent)
+        now = self._clock.now()
+        if intent.expires_at is None or intent.expires_at <= now:
+            await self._intents.close_draft(cid, user_id, status.EXPIRED, now)
+            raise CardExpired("This card expired; send the command again for a fresh price.")
+        if not intent.reduce_only:
+            await self._require_licence(user_id)
+        if not await self._intents.claim_draft(cid, user_id, now):
+            return self._recorded(await self._owned(user_id, cid))  # another press won, or time
+        try:
+            async with self._gateway.lease(user_id, intent.exchange, intent.account_type) as c:
+                return await self._place(c, intent)
+        except ExchangeError as error:
+            current = await self._owned(user_id, cid)
+            if current.status == status.PENDING:  # failed before the order left: not sent
+                change = IntentUpdate(status.REJECTED, error=error.message)
+                await self._intents.update(cid, change, self._clock.now())
+            return _placement(await self._owned(user_id, cid), error=error.message)
+        finally:
+            invalidate_user(self._cache, user_id)
+
+    async def discard(self, user_id: int, cid: str) -> None:
+        """Cancel the caller's draft; nothing was or will be sent."""
+        intent = await self._owned(user_id, cid)
+        if await self._intents.close_draft(cid, user_id, status.CANCELLED, self._clock.now()):
+            return
+        if intent.status in (status.CANCELLED, status.EXPIRED) and intent.attempts == 0:
+            raise CardExpired("This card was already cancelled or expired; nothing was sent.")
+        raise InvalidInput("This order was already confirmed; /orders and /positions show it.")
+
+    async def cancel_order(self, user_id: int, order_id: str) -> Order:
+        """Cancel one of the caller's open orders on their active account."""
+        account = await self._accounts.require_active(user_id)
+        wanted = order_id.strip()
+        try:
+            async with self._lease(account) as client:
+                orders = await client.fetch_open_orders()
+                found = next((o for o in orders if wanted in (o.order_id, o.client_order_id)), None)
+                if found is None:
+                    raise NotFound(
+                        f"No open order {wanted[:40]} on {account.label}. /orders lists yours."
+                    )
+                cancelled = await client.cancel_order(found.symbol, found.order_id)
+        finally:
+            invalidate_user(self._cache, user_id)
+        await self._note_cancelled(user_id, found.client_order_id)
+        return cancelled
+
+    async def _place(self, client: ExchangeClient, intent: IntentRecord) -> Placement:
+        position = None
+        if intent.reduce_only:
+            position = _find(await client.fetch_positions(), intent.symbol)
+            if position is None:
+                raise InvalidOrder(intent.exchange, f"There is no open {intent.symbol} position.")
+        elif intent.leverage is not None:
+            await client.set_leverage(intent.symbol, intent.leverage)
+        execution = await self._executor.place(client, intent.client_order_id)
+        record = await self._filled(client, execution.intent)
+        trade = None
+        if position is not None and record.filled_qty and record.avg_price is not None:
+            trade = await self._record_close(record, position)
+        return _placement(record, trade=trade)
+
+    async def _filled(self, client: ExchangeClient, intent: IntentRecord) -> IntentRecord:
+        """A market order some venues report as just accepted: look up its fill once."""
+        if intent.status != status.OPEN or intent.order_type != "market":
+            return intent
+        try:
+            order = await client.fetch_order(intent.symbol, client_order_id=intent.client_order_id)
+        except ExchangeError as error:  # the order stands; the card says the fill is pending
+            log.info("fill of %s not known yet: %s", intent.client_order_id, error.message)
+            return intent
+        change = IntentUpdate(
+            _STATUS_OF[order.status],
+            exchange_order_id=order.order_id,
+            filled_qty=order.filled_qty,
+            avg_price=order.avg_price,
+            fee=order.fee,
+        )
+        await self._intents.update(intent.client_order_id, change, self._clock.now())
+        return await self._owned(intent.user_id, intent.client_order_id)
+
+    async def _record_close(self, intent: IntentRecord, position: Position) -> TradeLog:
+        qty, exit_price = intent.filled_qty or ZERO, intent.avg_price or ZERO
+        fee = intent.fee or ZERO
+        opened = await self._opening(intent, position.side)
+        trade = TradeLog(
+            user_id=intent.user_id,
+            exchange=intent.exchange,
+            account_type=intent.account_type,
+            symbol=intent.symbol,
+            side=position.side.value,
+            qty=qty,
+            entry_price=position.entry_price,
+            exit_price=exit_price,
+            pnl=realised_pnl(position.side, position.entry_price, exit_price, qty, fee),
+            fee=fee,
+            entry_ts=opened.created_at if opened else intent.created_at,
+            exit_ts=intent.updated_at,
+            leverage=position.leverage,
+            origin=opened.origin if opened else "manual",
+            signal_id=opened.signal_id if opened else None,
+            close_reason="manual",
+        )
+        await self._history.record_close(trade)
+        return trade
+
+    async def _opening(self, close: IntentRecord, side: PositionSide) -> IntentRecord | None:
+        """The latest filled order that opened this position, for its time and origin."""
+        for intent in await self._intents.for_user(close.user_id, 50):
+            if (
+                (intent.exchange, intent.account_type, intent.symbol)
+                == (close.exchange, close.account_type, close.symbol)
+                and not intent.reduce_only
+                and intent.side == side.opening_side.value
+                and intent.status == status.FILLED
+            ):
+                return intent
+        return None
+
+    async def _draft(
+        self,
+        account: AccountRef,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        origin: str,
+        leverage: int | None,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+    ) -> tuple[str, datetime]:
+        cid = client_order_id(origin, account.user_id, uuid.uuid4().hex)
+        expires = self._clock.now() + DRAFT_TTL
+        draft = NewIntent(
+            client_order_id=cid,
+            user_id=account.user_id,
+            exchange=account.exchange,
+            account_type=account.account_type,
+            symbol=symbol,
+            side=side.value,
+            order_type="market",
+            qty=qty,
+            origin=origin,
+            status=status.DRAFT,
+            reduce_only=origin == "close",
+            leverage=leverage,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            expires_at=expires,
+        )
+        await self._executor.record(draft)
+        return cid, expires
+
+    def _recorded(self, intent: IntentRecord) -> Placement:
+        """The outcome of a card pressed before: settled, in flight, or never sent."""
+        if intent.status in (status.EXPIRED, status.DRAFT):  # a draft here ran out of time
+            raise CardExpired("This card expired; send the command again for a fresh price.")
+        if intent.status == status.CANCELLED and intent.attempts == 0:
+            raise CardExpired("This card was cancelled; send the command again.")
+        return _placement(intent, error=intent.error, repeated=True)
+
+    async def _owned(self, user_id: int, cid: str) -> IntentRecord:
+        intent = await self._intents.get(cid)
+        if intent is None:
+            raise NotFound("This card is no longer valid; send the command again.")
+        if intent.user_id != user_id:
+            raise Forbidden("This card belongs to another trader; only they can use it.")
+        return intent
+
+    async def _note_cancelled(self, user_id: int, cid: str | None) -> None:
+        intent = None if cid is None else await self._intents.get(cid)
+        if intent is not None and intent.user_id == user_id:
+            change = IntentUpdate(status.CANCELLED)
+            await self._intents.update(intent.client_order_id, change, self._clock.now())
+
+    async def _require_licence(self, user_id: int) -> None:
+        if not (await self._licenses.state(user_id)).can_open_positions:
+            raise Forbidden(LICENCE_NEEDED)
+
+    def _lease(self, account: AccountRef) -> AbstractAsyncContextManager[PooledClient]:
+        return self._gateway.lease(account.user_id, account.exchange, account.account_type)
+
+
+def _find(positions: list[Position], symbol: str) -> Position | None:
+    return next((p for p in positions if p.symbol == symbol and p.qty > 0), None)
+
+
+def _placement(
+    intent: IntentRecord,
+    *,
+    error: str | None = None,
+    repeated: bool = False,
+    trade: TradeLog | None = None,
+) -> Placement:
+    side = Side(intent.side)
+    opened = side if not intent.reduce_only else side.opposite
+    return Placement(
+        client_order_id=intent.client_order_id,
+        account=AccountRef(intent.user_id, 0, intent.exchange, intent.account_type).label,
+        symbol=intent.symbol,
+        side=PositionSide.LONG if opened is Side.BUY else PositionSide.SHORT,
+        closing=intent.reduce_only,
+        qty=intent.qty,
+        filled_qty=intent.filled_qty or ZERO,
+        avg_price=intent.avg_price,
+        fee=intent.fee or ZERO,
+        order_id=intent.exchange_order_id,
+        leverage=intent.leverage,
+        take_profit=intent.take_profit,
+        stop_loss=intent.stop_loss,
+        error=error,
+        repeated=repeated,
+        in_flight=intent.status in status.UNRESOLVED,
+        trade=trade,
+    )
