@@ -89,6 +89,15 @@ class Lifecycle:
                 "Pooled exchange clients: size, leased, created, evicted",
                 lambda: _pool_gauges(services),
             )
+            self.metrics.watch_gauges(
+                "tradewind_cache_warming",
+                "Cache warming: reloads scheduled, refreshed, failed since start",
+                lambda: {
+                    "scheduled": services.warmer.stats.scheduled,
+                    "refreshed": services.warmer.stats.refreshed,
+                    "failed": services.warmer.stats.failed,
+                },
+            )
             await self._publish_commands(app)
             phase("commands")
         except BaseException:
@@ -140,19 +149,27 @@ def build_application(
     get_updates_request: BaseRequest | None = None,
     clock: Clock | None = None,
     metrics: Metrics | None = None,
+    rate_limited: bool = True,
 ) -> TradewindApp:
-    """Build the Application; pass `request` to answer the Bot API offline."""
+    """Build the Application; pass `request` to answer the Bot API offline.
+
+    `rate_limited=False` drops Telegram's flood-control pacing (AIORateLimiter), for
+    benchmarks that measure the bot's own latency against an offline Bot API.
+    """
     lifecycle = Lifecycle(settings, clock or SystemClock(), metrics or Metrics())
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or CONSOLE_TOKEN)
         .context_types(CONTEXT_TYPES)
-        .rate_limiter(AIORateLimiter(max_retries=3))
         # One trader's slow exchange must never hold up everybody else's updates.
         .concurrent_updates(256)
         .post_init(lifecycle.post_init)
         .post_shutdown(lifecycle.post_shutdown)
     )
+    if rate_limited:
+        # The builder's generic type changes with the limiter's; PTB's stubs cannot
+        # express re-binding it on an existing builder variable.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
     if request is not None:

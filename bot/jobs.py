@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -33,6 +34,11 @@ def timed_job(
         result: object = None
         try:
             result = await body()
+        except asyncio.CancelledError:
+            # Only shutdown cancels a job; ending quietly keeps the scheduler from
+            # reporting a stop as a failure.
+            log.debug("job %s cancelled by shutdown", name)
+            return
         except Exception:
             ok = False
             log.exception("job %s failed", name)
@@ -71,6 +77,10 @@ def schedule_jobs(
             f"{logged} trades logged"
         )
 
+    async def warm_caches() -> None:
+        # Runs every 1.5 s: its counts go to metrics (tradewind_cache_warming), not the log.
+        await services.warmer.warm_once()
+
     async def evict_idle_clients() -> str | None:
         count = await exchanges.pool.evict_idle()
         return f"closed {count} idle exchange clients" if count else None
@@ -88,6 +98,7 @@ def schedule_jobs(
         ("presence_flush", flush_presence, 30, 30),
         ("paper_settle", settle_paper, price_interval_s, price_interval_s),
         ("client_eviction", evict_idle_clients, 60, 60),
+        ("cache_warming", warm_caches, services.warmer.lead_s / 2, 1),
         ("order_resolution", resolve_orders, 60, 5),  # first run soon after a restart
     ]
     for name, body, interval, first in jobs:

@@ -112,6 +112,9 @@ class _CountingTTLCache(TTLCache[CacheKey, Any, float]):
     def expires_at(self, key: CacheKey) -> float | None:
         return self._expires.get(key)
 
+    def expiring(self, now: float, within: float) -> list[tuple[CacheKey, float]]:
+        return [(k, at - now) for k, at in self._expires.items() if at - now <= within]
+
 
 @dataclass(slots=True)
 class _Flight(Generic[V]):
@@ -194,6 +197,26 @@ class NamedCache(Generic[V]):
         if expires is None:
             return None
         return max(0.0, expires - self._clock.monotonic())
+
+    def expiring(self, within_s: float) -> list[tuple[CacheKey, float]]:
+        """Keys that expire within `within_s` seconds, with the seconds left (cache warming)."""
+        self._data.expire()
+        return self._data.expiring(self._clock.monotonic(), within_s)
+
+    async def refresh(self, key: CacheKey, loader: Callable[[], Awaitable[V]]) -> V:
+        """Load `key` again while readers keep getting the current value until it lands.
+
+        Joins a load already in flight for the key instead of starting a second one.
+        """
+        _check_key(key)
+        flight = self._inflight.get(key)
+        if flight is None:
+            flight = self._start(key, loader)
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
 
     def stats(self) -> CacheStats:
         return CacheStats(

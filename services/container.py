@@ -36,6 +36,7 @@ from services.portfolio import PortfolioService
 from services.strategy import StrategyService
 from services.trading import TradingService
 from services.users import UserService
+from services.warming import CacheWarmer
 
 GENESIS_KEY = "synthetic_market_genesis"
 
@@ -62,9 +63,11 @@ class Services:
     history: HistoryService
     trading: TradingService
     portfolio: PortfolioService
+    warmer: CacheWarmer
 
     async def aclose(self) -> None:
-        """Release what services hold open (exchange clients and sessions)."""
+        """Release what services hold open (pending reloads, exchange clients and sessions)."""
+        await self.warmer.aclose()
         await self.exchanges.aclose()
 
 
@@ -95,13 +98,15 @@ async def build_services(
     market = MarketService(exchanges, cache)
     strategy = StrategyService(StrategyRepository(store), cache, clock)
     history = HistoryService(TradeRepository(store))
+    users = UserService(UserRepository(store), licenses, cache, clock)
+    portfolio = PortfolioService(exchanges, accounts, cache, market)
     return Services(
         clock=clock,
         metrics=metrics,
         cache=cache,
         secrets=secrets,
         access=AccessPolicy(admin_ids),
-        users=UserService(UserRepository(store), licenses, cache, clock),
+        users=users,
         licenses=licenses,
         monitoring=MonitoringService(metrics, cache),
         audit=AuditService(AuditRepository(store), clock),
@@ -124,7 +129,8 @@ async def build_services(
             cache=cache,
             clock=clock,
         ),
-        portfolio=PortfolioService(exchanges, accounts, cache, market),
+        portfolio=portfolio,
+        warmer=CacheWarmer(portfolio, users, cache, clock),
     )
 
 

@@ -152,6 +152,21 @@ class PortfolioService:
         )
         return OrdersView(ref, tuple(OrderLine(o, markets.get(o.symbol)) for o in orders))
 
+    async def warm(self, kind: str, key: str) -> None:
+        """Reload one cached balance or positions entry before it expires (cache warming).
+
+        Readers keep the current value until the new one lands, so they never wait.
+        """
+        user_id, exchange, account_type = key.split(":", 2)
+        ref = AccountRef(int(user_id), 0, exchange, account_type)
+        if kind == BALANCE.name:
+            await self._balances.refresh(key, self._reader(ref, lambda c: c.fetch_balance()))
+        elif kind == POSITIONS.name:
+            load = self._reader(ref, lambda c: _as_tuple(c.fetch_positions()))
+            await self._positions.refresh(key, load)
+        else:
+            raise ValueError(f"cannot warm {kind!r}")
+
     def invalidate(self, user_id: int) -> None:
         """Forget everything cached about the user's accounts (after any order action)."""
         invalidate_user(self._layer, user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -73,6 +73,12 @@ class UserService:
         seen, self._seen = self._seen, {}
         await self._users.touch_many(seen.items())
         return len(seen)
+
+    async def active_since_ids(self, since_s: float) -> set[int]:
+        """Users seen within the last `since_s` seconds (stored or not yet flushed)."""
+        since = self._clock.now() - timedelta(seconds=since_s)
+        stored = await self._users.active_since(since)
+        return set(stored) | {uid for uid, at in self._seen.items() if at >= since}
 
     async def get(self, user_id: int) -> UserRecord | None:
         return await self._users.get(user_id)

@@ -1,0 +1,206 @@
+"""Trader commands under load: 1,000 users on the local Bybit server through the real bot.
+
+Usage: .venv/bin/python -m scripts.bench_trader [--users 1000] [--seconds 60] [--latency-ms 25]
+
+Each simulated user has a connected Bybit demo account on the local exchange server (which
+adds `--latency-ms` to every request) and sends a realistic mix of /balance, /positions,
+/orders and /pnl with random think time, through the real python-telegram-bot Application
+answering over the offline Bot API. Reported: bot-side latency per command (p50/p95/p99),
+exchange requests by endpoint, cache hit rates, and process RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.offline_api import FakeTelegramState, OfflineRequest
+from bot.offline_updates import make_message_update
+from core.config import Settings
+from core.exchange.credentials import ApiCredentials
+from core.exchange.models import OrderRequest, OrderType, Side
+from core.metrics import Metrics
+from handlers.context import TradewindApp
+from scripts._bench import rss_mb
+from services.container import Services
+from services.users import UserProfile
+from tests.exchange_server import ExchangeServer
+
+MIX = (("/balance", 0.35), ("/positions", 0.35), ("/orders", 0.15), ("/pnl", 0.15))
+THINK_S = (2.0, 10.0)  # a busy trader glancing at the bot every few seconds
+CACHES = ("balance", "positions", "orders", "tickers", "accounts", "strategy")
+
+
+async def _setup(
+    server: ExchangeServer, users: int, db: Path
+) -> tuple[TradewindApp, FakeTelegramState]:
+    settings = replace(
+        Settings(
+            telegram_bot_token="123456:BENCH-token-offline-bot-api-xxxxxxxx",
+            db_path=db,
+            master_key_file=db.parent / "master.key",
+            metrics_addr=None,
+        ),
+        exchange_urls={"bybit": server.base_url},
+    )
+    state = FakeTelegramState()
+    app = build_application(
+        settings,
+        request=OfflineRequest(state),
+        get_updates_request=OfflineRequest(state),
+        metrics=Metrics(),
+        rate_limited=False,  # measure the bot, not Telegram's 30 msg/s pacing
+    )
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    await app.start()
+    services = _services(app)
+    sem = asyncio.Semaphore(50)
+
+    async def connect(uid: int) -> None:
+        key, secret = f"key{uid}", f"secret{uid}"
+        server.add_account(key, secret, Decimal("10000"))
+        await services.users.register(UserProfile(uid, uid, f"Trader{uid}"))
+        async with sem:
+            await services.accounts.connect(uid, "bybit", "demo", ApiCredentials(key, secret))
+            if uid % 2 == 0:  # half of the traders hold a position
+                async with services.exchanges.lease(uid, "bybit", "demo") as client:
+                    await client.create_order(
+                        OrderRequest(
+                            "BTC/USDT:USDT",
+                            Side.BUY,
+                            OrderType.MARKET,
+                            Decimal("0.001"),
+                            f"twb{uid}",
+                        )
+                    )
+
+    await asyncio.gather(*(connect(uid) for uid in range(1, users + 1)))
+    return app, state
+
+
+def _services(app: TradewindApp) -> Services:
+    services = app.bot_data.services
+    assert services is not None
+    return services
+
+
+async def _load(app: TradewindApp, users: int, seconds: float, seed: int) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    ids = iter(range(1, 10**9))
+    deadline = time.perf_counter() + seconds
+    commands = [text for text, _ in MIX]
+    weights = [weight for _, weight in MIX]
+
+    async def trader(uid: int) -> None:
+        await asyncio.sleep(rng.uniform(0, THINK_S[1]))
+        while time.perf_counter() < deadline:
+            text = rng.choices(commands, weights)[0]
+            update = Update.de_json(make_message_update(next(ids), uid, text), app.bot)
+            start = time.perf_counter()
+            await app.process_update(update)
+            latencies[text].append(time.perf_counter() - start)
+            await asyncio.sleep(rng.uniform(*THINK_S))
+
+    await asyncio.gather(*(trader(uid) for uid in range(1, users + 1)))
+    return latencies
+
+
+async def _warm_up(app: TradewindApp, users: int) -> None:
+    """The bot has been running: each trader has looked at balance and positions once, so
+    the warmer keeps them fresh (steady state, as in production after the first minutes)."""
+    ids = iter(range(10**9, 2 * 10**9))
+    sem = asyncio.Semaphore(100)
+
+    async def look(uid: int) -> None:
+        async with sem:
+            for text in ("/balance", "/positions"):
+                update = Update.de_json(make_message_update(next(ids), uid, text), app.bot)
+                await app.process_update(update)
+
+    await asyncio.gather(*(look(uid) for uid in range(1, users + 1)))
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def main(users: int, seconds: float, latency_ms: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with ExchangeServer(symbols=530, seed=1, latency_ms=latency_ms) as server:
+            app, state = await _setup(server, users, Path(tmp) / "bench.db")
+            try:
+                services = _services(app)
+                await _warm_up(app, users)
+                server.stats.reset()
+                before = {name: services.cache.stats()[name] for name in CACHES}
+                gc.collect()
+                latencies = await _load(app, users, seconds, seed=7)
+                after = {name: services.cache.stats()[name] for name in CACHES}
+                requests = Counter(server.stats.requests)
+                rss = rss_mb()
+                db = services.metrics.totals("tradewind_db_statement_seconds", "statement")
+                calls = services.metrics.totals("tradewind_exchange_call_seconds", "method")
+            finally:
+                await app.stop()
+                await app.shutdown()
+                assert app.post_shutdown is not None
+                await app.post_shutdown(app)
+
+    total = sum(len(v) for v in latencies.values())
+    print(f"{users} users, {seconds:.0f} s, {latency_ms:.0f} ms exchange latency: {total} commands")
+    print("\n| command | count | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for text, samples in sorted(latencies.items()):
+        print(
+            f"| {text} | {len(samples)} | {_pct(samples, 0.50):.2f} | {_pct(samples, 0.95):.2f} "
+            f"| {_pct(samples, 0.99):.2f} | {statistics.fmean(samples) * 1000:.2f} |"
+        )
+    print("\n| cache | hits | misses | hit rate |")
+    print("|---|---:|---:|---:|")
+    hits_all = misses_all = 0.0
+    for name in CACHES:
+        hits = after[name].hits - before[name].hits
+        misses = after[name].misses - before[name].misses
+        hits_all, misses_all = hits_all + hits, misses_all + misses
+        rate = hits / (hits + misses) if hits + misses else 0.0
+        print(f"| {name} | {hits} | {misses} | {rate:.1%} |")
+    overall = hits_all / (hits_all + misses_all) if hits_all + misses_all else 0.0
+    print(f"| all | {hits_all} | {misses_all} | {overall:.1%} |")
+    print("\n| exchange endpoint | requests | per user per TTL window (target ≤ 1) |")
+    print("|---|---:|---:|")
+    ttl = {"wallet-balance": 15.0, "position/list": 10.0, "order/realtime": 10.0}
+    for path, count in requests.most_common():
+        window = next((t for part, t in ttl.items() if part in path), 60.0)
+        print(f"| {path} | {count} | {count / users / (seconds / window):.2f} |")
+    print("\n| measured inside the bot | count | mean (ms) |")
+    print("|---|---:|---:|")
+    for label, totals in (("exchange", calls), ("sql", db)):
+        ranked = sorted(totals.items(), key=lambda kv: -kv[1][1])[:6]
+        for name, (n, spent) in ranked:
+            print(f"| {label} {name} | {n:.0f} | {spent / n * 1000:.2f} |")
+    print(f"\nRSS at the end: {rss:.0f} MB; Bot API calls answered: {len(state.calls)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--latency-ms", type=float, default=25)
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.seconds, args.latency_ms))

@@ -1,0 +1,114 @@
+"""Cache warming reloads active users' entries just before they expire, and only those."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from core.cache import CacheLayer
+from core.exchange.errors import ExchangeUnavailable
+from services.caching import BALANCE, POSITIONS, define_trader_caches
+from services.warming import CacheWarmer
+from tests.fakes.clock import FakeClock
+
+
+class NoJitter(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return 0.0
+
+
+class FakePortfolio:
+    """Implements `Warmable`: records what it was asked to reload, writes a new value."""
+
+    def __init__(self, cache: CacheLayer, fail: bool = False) -> None:
+        self.cache = cache
+        self.fail = fail
+        self.warmed: list[tuple[str, str]] = []
+
+    async def warm(self, kind: str, key: str) -> None:
+        self.warmed.append((kind, key))
+        if self.fail:
+            raise ExchangeUnavailable("bybit", "down")
+
+        async def load() -> str:
+            return "fresh"
+
+        await self.cache.cache(kind).refresh(key, load)
+
+
+class FakeUsers:
+    def __init__(self, active: set[int]) -> None:
+        self.active = active
+
+    async def active_since_ids(self, since_s: float) -> set[int]:
+        return self.active
+
+
+async def _drain(warmer: CacheWarmer) -> None:
+    await asyncio.gather(*warmer._tasks)
+
+
+async def test_only_entries_about_to_expire_for_active_users_are_reloaded() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    layer.cache(BALANCE.name).set("1:bybit:demo", "old")
+    layer.cache(POSITIONS.name).set("2:bybit:demo", "old")  # user 2 is not active
+    clock.advance(5)
+    layer.cache(BALANCE.name).set("3:paper:paper", "old")  # set later: far from expiry
+    portfolio = FakePortfolio(layer)
+    warmer = CacheWarmer(portfolio, FakeUsers({1, 3}), layer, clock, lead_s=3.0, rng=NoJitter())
+    clock.advance(BALANCE.ttl - 5 - 2)  # user 1's balance has 2 s left
+    assert await warmer.warm_once() == 1
+    await _drain(warmer)
+    assert portfolio.warmed == [("balance", "1:bybit:demo")]
+    assert layer.cache(BALANCE.name).get("1:bybit:demo") == "fresh"
+    assert warmer.stats.refreshed == 1
+
+
+async def test_a_pending_reload_is_not_scheduled_twice() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    layer.cache(BALANCE.name).set("1:bybit:demo", "old")
+    clock.advance(BALANCE.ttl - 1)
+    warmer = CacheWarmer(FakePortfolio(layer), FakeUsers({1}), layer, clock, rng=random.Random(1))
+    first = await warmer.warm_once()
+    second = await warmer.warm_once()
+    assert (first, second) == (1, 0)
+    await warmer.aclose()
+
+
+async def test_failures_are_counted_and_readers_keep_the_old_value() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    layer.cache(BALANCE.name).set("1:bybit:demo", "old")
+    clock.advance(BALANCE.ttl - 1)
+    warmer = CacheWarmer(
+        FakePortfolio(layer, fail=True), FakeUsers({1}), layer, clock, rng=NoJitter()
+    )
+    await warmer.warm_once()
+    await _drain(warmer)
+    assert warmer.stats.failed == 1
+    assert layer.cache(BALANCE.name).get("1:bybit:demo") == "old"
+
+
+async def test_refresh_keeps_serving_the_old_value_while_loading() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    cache = layer.define("balance", 15, 10)
+    cache.set("k", "old")
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "new"
+
+    refreshing = asyncio.create_task(cache.refresh("k", slow))
+    await asyncio.sleep(0)
+    assert cache.get("k") == "old"  # a hit while the reload runs
+    release.set()
+    assert await refreshing == "new"
+    assert cache.get("k") == "new"
+    assert [k for k, _ in cache.expiring(15)] == ["k"]
