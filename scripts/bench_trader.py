@@ -1,6 +1,12 @@
 """Trader commands under load: 1,000 users on the local Bybit server through the real bot.
 
 Usage: .venv/bin/python -m scripts.bench_trader [--users 1000] [--seconds 60] [--latency-ms 25]
+                                               [--budget 100]
+
+`--budget` is the bot's shared request budget for Bybit (requests/s across all clients);
+the product default is 100, under Bybit's 120/s per-IP limit. The local server has no limit,
+so a larger budget shows what the bot does when the venue allows more (several IPs, or a
+venue with a higher limit).
 
 Each simulated user has a connected Bybit demo account on the local exchange server (which
 adds `--latency-ms` to every request) and sends a realistic mix of /balance, /positions,
@@ -121,14 +127,14 @@ async def _load(app: TradewindApp, users: int, seconds: float, seed: int) -> dic
 
 
 async def _warm_up(app: TradewindApp, users: int) -> None:
-    """The bot has been running: each trader has looked at balance and positions once, so
-    the warmer keeps them fresh (steady state, as in production after the first minutes)."""
+    """The bot has been running: each trader has looked at balance, positions and orders
+    before, so the warmer keeps them fresh (steady state, as in production)."""
     ids = iter(range(10**9, 2 * 10**9))
     sem = asyncio.Semaphore(100)
 
     async def look(uid: int) -> None:
         async with sem:
-            for text in ("/balance", "/positions"):
+            for text in ("/balance", "/positions", "/orders"):
                 update = Update.de_json(make_message_update(next(ids), uid, text), app.bot)
                 await app.process_update(update)
 
@@ -140,12 +146,14 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def main(users: int, seconds: float, latency_ms: float) -> None:
+async def main(users: int, seconds: float, latency_ms: float, budget: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with ExchangeServer(symbols=530, seed=1, latency_ms=latency_ms) as server:
             app, state = await _setup(server, users, Path(tmp) / "bench.db")
             try:
                 services = _services(app)
+                limiter = services.exchanges.venue("bybit").limiter  # type: ignore[attr-defined]
+                limiter.rate, limiter.burst = budget, max(1.0, budget / 10)
                 await _warm_up(app, users)
                 server.stats.reset()
                 before = {name: services.cache.stats()[name] for name in CACHES}
@@ -163,7 +171,10 @@ async def main(users: int, seconds: float, latency_ms: float) -> None:
                 await app.post_shutdown(app)
 
     total = sum(len(v) for v in latencies.values())
-    print(f"{users} users, {seconds:.0f} s, {latency_ms:.0f} ms exchange latency: {total} commands")
+    print(
+        f"{users} users, {seconds:.0f} s, {latency_ms:.0f} ms exchange latency, "
+        f"Bybit budget {budget:.0f} requests/s: {total} commands"
+    )
     print("\n| command | count | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) |")
     print("|---|---:|---:|---:|---:|---:|")
     for text, samples in sorted(latencies.items()):
@@ -202,5 +213,6 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--latency-ms", type=float, default=25)
+    parser.add_argument("--budget", type=float, default=100)
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.seconds, args.latency_ms))
+    asyncio.run(main(args.users, args.seconds, args.latency_ms, args.budget))

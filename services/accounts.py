@@ -6,6 +6,7 @@ from the cache (and its pooled client closed) whenever the account changes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,7 +125,16 @@ class AccountService:
 
     async def active(self, user_id: int) -> AccountRef | None:
         """The account commands act on: the chosen one, else the first connected."""
+        result: AccountRef | None = await self._active.get_or_load(
+            f"{user_id}:active", self._active_loader(user_id)
+        )
+        return result
 
+    async def warm(self, user_id: int) -> None:
+        """Reload the cached active account before it expires (cache warming)."""
+        await self._active.refresh(f"{user_id}:active", self._active_loader(user_id))
+
+    def _active_loader(self, user_id: int) -> Callable[[], Awaitable[AccountRef | None]]:
         async def load() -> AccountRef | None:
             user = await self._users.get(user_id)
             records = await self._credentials.for_user(user_id)
@@ -134,8 +144,7 @@ class AccountService:
             )
             return None if chosen is None else _ref(chosen)
 
-        result: AccountRef | None = await self._active.get_or_load(f"{user_id}:active", load)
-        return result
+        return load
 
     async def accounts(self, user_id: int) -> list[AccountView]:
         """The trader's connected accounts, keys masked, the active one marked."""

@@ -20,7 +20,7 @@ from core.errors import Forbidden
 from core.exchange.models import ZERO, Balance, Market, Order, Position
 from core.exchange.protocol import ExchangeClient
 from services.accounts import AccountRef
-from services.caching import BALANCE, ORDERS, POSITIONS, account_key, invalidate_user
+from services.caching import ACCOUNTS, BALANCE, ORDERS, POSITIONS, account_key, invalidate_user
 
 T = TypeVar("T")
 
@@ -39,6 +39,8 @@ class ActiveAccounts(Protocol):
     """Knows which account a trader's commands act on (the `AccountService`)."""
 
     async def require_active(self, user_id: int) -> AccountRef: ...
+
+    async def warm(self, user_id: int) -> None: ...
 
 
 class MarketTable(Protocol):
@@ -153,10 +155,13 @@ class PortfolioService:
         return OrdersView(ref, tuple(OrderLine(o, markets.get(o.symbol)) for o in orders))
 
     async def warm(self, kind: str, key: str) -> None:
-        """Reload one cached balance or positions entry before it expires (cache warming).
+        """Reload one cached entry (account, balance, positions, orders) before it expires.
 
         Readers keep the current value until the new one lands, so they never wait.
         """
+        if kind == ACCOUNTS.name:  # key: "{user_id}:active"
+            await self._accounts.warm(int(key.split(":", 1)[0]))
+            return
         user_id, exchange, account_type = key.split(":", 2)
         ref = AccountRef(int(user_id), 0, exchange, account_type)
         if kind == BALANCE.name:
@@ -164,6 +169,9 @@ class PortfolioService:
         elif kind == POSITIONS.name:
             load = self._reader(ref, lambda c: _as_tuple(c.fetch_positions()))
             await self._positions.refresh(key, load)
+        elif kind == ORDERS.name:
+            reload = self._reader(ref, lambda c: _as_tuple(c.fetch_open_orders()))
+            await self._orders.refresh(key, reload)
         else:
             raise ValueError(f"cannot warm {kind!r}")
 

@@ -1,8 +1,10 @@
 """Cache warming: active traders' balance and positions are reloaded just before they expire.
 
 A trader who looks at the bot finds the numbers already there: every read is a cache hit,
-and the exchange sees exactly one call per user per TTL window per kind. Reloads are spread
-with jitter across the time left, so warming never bursts against the exchange's limits.
+and the exchange sees about one call per user per TTL window per kind. Reloads land just
+before expiry; entries were made at different moments, and a little jitter spreads them
+further, so warming never bursts against the exchange's limits. The active account
+(a database read) is kept warm the same way.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from typing import Protocol
 from core.cache import CacheLayer
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
-from services.caching import BALANCE, POSITIONS
+from services.caching import ACCOUNTS, BALANCE, ORDERS, POSITIONS
 
 log = logging.getLogger(__name__)
 
-WARMED = (BALANCE, POSITIONS)
+WARMED = (ACCOUNTS, BALANCE, POSITIONS, ORDERS)
 ACTIVE_WINDOW = timedelta(hours=24)
 
 
@@ -81,7 +83,9 @@ class CacheWarmer:
                 if entry in self._pending or int(str(key).split(":", 1)[0]) not in active:
                     continue
                 self._pending.add(entry)
-                delay = self._rng.uniform(0, max(0.0, left - 0.5))
+                # Reload just before expiry (so about one call per TTL window), spread by a
+                # little jitter on top of the natural spread of when entries were made.
+                delay = max(0.0, left - 0.25 - self._rng.uniform(0, 0.5))
                 task = asyncio.get_running_loop().create_task(self._reload(entry, delay))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -104,6 +108,9 @@ class CacheWarmer:
         except ExchangeError as error:  # the entry just expires; the next read reloads it
             self.stats.failed += 1
             log.debug("warming %s failed: %s", entry, error)
+        except Exception:  # a bug must show in the log, never kill the warmer
+            self.stats.failed += 1
+            log.exception("warming %s failed unexpectedly", entry)
         finally:
             self._pending.discard(entry)
 

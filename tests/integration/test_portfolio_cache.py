@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,7 @@ from services.market import MarketService
 from services.portfolio import PortfolioService
 from tests.exchange_server import ExchangeServer, FaultKind
 from tests.fakes.clock import FakeClock
+from tests.harness import running_bot
 
 USER = 7
 BTC = "BTC/USDT:USDT"
@@ -157,3 +159,22 @@ async def test_a_list_of_another_account_is_refused(world: World) -> None:
     assert (await world.portfolio.positions(USER, account_id=ref.credential_id)).account == ref
     with pytest.raises(Forbidden):
         await world.portfolio.positions(USER, account_id=ref.credential_id + 1)
+
+
+async def test_warming_every_kind_through_the_real_services(tmp_path: Path) -> None:
+    """Account, balance, positions and orders entries are all reloadable by the warmer."""
+    async with running_bot(tmp_path) as bot:
+        services = bot.services
+        await bot.send(5, "/start")
+        await services.accounts.connect(5, "paper", "paper")
+        await services.portfolio.balance(5)
+        await services.portfolio.positions(5)
+        await services.portfolio.open_orders(5)
+        for kind, key in (
+            ("accounts", "5:active"),
+            ("balance", "5:paper:paper"),
+            ("positions", "5:paper:paper"),
+            ("orders", "5:paper:paper"),
+        ):
+            await services.portfolio.warm(kind, key)
+            assert services.cache.cache(kind).peek_ttl_left(key) is not None

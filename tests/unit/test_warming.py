@@ -58,7 +58,7 @@ async def test_only_entries_about_to_expire_for_active_users_are_reloaded() -> N
     layer.cache(BALANCE.name).set("3:paper:paper", "old")  # set later: far from expiry
     portfolio = FakePortfolio(layer)
     warmer = CacheWarmer(portfolio, FakeUsers({1, 3}), layer, clock, lead_s=3.0, rng=NoJitter())
-    clock.advance(BALANCE.ttl - 5 - 2)  # user 1's balance has 2 s left
+    clock.advance(BALANCE.ttl - 5 - 0.3)  # user 1 has 0.3 s left: reloaded almost at once
     assert await warmer.warm_once() == 1
     await _drain(warmer)
     assert portfolio.warmed == [("balance", "1:bybit:demo")]
@@ -71,7 +71,7 @@ async def test_a_pending_reload_is_not_scheduled_twice() -> None:
     layer = CacheLayer(clock)
     define_trader_caches(layer)
     layer.cache(BALANCE.name).set("1:bybit:demo", "old")
-    clock.advance(BALANCE.ttl - 1)
+    clock.advance(BALANCE.ttl - 0.3)
     warmer = CacheWarmer(FakePortfolio(layer), FakeUsers({1}), layer, clock, rng=random.Random(1))
     first = await warmer.warm_once()
     second = await warmer.warm_once()
@@ -84,7 +84,7 @@ async def test_failures_are_counted_and_readers_keep_the_old_value() -> None:
     layer = CacheLayer(clock)
     define_trader_caches(layer)
     layer.cache(BALANCE.name).set("1:bybit:demo", "old")
-    clock.advance(BALANCE.ttl - 1)
+    clock.advance(BALANCE.ttl - 0.3)
     warmer = CacheWarmer(
         FakePortfolio(layer, fail=True), FakeUsers({1}), layer, clock, rng=NoJitter()
     )
