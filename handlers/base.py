@@ -6,7 +6,9 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import Update, User
+from telegram import InlineKeyboardMarkup, Update, User
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.context import TradewindContext
@@ -74,6 +76,18 @@ def callback_parts(update: Update) -> list[str]:
     """The `:`-separated parts of a pressed button's data, prefix first."""
     query = update.callback_query
     return (query.data or "").split(":") if query is not None else []
+
+
+async def edit_in_place(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the message whose button was pressed; an unchanged message is not an error."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as err:
+        if "not modified" not in err.message:
+            raise
 
 
 def profile_of(user: User, chat_id: int | None) -> UserProfile:

@@ -13,13 +13,12 @@ import functools
 import warnings
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from html import escape
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -34,9 +33,11 @@ from core.errors import DomainError
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed, ExchangeError
 from core.exchange.venues import title
-from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
 from handlers.context import CommandInfo, TradewindContext
-from services.accounts import PAPER, AccountService, AccountView, account_types, needs_passphrase
+from handlers.keys import keys, keys_button
+from handlers.render import refused_keys, usdt
+from services.accounts import PAPER, AccountService, account_types, needs_passphrase
 
 COMMANDS = (
     CommandInfo("connect", "Connect an exchange account (paper needs no keys)", keyboard=True),
@@ -130,7 +131,7 @@ async def pick_exchange(update: Update, context: TradewindContext) -> object:
     if draft.exchange == PAPER:
         return await _finish(update, context, draft)
     kinds = [(kind.capitalize(), kind) for kind in account_types(draft.exchange)]
-    await _edit(update, f"<b>{draft.label}</b> — which account?", _choices("type", kinds))
+    await edit_in_place(update, f"<b>{draft.label}</b> — which account?", _choices("type", kinds))
     return ACCOUNT_TYPE
 
 
@@ -141,7 +142,7 @@ async def pick_type(update: Update, context: TradewindContext) -> object:
         return None
     draft, kind = pressed
     draft.account_type = kind
-    await _edit(update, f"<b>{draft.label}</b>: send the API key.\n{KEY_ADVICE}", None)
+    await edit_in_place(update, f"<b>{draft.label}</b>: send the API key.\n{KEY_ADVICE}", None)
     return TYPING
 
 
@@ -183,7 +184,7 @@ async def cancel(update: Update, context: TradewindContext) -> object:
         return None
     _forget(update, context)
     text = "Stopped connecting; nothing was stored."
-    await (_edit(update, text, None) if query else _say(update, context, text))
+    await (edit_in_place(update, text, None) if query else _say(update, context, text))
     return END
 
 
@@ -207,7 +208,7 @@ async def _finish(
     user_id = update.effective_user.id if update.effective_user else 0
     text = await _connect_text(context.services.accounts, user_id, draft)
     if update.callback_query is not None:
-        await _edit(update, text, None)
+        await edit_in_place(update, text, None)
     else:
         await _say(update, context, warning + text)
     return END
@@ -219,7 +220,7 @@ async def _connect_text(accounts: AccountService, user_id: int, draft: Draft) ->
             user_id, draft.exchange, draft.account_type or PAPER, draft.credentials()
         )
     except AuthFailed as err:
-        return f"{_refused(err)}\nNothing was stored. Send /connect to try again."
+        return f"{refused_keys(err.exchange)}\nNothing was stored. Send /connect to try again."
     except ExchangeError as err:
         return (
             f"Could not check the keys: {escape(draft.scrub(err.message))}\n"
@@ -259,14 +260,6 @@ async def _delete(context: TradewindContext, message: Message) -> bool:
         return False
 
 
-def _refused(err: AuthFailed) -> str:
-    """The exchange refused the keys. Not its own words: Bybit echoes the API key in them."""
-    return (
-        f"{title(err.exchange)} refused the keys. Check the key, secret (and passphrase), and "
-        "that the key may read and trade from any IP."
-    )
-
-
 def _not_deleted(what: str, exchange: str) -> str:
     return (
         f"⚠️ I could not delete your message with the {what}. Delete it yourself, and to be "
@@ -278,17 +271,6 @@ async def _say(update: Update, context: TradewindContext, text: str) -> None:
     # Sent, not replied: the message we would reply to may have just been deleted.
     if update.effective_chat is not None:
         await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML)
-
-
-async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    if query is None:
-        return
-    try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
-    except BadRequest as err:
-        if "not modified" not in err.message:
-            raise
 
 
 def _choices(step: str, options: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -309,117 +291,6 @@ def _draft(update: Update, context: TradewindContext) -> Draft | None:
 def _forget(update: Update, context: TradewindContext) -> None:
     if update.effective_chat is not None and context.user_data is not None:
         context.user_data.pop((Draft, update.effective_chat.id), None)
-
-
-def usdt(amount: Decimal) -> str:
-    """10000 → 10,000; 1234.5 → 1,234.50."""
-    cents = amount.quantize(Decimal("0.01"))
-    return f"{cents:,.0f}" if cents == cents.to_integral_value() else f"{cents:,.2f}"
-
-
-# -- /keys ------------------------------------------------------------------------------------
-
-
-async def keys(update: Update, context: TradewindContext) -> None:
-    """List the caller's accounts, keys masked, with buttons to choose, re-check or remove."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    views = await context.services.accounts.accounts(user.id)
-    await message.reply_html(render_keys(views), reply_markup=keys_keyboard(views))
-
-
-async def keys_button(update: Update, context: TradewindContext) -> None:
-    """Act on one of the caller's own accounts, then show the list (or the question) again."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
-    if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not parts[2].isdigit():
-        await query.answer("This button is not valid any more. Send /keys again.")
-        return
-    try:
-        notice, text, markup = await _act(
-            context.services.accounts, user.id, parts[1], int(parts[2])
-        )
-    except DomainError as err:  # not the presser's account, or removed since
-        await query.answer(str(err), show_alert=True)
-        return
-    await query.answer(notice[:200])
-    await _edit(update, text, markup)
-
-
-KEY_ACTIONS = frozenset({"use", "check", "rm", "rmyes", "rmno"})
-
-
-async def _act(
-    accounts: AccountService, user_id: int, action: str, cid: int
-) -> tuple[str, str, InlineKeyboardMarkup | None]:
-    """Run one /keys action (every service call checks ownership); the notice and next screen."""
-    if action == "use":
-        notice = f"{(await accounts.make_active(user_id, cid)).label} is now your active account."
-    elif action == "check":
-        try:
-            done = await accounts.recheck(user_id, cid)
-            notice = f"{done.account.label} OK — balance {usdt(done.balance.equity)} USDT"
-        except AuthFailed as err:
-            notice = f"{_refused(err)} Remove the account and /connect new keys."
-        except ExchangeError as err:
-            notice = err.message
-    elif action == "rmyes":
-        notice = f"Removed {(await accounts.remove(user_id, cid)).label}."
-    else:
-        view = await accounts.account(user_id, cid)
-        if action == "rm":
-            question = (
-                f"Remove <b>{escape(view.ref.label)}</b>{_key(view, ' (key …{})')}?\n"
-                "Tradewind deletes what it stored for it; nothing changes on the exchange."
-            )
-            yes, no = _key_button("Yes, remove", "rmyes", view), _key_button("No", "rmno", view)
-            return "", question, InlineKeyboardMarkup([[yes, no]])
-        notice = ""  # "No": back to the list
-    views = await accounts.accounts(user_id)
-    text = render_keys(views)
-    return notice, f"{escape(notice)}\n\n{text}" if notice else text, keys_keyboard(views)
-
-
-def render_keys(views: Sequence[AccountView]) -> str:
-    """The /keys message: one entry per account, keys masked, the active one marked."""
-    if not views:
-        return "No exchange accounts yet. Send /connect to add one (paper needs no keys)."
-    lines = ["<b>Your accounts</b>"]
-    for view in views:
-        mark = "● " if view.active else "○ "
-        active = " — <i>active</i>" if view.active else ""
-        verified = view.verified_at.strftime("%Y-%m-%d %H:%M UTC") if view.verified_at else "never"
-        lines.append(f"{mark}<b>{escape(view.ref.label)}</b>{active}")
-        lines.append(
-            f"    {_key(view, 'key …{}') or 'no keys'} · added {view.added_at:%Y-%m-%d}"
-            f" · verified {verified}"
-        )
-    lines.append("\nTrading commands act on the active account.")
-    return "\n".join(lines)
-
-
-def keys_keyboard(views: Sequence[AccountView]) -> InlineKeyboardMarkup | None:
-    rows = [
-        [
-            _key_button(f"{'● ' if v.active else 'Use '}{v.ref.label}", "use", v),
-            _key_button("Re-check", "check", v),
-            _key_button("Remove", "rm", v),
-        ]
-        for v in views
-    ]
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def _key_button(text: str, action: str, view: AccountView) -> InlineKeyboardButton:
-    return InlineKeyboardButton(
-        text, callback_data=callback_data("keys", action, view.ref.credential_id)
-    )
-
-
-def _key(view: AccountView, template: str) -> str:
-    return template.format(escape(view.key_hint)) if view.key_hint else ""
 
 
 # -- wiring -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal
 
+from core.exchange.venues import title
 from services.licenses import LicenseState, LicenseStatus
 
 MAX_MESSAGE = 4096
@@ -68,6 +69,20 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def usdt(amount: Decimal) -> str:
+    """10000 → 10,000; 1234.5 → 1,234.50: an amount of USDT as a trader writes it."""
+    cents = amount.quantize(Decimal("0.01"))
+    return f"{cents:,.0f}" if cents == cents.to_integral_value() else f"{cents:,.2f}"
+
+
+def refused_keys(exchange: str) -> str:
+    """The exchange refused the keys. Not its own words: Bybit echoes the API key in them."""
+    return (
+        f"{title(exchange)} refused the keys. Check the key, secret (and passphrase), and "
+        "that the key may read and trade from any IP."
+    )
 
 
 def money(value: Decimal) -> str:

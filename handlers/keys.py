@@ -1,0 +1,117 @@
+"""/keys: a trader's connected accounts, keys masked; choose, re-check or remove them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from core.errors import DomainError
+from core.exchange.errors import AuthFailed, ExchangeError
+from handlers.base import callback_data, callback_parts, edit_in_place
+from handlers.context import TradewindContext
+from handlers.render import refused_keys, usdt
+from services.accounts import AccountService, AccountView
+
+
+async def keys(update: Update, context: TradewindContext) -> None:
+    """List the caller's accounts, keys masked, with buttons to choose, re-check or remove."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    views = await context.services.accounts.accounts(user.id)
+    await message.reply_html(render_keys(views), reply_markup=keys_keyboard(views))
+
+
+async def keys_button(update: Update, context: TradewindContext) -> None:
+    """Act on one of the caller's own accounts, then show the list (or the question) again."""
+    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
+    if query is None or user is None:
+        return
+    if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not parts[2].isdigit():
+        await query.answer("This button is not valid any more. Send /keys again.")
+        return
+    try:
+        notice, text, markup = await _act(
+            context.services.accounts, user.id, parts[1], int(parts[2])
+        )
+    except DomainError as err:  # not the presser's account, or removed since
+        await query.answer(str(err), show_alert=True)
+        return
+    await query.answer(notice[:200])
+    await edit_in_place(update, text, markup)
+
+
+KEY_ACTIONS = frozenset({"use", "check", "rm", "rmyes", "rmno"})
+
+
+async def _act(
+    accounts: AccountService, user_id: int, action: str, cid: int
+) -> tuple[str, str, InlineKeyboardMarkup | None]:
+    """Run one /keys action (every service call checks ownership); the notice and next screen."""
+    if action == "use":
+        notice = f"{(await accounts.make_active(user_id, cid)).label} is now your active account."
+    elif action == "check":
+        try:
+            done = await accounts.recheck(user_id, cid)
+            notice = f"{done.account.label} OK — balance {usdt(done.balance.equity)} USDT"
+        except AuthFailed as err:
+            notice = f"{refused_keys(err.exchange)} Remove the account and /connect new keys."
+        except ExchangeError as err:
+            notice = err.message
+    elif action == "rmyes":
+        notice = f"Removed {(await accounts.remove(user_id, cid)).label}."
+    else:
+        view = await accounts.account(user_id, cid)
+        if action == "rm":
+            question = (
+                f"Remove <b>{escape(view.ref.label)}</b>{_key(view, ' (key …{})')}?\n"
+                "Tradewind deletes what it stored for it; nothing changes on the exchange."
+            )
+            yes, no = _key_button("Yes, remove", "rmyes", view), _key_button("No", "rmno", view)
+            return "", question, InlineKeyboardMarkup([[yes, no]])
+        notice = ""  # "No": back to the list
+    views = await accounts.accounts(user_id)
+    text = render_keys(views)
+    return notice, f"{escape(notice)}\n\n{text}" if notice else text, keys_keyboard(views)
+
+
+def render_keys(views: Sequence[AccountView]) -> str:
+    """The /keys message: one entry per account, keys masked, the active one marked."""
+    if not views:
+        return "No exchange accounts yet. Send /connect to add one (paper needs no keys)."
+    lines = ["<b>Your accounts</b>"]
+    for view in views:
+        mark = "● " if view.active else "○ "
+        active = " — <i>active</i>" if view.active else ""
+        verified = view.verified_at.strftime("%Y-%m-%d %H:%M UTC") if view.verified_at else "never"
+        lines.append(f"{mark}<b>{escape(view.ref.label)}</b>{active}")
+        lines.append(
+            f"    {_key(view, 'key …{}') or 'no keys'} · added {view.added_at:%Y-%m-%d}"
+            f" · verified {verified}"
+        )
+    lines.append("\nTrading commands act on the active account.")
+    return "\n".join(lines)
+
+
+def keys_keyboard(views: Sequence[AccountView]) -> InlineKeyboardMarkup | None:
+    rows = [
+        [
+            _key_button(f"{'● ' if v.active else 'Use '}{v.ref.label}", "use", v),
+            _key_button("Re-check", "check", v),
+            _key_button("Remove", "rm", v),
+        ]
+        for v in views
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _key_button(text: str, action: str, view: AccountView) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text, callback_data=callback_data("keys", action, view.ref.credential_id)
+    )
+
+
+def _key(view: AccountView, template: str) -> str:
+    return template.format(escape(view.key_hint)) if view.key_hint else ""
