@@ -68,6 +68,9 @@ async def test_long_then_close_on_bybit_logs_the_right_pnl(
     assert _orders_with(server, opening) == 1
     assert server.account(KEY).lev(server.market.instrument("BTCUSDT")) == Decimal(10)
 
+    (held,) = texts(await bot.send(TRADER, "/positions"))
+    assert "BTCUSDT · LONG 0.010 · 10×" in held and "TP 61,800.0 · SL 59,100.0" in held
+
     server.set_price("BTCUSDT", "61000")
     message, closing = _card(await bot.send(TRADER, "/close BTC"))
     assert "Confirm closing 100% of your LONG BTC/USDT:USDT" in message["text"]
@@ -89,3 +92,10 @@ async def test_long_then_close_on_bybit_logs_the_right_pnl(
     assert trade.fee == Decimal("0.3355")  # 610 USDT × 0.055 %
     assert trade.pnl == Decimal("9.6645")  # (61,000 − 60,000) × 0.01 − 0.3355
     assert trade.close_reason == "manual" and trade.leverage == 10
+
+    (listed,) = texts(await bot.send(TRADER, "/trades"))
+    assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.66" in listed
+    (summary,) = texts(await bot.send(TRADER, "/pnl"))
+    assert "+9.66" in summary
+    (flat,) = texts(await bot.send(TRADER, "/positions"))
+    assert "No open positions" in flat
