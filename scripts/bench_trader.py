@@ -8,11 +8,11 @@ the product default is 100, under Bybit's 120/s per-IP limit. The local server h
 so a larger budget shows what the bot does when the venue allows more (several IPs, or a
 venue with a higher limit).
 
-Each simulated user has a connected Bybit demo account on the local exchange server (which
-adds `--latency-ms` to every request) and sends a realistic mix of /balance, /positions,
-/orders and /pnl with random think time, through the real python-telegram-bot Application
-answering over the offline Bot API. Reported: bot-side latency per command (p50/p95/p99),
-exchange requests by endpoint, cache hit rates, and process RSS.
+Each simulated user has a connected Bybit demo account on the local exchange server (run in
+its own process, adding `--latency-ms` to every request) and sends a realistic mix of
+/balance, /positions, /orders and /pnl with random think time, through the real
+python-telegram-bot Application answering over the offline Bot API. Reported: bot-side
+latency per command (p50/p95/p99), exchange calls by method, cache hit rates, and RSS.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ import asyncio
 import gc
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -42,16 +45,30 @@ from handlers.context import TradewindApp
 from scripts._bench import rss_mb
 from services.container import Services
 from services.users import UserProfile
-from tests.exchange_server import ExchangeServer
 
 MIX = (("/balance", 0.35), ("/positions", 0.35), ("/orders", 0.15), ("/pnl", 0.15))
 THINK_S = (2.0, 10.0)  # a busy trader glancing at the bot every few seconds
 CACHES = ("balance", "positions", "orders", "tickers", "accounts", "strategy")
 
 
-async def _setup(
-    server: ExchangeServer, users: int, db: Path
-) -> tuple[TradewindApp, FakeTelegramState]:
+@asynccontextmanager
+async def _exchange_process(users: int, latency_ms: float) -> AsyncIterator[str]:
+    """The local Bybit server in its own process, as a real exchange is: its CPU is not ours."""
+    accounts = [f"--account=key{uid}:secret{uid}:10000" for uid in range(1, users + 1)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.exchange_server", "--symbols", "530", "--seed", "1",
+        "--latency-ms", str(latency_ms), *accounts, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = (await process.stdout.readline()).decode()
+    try:
+        yield line.split(" listening on ", 1)[1].split()[0]
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def _setup(base_url: str, users: int, db: Path) -> tuple[TradewindApp, FakeTelegramState]:
     settings = replace(
         Settings(
             telegram_bot_token="123456:BENCH-token-offline-bot-api-xxxxxxxx",
@@ -59,7 +76,7 @@ async def _setup(
             master_key_file=db.parent / "master.key",
             metrics_addr=None,
         ),
-        exchange_urls={"bybit": server.base_url},
+        exchange_urls={"bybit": base_url},
     )
     state = FakeTelegramState()
     app = build_application(
@@ -78,7 +95,6 @@ async def _setup(
 
     async def connect(uid: int) -> None:
         key, secret = f"key{uid}", f"secret{uid}"
-        server.add_account(key, secret, Decimal("10000"))
         await services.users.register(UserProfile(uid, uid, f"Trader{uid}"))
         async with sem:
             await services.accounts.connect(uid, "bybit", "demo", ApiCredentials(key, secret))
@@ -141,6 +157,12 @@ async def _warm_up(app: TradewindApp, users: int) -> None:
     await asyncio.gather(*(look(uid) for uid in range(1, users + 1)))
 
 
+def _calls(services: Services) -> Counter[str]:
+    """Exchange calls the bot made so far, by method (each attempt counts)."""
+    totals = services.metrics.totals("tradewind_exchange_call_seconds", "method")
+    return Counter({method: int(count) for method, (count, _) in totals.items()})
+
+
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -148,19 +170,22 @@ def _pct(samples: list[float], q: float) -> float:
 
 async def main(users: int, seconds: float, latency_ms: float, budget: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        async with ExchangeServer(symbols=530, seed=1, latency_ms=latency_ms) as server:
-            app, state = await _setup(server, users, Path(tmp) / "bench.db")
+        async with _exchange_process(users, latency_ms) as base_url:
+            app, state = await _setup(base_url, users, Path(tmp) / "bench.db")
             try:
                 services = _services(app)
                 limiter = services.exchanges.venue("bybit").limiter  # type: ignore[attr-defined]
                 limiter.rate, limiter.burst = budget, max(1.0, budget / 10)
                 await _warm_up(app, users)
-                server.stats.reset()
+                calls_before = _calls(services)
                 before = {name: services.cache.stats()[name] for name in CACHES}
                 gc.collect()
+                started = time.perf_counter()
                 latencies = await _load(app, users, seconds, seed=7)
+                # Traders asleep at the deadline finish their think time: the real span.
+                elapsed = time.perf_counter() - started
                 after = {name: services.cache.stats()[name] for name in CACHES}
-                requests = Counter(server.stats.requests)
+                requests = _calls(services) - calls_before
                 rss = rss_mb()
                 db = services.metrics.totals("tradewind_db_statement_seconds", "statement")
                 calls = services.metrics.totals("tradewind_exchange_call_seconds", "method")
@@ -172,7 +197,8 @@ async def main(users: int, seconds: float, latency_ms: float, budget: float) -> 
 
     total = sum(len(v) for v in latencies.values())
     print(
-        f"{users} users, {seconds:.0f} s, {latency_ms:.0f} ms exchange latency, "
+        f"{users} users, {seconds:.0f} s of load ({elapsed:.1f} s until the last reply), "
+        f"{latency_ms:.0f} ms exchange latency, "
         f"Bybit budget {budget:.0f} requests/s: {total} commands"
     )
     print("\n| command | count | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) |")
@@ -193,12 +219,12 @@ async def main(users: int, seconds: float, latency_ms: float, budget: float) -> 
         print(f"| {name} | {hits} | {misses} | {rate:.1%} |")
     overall = hits_all / (hits_all + misses_all) if hits_all + misses_all else 0.0
     print(f"| all | {hits_all} | {misses_all} | {overall:.1%} |")
-    print("\n| exchange endpoint | requests | per user per TTL window (target ≤ 1) |")
+    print("\n| exchange call | calls | per user per TTL window (target ≤ 1) |")
     print("|---|---:|---:|")
-    ttl = {"wallet-balance": 15.0, "position/list": 10.0, "order/realtime": 10.0}
-    for path, count in requests.most_common():
-        window = next((t for part, t in ttl.items() if part in path), 60.0)
-        print(f"| {path} | {count} | {count / users / (seconds / window):.2f} |")
+    ttl = {"fetch_balance": 15.0, "fetch_positions": 10.0, "fetch_open_orders": 10.0}
+    for method, count in requests.most_common():
+        window = ttl.get(method, 60.0)
+        print(f"| {method} | {count} | {count / users / (elapsed / window):.2f} |")
     print("\n| measured inside the bot | count | mean (ms) |")
     print("|---|---:|---:|")
     for label, totals in (("exchange", calls), ("sql", db)):
