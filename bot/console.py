@@ -9,8 +9,11 @@ numbered buttons; `:N` presses one with a real callback query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -49,6 +52,7 @@ class ConsolePrinter:
         self._state = state
         self.user_id = CONSOLE_USER_ID
         self.buttons: list[Button] = []
+        self.gone = False  # the output was closed; nothing more to show
 
     def on_call(self, call: ApiCall) -> None:
         result = call.result
@@ -107,8 +111,16 @@ class ConsolePrinter:
         self._say(*(f"     {line}" for line in shown))
 
     def _say(self, *lines: str) -> None:
-        self._out.write("\n".join(lines) + "\n")
-        self._out.flush()
+        if self.gone:
+            return
+        try:
+            self._out.write("\n".join(lines) + "\n")
+            self._out.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away (`| head`): stop quietly
+            self.gone = True
+            # Point the descriptor at /dev/null so the interpreter's final flush stays quiet.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
 
 
 def _label(button: object) -> str:
@@ -216,8 +228,8 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
             if line is None:
                 break
             if not interactive and line.strip():
-                stdout.write(f"you> {line.strip()}\n")
-            if not await chat.handle_line(line):
+                chat.printer._say(f"you> {line.strip()}")
+            if not await chat.handle_line(line) or chat.printer.gone:
                 break
     finally:
         if app.running:
