@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from html import escape
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update, User
@@ -11,6 +12,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
+from core.errors import DomainError
+from core.exchange.errors import ExchangeError
 from handlers.context import TradewindContext
 from services.users import UserProfile
 
@@ -19,17 +22,38 @@ Handler = BaseHandler[Update, TradewindContext, Any]
 
 ADMIN_ONLY = "This command is for admins."
 MAX_CALLBACK_BYTES = 64
+MAX_ANSWER = 200  # Telegram cuts callback answers at 200 characters
 
 
 def measured(name: str, callback: Callback) -> Callback:
-    """Time a handler under `name` in the command latency metric."""
+    """Time a handler under `name`; a refusal it lets escape is told to the user.
+
+    Business refusals (`DomainError`) and exchange failures (`ExchangeError`) carry
+    user-safe words: they are answered here, once for every handler, not counted as errors.
+    """
 
     @functools.wraps(callback)
     async def run(update: Update, context: TradewindContext) -> None:
         with context.services.metrics.time_command(name):
-            await callback(update, context)
+            try:
+                await callback(update, context)
+            except (DomainError, ExchangeError) as err:
+                await refuse(update, err)
 
     return run
+
+
+def words(err: DomainError | ExchangeError) -> str:
+    """What a refusal says to the user (not escaped)."""
+    return err.message if isinstance(err, ExchangeError) else str(err)
+
+
+async def refuse(update: Update, err: DomainError | ExchangeError) -> None:
+    """Answer a refusal: an alert on a pressed button, a reply to a message."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(words(err)[:MAX_ANSWER], show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_html(escape(words(err)))
 
 
 def admin_only(what: str, callback: Callback) -> Callback:
@@ -78,16 +102,23 @@ def callback_parts(update: Update) -> list[str]:
     return (query.data or "").split(":") if query is not None else []
 
 
-async def edit_in_place(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit the message whose button was pressed; an unchanged message is not an error."""
+async def edit_in_place(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """Edit the message whose button was pressed; False if it already read exactly so.
+
+    An unchanged message (a repeated press) is not an error.
+    """
     query = update.callback_query
     if query is None:
-        return
+        return False
     try:
         await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as err:
-        if "not modified" not in err.message:
+        if "not modified" not in err.message.lower():
             raise
+        return False
+    return True
 
 
 def profile_of(user: User, chat_id: int | None) -> UserProfile:

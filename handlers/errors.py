@@ -7,6 +7,7 @@ import traceback
 from html import escape
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
 from core.errors import DomainError
@@ -43,7 +44,7 @@ def _chat_id(update: object) -> int | None:
 
 async def _tell(context: TradewindContext, chat_id: int, text: str) -> None:
     try:
-        await context.bot.send_message(chat_id, text)
+        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
     except TelegramError:
         log.warning("could not tell chat %s about an error", chat_id, exc_info=True)
 

@@ -6,11 +6,9 @@ from decimal import Decimal
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
 
 from core.errors import DomainError
-from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import MAX_MESSAGE, money, price, quantity, signed
 from services.history import PnlReport, TradePage, TradeRecord
@@ -42,11 +40,7 @@ async def trades(update: Update, context: TradewindContext) -> None:
     if limit is None or len(args) > 1:
         await message.reply_html(escape(TRADES_USAGE))
         return
-    try:
-        page = await context.services.history.trades_page(user.id, limit)
-    except DomainError as err:
-        await message.reply_html(escape(str(err)))
-        return
+    page = await context.services.history.trades_page(user.id, limit)
     text, keyboard = render_trades(page)
     await message.reply_html(text, reply_markup=keyboard)
 
@@ -71,11 +65,7 @@ async def trades_button(update: Update, context: TradewindContext) -> None:
         return
     text, keyboard = render_trades(page)
     await query.answer()
-    try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
-    except BadRequest as err:  # pressed twice: the text is already this page
-        if "not modified" not in str(err).lower():
-            raise
+    await edit_in_place(update, text, keyboard)  # pressed twice: already this page
 
 
 async def pnl(update: Update, context: TradewindContext) -> None:
@@ -85,13 +75,9 @@ async def pnl(update: Update, context: TradewindContext) -> None:
         return
     args = context.args or []
     period = " ".join(args).lower() if args else "all"
-    try:
-        report = await context.services.history.pnl_report(
-            user.id, period, context.services.clock.now()
-        )
-    except DomainError as err:
-        await message.reply_html(escape(str(err)))
-        return
+    report = await context.services.history.pnl_report(
+        user.id, period, context.services.clock.now()
+    )
     await message.reply_html(render_pnl(report))
 
 

@@ -7,13 +7,9 @@ from decimal import Decimal
 from html import escape
 from typing import TypeVar
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from core.errors import DomainError
-from core.exchange.errors import ExchangeError
-from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import money, pct, price, quantity, signed
 from services.portfolio import BalanceView, OrderLine, OrdersView, PositionLine, PositionsView
@@ -38,11 +34,7 @@ async def balance(update: Update, context: TradewindContext) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    try:
-        view = await context.services.portfolio.balance(user.id)
-    except (DomainError, ExchangeError) as err:
-        await message.reply_html(escape(_words(err)))
-        return
+    view = await context.services.portfolio.balance(user.id)
     await message.reply_html(render_balance(view))
 
 
@@ -51,11 +43,7 @@ async def positions(update: Update, context: TradewindContext) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    try:
-        view = await context.services.portfolio.positions(user.id)
-    except (DomainError, ExchangeError) as err:
-        await message.reply_html(escape(_words(err)))
-        return
+    view = await context.services.portfolio.positions(user.id)
     text, keyboard = render_positions(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
@@ -65,11 +53,7 @@ async def orders(update: Update, context: TradewindContext) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    try:
-        view = await context.services.portfolio.open_orders(user.id)
-    except (DomainError, ExchangeError) as err:
-        await message.reply_html(escape(_words(err)))
-        return
+    view = await context.services.portfolio.open_orders(user.id)
     text, keyboard = render_orders(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
@@ -110,12 +94,10 @@ async def _turn(update: Update, read: Reader[V], render: Callable[[V, int], Page
         await query.answer(OUT_OF_DATE, show_alert=True)
         return
     account_id, page, cached = parsed
-    try:
-        view = await read(query.from_user.id, not cached, account_id)
-    except (DomainError, ExchangeError) as err:
-        await query.answer(_words(err)[:200], show_alert=True)
-        return
-    await _edit(query, *render(view, page))
+    view = await read(query.from_user.id, not cached, account_id)
+    text, keyboard = render(view, page)
+    changed = await edit_in_place(update, text, keyboard)
+    await query.answer() if changed else await query.answer("Already up to date.")
 
 
 def _page_press(parts: Sequence[str]) -> tuple[int, int, bool] | None:
@@ -125,21 +107,6 @@ def _page_press(parts: Sequence[str]) -> tuple[int, int, bool] | None:
     if not (parts[1].isdigit() and parts[2].isdigit()):
         return None
     return int(parts[1]), int(parts[2]), len(parts) == 4
-
-
-async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup) -> None:
-    try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
-    except BadRequest as err:
-        if "not modified" not in err.message.lower():
-            raise
-        await query.answer("Already up to date.")
-        return
-    await query.answer()
-
-
-def _words(err: DomainError | ExchangeError) -> str:
-    return err.message if isinstance(err, ExchangeError) else str(err)
 
 
 def render_balance(view: BalanceView) -> str:

@@ -7,8 +7,6 @@ from html import escape
 
 from telegram import Update
 
-from core.errors import DomainError
-from core.exchange.errors import ExchangeError
 from handlers.base import Handler, command
 from handlers.context import CommandInfo, TradewindContext
 from services.strategy import KEYS, SettingChange, StrategyRecord
@@ -42,16 +40,9 @@ async def set_command(update: Update, context: TradewindContext) -> None:
         await message.reply_html(escape(USAGE))
         return
     services = context.services
-    try:
-        change = await services.strategy.change(
-            user.id, args[0], " ".join(args[1:]), accounts=services.accounts, market=services.market
-        )
-    except DomainError as err:
-        await message.reply_html(escape(str(err)))
-        return
-    except ExchangeError as err:
-        await message.reply_html(escape(err.message))
-        return
+    change = await services.strategy.change(
+        user.id, args[0], " ".join(args[1:]), accounts=services.accounts, market=services.market
+    )
     await message.reply_html(render_change(change))
 
 

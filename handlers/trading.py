@@ -11,14 +11,19 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 
-from core.errors import DomainError
-from core.exchange.errors import ExchangeError
 from core.exchange.models import Order, PositionSide
-from handlers.base import Handler, button, callback_data, callback_parts, command
+from handlers.base import (
+    MAX_ANSWER,
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+)
 from handlers.context import CommandInfo, TradewindContext
 from services.amounts import TAKER_FEE
 from services.trading import CardExpired, CloseCard, OpenCard, Placement
@@ -35,7 +40,6 @@ USAGE = {
     "close": "/close SYMBOL [PERCENT] — e.g. /close BTC 50 (no percent closes all of it)",
     "cancel": "/cancel ORDER_ID — e.g. /cancel 5f1c2a (/orders lists the ids)",
 }
-MAX_ANSWER = 200  # Telegram's limit for a callback query answer
 
 
 async def long(update: Update, context: TradewindContext) -> None:
@@ -57,11 +61,7 @@ async def close(update: Update, context: TradewindContext) -> None:
         await message.reply_html(escape(USAGE["close"]))
         return
     percent = args[1] if len(args) == 2 else None
-    try:
-        card = await context.services.trading.close_card(user.id, args[0], percent)
-    except (DomainError, ExchangeError) as error:
-        await message.reply_html(refusal(error))
-        return
+    card = await context.services.trading.close_card(user.id, args[0], percent)
     await message.reply_html(render_close_card(card), reply_markup=_card_keys(card))
 
 
@@ -73,11 +73,7 @@ async def cancel(update: Update, context: TradewindContext) -> None:
     if len(args) != 1:
         await message.reply_html(escape(USAGE["cancel"]))
         return
-    try:
-        order = await context.services.trading.cancel_order(user.id, args[0])
-    except (DomainError, ExchangeError) as error:
-        await message.reply_html(refusal(error))
-        return
+    order = await context.services.trading.cancel_order(user.id, args[0])
     await message.reply_html(render_cancelled(order))
 
 
@@ -90,10 +86,7 @@ async def confirm_button(update: Update, context: TradewindContext) -> None:
         placed = await context.services.trading.confirm(user.id, parts[-1])
     except CardExpired as expired:
         await query.answer(str(expired)[:MAX_ANSWER], show_alert=True)
-        await _edit(query, f"⌛ {escape(str(expired))}")
-        return
-    except DomainError as error:
-        await query.answer(str(error)[:MAX_ANSWER], show_alert=True)
+        await edit_in_place(update, f"⌛ {escape(str(expired))}")
         return
     if placed.repeated:
         await query.answer(_repeat_answer(placed))
@@ -103,7 +96,7 @@ async def confirm_button(update: Update, context: TradewindContext) -> None:
         await query.answer("Sent; the exchange has not confirmed it yet.")
     else:
         await query.answer("Refused by the exchange." if placed.error else "Done.")
-    await _edit(query, render_placement(placed))
+    await edit_in_place(update, render_placement(placed))
 
 
 async def discard_button(update: Update, context: TradewindContext) -> None:
@@ -111,13 +104,9 @@ async def discard_button(update: Update, context: TradewindContext) -> None:
     query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
     if query is None or user is None:
         return
-    try:
-        await context.services.trading.discard(user.id, parts[-1])
-    except DomainError as error:
-        await query.answer(str(error)[:MAX_ANSWER], show_alert=True)
-        return
+    await context.services.trading.discard(user.id, parts[-1])
     await query.answer("Cancelled.")
-    await _edit(query, "✖️ Cancelled — nothing was sent to the exchange.")
+    await edit_in_place(update, "✖️ Cancelled — nothing was sent to the exchange.")
 
 
 async def close_button(update: Update, context: TradewindContext) -> None:
@@ -125,11 +114,7 @@ async def close_button(update: Update, context: TradewindContext) -> None:
     query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
     if query is None or user is None:
         return
-    try:
-        card = await context.services.trading.close_card(user.id, parts[-1], None)
-    except (DomainError, ExchangeError) as error:
-        await query.answer(_words(error)[:MAX_ANSWER], show_alert=True)
-        return
+    card = await context.services.trading.close_card(user.id, parts[-1], None)
     await query.answer()
     await _send(update, context, user.id, render_close_card(card), _card_keys(card))
 
@@ -139,11 +124,7 @@ async def cancel_order_button(update: Update, context: TradewindContext) -> None
     query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
     if query is None or user is None:
         return
-    try:
-        order = await context.services.trading.cancel_order(user.id, ":".join(parts[1:]))
-    except (DomainError, ExchangeError) as error:
-        await query.answer(_words(error)[:MAX_ANSWER], show_alert=True)
-        return
+    order = await context.services.trading.cancel_order(user.id, ":".join(parts[1:]))
     await query.answer("Order cancelled.")
     await _send(update, context, user.id, render_cancelled(order))
 
@@ -169,11 +150,7 @@ async def _open(update: Update, context: TradewindContext, side: PositionSide) -
         await message.reply_html(escape(USAGE[side.value]))
         return
     leverage = args[2] if len(args) == 3 else None
-    try:
-        card = await context.services.trading.open_card(user.id, side, args[0], args[1], leverage)
-    except (DomainError, ExchangeError) as error:
-        await message.reply_html(refusal(error))
-        return
+    card = await context.services.trading.open_card(user.id, side, args[0], args[1], leverage)
     await message.reply_html(render_open_card(card), reply_markup=_card_keys(card))
 
 
@@ -243,15 +220,6 @@ def render_cancelled(order: Order) -> str:
     )
 
 
-def refusal(error: DomainError | ExchangeError) -> str:
-    """The user-safe words of a refusal, escaped."""
-    return escape(_words(error))
-
-
-def _words(error: DomainError | ExchangeError) -> str:
-    return error.message if isinstance(error, ExchangeError) else str(error)
-
-
 def _card_keys(card: OpenCard | CloseCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
@@ -289,15 +257,6 @@ async def _send(
     """A new message in the chat a button was pressed in (the pressed one stays as it is)."""
     chat_id = update.effective_chat.id if update.effective_chat is not None else user_id
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keys)
-
-
-async def _edit(query: CallbackQuery, text: str) -> None:
-    """Edit the card; an identical re-render (a repeated press) is not an error."""
-    try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():
-            raise
 
 
 def _base(symbol: str) -> str:
