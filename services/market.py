@@ -57,15 +57,19 @@ class MarketService:
 
     async def resolve(self, exchange: str, text: str) -> Market:
         """`BTC`, `btcusdt`, `BTC/USDT` or `BTC/USDT:USDT` → the listed linear perpetual."""
-        markets = await self.markets(exchange)
-        wanted = text.strip().upper()
-        for candidate in _spellings(wanted):
-            if candidate in markets:
-                return markets[candidate]
-        by_id = {m.exchange_id.upper(): m for m in markets.values()}
-        if wanted in by_id:
-            return by_id[wanted]
-        raise SymbolNotFound(text.strip()[:30], exchange, _nearest(wanted, markets))
+        return lookup(await self.markets(exchange), exchange, text)
+
+
+def lookup(markets: Mapping[str, Market], exchange: str, text: str) -> Market:
+    """Find a typed symbol in a market table (fetch the table once to look up many)."""
+    wanted = text.strip().upper()
+    for candidate in _spellings(wanted):
+        if candidate in markets:
+            return markets[candidate]
+    for market in markets.values():
+        if market.exchange_id.upper() == wanted:
+            return market
+    raise SymbolNotFound(text.strip()[:30], exchange, _nearest(wanted, markets))
 
 
 def _spellings(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from core.errors import InvalidInput
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
-from services.market import MarketService, SymbolNotFound
+from services.market import MarketService, SymbolNotFound, lookup
 
 __all__ = ["KEYS", "MAX_LEVERAGE", "SettingChange", "StrategyRecord", "StrategyService"]
 
@@ -188,11 +188,12 @@ async def _resolve_all(value: str, exchange: str, market: MarketService) -> tupl
         raise InvalidInput("Give symbols separated by commas, e.g. /set allow BTC,ETH (- clears).")
     if len(wanted) > MAX_SYMBOLS:
         raise InvalidInput(f"At most {MAX_SYMBOLS} symbols per list.")
+    markets = await market.markets(exchange)  # one table for every word
     found: list[str] = []
     unknown: list[str] = []
     for word in wanted:
         try:
-            found.append((await market.resolve(exchange, word)).symbol)
+            found.append(lookup(markets, exchange, word).symbol)
         except SymbolNotFound as missing:
             unknown.append(str(missing))
     if unknown:
