@@ -54,6 +54,11 @@ def ms(seconds: float) -> str:
     )
 
 
+def cols(row: str) -> list[str]:
+    """A table row written as markdown: 'A | B | C'."""
+    return [cell.strip() for cell in row.split(" | ")]
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A GitHub-flavoured markdown table; numbers right-aligned."""
     body = [[str(cell) for cell in row] for row in rows]

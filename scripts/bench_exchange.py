@@ -21,9 +21,8 @@ import asyncio
 import json
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,21 +31,17 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from core.exchange import ccxt_parse as parse
-from core.exchange.ccxt_client import CcxtClient
 from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
-from core.exchange.lean_tickers import tickers_from_bybit
-from core.exchange.models import Market, Ticker
 from core.exchange.pool import ClientPool, PooledClient, PoolKey
 from core.exchange.venues import VENUES
-from core.ratelimit import TokenBucket
 from scripts import _bench as bench
-from tests.exchange_server import FULL_SYMBOL_COUNT, LARGE_SYMBOL_COUNT, ExchangeServer
+from scripts._bench_tickers import child_tickers, core_venue, part_tickers
+from tests.exchange_server import FULL_SYMBOL_COUNT, ExchangeServer
 from tests.exchange_server import make_ccxt_bybit as plain_bybit
 
 HEADING = "## Exchanges (issue: client pool and bulk tickers)"
 SEED = 7
-TICKER_LATENCY_MS = 25.0
 LATENCY_TARGET_MS = 2.0
 MEMORY_TARGET = 0.25  # pooled growth ≤ 25 % of naive
 TARGET_CLIENTS = 1000  # the memory comparison is stated for this many users
@@ -85,12 +80,6 @@ def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-def core_venue(base_url: str) -> CcxtVenue:
-    """Core's venue with its limiter opened up: we measure clients, not Bybit's 100/s."""
-    limiter = TokenBucket(1_000_000.0, burst=1_000_000.0)
-    return CcxtVenue(VENUES["bybit"], base_url=base_url, limiter=limiter)
-
-
 def pool_factory(venue: CcxtVenue) -> Callable[[PoolKey], Awaitable[PooledClient]]:
     async def factory(key: PoolKey) -> PooledClient:
         return await venue.client(key[2], credentials(key[0]))
@@ -112,20 +101,6 @@ def naive_client(base_url: str, user: int) -> Any:
 async def naive_balance(api: Any, user: int) -> bool:
     await api.load_markets()
     return parse.balance(await api.fetch_balance()).equity == balance_of(user)
-
-
-async def generic_tickers(client: CcxtClient, markets: Mapping[str, Market]) -> dict[str, Ticker]:
-    """ccxt's generic path, as `CcxtClient.fetch_tickers` runs it on other venues."""
-    raw = await client.call("fetch_tickers", lambda: client.api.fetch_tickers())
-    return {s: parse.ticker(t) for s, t in raw.items() if s in markets}
-
-
-def mismatches(a: Mapping[str, Ticker], b: Mapping[str, Ticker]) -> int:
-    """Tickers that differ in any field but the timestamp (Decimal compares by value)."""
-    names = [f.name for f in fields(Ticker) if f.name != "timestamp"]
-    same = a.keys() & b.keys()
-    differ = sum(1 for s in same if any(getattr(a[s], n) != getattr(b[s], n) for n in names))
-    return differ + len(a.keys() ^ b.keys())
 
 
 # ---- children ------------------------------------------------------------------------------
@@ -245,68 +220,7 @@ async def child_latency(base_url: str, users: int, naive_users: int) -> dict[str
     return {"core": core, "naive": await _naive_latency(base_url, naive_users)}
 
 
-class Laps:
-    """Consecutive timings by name: `lap(name)` records the time since the previous lap."""
-
-    def __init__(self) -> None:
-        self.samples: defaultdict[str, list[float]] = defaultdict(list)
-        self.start()
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.samples[name].append(now - self._last)
-        self._last = now
-
-
-async def child_tickers(base_url: str, runs: int) -> dict[str, Any]:
-    venue = core_venue(base_url)
-    laps = Laps()
-    url = f"{base_url}/v5/market/tickers?category=linear"
-    plain = aiohttp.ClientSession()  # the floor: one GET, body read, nothing decoded
-    try:
-        public = await venue.public()
-        api = public.api
-        markets = venue.markets()
-        await generic_tickers(public, markets)  # warm the connection and code paths
-        await public.fetch_tickers()
-        for _ in range(runs):
-            laps.start()
-            async with plain.get(url) as response:
-                body = await response.read()
-            laps.lap("raw_get")
-            generic = await generic_tickers(public, markets)
-            laps.lap("generic")
-            core = await public.fetch_tickers()
-            laps.lap("core")
-            payload = await api.publicGetV5MarketTickers({"category": "linear"})
-            laps.start()
-            json.loads(body)
-            laps.lap("decode")
-            parsed = api.parse_tickers(payload["result"]["list"])
-            same_payload = {s: parse.ticker(t) for s, t in parsed.items() if s in markets}
-            laps.lap("generic_parse")
-            lean = tickers_from_bybit(payload, api.markets_by_id, markets)
-            laps.lap("lean_parse")
-    finally:
-        await plain.close()
-        await venue.aclose()
-    return {
-        "symbols": len(core),
-        "body_kb": len(body) / 1024,
-        "mismatches": mismatches(core, generic) + mismatches(lean, same_payload),
-        "median": {key: bench.median(values) for key, values in laps.samples.items()},
-    }
-
-
 # ---- parent: servers, children, tables -----------------------------------------------------
-
-
-def cols(row: str) -> list[str]:
-    """A table row written as markdown: 'A | B | C'."""
-    return [cell.strip() for cell in row.split(" | ")]
 
 
 async def run_child(*argv: str) -> dict[str, Any]:
@@ -341,14 +255,14 @@ async def part_memory(base_url: str, sizes: Sizes) -> tuple[str, float]:
         basis = "measured" if scale == 1 else f"extrapolated linearly ×{scale:g}"
         venue = f"{run['venue_mb']:,.1f}" if label == POOLED else "n/a (per client)"
         rows.append(
-            cols(
+            bench.cols(
                 f"{label} | {run['clients']:,} | {run['growth_mb']:,.1f} | {venue}"
                 f" | {run['per_client_kb']:,.0f} | {at_target[label]:,.1f} | {basis}"
                 f" | {at_target[label] / naive:.1%} | {run['build_s']:.1f}"
                 f" | {run['verified']:,}/{run['clients']:,}"
             )
         )
-    headers = cols(
+    headers = bench.cols(
         "Approach | Clients measured | RSS growth, measured (MB) | of which venue + markets (MB)"
         f" | Per client (KB) | Growth at {TARGET_CLIENTS:,} clients (MB)"
         f" | {TARGET_CLIENTS:,} figure is | % of naive | Build (s) | Balances verified"
@@ -368,46 +282,18 @@ async def part_latency(base_url: str, sizes: Sizes) -> tuple[str, dict[str, Any]
         new, warm, diff = (result[key][part] for part in ("new", "warm", "diff"))
         met = "yes" if diff["p50"] * 1000 <= LATENCY_TARGET_MS else "no"
         rows.append(
-            cols(
+            bench.cols(
                 f"{label} | {new['n']:,} | {ms(warm['p50'])} | {ms(new['p50'])} | {ms(new['p95'])}"
                 f" | {ms(diff['p50'])} | {ms(diff['p95'])} | {met}"
                 f" | {result[key]['verified']:,}/{result[key]['requests']:,}"
             )
         )
-    headers = cols(
+    headers = bench.cols(
         "Approach | New users | Warm request p50 (ms) | New client + 1st request p50 (ms)"
         " | p95 (ms) | Overhead new − warm p50 (ms) | p95 (ms)"
         f" | p50 ≤ {LATENCY_TARGET_MS:g} ms | Balances verified"
     )
     return bench.table(headers, rows), result
-
-
-async def part_tickers(sizes: Sizes) -> tuple[str, list[dict[str, Any]]]:
-    results = []
-    for symbols in (FULL_SYMBOL_COUNT, LARGE_SYMBOL_COUNT):
-        async with ExchangeServer(symbols=symbols, seed=SEED, latency_ms=TICKER_LATENCY_MS) as srv:
-            runs = str(sizes.ticker_runs)
-            results.append(await run_child("tickers", "--base-url", srv.base_url, "--runs", runs))
-    ms = bench.ms
-    rows = []
-    for r in results:
-        m = r["median"]
-        same = "identical" if r["mismatches"] == 0 else f"{r['mismatches']} differ"
-        rows.append(
-            cols(
-                f"{r['symbols']:,} | {r['body_kb']:,.0f} | {ms(m['raw_get'])} | {ms(m['generic'])}"
-                f" | {ms(m['core'])} | {m['generic'] / m['core']:.1f}× | {ms(m['decode'])}"
-                f" | {ms(m['generic_parse'])} | {ms(m['lean_parse'])}"
-                f" | {m['generic_parse'] / m['lean_parse']:.1f}× | {same}"
-            )
-        )
-    headers = cols(
-        "Symbols | Body (KB) | Raw aiohttp GET: latency + server + transfer (ms)"
-        " | ccxt generic path p50 (ms) | core `fetch_tickers` p50 (ms) | Wall speed-up"
-        " | One `json.loads` of the body (ms) | Parse: ccxt `parse_tickers` + `ccxt_parse.ticker`"
-        " (ms) | Parse: core `tickers_from_bybit` (ms) | Parse speed-up | Tickers, core vs generic"
-    )
-    return bench.table(headers, rows), results
 
 
 def reading(ratio: float, latency: dict[str, Any], tickers: list[dict[str, Any]]) -> str:
@@ -505,7 +391,7 @@ async def run_parent(quick: bool, write_docs: bool) -> int:
         print(f"## Client pool memory\n\n{tables['memory']}\n", flush=True)
         tables["overhead"], latency = await part_latency(server.base_url, sizes)
         print(f"## First request\n\n{tables['overhead']}\n", flush=True)
-    tables["tickers"], tickers = await part_tickers(sizes)
+    tables["tickers"], tickers = await part_tickers(sizes.ticker_runs, run_child)
     print(f"## Bulk tickers\n\n{tables['tickers']}\n", flush=True)
     verdicts = reading(ratio, latency, tickers)
     print(f"## Reading\n\n{verdicts}\n")
