@@ -19,9 +19,17 @@ on the key's string form: the string itself, or a tuple's elements joined by ':'
 Convention: `f"{user_id}:balance"` or `(str(user_id), "balance")`, so that
 `invalidate_prefix(f"{user_id}:")` drops everything cached for one user.
 
+Refresh-ahead: `refresh` (the cache warmer) reloads a key before it expires. Should the
+reload still be in flight when the entry's TTL runs out, readers keep getting the value it
+replaces until the new one lands (stale-while-revalidate, counted in `stale_hits`) instead
+of all missing at once; invalidation ends that at once, like it stops the reload storing.
+
 Statistics: `evictions` counts entries dropped by the cache itself, both expired
 (TTL) and pushed out by `maxsize` (LRU); explicit invalidation is not an eviction.
 A call that joins an in-flight load counts as a miss; `loads` counts loader calls.
+
+`tally_reads()` counts the hits and misses of the code run inside it (one command, say),
+so a caller can tell a reply served wholly from cache from one that waited for a load.
 
 Not thread-safe: use from one event loop.
 """
@@ -29,7 +37,9 @@ Not thread-safe: use from one event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -51,9 +61,41 @@ class CacheStats:
     loads: int
     load_errors: int
     evictions: int
+    stale_hits: int
     size: int
     maxsize: int
     ttl: float
+
+
+@dataclass(slots=True)
+class ReadTally:
+    """Cache reads made inside one `tally_reads()` block."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+_tally: ContextVar[ReadTally | None] = ContextVar("tradewind_cache_tally", default=None)
+
+
+@contextmanager
+def tally_reads() -> Iterator[ReadTally]:
+    """Count the hits and misses of every cache read made inside the block (and its tasks)."""
+    tally = ReadTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
+
+def _count(hit: bool) -> None:
+    tally = _tally.get()
+    if tally is not None:
+        if hit:
+            tally.hits += 1
+        else:
+            tally.misses += 1
 
 
 def key_string(key: CacheKey) -> str:
@@ -137,7 +179,10 @@ class NamedCache(Generic[V]):
         self._inflight: dict[CacheKey, _Flight[V]] = {}
         # Detached (stale) loads are referenced only by their waiters; keep them alive.
         self._tasks: set[asyncio.Task[V]] = set()
+        # The value a `refresh` in flight replaces: served if the entry expires meanwhile.
+        self._replaced: dict[CacheKey, V] = {}
         self._hits = 0
+        self._stale_hits = 0
         self._misses = 0
         self._loads = 0
         self._load_errors = 0
@@ -153,8 +198,10 @@ class NamedCache(Generic[V]):
             value: V = self._data[key]
         except KeyError:
             self._misses += 1
+            _count(hit=False)
             return None
         self._hits += 1
+        _count(hit=True)
         return value
 
     def set(self, key: CacheKey, value: V) -> None:
@@ -211,6 +258,9 @@ class NamedCache(Generic[V]):
         _check_key(key)
         flight = self._inflight.get(key)
         if flight is None:
+            self._data.expire()
+            if key in self._data:
+                self._replaced[key] = self._data[key]
             flight = self._start(key, loader)
         flight.waiters += 1
         try:
@@ -225,6 +275,7 @@ class NamedCache(Generic[V]):
             loads=self._loads,
             load_errors=self._load_errors,
             evictions=self._data.evictions,
+            stale_hits=self._stale_hits,
             size=len(self._data),
             maxsize=self.maxsize,
             ttl=self.ttl,
@@ -240,8 +291,16 @@ class NamedCache(Generic[V]):
             pass
         else:
             self._hits += 1
+            _count(hit=True)
             return value
+        if key in self._replaced and key in self._inflight:
+            self._hits += 1
+            self._stale_hits += 1
+            _count(hit=True)
+            stale: V = self._replaced[key]
+            return stale
         self._misses += 1
+        _count(hit=False)
         flight = self._inflight.get(key)
         if flight is None:
             flight = self._start(key, loader)
@@ -294,8 +353,10 @@ class NamedCache(Generic[V]):
     def _detach(self, key: CacheKey, flight: _Flight[V]) -> None:
         if self._inflight.get(key) is flight:
             del self._inflight[key]
+            self._replaced.pop(key, None)
 
     def _detach_stale(self, key: CacheKey) -> None:
+        self._replaced.pop(key, None)
         flight = self._inflight.pop(key, None)
         if flight is not None:
             flight.stale = True

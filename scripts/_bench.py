@@ -5,19 +5,46 @@ Nothing here times anything by itself; the benchmarks decide what to measure and
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import platform
 import re
 import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PERFORMANCE_MD = REPO / "docs" / "PERFORMANCE.md"
 _TITLE = "# Performance\n\nBenchmark results. Each section names the command that produced it.\n"
+
+
+@asynccontextmanager
+async def exchange_process(
+    *, symbols: int = 530, latency_ms: float = 0, rate: float | None = None, accounts: int = 0
+) -> AsyncIterator[str]:
+    """The local Bybit server in its own process, as a real exchange is: its CPU is not ours.
+
+    Yields its base URL. `accounts` creates users key1/secret1 … keyN/secretN with 10,000 USDT;
+    `rate` is the server's per-IP limit in requests/s (None: no limit).
+    """
+    args = ["--symbols", str(symbols), "--seed", "1", "--latency-ms", str(latency_ms)]
+    if rate is not None:
+        args += ["--rate-limit", str(rate)]
+    args += [f"--account=key{uid}:secret{uid}:10000" for uid in range(1, accounts + 1)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.exchange_server", *args, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = (await process.stdout.readline()).decode()
+    try:
+        yield line.split(" listening on ", 1)[1].split()[0]
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 def rss_mb(collect: bool = True) -> float:

@@ -89,6 +89,14 @@ class ExchangeGateway:
             venue = self._venues[name] = self._open_venue(name)
         return venue
 
+    def request_budget(self, exchange: str) -> float | None:
+        """Requests/s our shared limiter allows on a real exchange; None where none applies.
+
+        A venue not opened yet has spent nothing, so there is nothing to budget either.
+        """
+        venue = self._venues.get(exchange)
+        return venue.limiter.rate if venue is not None else None
+
     async def market_feed(self) -> ExchangeClient:
         """The client the scanner and registry read the whole market from."""
         if self.market_source == "paper":

@@ -80,5 +80,12 @@ class UserService:
         stored = await self._users.active_since(since)
         return set(stored) | {uid for uid, at in self._seen.items() if at >= since}
 
+    async def last_seen_since(self, since_s: float) -> dict[int, datetime]:
+        """Users seen within the last `since_s` seconds and when, newest knowledge first."""
+        since = self._clock.now() - timedelta(seconds=since_s)
+        seen = dict(await self._users.last_seen_since(since))
+        seen.update((uid, at) for uid, at in self._seen.items() if at >= since)
+        return seen
+
     async def get(self, user_id: int) -> UserRecord | None:
         return await self._users.get(user_id)

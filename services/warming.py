@@ -5,6 +5,11 @@ and the exchange sees about one call per user per TTL window per kind. Reloads l
 before expiry; entries were made at different moments, and a little jitter spreads them
 further, so warming never bursts against the exchange's limits. The active account
 (a database read) is kept warm the same way.
+
+Warming spends at most a share of each exchange's request budget (the rest stays free
+for orders and for reads that miss). When more entries are due than that share allows,
+the traders seen most recently are warmed first; the others' entries simply expire and
+their next read loads them, so a crowd of idle accounts can never starve the budget.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.cache import CacheLayer
@@ -32,7 +38,11 @@ class Warmable(Protocol):
 
 
 class RecentUsers(Protocol):
-    async def active_since_ids(self, since_s: float) -> set[int]: ...
+    async def last_seen_since(self, since_s: float) -> dict[int, datetime]: ...
+
+
+# Requests per second an exchange lets us make (None: no limit, e.g. the paper exchange).
+RequestBudget = Callable[[str], float | None]
 
 
 @dataclass(slots=True)
@@ -40,6 +50,23 @@ class WarmStats:
     scheduled: int = 0
     refreshed: int = 0
     failed: int = 0
+    skipped: int = 0  # due, but over the warming share of the exchange's budget
+
+
+class _Allowance:
+    """Requests the warmer may still start for one exchange (a token bucket)."""
+
+    def __init__(self, now: float) -> None:
+        self.tokens = 0.0
+        self.updated = now
+
+    def take(self, rate: float, burst: float, now: float) -> bool:
+        self.tokens = min(burst, self.tokens + (now - self.updated) * rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class CacheWarmer:
@@ -54,6 +81,8 @@ class CacheWarmer:
         *,
         lead_s: float = 3.0,
         concurrency: int = 50,
+        budget: RequestBudget | None = None,
+        share: float = 0.6,
         rng: random.Random | None = None,
     ) -> None:
         self._portfolio = portfolio
@@ -62,11 +91,14 @@ class CacheWarmer:
         self._clock = clock
         self.lead_s = lead_s
         self._gate = asyncio.Semaphore(concurrency)
+        self._budget = budget or (lambda exchange: None)
+        self._share = share
+        self._allowances: dict[str, _Allowance] = {}
         self._rng = rng or random.Random()
         self._pending: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = WarmStats()
-        self._active: set[int] = set()
+        self._active: dict[int, datetime] = {}
         self._active_at = float("-inf")
 
     async def warm_once(self) -> int:
@@ -76,22 +108,42 @@ class CacheWarmer:
         job itself returns at once and never overlaps its next run.
         """
         active = await self._active_users()
-        scheduled = 0
+        due: list[tuple[datetime, tuple[str, str], float]] = []
         for spec in WARMED:
             for key, left in self._cache.cache(spec.name).expiring(self.lead_s):
                 entry = (spec.name, str(key))
-                if entry in self._pending or int(str(key).split(":", 1)[0]) not in active:
-                    continue
-                self._pending.add(entry)
-                # Reload just before expiry (so about one call per TTL window), spread by a
-                # little jitter on top of the natural spread of when entries were made.
-                delay = max(0.0, left - 0.25 - self._rng.uniform(0, 0.5))
-                task = asyncio.get_running_loop().create_task(self._reload(entry, delay))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                scheduled += 1
+                seen = active.get(int(str(key).split(":", 1)[0]))
+                if seen is not None and entry not in self._pending:
+                    due.append((seen, entry, left))
+        due.sort(key=lambda item: item[0], reverse=True)  # most recently seen first
+        scheduled = 0
+        for _, entry, left in due:
+            if not self._affordable(entry):
+                self.stats.skipped += 1
+                continue
+            self._pending.add(entry)
+            # Reload just before expiry (so about one call per TTL window), spread by a
+            # little jitter on top of the natural spread of when entries were made.
+            delay = max(0.0, left - 0.25 - self._rng.uniform(0, 0.5))
+            task = asyncio.get_running_loop().create_task(self._reload(entry, delay))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            scheduled += 1
         self.stats.scheduled += scheduled
         return scheduled
+
+    def _affordable(self, entry: tuple[str, str]) -> bool:
+        """Whether the entry's exchange still has warming budget (database reads always do)."""
+        if entry[0] == ACCOUNTS.name:
+            return True
+        exchange = entry[1].split(":", 2)[1]
+        rate = self._budget(exchange)
+        if rate is None:
+            return True
+        now = self._clock.monotonic()
+        allowance = self._allowances.setdefault(exchange, _Allowance(now))
+        warm_rate = rate * self._share
+        return allowance.take(warm_rate, max(1.0, warm_rate * self.lead_s), now)
 
     async def aclose(self) -> None:
         """Cancel reloads still waiting (on shutdown)."""
@@ -114,9 +166,9 @@ class CacheWarmer:
         finally:
             self._pending.discard(entry)
 
-    async def _active_users(self) -> set[int]:
+    async def _active_users(self) -> dict[int, datetime]:
         now = self._clock.monotonic()
         if now - self._active_at > 60:  # who is active changes slowly: ask once a minute
-            self._active = await self._users.active_since_ids(ACTIVE_WINDOW.total_seconds())
+            self._active = await self._users.last_seen_since(ACTIVE_WINDOW.total_seconds())
             self._active_at = now
         return self._active

@@ -11,10 +11,13 @@ from core.exchange.models import Market
 from core.exchange.pool import PooledClient
 from core.exchange.venues import VENUES
 from core.metrics import Metrics
+from core.ratelimit import TokenBucket
 
 
 class VenueHandle(Protocol):
     """One exchange's shared adapter state (`core.exchange.ccxt_venue.CcxtVenue`)."""
+
+    limiter: TokenBucket  # the per-IP request budget every client of the venue shares
 
     async def public(self) -> PooledClient: ...
 

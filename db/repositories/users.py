@@ -59,14 +59,18 @@ ON CONFLICT (id) DO UPDATE SET
 RETURNING {_COLUMNS}
 """
 
+NOTIFY_COLUMNS = frozenset({"notify_signals", "notify_fills", "notify_reports"})
+
 _GET = f"SELECT {_COLUMNS} FROM users WHERE id = ?"
 _BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE username = ? COLLATE NOCASE LIMIT 20"
 _ACTIVE_SINCE = "SELECT id FROM users WHERE last_seen_at >= ? AND is_active = 1"
+_LAST_SEEN_SINCE = "SELECT id, last_seen_at FROM users WHERE last_seen_at >= ? AND is_active = 1"
 
 HOT_QUERIES = (
     HotQuery("users.get", _GET, (1,)),
     HotQuery("users.by_username", _BY_USERNAME, ("alice",)),
     HotQuery("users.active_since", _ACTIVE_SINCE, (0,)),
+    HotQuery("users.last_seen_since", _LAST_SEEN_SINCE, (0,)),
 )
 
 
@@ -116,6 +120,11 @@ class UserRepository(Repository):
         rows = await self.store.fetchall("users.active_since", _ACTIVE_SINCE, (to_ms(since),))
         return [row[0] for row in rows]
 
+    async def last_seen_since(self, since: datetime) -> list[tuple[int, datetime]]:
+        """Users seen since `since`, with when (cache warming favours the most recent)."""
+        rows = await self.store.fetchall("users.last_seen_since", _LAST_SEEN_SINCE, (to_ms(since),))
+        return [(row[0], from_ms_req(row[1])) for row in rows]
+
     async def touch_many(self, seen: Iterable[tuple[int, datetime]]) -> int:
         """Record last-seen times for many users in one transaction."""
         rows = [(to_ms(at), user_id) for user_id, at in seen]
@@ -129,6 +138,17 @@ class UserRepository(Repository):
             return await t.executemany(
                 "users.mark_unreachable", "UPDATE users SET is_active = 0 WHERE id = ?", rows
             )
+
+    async def set_notify(
+        self, user_id: int, column: str, mode: str, tx: Tx | None = None
+    ) -> UserRecord | None:
+        """Set one notify_* column ('on', 'off' or 'silent'); return the updated user."""
+        if column not in NOTIFY_COLUMNS:
+            raise ValueError(f"not a notification setting: {column}")
+        sql = f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_COLUMNS}"
+        async with self._tx(tx) as t:
+            row = await t.fetchone("users.set_notify", sql, (mode, user_id))
+        return None if row is None else _record(row)
 
     async def set_blocked(self, user_id: int, blocked: bool, tx: Tx | None = None) -> bool:
         async with self._tx(tx) as t:

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import pytest
 
-from core.cache import CacheLayer, CacheStats, NamedCache
+from core.cache import CacheLayer, CacheStats, NamedCache, tally_reads
 from tests.fakes.clock import FakeClock
 
 T = TypeVar("T")
@@ -294,7 +294,15 @@ async def test_stats_counts_are_exact(layer: CacheLayer, clock: FakeClock) -> No
 
     assert layer.stats() == {
         "agg": CacheStats(
-            hits=2, misses=3, loads=2, load_errors=1, evictions=3, size=0, maxsize=2, ttl=10.0
+            hits=2,
+            misses=3,
+            loads=2,
+            load_errors=1,
+            evictions=3,
+            stale_hits=0,
+            size=0,
+            maxsize=2,
+            ttl=10.0,
         )
     }
 
@@ -347,7 +355,15 @@ async def test_layer_clear_empties_every_cache_and_keeps_counters(layer: CacheLa
 
 def test_cache_stats_is_frozen() -> None:
     stats = CacheStats(
-        hits=0, misses=0, loads=0, load_errors=0, evictions=0, size=0, maxsize=1, ttl=1.0
+        hits=0,
+        misses=0,
+        loads=0,
+        load_errors=0,
+        evictions=0,
+        stale_hits=0,
+        size=0,
+        maxsize=1,
+        ttl=1.0,
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.hits = 1  # type: ignore[misc]
@@ -359,3 +375,51 @@ def test_default_clock_is_the_system_clock() -> None:
     left = cache.peek_ttl_left("k")
     assert left is not None
     assert 59.0 < left <= 60.0
+
+
+async def test_refresh_past_expiry_serves_the_replaced_value(
+    cache: NamedCache[object], clock: FakeClock
+) -> None:
+    cache.set("k", "old")
+    gate = Gate(value="new")
+    refresher = asyncio.create_task(cache.refresh("k", gate))
+    await wait(gate.started)
+    clock.advance(cache.ttl + 1)  # the entry expires while its reload is still in flight
+
+    load, calls = counting("unused")
+    assert await cache.get_or_load("k", load) == "old"
+    assert calls == []  # no second exchange call: the reader did not wait for one
+    assert cache.stats().stale_hits == 1
+
+    gate.release.set()
+    assert await refresher == "new"
+    assert await cache.get_or_load("k", load) == "new"
+    assert calls == []
+
+
+async def test_invalidation_stops_serving_the_replaced_value(
+    cache: NamedCache[object], clock: FakeClock
+) -> None:
+    cache.set("k", "old")
+    gate = Gate(value="new")
+    refresher = asyncio.create_task(cache.refresh("k", gate))
+    await wait(gate.started)
+    clock.advance(cache.ttl + 1)
+    cache.invalidate("k")  # e.g. an order was placed: the old balance is wrong now
+
+    load, calls = counting("after-order")
+    assert await cache.get_or_load("k", load) == "after-order"
+    assert calls == [1]
+    gate.release.set()
+    await refresher
+    assert cache.get("k") == "after-order"  # the detached reload did not overwrite it
+
+
+async def test_tally_counts_the_reads_of_one_block(cache: NamedCache[object]) -> None:
+    load, _ = counting("v")
+    await cache.get_or_load("a", load)
+    with tally_reads() as tally:
+        await cache.get_or_load("a", load)
+        await asyncio.gather(cache.get_or_load("b", load), cache.get_or_load("a", load))
+    await cache.get_or_load("c", load)  # outside the block: not counted
+    assert (tally.hits, tally.misses) == (2, 1)

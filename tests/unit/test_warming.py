@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 
 from core.cache import CacheLayer
 from core.exchange.errors import ExchangeUnavailable
@@ -37,11 +38,14 @@ class FakePortfolio:
 
 
 class FakeUsers:
-    def __init__(self, active: set[int]) -> None:
-        self.active = active
+    """Implements `RecentUsers`: users seen earlier in the list were seen longer ago."""
 
-    async def active_since_ids(self, since_s: float) -> set[int]:
-        return self.active
+    def __init__(self, active: set[int] | list[int]) -> None:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        self.seen = {uid: start + timedelta(seconds=i) for i, uid in enumerate(active)}
+
+    async def last_seen_since(self, since_s: float) -> dict[int, datetime]:
+        return self.seen
 
 
 async def _drain(warmer: CacheWarmer) -> None:
@@ -112,3 +116,35 @@ async def test_refresh_keeps_serving_the_old_value_while_loading() -> None:
     assert await refreshing == "new"
     assert cache.get("k") == "new"
     assert [k for k, _ in cache.expiring(15)] == ["k"]
+
+
+async def test_warming_stays_within_its_share_of_the_budget_most_recent_first() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    for uid in range(1, 11):
+        layer.cache(BALANCE.name).set(f"{uid}:bybit:demo", "old")
+    layer.cache(BALANCE.name).set("11:paper:paper", "old")  # the paper exchange has no limit
+    portfolio = FakePortfolio(layer)
+    # Bybit allows 2 requests/s; half of it for warming over a 3 s lead: 3 reloads.
+    warmer = CacheWarmer(
+        portfolio,
+        FakeUsers(list(range(1, 12))),  # user 10 was seen most recently among Bybit users
+        layer,
+        clock,
+        lead_s=3.0,
+        budget=lambda exchange: 2.0 if exchange == "bybit" else None,
+        share=0.5,
+        rng=NoJitter(),
+    )
+    clock.advance(BALANCE.ttl - 2.5)
+    assert await warmer.warm_once() == 1  # paper only: Bybit's allowance starts empty
+    clock.advance(2.0)  # and fills with time: 1 request/s for warming
+    assert await warmer.warm_once() == 2  # the two Bybit users seen most recently
+    await _drain(warmer)
+    assert sorted(portfolio.warmed) == [
+        ("balance", "10:bybit:demo"),
+        ("balance", "11:paper:paper"),
+        ("balance", "9:bybit:demo"),
+    ]
+    assert warmer.stats.skipped == 10 + 8  # first run: all ten; second: the eight left
