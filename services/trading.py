@@ -201,6 +201,10 @@ class TradingService:
             raise CardExpired("This card was already cancelled or expired; nothing was sent.")
         raise InvalidInput("This order was already confirmed; /orders and /positions show it.")
 
+    async def expire_cards(self) -> int:
+        """End the confirmation cards nobody pressed before they expired; return how many."""
+        return await self._intents.expire_drafts(self._clock.now())
+
     async def cancel_order(self, user_id: int, order_id: str) -> Order:
         """Cancel one of the caller's open orders on their active account."""
         account = await self._accounts.require_active(user_id)

@@ -98,9 +98,14 @@ _UNRESOLVED = (
 _FOR_USER = (
     f"SELECT {_COLUMNS} FROM order_intents WHERE user_id = ? ORDER BY created_at DESC LIMIT ?"
 )
+_EXPIRE_DRAFTS = (
+    "UPDATE order_intents SET status = 'expired', updated_at = :now "
+    "WHERE status = 'draft' AND expires_at <= :now"
+)
 
 HOT_QUERIES = (
     HotQuery("intents.get", _GET, ("tw0",)),
+    HotQuery("intents.expire_drafts", _EXPIRE_DRAFTS, {"now": 0}),
     HotQuery("intents.unresolved", _UNRESOLVED, (0,)),
     HotQuery("intents.for_user", _FOR_USER, (1, 20)),
 )
@@ -189,6 +194,12 @@ class IntentRepository(Repository):
             (new_status, to_ms(now), client_order_id, user_id),
         )
         return changed == 1
+
+    async def expire_drafts(self, now: datetime) -> int:
+        """End every confirmation card left unpressed past its expiry; return how many."""
+        return await self.store.execute(
+            "intents.expire_drafts", _EXPIRE_DRAFTS, {"now": to_ms(now)}
+        )
 
 
 def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:

@@ -220,6 +220,20 @@ async def test_an_expired_card_is_refused_politely(bot: BotHarness) -> None:
     assert intent.status == "expired" and await _positions(bot, TRADER) == {}
 
 
+async def test_unpressed_cards_are_expired_by_the_job_and_refused_after(bot: BotHarness) -> None:
+    message, stale = _card(await bot.send(TRADER, "/long BTC 100 10"))
+    _, fresh = _card(await bot.send(TRADER, "/short ETH 100 5"))
+    await _store(bot).execute(
+        "t.age", "UPDATE order_intents SET expires_at = 0 WHERE client_order_id = ?", (stale,)
+    )
+    assert await bot.services.trading.expire_cards() == 1  # only the card past its expiry
+    statuses = {i.client_order_id: i.status for i in await _intents(bot, TRADER)}
+    assert statuses == {stale: "expired", fresh: "draft"}
+    calls = await bot.press(TRADER, message, f"ok:{stale}")
+    assert _answers(calls) == ["This card expired; send the command again for a fresh price."]
+    assert await _positions(bot, TRADER) == {}
+
+
 async def test_an_unknown_card_is_refused(bot: BotHarness) -> None:
     message, _ = _card(await bot.send(TRADER, "/long BTC 100 10"))
     calls = await bot.press(TRADER, message, "ok:tw0000000000000000000000000000")
