@@ -95,9 +95,10 @@ def normalize_params(raw: Mapping[str, object]) -> dict[str, Any]:
 
 class FloodGate(Protocol):
     """Flood control hook (see ``tests.botapi_server.FloodLimiter``): ``check`` counts one
-    sent message to ``chat_key`` or raises a 429 `BotApiError`."""
+    sent message to ``chat_key`` or raises a 429 `BotApiError`; ``paid`` is a message sent
+    with ``allow_paid_broadcast`` (a higher overall limit)."""
 
-    def check(self, chat_key: str) -> None: ...
+    def check(self, chat_key: str, paid: bool = False) -> None: ...
 
 
 class FakeTelegramState(CallLog):
@@ -179,7 +180,9 @@ class FakeTelegramState(CallLog):
             if isinstance(chat_id, int) and chat_id in self.blocked:
                 raise BotApiError(403, "Forbidden: bot was blocked by the user")
             if self.flood_limiter is not None and name in _MESSAGE_METHODS:
-                self.flood_limiter.check(str(chat_id))
+                self.flood_limiter.check(
+                    str(chat_id), paid=bool(params.get("allow_paid_broadcast"))
+                )
             result = handler(params)
         except TelegramBadRequest as exc:
             error = _bad(str(exc))

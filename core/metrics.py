@@ -81,6 +81,11 @@ class Metrics:
             "tradewind_messages_sent_total", "Messages sent to Telegram by kind", ["kind"],
             registry=r,
         )  # fmt: skip
+        self.notifications = Counter(
+            "tradewind_notifications_total",
+            "Outbox deliveries by outcome: sent, failed, dead, dropped, retry_after",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.started_at = time.time()
         self.jobs: dict[str, JobRun] = {}
         self.recent_commands: dict[str, deque[float]] = {}

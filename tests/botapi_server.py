@@ -33,6 +33,7 @@ class FloodLimiter:
     """Telegram's flood control for sent messages: at most ``global_rate`` per ``window``
     seconds overall and ``per_chat_rate`` per chat (sliding windows). Excess messages get
     ``429 Too Many Requests`` with an integer ``retry_after``. Counts ``sent``/``rejected_429``.
+    Messages sent with ``allow_paid_broadcast`` count against ``paid_rate`` overall instead.
     """
 
     def __init__(
@@ -41,10 +42,13 @@ class FloodLimiter:
         per_chat_rate: int = 1,
         window: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        paid_rate: int = 1000,
     ) -> None:
         self.global_rate, self.per_chat_rate, self.window = global_rate, per_chat_rate, window
+        self.paid_rate = paid_rate
         self._clock = clock
         self._global: deque[float] = deque()
+        self._paid: deque[float] = deque()
         self._chats: dict[str, deque[float]] = {}
         self.sent = 0
         self.rejected_429 = 0
@@ -56,16 +60,17 @@ class FloodLimiter:
             return None
         return max(1, math.ceil(stamps[0] + self.window - now))
 
-    def check(self, chat_key: str) -> None:
+    def check(self, chat_key: str, paid: bool = False) -> None:
         now = self._clock()
         chat = self._chats.setdefault(chat_key, deque())
+        overall, limit = (self._paid, self.paid_rate) if paid else (self._global, self.global_rate)
         retry = self._retry_after(chat, self.per_chat_rate, now)
-        retry = retry or self._retry_after(self._global, self.global_rate, now)
+        retry = retry or self._retry_after(overall, limit, now)
         if retry is not None:
             self.rejected_429 += 1
             raise BotApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
         chat.append(now)
-        self._global.append(now)
+        overall.append(now)
         self.sent += 1
 
 
