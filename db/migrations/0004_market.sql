@@ -1,0 +1,2 @@
+-- Reserved for this change; replaced before landing.
+SELECT 1;
