@@ -66,6 +66,7 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Max open positions: <b>{s.max_positions}</b> (max_positions)",
         f"Auto-trade: <b>{auto}</b> (auto_trade), on signals scoring ≥ <b>{s.min_score:.2f}</b>"
         " (min_score)",
+        f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
         "",
@@ -86,6 +87,7 @@ def render_change(change: SettingChange) -> str:
         "max_positions": str(s.max_positions),
         "auto_trade": "on" if s.auto_trade else "off",
         "min_score": f"{s.min_score:.2f}",
+        "limit_order_ttl_min": f"{s.limit_order_ttl_min} min",
         "allow": _symbols(s.allow_symbols, "all symbols"),
         "deny": _symbols(s.deny_symbols, "none"),
     }

@@ -54,6 +54,9 @@ _RANGES = {
     "sl_pct": _Range(Decimal("0.1"), Decimal(100), "a stop-loss distance", "1.5", " %"),
     "max_positions": _Range(Decimal(1), Decimal(50), "a whole number", "5", whole=True),
     "min_score": _Range(Decimal(0), Decimal(1), "a signal score", "0.7"),
+    "limit_order_ttl_min": _Range(
+        Decimal(1), Decimal(10_080), "a whole number of minutes", "60", " min", True
+    ),
 }
 KEYS = (*_RANGES, "auto_trade", "allow", "deny")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
@@ -64,6 +67,7 @@ _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "sl_pct": lambda r, n: replace(r, sl_pct=n),
     "max_positions": lambda r, n: replace(r, max_positions=int(n)),
     "min_score": lambda r, n: replace(r, min_score=float(n)),
+    "limit_order_ttl_min": lambda r, n: replace(r, limit_order_ttl_min=int(n)),
 }
 
 

@@ -52,6 +52,17 @@ class TradeRecord:
 
 
 @dataclass(slots=True, frozen=True)
+class LoggedClose:
+    """How much of a position a logged trade closed, and how."""
+
+    trade_id: int
+    qty: Decimal
+    exit_price: Decimal
+    pnl: Decimal
+    close_reason: str | None
+
+
+@dataclass(slots=True, frozen=True)
 class SymbolTotals:
     """One symbol's realised trades over a period; `pnl` is net of `fees`."""
 
@@ -130,8 +141,14 @@ LEFT JOIN order_intents i ON i.client_order_id = o.client_order_id
 WHERE f.account_id IN ({{}}) AND f.symbol IN ({{}}) AND f.at <= ?
 """
 
+_LOGGED_SINCE = (
+    "SELECT id, qty, exit_price, pnl, close_reason FROM trade_logs "
+    "WHERE user_id = ? AND symbol = ? AND exchange = ? AND account_type = ? AND exit_ts >= ?"
+)
+
 HOT_QUERIES = (
     HotQuery("trades.recent", _RECENT, (1, 10, 0)),
+    HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
     HotQuery("trades.extremes", _EXTREMES, (1, 0, 1, 0)),
     HotQuery("trades.by_symbol", _BY_SYMBOL, (1, 0)),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
@@ -150,6 +167,23 @@ class TradeRepository(Repository):
         """Write many trades in one statement (a job closing many positions at once)."""
         async with self._tx(tx) as t:
             return await t.executemany("trades.record_many", _INSERT, [_params(x) for x in trades])
+
+    async def logged_since(
+        self, user_id: int, exchange: str, account_type: str, symbol: str, since: datetime
+    ) -> list[LoggedClose]:
+        """Closes of one account's symbol already logged since `since` (by anyone)."""
+        params = (user_id, symbol, exchange, account_type, to_ms(since))
+        rows = await self.store.fetchall("trades.logged_since", _LOGGED_SINCE, params)
+        return [
+            LoggedClose(
+                row["id"],
+                Decimal(row["qty"]),
+                Decimal(row["exit_price"]),
+                Decimal(str(row["pnl"])),
+                row["close_reason"],
+            )
+            for row in rows
+        ]
 
     async def recent(self, user_id: int, limit: int = 10, offset: int = 0) -> list[TradeRecord]:
         """A page of the user's trades, newest first."""

@@ -1,0 +1,455 @@
+"""Auto-trading: a new signal becomes one order for every trader who asked for it.
+
+For each signal, one query finds the candidates (auto-trade on, the score meets their
+threshold, not yet handled for this signal). Each is decided locally (licence, account,
+allow/deny list, max positions, size and the market's minimum) and either skipped with a
+reason or given an order intent whose client order id is derived from (signal id, user id):
+a retry, a crash or a redelivered signal meets the same id, and the executor never sends
+it twice. Orders of all users go out concurrently; every ccxt client of one exchange spends
+the venue's one request budget, so together they stay under the per-IP limit instead of
+being refused for rate. One user's failure is that user's outcome only. Every outcome is
+written to `executions` with the user's notice, in one transaction at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from decimal import Decimal
+from html import escape
+
+from core.cache import CacheLayer
+from core.clock import Clock
+from core.exchange.errors import ExchangeError, InsufficientFunds
+from core.exchange.ids import client_order_id
+from core.exchange.models import ZERO, Market, PositionSide, Ticker
+from core.exchange.protocol import ExchangeClient
+from db.repositories import intents as status
+from db.repositories.executions import (
+    FAILED,
+    FILLED,
+    PLACED,
+    SKIPPED,
+    Candidate,
+    ExecutionRecord,
+    ExecutionRepository,
+)
+from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
+from db.repositories.positions import ActivePosition, PositionRepository
+from db.repositories.signals import SignalRecord, SignalRepository
+from db.store import Store
+from services.amounts import protective_levels
+from services.caching import BALANCE, account_key, invalidate_user
+from services.exchanges import ExchangeGateway
+from services.execution import OrderExecutor
+from services.market import MarketService
+from services.outbox import Notice, NoticeKind, Outbox
+
+log = logging.getLogger(__name__)
+
+NO_LICENCE = "no licence"
+NO_ACCOUNT = "no account"
+MAX_POSITIONS = "max positions"
+NO_MARGIN = "insufficient margin"
+BELOW_MINIMUM = "below minimum notional"
+DENIED = "symbol denied"
+NOT_LISTED = "symbol not listed"
+UNAVAILABLE = "exchange unavailable"
+# A signal older than this is not traded after a restart: its price has moved on.
+RESUME_WINDOW = timedelta(minutes=2)
+QUIET = frozenset({DENIED})  # the trader's own filter said no: nothing to tell them
+
+_WORDS = {
+    NO_LICENCE: "auto-trading needs an active licence (/license).",
+    NO_ACCOUNT: "no exchange account is connected (/connect).",
+    MAX_POSITIONS: "you already hold your /strategy maximum of open positions.",
+    NO_MARGIN: "not enough free margin for the order.",
+    BELOW_MINIMUM: "your /strategy size is below the market's minimum order.",
+    NOT_LISTED: "the symbol is not listed on your exchange.",
+    UNAVAILABLE: "your exchange could not be reached; nothing was sent.",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class _Plan:
+    """One candidate's order, decided; `intent` is None until the size is known."""
+
+    candidate: Candidate
+    exchange: str
+    account_type: str
+    market: Market
+    price: Decimal
+    leverage: int
+    cid: str
+    intent: NewIntent | None
+
+
+@dataclass(slots=True, frozen=True)
+class _Outcome:
+    record: ExecutionRecord
+    candidate: Candidate
+    intent: IntentRecord | None = None
+
+
+@dataclass(slots=True)
+class AutoTradeReport:
+    """What one signal did: outcomes by status and reason, and the time it took."""
+
+    signal_id: int
+    candidates: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
+        return f"signal {self.signal_id}: {self.candidates} candidates ({parts or 'none'})"
+
+
+class AutoTrader:
+    """Places the orders signals call for, once per (signal, user)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        executions: ExecutionRepository,
+        intents: IntentRepository,
+        positions: PositionRepository,
+        executor: OrderExecutor,
+        market: MarketService,
+        gateway: ExchangeGateway,
+        outbox: Outbox,
+        cache: CacheLayer,
+        clock: Clock,
+        signals: SignalRepository,
+        concurrency: int = 500,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        # Told after outcomes are written (the admin analytics count auto-trades).
+        self._on_change = on_change or (lambda: None)
+        self._executions = executions
+        self._intents = intents
+        self._positions = positions
+        self._executor = executor
+        self._market = market
+        self._gateway = gateway
+        self._outbox = outbox
+        self._cache = cache
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._signals = signals
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, signals: Sequence[SignalRecord]) -> None:
+        """Trade new signals in the background, so the scan that found them is not held up
+        while a thousand orders queue for the exchange's rate limit."""
+        if not signals:
+            return
+        task = asyncio.get_running_loop().create_task(self._trade_in_background(signals))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume(self, max_age: timedelta = RESUME_WINDOW) -> int:
+        """After a restart: finish the signals still fresh enough to trade; return how many.
+
+        Users already served have an execution row and the order ids are derived from
+        (signal, user), so going over a signal again never places a second order.
+        """
+        signals = await self._signals.since(self._clock.now() - max_age)
+        self.submit(signals)
+        return len(signals)
+
+    async def aclose(self, grace_s: float = 5.0) -> None:
+        """Give trading in flight `grace_s` to finish, then stop it (orders already recorded
+        are resolved after the restart, and `resume` finishes the signal)."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _trade_in_background(self, signals: Sequence[SignalRecord]) -> None:
+        try:
+            for report in await self.on_signals(signals):
+                log.info("auto-trade %s in %.1f s", report, report.seconds)
+        except Exception:  # a bug must show in the log; the next restart resumes the signal
+            log.exception("auto-trading signals %s failed", [s.id for s in signals])
+
+    async def on_signals(self, signals: Sequence[SignalRecord]) -> list[AutoTradeReport]:
+        """Trade every new signal for the users who want it; return what happened."""
+        return [await self.on_signal(signal) for signal in signals]
+
+    async def on_signal(self, signal: SignalRecord) -> AutoTradeReport:
+        started = time.perf_counter()
+        report = AutoTradeReport(signal.id)
+        candidates = await self._executions.candidates(signal.id, signal.score, self._clock.now())
+        report.candidates = len(candidates)
+        if not candidates:
+            return report
+        outcomes: list[_Outcome] = []
+        plans: list[_Plan] = []
+        context = await self._market_context(signal, candidates)
+        for candidate in candidates:
+            decided = self._decide(signal, candidate, context)
+            if isinstance(decided, _Plan):
+                plans.append(decided)
+            else:
+                outcomes.append(decided)
+        ready = [p.intent for p in plans if p.intent is not None]
+        if ready:
+            await self._intents.create_many(ready, self._clock.now())
+        outcomes += await asyncio.gather(*(self._execute(signal, plan) for plan in plans))
+        await self._finish(signal, outcomes)
+        for outcome in outcomes:
+            what = outcome.record.reason if outcome.record.status == SKIPPED else None
+            key = f"{outcome.record.status}: {what}" if what else outcome.record.status
+            report.counts[key] = report.counts.get(key, 0) + 1
+        report.seconds = time.perf_counter() - started
+        log.info("auto-trade %s in %.0f ms", report, report.seconds * 1000)
+        return report
+
+    async def _market_context(
+        self, signal: SignalRecord, candidates: Sequence[Candidate]
+    ) -> dict[str, tuple[Mapping[str, Market], Ticker | None] | None]:
+        """Markets and the signal symbol's price on each exchange the candidates trade on
+        (None for an exchange that cannot be reached)."""
+        context: dict[str, tuple[Mapping[str, Market], Ticker | None] | None] = {}
+        for exchange in {c.exchange for c in candidates if c.exchange is not None}:
+            try:
+                markets = await self._market.markets(exchange)
+                ticker = (await self._market.tickers(exchange)).get(signal.symbol)
+            except ExchangeError as error:
+                log.warning("auto-trade: no %s market data: %s", exchange, error.message)
+                context[exchange] = None
+                continue
+            context[exchange] = (markets, ticker)
+        return context
+
+    def _decide(
+        self,
+        signal: SignalRecord,
+        candidate: Candidate,
+        context: Mapping[str, tuple[Mapping[str, Market], Ticker | None] | None],
+    ) -> _Plan | _Outcome:
+        strategy = candidate.strategy
+        if signal.symbol in strategy.deny_symbols or (
+            strategy.allow_symbols and signal.symbol not in strategy.allow_symbols
+        ):
+            return self._skip(signal, candidate, DENIED)
+        if not candidate.licensed:
+            return self._skip(signal, candidate, NO_LICENCE)
+        if candidate.exchange is None or candidate.account_type is None:
+            return self._skip(signal, candidate, NO_ACCOUNT)
+        if candidate.open_positions >= strategy.max_positions:
+            return self._skip(signal, candidate, MAX_POSITIONS)
+        found = context[candidate.exchange]
+        if found is None:
+            return self._skip(signal, candidate, UNAVAILABLE)
+        markets, ticker = found
+        market = markets.get(signal.symbol)
+        if market is None or ticker is None or ticker.last <= 0:
+            return self._skip(signal, candidate, NOT_LISTED)
+        leverage = max(1, min(strategy.leverage, market.max_leverage))
+        plan = _Plan(
+            candidate=candidate,
+            exchange=candidate.exchange,
+            account_type=candidate.account_type,
+            market=market,
+            price=ticker.last,
+            leverage=leverage,
+            cid=client_order_id("auto", signal.id, candidate.user_id),
+            intent=None,
+        )
+        if strategy.size_usdt is None:
+            return plan  # sized from equity once the balance is read
+        intent = self._intent(signal, plan, strategy.size_usdt)
+        if intent is None:
+            return self._skip(signal, candidate, BELOW_MINIMUM)
+        return replace(plan, intent=intent)
+
+    def _intent(self, signal: SignalRecord, plan: _Plan, notional: Decimal) -> NewIntent | None:
+        """The market order for `notional` USDT, or None below the market's minimum."""
+        market, price = plan.market, plan.price
+        qty = market.round_qty(notional / price)
+        if qty <= 0 or qty < market.min_qty or qty * price < market.min_notional:
+            return None
+        side = PositionSide(signal.side)
+        strategy = plan.candidate.strategy
+        take, stop = protective_levels(side, price, strategy.tp_pct, strategy.sl_pct, market)
+        return NewIntent(
+            client_order_id=plan.cid,
+            user_id=plan.candidate.user_id,
+            exchange=plan.exchange,
+            account_type=plan.account_type,
+            symbol=market.symbol,
+            side=side.opening_side.value,
+            order_type="market",
+            qty=qty,
+            origin="auto",
+            leverage=plan.leverage,
+            take_profit=take,
+            stop_loss=stop,
+            signal_id=signal.id,
+        )
+
+    async def _execute(self, signal: SignalRecord, plan: _Plan) -> _Outcome:
+        """Place one user's order; whatever goes wrong stays this user's outcome."""
+        user_id = plan.candidate.user_id
+        try:
+            lease = self._gateway.lease(user_id, plan.exchange, plan.account_type)
+            async with self._slots, lease as client:
+                intent = plan.intent or await self._sized(signal, plan, client)
+                if intent is None:
+                    return self._skip(signal, plan.candidate, BELOW_MINIMUM)
+                return await self._place(signal, plan, client)
+        except InsufficientFunds:
+            await self._reject_unsent(plan.cid, NO_MARGIN)
+            return self._skip(signal, plan.candidate, NO_MARGIN, plan.cid)
+        except ExchangeError as error:
+            await self._reject_unsent(plan.cid, error.message)
+            return self._failed(signal, plan, error.message)
+        except Exception:
+            log.exception("auto-trade of signal %s for user %s failed", signal.id, user_id)
+            await self._reject_unsent(plan.cid, "internal error")
+            return self._failed(signal, plan, "internal error")
+        finally:
+            invalidate_user(self._cache, user_id)
+
+    async def _sized(
+        self, signal: SignalRecord, plan: _Plan, client: ExchangeClient
+    ) -> NewIntent | None:
+        """Risk sizing: lose `risk_pct` of equity if the stop is hit; record the intent."""
+        strategy = plan.candidate.strategy
+        key = account_key(plan.candidate.user_id, plan.exchange, plan.account_type)
+        balance = self._cache.cache(BALANCE.name).get(key) or await client.fetch_balance()
+        risk, stop = strategy.risk_pct or ZERO, strategy.sl_pct
+        notional = balance.equity * risk / stop if stop > 0 else balance.equity * risk / 100
+        intent = self._intent(signal, plan, notional)
+        if intent is not None:
+            await self._executor.record(intent)
+        return intent
+
+    async def _place(self, signal: SignalRecord, plan: _Plan, client: ExchangeClient) -> _Outcome:
+        await client.set_leverage(plan.market.symbol, plan.leverage)
+        execution = await self._executor.place(client, plan.cid)
+        intent = execution.intent
+        if intent.status == status.REJECTED:
+            return self._failed(signal, plan, intent.error or "rejected", intent)
+        now = self._clock.now()
+        filled = intent.status == status.FILLED and intent.avg_price is not None
+        record = ExecutionRecord(
+            signal_id=signal.id,
+            user_id=plan.candidate.user_id,
+            status=FILLED if filled else PLACED,
+            at=now,
+            client_order_id=plan.cid,
+            signal_price=signal.price,
+            fill_price=intent.avg_price if filled else None,
+            latency_ms=(now - signal.created_at).total_seconds() * 1000,
+        )
+        return _Outcome(record, plan.candidate, intent)
+
+    async def _reject_unsent(self, cid: str, reason: str) -> None:
+        """An intent that never left (sizing or leverage failed) is closed, not left pending."""
+        intent = await self._intents.get(cid)
+        if intent is not None and intent.status == status.PENDING:
+            change = IntentUpdate(status.REJECTED, error=reason)
+            await self._intents.update(cid, change, self._clock.now())
+
+    def _skip(
+        self, signal: SignalRecord, candidate: Candidate, reason: str, cid: str | None = None
+    ) -> _Outcome:
+        record = ExecutionRecord(
+            signal.id, candidate.user_id, SKIPPED, self._clock.now(), reason, cid, signal.price
+        )
+        return _Outcome(record, candidate)
+
+    def _failed(
+        self, signal: SignalRecord, plan: _Plan, reason: str, intent: IntentRecord | None = None
+    ) -> _Outcome:
+        record = ExecutionRecord(
+            signal.id,
+            plan.candidate.user_id,
+            FAILED,
+            self._clock.now(),
+            reason[:200],
+            plan.cid,
+            signal.price,
+        )
+        return _Outcome(record, plan.candidate, intent)
+
+    async def _finish(self, signal: SignalRecord, outcomes: Sequence[_Outcome]) -> None:
+        """Outcomes, positions just opened and notices, committed together."""
+        opened = [_opened(o, signal) for o in outcomes if o.record.status in (FILLED, PLACED)]
+        notices = [
+            _notice(signal, o)
+            for o in outcomes
+            if not (o.record.status == SKIPPED and o.record.reason in QUIET)
+        ]
+        async with self._store.transaction() as tx:
+            await self._executions.record_many([o.record for o in outcomes], tx)
+            await self._positions.opened_many([p for p in opened if p is not None], tx)
+            await self._outbox.enqueue(notices, tx)
+        self._outbox.wake()
+        self._on_change()
+
+
+def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
+    """The position an order just opened, so max positions counts it before the next sync."""
+    intent = outcome.intent
+    if intent is None:
+        return None
+    return ActivePosition(
+        user_id=intent.user_id,
+        exchange=intent.exchange,
+        account_type=intent.account_type,
+        symbol=intent.symbol,
+        side=signal.side,
+        qty=intent.filled_qty or intent.qty,
+        entry_price=intent.avg_price or signal.price,
+        leverage=intent.leverage or 1,
+        opened_at=intent.updated_at,
+        updated_at=intent.updated_at,
+        take_profit=intent.take_profit,
+        stop_loss=intent.stop_loss,
+        origin="auto",
+        signal_id=signal.id,
+    )
+
+
+def _notice(signal: SignalRecord, outcome: _Outcome) -> Notice:
+    record, candidate = outcome.record, outcome.candidate
+    what = f"{signal.side.upper()} {escape(signal.symbol)}"
+    if record.status == SKIPPED:
+        reason = record.reason or ""
+        text = f"🤖 Auto-trade skipped {what}: {escape(_WORDS.get(reason, reason))}"
+    elif record.status == FAILED:
+        text = f"🤖 Auto-trade {what} failed: {escape(record.reason or 'unknown error')}"
+    else:
+        intent = outcome.intent
+        qty = intent.filled_qty or intent.qty if intent else ZERO
+        levels = ""
+        if intent is not None and (intent.take_profit or intent.stop_loss):
+            levels = f"\nTP {intent.take_profit or '—'} · SL {intent.stop_loss or '—'}"
+        if record.status == FILLED and record.fill_price is not None:
+            slip = (record.fill_price - signal.price) / signal.price * 100 if signal.price else ZERO
+            text = (
+                f"🤖 Auto-trade filled: {what} {qty} at {record.fill_price} "
+                f"(signal {signal.price}, {slip:+.2f} %){levels}"
+            )
+        else:
+            text = f"🤖 Auto-trade placed: {what} {qty} (signal price {signal.price}){levels}"
+    return Notice(
+        user_id=candidate.user_id,
+        chat_id=candidate.chat_id,
+        kind=NoticeKind.FILL,
+        text=text,
+        dedup_key=f"auto:{signal.id}:{candidate.user_id}",
+        signal_id=signal.id,
+    )

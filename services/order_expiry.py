@@ -1,0 +1,133 @@
+"""Limit order expiry: resting orders older than their owner's setting are cancelled.
+
+Position sync tracks the limit orders Tradewind placed, each due at its creation plus the
+owner's `limit_order_ttl_min`; this job cancels the due ones on the exchange, concurrently
+under each venue's shared budget. An order the exchange no longer has (filled or cancelled
+meanwhile) is closed without a cancel; one the exchange cannot be reached for stays due and
+is tried again on the next run. Outcomes, intents and notices commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from core.cache import CacheLayer
+from core.clock import Clock
+from core.exchange.errors import ExchangeError, OrderNotFound
+from db.repositories import intents as status
+from db.repositories.intents import IntentRepository, IntentUpdate
+from db.repositories.pending_orders import CLOSED, EXPIRED, PendingOrder, PendingOrderRepository
+from db.repositories.users import UserRepository
+from db.store import Store
+from services.caching import invalidate_user
+from services.exchanges import ExchangeGateway
+from services.outbox import Notice, NoticeKind, Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class ExpiryReport:
+    due: int
+    cancelled: int
+    gone: int  # filled or cancelled before their time
+    failed: int  # exchange unreachable: tried again next run
+
+    def __str__(self) -> str:
+        return (
+            f"{self.due} limit orders due: {self.cancelled} cancelled, {self.gone} already "
+            f"gone, {self.failed} to retry"
+        )
+
+
+class OrderExpiry:
+    """Cancels limit orders that outlived their owner's time-to-live."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        pending: PendingOrderRepository,
+        intents: IntentRepository,
+        users: UserRepository,
+        gateway: ExchangeGateway,
+        outbox: Outbox,
+        cache: CacheLayer,
+        clock: Clock,
+        batch: int = 500,
+        concurrency: int = 50,
+    ) -> None:
+        self._store = store
+        self._pending = pending
+        self._intents = intents
+        self._users = users
+        self._gateway = gateway
+        self._outbox = outbox
+        self._cache = cache
+        self._clock = clock
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def expire_once(self) -> ExpiryReport:
+        due = await self._pending.due(self._clock.now(), self._batch)
+        if not due:
+            return ExpiryReport(0, 0, 0, 0)
+        outcomes = await asyncio.gather(*(self._cancel(order) for order in due))
+        done = [(o, outcome) for o, outcome in zip(due, outcomes, strict=True) if outcome]
+        await self._commit(done)
+        cancelled = sum(1 for _, outcome in done if outcome == EXPIRED)
+        return ExpiryReport(len(due), cancelled, len(done) - cancelled, len(due) - len(done))
+
+    async def _cancel(self, order: PendingOrder) -> str | None:
+        """EXPIRED once cancelled, CLOSED if the exchange no longer has it, None to retry."""
+        try:
+            async with (
+                self._slots,
+                self._gateway.lease(order.user_id, order.exchange, order.account_type) as client,
+            ):
+                await client.cancel_order(order.symbol, order.exchange_order_id)
+        except OrderNotFound:
+            return CLOSED
+        except ExchangeError as error:
+            log.warning(
+                "expiry of %s for user %s failed: %s",
+                order.client_order_id,
+                order.user_id,
+                error.message,
+            )
+            return None
+        finally:
+            invalidate_user(self._cache, order.user_id)
+        return EXPIRED
+
+    async def _commit(self, done: Sequence[tuple[PendingOrder, str]]) -> None:
+        if not done:
+            return
+        expired = [order for order, outcome in done if outcome == EXPIRED]
+        users = await self._users.get_many(sorted({o.user_id for o in expired}))
+        notices = [
+            Notice(
+                user_id=o.user_id,
+                chat_id=users[o.user_id].chat_id,
+                kind=NoticeKind.FILL,
+                text=escape(
+                    f"Limit order expired and cancelled: {o.side} {o.qty} {o.symbol} "
+                    f"at {o.price}, open since {o.created_at:%Y-%m-%d %H:%M} UTC."
+                ),
+                dedup_key=f"expiry:{o.client_order_id}",
+            )
+            for o in expired
+            if o.user_id in users
+        ]
+        now = self._clock.now()
+        change = IntentUpdate(status.CANCELLED, error="expired: older than limit_order_ttl_min")
+        async with self._store.transaction() as tx:
+            await self._pending.finish_many([(o.order_row_id, out) for o, out in done], tx)
+            for order in expired:
+                await self._intents.update(order.client_order_id, change, now, tx)
+            await self._outbox.enqueue(notices, tx)
+        self._outbox.wake()

@@ -1,0 +1,416 @@
+"""Position sync: `active_positions` follows what the exchanges hold, and closes get logged.
+
+Every run reads the accounts with open positions or with orders in the last hour: their
+positions and open orders through the client pool and the shared cache (a trader who just
+looked costs no request). Then, per account:
+- a position that shrank or vanished was closed: what nobody logged yet (a close on the
+  exchange itself, a take profit or stop loss the venue triggered) becomes a `trade_logs`
+  row, and the trader is told (STOP for TP/SL/liquidation, FILL otherwise). Paper closes
+  are logged by the paper engine's own job from its fills; here they are only announced.
+- a position Tradewind did not know is stored with the origin of the order that opened it;
+  an auto-trade order whose fill was not known yet is marked filled at the entry price.
+- resting limit orders Tradewind placed are tracked with the owner's time-to-live.
+All writes of a run and its notices commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from html import escape
+from typing import TypeVar
+
+from core.cache import CacheLayer
+from core.clock import Clock
+from core.exchange.errors import ExchangeError
+from core.exchange.ids import PREFIX
+from core.exchange.models import ZERO, Order, OrderType, Position, PositionSide
+from core.exchange.protocol import ExchangeClient
+from db.repositories import intents as status
+from db.repositories.base import to_ms
+from db.repositories.executions import PLACED, ExecutionRepository
+from db.repositories.intents import IntentRecord, IntentRepository
+from db.repositories.pending_orders import CLOSED, PendingOrder, PendingOrderRepository
+from db.repositories.positions import AccountKey, ActivePosition, PositionRepository
+from db.repositories.trades import TradeLog, TradeRepository
+from db.repositories.users import UserRepository
+from db.store import Store
+from services.amounts import realised_pnl, taker_fee
+from services.caching import ORDERS, POSITIONS, account_key
+from services.exchanges import ExchangeGateway
+from services.market import MarketService
+from services.outbox import Notice, NoticeKind, Outbox
+from services.strategy import StrategyService
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RECENT = timedelta(hours=1)
+STOPS = ("take_profit", "stop_loss", "liquidation")
+_WORDS = {
+    "take_profit": "Take profit hit",
+    "stop_loss": "Stop loss hit",
+    "liquidation": "Liquidated",
+    "exchange": "Closed on the exchange",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class _Snapshot:
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """One run: accounts read, positions opened/changed/closed, trades logged, failures."""
+
+    accounts: int = 0
+    opened: int = 0
+    changed: int = 0
+    closed: int = 0
+    logged: int = 0
+    tracked_orders: int = 0
+    failures: int = 0
+    read_ms: float = 0.0
+    reconcile_ms: float = 0.0
+    write_ms: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"read {self.read_ms:.0f} ms, reconcile {self.reconcile_ms:.0f} ms, "
+            f"write {self.write_ms:.0f} ms — "
+            f"{self.accounts} accounts: +{self.opened} opened, {self.changed} changed, "
+            f"-{self.closed} closed, {self.logged} trades logged, "
+            f"{self.tracked_orders} limit orders tracked, {self.failures} unreachable"
+        )
+
+
+@dataclass(slots=True)
+class _Changes:
+    upserts: list[ActivePosition] = field(default_factory=list)
+    deletes: list[ActivePosition] = field(default_factory=list)
+    trades: list[TradeLog] = field(default_factory=list)
+    fills: list[tuple[int, int, Decimal]] = field(default_factory=list)
+    track: list[PendingOrder] = field(default_factory=list)
+    finished: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[tuple[int, NoticeKind, str, str]] = field(default_factory=list)  # user, kind
+
+
+class PositionSync:
+    """Reconciles stored positions with the exchanges; run by a job every 30 s."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        positions: PositionRepository,
+        pending: PendingOrderRepository,
+        trades: TradeRepository,
+        executions: ExecutionRepository,
+        intents: IntentRepository,
+        users: UserRepository,
+        strategy: StrategyService,
+        market: MarketService,
+        gateway: ExchangeGateway,
+        outbox: Outbox,
+        cache: CacheLayer,
+        clock: Clock,
+        concurrency: int = 50,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        # Told after trades or fills are written (the admin analytics count them).
+        self._on_change = on_change or (lambda: None)
+        self._positions = positions
+        self._pending = pending
+        self._trades = trades
+        self._executions = executions
+        self._intents = intents
+        self._users = users
+        self._strategy = strategy
+        self._market = market
+        self._gateway = gateway
+        self._outbox = outbox
+        self._cache = cache
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def sync_once(self) -> SyncReport:
+        now = self._clock.now()
+        stored: dict[AccountKey, list[ActivePosition]] = defaultdict(list)
+        for row in await self._positions.all():
+            stored[row.account].append(row)
+        accounts = sorted(set(stored) | await self._positions.recent_accounts(now - RECENT))
+        started = time.perf_counter()
+        snapshots = await asyncio.gather(*(self._read(account) for account in accounts))
+        report, changes = SyncReport(accounts=len(accounts)), _Changes()
+        read = time.perf_counter()
+        report.read_ms = (read - started) * 1000
+        for account, snapshot in zip(accounts, snapshots, strict=True):
+            if snapshot is None:
+                report.failures += 1
+                continue
+            await self._reconcile(account, stored[account], snapshot, changes, report, now)
+        reconciled = time.perf_counter()
+        report.reconcile_ms = (reconciled - read) * 1000
+        await self._commit(changes)
+        report.write_ms = (time.perf_counter() - reconciled) * 1000
+        report.logged = len(changes.trades)
+        report.tracked_orders = len(changes.track)
+        return report
+
+    async def _read(self, account: AccountKey) -> _Snapshot | None:
+        key = account_key(*account)
+        try:
+            async with self._slots:
+                positions = await self._cached(POSITIONS.name, key, account, _positions)
+                orders = await self._cached(ORDERS.name, key, account, _orders)
+        except ExchangeError as error:
+            log.warning("position sync: %s unreachable: %s", key, error.message)
+            return None
+        return _Snapshot(positions, orders)
+
+    async def _cached(
+        self,
+        cache: str,
+        key: str,
+        account: AccountKey,
+        read: Callable[[ExchangeClient], Awaitable[tuple[T, ...]]],
+    ) -> tuple[T, ...]:
+        async def load() -> tuple[T, ...]:
+            async with self._gateway.lease(*account) as client:
+                return await read(client)
+
+        found: tuple[T, ...] = await self._cache.cache(cache).get_or_load(key, load)
+        return found
+
+    async def _reconcile(
+        self,
+        account: AccountKey,
+        rows: Sequence[ActivePosition],
+        snapshot: _Snapshot,
+        changes: _Changes,
+        report: SyncReport,
+        now: datetime,
+    ) -> None:
+        current = {p.symbol: p for p in snapshot.positions if p.qty > 0}
+        known: set[str] = set()
+        for row in rows:
+            position = current.get(row.symbol)
+            same = position is not None and position.side.value == row.side
+            remaining = position.qty if position is not None and same else ZERO
+            if row.qty > remaining and not await self._closed(row, row.qty - remaining, changes):
+                known.add(row.symbol)  # a paper close its engine has not logged yet
+                continue
+            if position is None or not same:
+                changes.deletes.append(row)
+                report.closed += 1
+                continue
+            known.add(row.symbol)
+            seen = _seen(row, position, now)
+            if seen != replace(row, updated_at=seen.updated_at):
+                changes.upserts.append(seen)
+                report.changed += 1
+            if row.origin == "auto" and row.signal_id and row.updated_at == row.opened_at:
+                await self._auto_filled(row.signal_id, position, row, changes)
+        for symbol, position in current.items():
+            if symbol not in known:
+                await self._opened(account, position, changes, now)
+                report.opened += 1
+        await self._track_orders(account, snapshot.orders, changes, now)
+
+    async def _closed(self, row: ActivePosition, qty: Decimal, changes: _Changes) -> bool:
+        """Log what of `qty` nobody logged; False to keep the row for a later run."""
+        logged = await self._trades.logged_since(
+            row.user_id, row.exchange, row.account_type, row.symbol, row.updated_at
+        )
+        for close in logged:
+            if close.close_reason in STOPS:
+                text = f"{_WORDS[close.close_reason]}: {_describe(row, close.qty)} at "
+                text += f"{close.exit_price}, PnL {close.pnl:+.2f} USDT"
+                key = f"close:{close.trade_id}"
+                changes.notes.append((row.user_id, NoticeKind.STOP, text, key))
+        unlogged = qty - sum((c.qty for c in logged), ZERO)
+        if unlogged <= 0:
+            return True
+        if row.exchange == "paper":
+            return False  # the paper engine logs its closes from its own fills
+        ticker = (await self._market.tickers(row.exchange)).get(row.symbol)
+        exit_price, reason = _exit(row, ticker.last if ticker else row.entry_price)
+        fee = taker_fee(unlogged * exit_price)
+        side = PositionSide(row.side)
+        changes.trades.append(
+            TradeLog(
+                user_id=row.user_id,
+                exchange=row.exchange,
+                account_type=row.account_type,
+                symbol=row.symbol,
+                side=row.side,
+                qty=unlogged,
+                entry_price=row.entry_price,
+                exit_price=exit_price,
+                pnl=realised_pnl(side, row.entry_price, exit_price, unlogged, fee),
+                fee=fee,
+                entry_ts=row.opened_at,
+                exit_ts=self._clock.now(),
+                leverage=row.leverage,
+                origin=row.origin,
+                signal_id=row.signal_id,
+                close_reason=reason,
+            )
+        )
+        pnl = changes.trades[-1].pnl
+        kind = NoticeKind.STOP if reason in STOPS else NoticeKind.FILL
+        text = f"{_WORDS[reason]}: {_describe(row, unlogged)} at ~{exit_price}, "
+        text += f"PnL {pnl:+.2f} USDT"
+        key = f"sync-close:{row.position_id}:{to_ms(row.updated_at)}"
+        changes.notes.append((row.user_id, kind, text, key))
+        return True
+
+    async def _opened(
+        self, account: AccountKey, position: Position, changes: _Changes, now: datetime
+    ) -> None:
+        intent = await self._opening(account, position)
+        origin = intent.origin if intent is not None else "exchange"
+        row = _seen(
+            ActivePosition(
+                *account, position.symbol, position.side.value, position.qty,
+                position.entry_price, position.leverage, now, now,
+                origin=origin if origin in ("auto", "manual") else "manual",
+                signal_id=intent.signal_id if intent is not None else None,
+            ),
+            position,
+            now,
+        )  # fmt: skip
+        changes.upserts.append(row)
+        if intent is not None and intent.origin == "auto" and intent.signal_id:
+            await self._auto_filled(intent.signal_id, position, row, changes)
+        elif intent is None or intent.order_type == OrderType.LIMIT.value:
+            text = f"Position opened: {_describe(row, position.qty)} at {position.entry_price}"
+            key = f"sync-open:{account_key(*account)}:{position.symbol}:{to_ms(now)}"
+            changes.notes.append((row.user_id, NoticeKind.FILL, text, key))
+
+    async def _auto_filled(
+        self, signal_id: int, position: Position, row: ActivePosition, changes: _Changes
+    ) -> None:
+        """An auto-trade order placed without a known fill: the position says where it filled."""
+        execution = await self._executions.get(signal_id, row.user_id)
+        if execution is None or execution.status != PLACED:
+            return
+        changes.fills.append((signal_id, row.user_id, position.entry_price))
+        text = f"🤖 Auto-trade filled: {_describe(row, position.qty)} at {position.entry_price}"
+        if execution.signal_price:
+            text += f" (signal {execution.signal_price})"
+        key = f"auto-fill:{signal_id}:{row.user_id}"
+        changes.notes.append((row.user_id, NoticeKind.FILL, text, key))
+
+    async def _opening(self, account: AccountKey, position: Position) -> IntentRecord | None:
+        """The latest order of ours that opened a position on this symbol, if any."""
+        for intent in await self._intents.for_user(account[0], 50):
+            if (
+                (intent.exchange, intent.account_type, intent.symbol)
+                == (account[1], account[2], position.symbol)
+                and not intent.reduce_only
+                and intent.side == position.side.opening_side.value
+                and intent.status in (status.FILLED, status.OPEN, status.SENT)
+            ):
+                return intent
+        return None
+
+    async def _track_orders(
+        self, account: AccountKey, orders: Sequence[Order], changes: _Changes, now: datetime
+    ) -> None:
+        ours = [
+            o
+            for o in orders
+            if o.order_type is OrderType.LIMIT
+            and not o.reduce_only
+            and (o.client_order_id or "").startswith(PREFIX)
+            and o.price is not None
+        ]
+        tracked = [
+            p
+            for p in await self._pending.open_for_user(account[0])
+            if (p.exchange, p.account_type) == account[1:]
+        ]
+        resting = {o.order_id for o in orders}
+        gone = [p for p in tracked if p.exchange_order_id not in resting]
+        changes.finished += [(p.order_row_id, CLOSED) for p in gone]
+        if not ours:
+            return
+        ttl = timedelta(minutes=(await self._strategy.settings(account[0])).limit_order_ttl_min)
+        for order in ours:
+            created = order.created_at or now
+            changes.track.append(
+                PendingOrder(
+                    *account, order.symbol, order.side.value, order.client_order_id or "",
+                    order.order_id, order.price or ZERO, order.qty, created, created + ttl,
+                )
+            )  # fmt: skip
+
+    async def _commit(self, changes: _Changes) -> None:
+        users = await self._users.get_many(sorted({user for user, *_ in changes.notes}))
+        notices = [
+            Notice(user, users[user].chat_id, kind, escape(text), key)
+            for user, kind, text, key in changes.notes
+            if user in users
+        ]
+        async with self._store.transaction() as tx:
+            await self._positions.delete_many(changes.deletes, tx)
+            await self._positions.upsert_many(changes.upserts, tx)
+            await self._trades.record_many(changes.trades, tx)
+            await self._executions.mark_filled(changes.fills, tx)
+            await self._pending.finish_many(changes.finished, tx)
+            await self._pending.track_many(changes.track, tx)
+            await self._outbox.enqueue(notices, tx)
+        self._outbox.wake()
+        self._on_change()
+
+
+async def _positions(client: ExchangeClient) -> tuple[Position, ...]:
+    return tuple(await client.fetch_positions())
+
+
+async def _orders(client: ExchangeClient) -> tuple[Order, ...]:
+    return tuple(await client.fetch_open_orders())
+
+
+def _seen(row: ActivePosition, position: Position, now: datetime) -> ActivePosition:
+    """The row as the exchange reports the position now."""
+    return replace(
+        row,
+        side=position.side.value,
+        qty=position.qty,
+        entry_price=position.entry_price,
+        leverage=position.leverage,
+        take_profit=position.take_profit,
+        stop_loss=position.stop_loss,
+        liq_price=position.liquidation_price,
+        updated_at=now,
+    )
+
+
+def _exit(row: ActivePosition, last: Decimal) -> tuple[Decimal, str]:
+    """Where a position closed outside Tradewind: at a level the price went through, else
+    at the current price."""
+    long = row.side == PositionSide.LONG.value
+    levels = (
+        (row.take_profit, "take_profit", not long),
+        (row.stop_loss, "stop_loss", long),
+        (row.liq_price, "liquidation", long),
+    )
+    for level, reason, below in levels:
+        if level is not None and level > 0 and (last <= level if below else last >= level):
+            return level, reason
+    return last, "exchange"
+
+
+def _describe(row: ActivePosition, qty: Decimal) -> str:
+    return f"{row.side.upper()} {qty} {row.symbol}"
