@@ -3,7 +3,9 @@
 Each line typed (or piped) becomes a real `Update` processed by the same Application that
 serves Telegram; the bot's Bot API calls are answered by the offline Bot API and printed as
 they happen, including messages that jobs send on their own. Inline keyboards are shown as
-numbered buttons; `:N` presses one with a real callback query.
+numbered buttons; `:N` presses one with a real callback query. An invoice shows a Pay
+button: pressing it pays in Stars the way Telegram does, with a pre-checkout query and, if
+the bot accepts it, a successful-payment message.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from telegram import Update
 
 from bot.app import CONSOLE_USER_ID, build_application
 from bot.offline_api import ApiCall, FakeTelegramState, OfflineRequest
-from bot.offline_updates import make_callback_update, make_message_update
+from bot.offline_updates import (
+    make_callback_update,
+    make_message_update,
+    make_pre_checkout_update,
+    make_successful_payment_update,
+)
 from core.config import Settings
 from handlers.context import TradewindApp
 
@@ -30,7 +37,8 @@ JSONDict = dict[str, Any]
 log = logging.getLogger(__name__)
 
 HELP = (
-    "Console commands: :N presses button N of the last keyboard · :user ID [NAME] acts as "
+    "Console commands: :N presses button N of the last keyboard (an invoice's Pay button "
+    "pays in Stars) · :user ID [NAME] acts as "
     "another user · :whoami · :quit (or end of input) leaves."
 )
 
@@ -42,6 +50,16 @@ class Button:
     message_id: int
     data: str | None
     url: str | None
+    invoice: Invoice | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Invoice:
+    """What the Pay button of an invoice pays."""
+
+    payload: str
+    currency: str
+    amount: int
 
 
 class ConsolePrinter:
@@ -83,7 +101,21 @@ class ConsolePrinter:
             body = str(message.get("text", ""))
         lines = body.split("\n")
         self._say(f"{prefix}> {lines[0]}", *(f"     {line}" for line in lines[1:]))
-        self._keyboards(message, params, chat_id)
+        if "invoice" in message and chat_id == self.user_id:
+            self._pay_button(message, params)
+        else:
+            self._keyboards(message, params, chat_id)
+
+    def _pay_button(self, message: JSONDict, params: JSONDict) -> None:
+        """Telegram shows a Pay button under every invoice; so does the console."""
+        invoice = message["invoice"]
+        amount, currency = int(invoice.get("total_amount", 0)), str(invoice.get("currency"))
+        pay = Invoice(str(params.get("payload", "")), currency, amount)
+        chat_id = message["chat"]["id"]
+        self.buttons = [
+            Button(f"Pay {amount} {currency}", chat_id, message["message_id"], None, None, pay)
+        ]
+        self._say(f"     [1] Pay {amount} {currency}")
 
     def _keyboards(self, message: JSONDict, params: JSONDict, chat_id: int | None) -> None:
         markup = params.get("reply_markup")
@@ -171,6 +203,9 @@ class ConsoleChat:
             self.printer._say(f"(no button {number}; the last keyboard has {len(buttons)})")
             return
         button = buttons[number - 1]
+        if button.invoice is not None:
+            await self._pay(button.invoice)
+            return
         if button.data is None:
             self.printer._say(f"(button {number} opens {button.url}; nothing to press here)")
             return
@@ -186,6 +221,43 @@ class ConsoleChat:
             first_name=self.first_name,
         )
         await self._process(update)
+
+    async def _pay(self, invoice: Invoice) -> None:
+        """Pay an invoice: pre-checkout query first, the payment only if the bot said ok."""
+        user_id, name = self.printer.user_id, self.first_name
+        query = make_pre_checkout_update(
+            next(self._update_ids),
+            user_id,
+            invoice.amount,
+            invoice.payload,
+            first_name=name,
+            currency=invoice.currency,
+        )
+        query_id = query["pre_checkout_query"]["id"]
+        await self._process(query)
+        answer = next(
+            (
+                call.params
+                for call in reversed(self.state.calls)
+                if call.method == "answerPreCheckoutQuery"
+                and call.params.get("pre_checkout_query_id") == query_id
+            ),
+            None,
+        )
+        if answer is None or answer.get("ok") is not True:
+            reason = answer.get("error_message") if answer else "the bot did not answer"
+            self.printer._say(f"(payment declined: {reason})")
+            return
+        self.printer._say(f"(you paid {invoice.amount} {invoice.currency})")
+        paid = make_successful_payment_update(
+            next(self._update_ids),
+            user_id,
+            invoice.amount,
+            invoice.payload,
+            first_name=name,
+            currency=invoice.currency,
+        )
+        await self._process(self.state.record_incoming(paid))
 
     def _switch_user(self, rest: str) -> None:
         user_id, _, name = rest.partition(" ")

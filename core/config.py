@@ -24,6 +24,21 @@ LIVE_EXCHANGES = ("bybit", "binance", "okx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
+_PLAN_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+MAX_PLAN_DAYS = 3650
+MAX_PLAN_STARS = 100_000
+
+
+@dataclass(slots=True, frozen=True)
+class Plan:
+    """A licence plan: how many days it grants and its price in Telegram Stars (0: not sold)."""
+
+    name: str
+    days: int
+    stars: int
+
+
+DEFAULT_PLANS = (Plan("trial", 7, 0), Plan("pro", 30, 500))
 
 
 @dataclass(slots=True, frozen=True)
@@ -43,6 +58,7 @@ class Settings:
     sync_interval: float = 300.0
     metrics_addr: tuple[str, int] | None = ("127.0.0.1", 9108)
     log_level: str = "INFO"
+    plans: tuple[Plan, ...] = DEFAULT_PLANS
 
     @property
     def console_mode(self) -> bool:
@@ -67,6 +83,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sync_interval=_seconds(env, "TRADEWIND_SYNC_INTERVAL", 300.0, 10.0, 86400.0),
         metrics_addr=_metrics_addr(env),
         log_level=_log_level(env),
+        plans=_plans(env),
     )
 
 
@@ -230,6 +247,37 @@ def _log_level(env: Mapping[str, str]) -> str:
             "INFO",
         )
     return value
+
+
+def _plans(env: Mapping[str, str]) -> tuple[Plan, ...]:
+    value = _get(env, "TRADEWIND_PLANS")
+    if value is None:
+        return DEFAULT_PLANS
+    example = "pro:30:500,trial:7:0"
+    plans: dict[str, Plan] = {}
+    for part in (p.strip() for p in value.split(",")):
+        fields = [f.strip() for f in part.split(":")]
+        if len(fields) != 3 or not _PLAN_RE.match(fields[0].lower()):
+            raise ConfigError(
+                "TRADEWIND_PLANS", f"{part!r} is not name:days:stars (name a-z, 0-9, _)", example
+            )
+        name, days, stars = fields[0].lower(), fields[1], fields[2]
+        if name in plans:
+            raise ConfigError("TRADEWIND_PLANS", f"plan {name!r} is listed twice", example)
+        if not days.isdigit() or not 1 <= int(days) <= MAX_PLAN_DAYS:
+            raise ConfigError(
+                "TRADEWIND_PLANS",
+                f"days of plan {name!r} must be a whole number from 1 to {MAX_PLAN_DAYS}",
+                example,
+            )
+        if not stars.isdigit() or int(stars) > MAX_PLAN_STARS:
+            raise ConfigError(
+                "TRADEWIND_PLANS",
+                f"price of plan {name!r} must be whole Stars from 0 (not sold) to {MAX_PLAN_STARS}",
+                example,
+            )
+        plans[name] = Plan(name, int(days), int(stars))
+    return tuple(plans.values())
 
 
 def _is_http_url(value: str) -> bool:

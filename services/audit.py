@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from core.clock import Clock
 from db.repositories.audit import AuditEntry, AuditRecord, AuditRepository
+from db.store import Tx
 
 
 class AuditService:
@@ -22,9 +23,11 @@ class AuditService:
         target: str | None = None,
         details: Mapping[str, object] | None = None,
         ok: bool = True,
+        tx: Tx | None = None,
     ) -> None:
+        """Write one row, in the caller's transaction when given (audited with the change)."""
         entry = AuditEntry(action, actor_id, target, dict(details or {}), ok)
-        await self._audit.record(entry, self._clock.now())
+        await self._audit.record(entry, self._clock.now(), tx)
 
     async def refused(self, actor_id: int | None, what: str) -> None:
         """A non-admin tried an admin command or button."""

@@ -52,17 +52,68 @@ RETURNING {_COLUMNS}
 _DUE_REMINDER = (
     f"SELECT {_COLUMNS} FROM user_licenses WHERE active = 1 AND end_at > :now AND end_at <= :until"
 )
+# Claiming a reminder flags it in the same statement that finds it, so a reminder is
+# queued once even if two runs overlap; the 1-day reminder also covers the 3-day one.
+_CLAIM_1D = f"""
+UPDATE user_licenses SET reminded_1d = 1, reminded_3d = 1
+WHERE active = 1 AND end_at > :now AND end_at <= :until AND reminded_1d = 0
+RETURNING {_COLUMNS}
+"""
+_CLAIM_3D = f"""
+UPDATE user_licenses SET reminded_3d = 1
+WHERE active = 1 AND end_at > :now AND end_at <= :until AND reminded_3d = 0
+RETURNING {_COLUMNS}
+"""
 _EXPIRE = (
     "UPDATE user_licenses SET active = 0, updated_at = :now "
-    "WHERE active = 1 AND end_at <= :now RETURNING user_id"
+    f"WHERE active = 1 AND end_at <= :now RETURNING {_COLUMNS}"
+)
+_REVOKE = (
+    "UPDATE user_licenses SET active = 0, revoked_at = :now, revoke_reason = :reason, "
+    "updated_at = :now WHERE user_id = :user_id AND active = 1"
 )
 _COUNT_ACTIVE = "SELECT COUNT(*) FROM user_licenses WHERE active = 1 AND end_at > ?"
+_LISTED = (
+    "SELECT l.user_id, l.plan, l.end_at, l.active, l.revoked_at, u.username, u.first_name "
+    "FROM user_licenses l JOIN users u ON u.id = l.user_id "
+)
+_LIST_RUNNING = (
+    _LISTED + "WHERE l.active = 1 AND l.end_at > :now AND l.end_at <= :until "
+    "ORDER BY l.end_at LIMIT :limit OFFSET :offset"
+)
+_LIST_ENDED = _LISTED + "WHERE l.active = 0 ORDER BY l.end_at DESC LIMIT :limit OFFSET :offset"
+_COUNT_RUNNING = (
+    "SELECT COUNT(*) FROM user_licenses WHERE active = 1 AND end_at > :now AND end_at <= :until"
+)
+# Counts every ended licence (over the partial index, not the table): fine for an admin's
+# page header, so it is not listed among the hot queries.
+_COUNT_ENDED = "SELECT COUNT(*) FROM user_licenses WHERE active = 0"
+_PAGE = {"now": 0, "until": 1, "limit": 20, "offset": 0}
 
 HOT_QUERIES = (
     HotQuery("licenses.get", _GET, (1,)),
     HotQuery("licenses.due_reminder", _DUE_REMINDER, {"now": 0, "until": 1}),
+    HotQuery("licenses.claim_1d", _CLAIM_1D, {"now": 0, "until": 1}),
+    HotQuery("licenses.claim_3d", _CLAIM_3D, {"now": 0, "until": 1}),
+    HotQuery("licenses.expire", _EXPIRE, {"now": 0}),
     HotQuery("licenses.count_active", _COUNT_ACTIVE, (0,)),
+    HotQuery("licenses.list_running", _LIST_RUNNING, _PAGE),
+    HotQuery("licenses.list_ended", _LIST_ENDED, {"limit": 20, "offset": 0}),
+    HotQuery("licenses.count_running", _COUNT_RUNNING, {"now": 0, "until": 1}),
 )
+
+
+@dataclass(slots=True, frozen=True)
+class LicenseListing:
+    """One line of the admin's licence list."""
+
+    user_id: int
+    username: str | None
+    first_name: str
+    plan: str
+    end_at: datetime
+    active: bool
+    revoked: bool
 
 
 class LicenseRepository(Repository):
@@ -97,13 +148,10 @@ class LicenseRepository(Repository):
         return _record(row)
 
     async def revoke(self, user_id: int, reason: str, now: datetime, tx: Tx | None = None) -> bool:
+        """Deactivate a running licence now; False when there was none to revoke."""
+        params = {"user_id": user_id, "reason": reason, "now": to_ms(now)}
         async with self._tx(tx, durable=True) as t:
-            changed = await t.execute(
-                "licenses.revoke",
-                "UPDATE user_licenses SET active = 0, revoked_at = ?, revoke_reason = ?, "
-                "updated_at = ? WHERE user_id = ? AND active = 1",
-                (to_ms(now), reason, to_ms(now), user_id),
-            )
+            changed = await t.execute("licenses.revoke", _REVOKE, params)
         return changed == 1
 
     async def due_reminder(self, now: datetime, until: datetime) -> list[LicenseRecord]:
@@ -125,15 +173,57 @@ class LicenseRepository(Repository):
                 rows,
             )
 
+    async def claim_reminders(
+        self, which: str, now: datetime, until: datetime, tx: Tx | None = None
+    ) -> list[LicenseRecord]:
+        """Flag the `which` ("3d" or "1d") reminder of licences ending in (now, until] that
+        have not had it yet; return them. Claimed and flagged in one statement."""
+        sql = {"3d": _CLAIM_3D, "1d": _CLAIM_1D}[which]
+        params = {"now": to_ms(now), "until": to_ms(until)}
+        async with self._tx(tx) as t:
+            rows = await t.fetchall(f"licenses.claim_{which}", sql, params)
+        return [_record(row) for row in rows]
+
     async def expire_due(self, now: datetime, tx: Tx | None = None) -> list[int]:
         """Deactivate every licence past its end; return whose."""
+        return [record.user_id for record in await self.deactivate_ended(now, tx)]
+
+    async def deactivate_ended(self, now: datetime, tx: Tx | None = None) -> list[LicenseRecord]:
+        """Deactivate every licence past its end; return them as they ended."""
         async with self._tx(tx) as t:
             rows = await t.fetchall("licenses.expire", _EXPIRE, {"now": to_ms(now)})
-        return [row[0] for row in rows]
+        return [_record(row) for row in rows]
+
+    async def listing(
+        self, ended: bool, now: datetime, until: datetime, limit: int, offset: int
+    ) -> tuple[list[LicenseListing], int]:
+        """A page of licences and the total: running ones ending in (now, until] soonest
+        first, or ended ones (expired or revoked) latest first."""
+        page = {"now": to_ms(now), "until": to_ms(until), "limit": limit, "offset": offset}
+        if ended:
+            rows = await self.store.fetchall("licenses.list_ended", _LIST_ENDED, page)
+            total = await self.store.fetchval("licenses.count_ended", _COUNT_ENDED)
+        else:
+            rows = await self.store.fetchall("licenses.list_running", _LIST_RUNNING, page)
+            span = {"now": page["now"], "until": page["until"]}
+            total = await self.store.fetchval("licenses.count_running", _COUNT_RUNNING, span)
+        return [_listing(row) for row in rows], int(total)
 
     async def count_active(self, now: datetime) -> int:
         value = await self.store.fetchval("licenses.count_active", _COUNT_ACTIVE, (to_ms(now),))
         return int(value)
+
+
+def _listing(row: Row) -> LicenseListing:
+    return LicenseListing(
+        user_id=row["user_id"],
+        username=row["username"],
+        first_name=row["first_name"],
+        plan=row["plan"],
+        end_at=from_ms_req(row["end_at"]),
+        active=bool(row["active"]),
+        revoked=row["revoked_at"] is not None,
+    )
 
 
 def _record(row: Row) -> LicenseRecord:

@@ -1,0 +1,91 @@
+"""Payments in Telegram Stars: one row per Telegram charge, so a redelivery records nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.repositories import HotQuery
+from db.repositories.base import Repository, from_ms_req, to_ms
+from db.store import Row, Tx
+
+
+@dataclass(slots=True, frozen=True)
+class PaymentEntry:
+    user_id: int
+    plan: str
+    days: int
+    currency: str
+    amount: int
+    telegram_charge_id: str
+    provider_charge_id: str | None
+    payload: str
+
+
+@dataclass(slots=True, frozen=True)
+class PaymentRecord:
+    payment_id: int
+    user_id: int
+    plan: str
+    days: int
+    currency: str
+    amount: int
+    telegram_charge_id: str
+    created_at: datetime
+
+
+_COLUMNS = "id, user_id, plan, days, currency, amount, telegram_payment_charge_id, created_at"
+_INSERT = """
+INSERT INTO payments (user_id, plan, days, currency, amount, telegram_payment_charge_id,
+                      provider_payment_charge_id, payload, created_at)
+VALUES (:user_id, :plan, :days, :currency, :amount, :charge, :provider, :payload, :now)
+ON CONFLICT (telegram_payment_charge_id) DO NOTHING
+"""
+_BY_CHARGE = f"SELECT {_COLUMNS} FROM payments WHERE telegram_payment_charge_id = ?"
+_FOR_USER = f"SELECT {_COLUMNS} FROM payments WHERE user_id = ? ORDER BY id DESC LIMIT ?"
+
+HOT_QUERIES = (
+    HotQuery("payments.by_charge", _BY_CHARGE, ("stx1",)),
+    HotQuery("payments.for_user", _FOR_USER, (1, 20)),
+)
+
+
+class PaymentRepository(Repository):
+    """SQL for payments."""
+
+    async def record(self, entry: PaymentEntry, now: datetime, tx: Tx | None = None) -> bool:
+        """Store a payment; False if this Telegram charge was recorded before."""
+        params = {
+            "user_id": entry.user_id,
+            "plan": entry.plan,
+            "days": entry.days,
+            "currency": entry.currency,
+            "amount": entry.amount,
+            "charge": entry.telegram_charge_id,
+            "provider": entry.provider_charge_id,
+            "payload": entry.payload,
+            "now": to_ms(now),
+        }
+        async with self._tx(tx, durable=True) as t:
+            return await t.execute("payments.record", _INSERT, params) == 1
+
+    async def by_charge(self, telegram_charge_id: str) -> PaymentRecord | None:
+        row = await self.store.fetchone("payments.by_charge", _BY_CHARGE, (telegram_charge_id,))
+        return None if row is None else _record(row)
+
+    async def for_user(self, user_id: int, limit: int = 20) -> list[PaymentRecord]:
+        rows = await self.store.fetchall("payments.for_user", _FOR_USER, (user_id, limit))
+        return [_record(row) for row in rows]
+
+
+def _record(row: Row) -> PaymentRecord:
+    return PaymentRecord(
+        payment_id=row["id"],
+        user_id=row["user_id"],
+        plan=row["plan"],
+        days=row["days"],
+        currency=row["currency"],
+        amount=row["amount"],
+        telegram_charge_id=row["telegram_payment_charge_id"],
+        created_at=from_ms_req(row["created_at"]),
+    )

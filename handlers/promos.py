@@ -1,0 +1,140 @@
+"""/promo_create, /promo_list, /promo_disable for admins; /redeem for traders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.context import CommandInfo, TradewindContext
+from handlers.render import license_line
+from services.promos import PromoPage, PromoRecord
+
+COMMANDS = (
+    CommandInfo("redeem", "Redeem a promo code for licence days", usage="CODE"),
+    CommandInfo(
+        "promo_create",
+        "Create a promo code",
+        usage="CODE DAYS MAX_USES [VALID_DAYS] [PLAN]",
+        admin=True,
+    ),
+    CommandInfo("promo_list", "Promo codes with uses and expiry", admin=True),
+    CommandInfo("promo_disable", "Stop a promo code", usage="CODE", admin=True),
+)
+
+REDEEM_USAGE = "Usage: /redeem CODE — e.g. /redeem WELCOME"
+CREATE_USAGE = (
+    "Usage: /promo_create CODE DAYS MAX_USES [VALID_DAYS] [PLAN] — e.g. /promo_create "
+    "WELCOME 7 100 30 pro (VALID_DAYS left out: never expires)"
+)
+DISABLE_USAGE = "Usage: /promo_disable CODE"
+
+
+async def redeem(update: Update, context: TradewindContext) -> None:
+    """Redeem a promo code (any case) for licence days."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_html(escape(REDEEM_USAGE))
+        return
+    done = await context.services.promos.redeem(user.id, args[0])
+    days = "1 day" if done.days == 1 else f"{done.days} days"
+    await message.reply_html(
+        f"🎉 Promo code {escape(done.code)} redeemed: {days} of <b>{escape(done.plan)}</b>.\n"
+        f"{license_line(done.license)}"
+    )
+
+
+async def promo_create(update: Update, context: TradewindContext) -> None:
+    """Create a code worth DAYS for MAX_USES traders, valid VALID_DAYS (or forever)."""
+    actor, message = update.effective_user, update.effective_message
+    if actor is None or message is None:
+        return
+    args = context.args or []
+    numbers = args[1:4] if len(args) >= 4 and args[3].isdigit() else args[1:3]
+    rest = args[1 + len(numbers) :]
+    if not 3 <= len(args) <= 5 or not all(n.isdigit() for n in numbers) or len(rest) > 1:
+        await message.reply_html(escape(CREATE_USAGE))
+        return
+    valid_days = int(numbers[2]) if len(numbers) == 3 else None
+    promo = await context.services.promos.create(
+        actor.id, args[0], int(numbers[0]), int(numbers[1]), valid_days, rest[0] if rest else None
+    )
+    await message.reply_html(f"✅ Created {_line(promo, context.services.clock.now())}")
+
+
+async def promo_list(update: Update, context: TradewindContext) -> None:
+    """List promo codes, newest first, a page at a time."""
+    message = update.effective_message
+    if message is None:
+        return
+    page = await context.services.promos.page()
+    text, keyboard = render_promos(page, context.services.clock.now())
+    await message.reply_html(text, reply_markup=keyboard)
+
+
+async def promo_list_button(update: Update, context: TradewindContext) -> None:
+    """Turn a page of the promo list (`pl:<page>`)."""
+    query = update.callback_query
+    if query is None:
+        return
+    parts = callback_parts(update)
+    if len(parts) != 2 or not parts[1].isdigit():
+        await query.answer("This button is out of date; send /promo_list again.")
+        return
+    page = await context.services.promos.page(int(parts[1]))
+    await query.answer()
+    await edit_in_place(update, *render_promos(page, context.services.clock.now()))
+
+
+async def promo_disable(update: Update, context: TradewindContext) -> None:
+    """Stop a code from being redeemed."""
+    actor, message = update.effective_user, update.effective_message
+    if actor is None or message is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_html(escape(DISABLE_USAGE))
+        return
+    promo = await context.services.promos.disable(actor.id, args[0])
+    await message.reply_html(f"🚫 Disabled {_line(promo, context.services.clock.now())}")
+
+
+def handlers() -> list[Handler]:
+    return [
+        command("redeem", redeem),
+        command("promo_create", promo_create, admin=True),
+        command("promo_list", promo_list, admin=True),
+        command("promo_disable", promo_disable, admin=True),
+        button("pl", promo_list_button, admin=True),
+    ]
+
+
+def render_promos(page: PromoPage, now: datetime) -> tuple[str, InlineKeyboardMarkup | None]:
+    lines = [f"<b>Promo codes</b> · {page.total} · page {page.page + 1}/{page.pages}"]
+    lines += [_line(promo, now) for promo in page.codes] or [
+        "None yet. Create one with /promo_create."
+    ]
+    buttons = []
+    if page.page > 0:
+        buttons.append(
+            InlineKeyboardButton("◀ Prev", callback_data=callback_data("pl", page.page - 1))
+        )
+    if page.page + 1 < page.pages:
+        buttons.append(
+            InlineKeyboardButton("Next ▶", callback_data=callback_data("pl", page.page + 1))
+        )
+    return "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def _line(promo: PromoRecord, now: datetime) -> str:
+    until = f"until {promo.valid_until:%Y-%m-%d}" if promo.valid_until else "no expiry"
+    state = "disabled" if not promo.active else "expired" if promo.expired(now) else "active"
+    return (
+        f"<code>{escape(promo.code)}</code> · {promo.days} d of {escape(promo.plan)} · "
+        f"{promo.uses}/{promo.max_uses} used · {until} · {state}"
+    )

@@ -1,0 +1,205 @@
+"""Licensing at scale: the hourly expiry job, a promo rush, Stars payments, licence reads.
+
+Usage: .venv/bin/python -m scripts.bench_licensing [--users N]
+
+A fresh SQLite file gets N users (default 100,000), each with a licence ending somewhere in
+the next 100 days (1 % already past their end). Then, on the real services and store:
+- the expiry job run once with its reminders and deactivations due (one transaction), then
+  again with nothing due;
+- 1,000 traders redeeming one code with 100 uses at the same moment;
+- 1,000 Stars payments, then the same 1,000 updates redelivered (nothing extended);
+- licence reads (`state`) and pages of the admin's /licenses lists.
+Times are wall-clock on this machine; the clock of the services is a fixed fake one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from core.config import DEFAULT_PLANS
+from db.repositories.audit import AuditRepository
+from db.repositories.base import to_ms
+from db.repositories.licenses import LicenseRepository
+from db.repositories.notifications import NotificationRepository
+from db.repositories.payments import PaymentRepository
+from db.repositories.promos import PromoRepository
+from db.repositories.users import UserRepository
+from db.store import Store
+from scripts import _bench as bench
+from services.audit import AuditService
+from services.licenses import LicenseService
+from services.outbox import Outbox
+from services.payments import PaymentService
+from services.plans import PlanCatalog
+from services.promos import PromoRefused, PromoService
+from tests.fakes.clock import FakeClock
+
+ADMIN = 1
+RUSH, RUSH_USES = 1_000, 100
+PAYMENTS = 1_000
+READS = 10_000
+
+
+async def seed(store: Store, users: int, clock: FakeClock) -> None:
+    now = to_ms(clock.now())
+    rng = random.Random(7)
+    day = 86_400_000
+    user_rows = [(uid, uid, f"u{uid}", f"User {uid}", now, now) for uid in range(2, users + 2)]
+    licence_rows = []
+    for uid in range(2, users + 2):
+        end = now - rng.randint(1, day) if uid % 100 == 0 else now + rng.randint(1, 100 * day)
+        licence_rows.append((uid, "pro", now - day, end, "grant", now))
+    async with store.transaction() as tx:
+        await tx.executemany(
+            "seed.users",
+            "INSERT INTO users (id, chat_id, username, first_name, created_at, last_seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            user_rows,
+        )
+        await tx.executemany(
+            "seed.licenses",
+            "INSERT INTO user_licenses (user_id, plan, start_at, end_at, source, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            licence_rows,
+        )
+
+
+async def run(users: int) -> str:
+    clock = FakeClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Store(Path(tmp) / "bench.db") as store:
+            await seed(store, users, clock)
+            plans = PlanCatalog(DEFAULT_PLANS)
+            audit = AuditService(AuditRepository(store), clock)
+            outbox = Outbox(NotificationRepository(store), clock)
+            licenses = LicenseService(
+                LicenseRepository(store),
+                clock,
+                users=UserRepository(store),
+                audit=audit,
+                outbox=outbox,
+                plans=plans,
+            )
+            promos = PromoService(
+                PromoRepository(store), LicenseRepository(store), audit, plans, clock
+            )
+            payments = PaymentService(
+                PaymentRepository(store), LicenseRepository(store), audit, plans, clock
+            )
+            rows: list[list[object]] = []
+
+            start = time.perf_counter()
+            report = await licenses.run_expiry()
+            first = time.perf_counter() - start
+            rows.append(
+                [
+                    f"expiry job, {users:,} licences, due work",
+                    1,
+                    bench.ms(first),
+                    f"{report.reminded_3d:,} 3-d + {report.reminded_1d:,} 1-d reminders, "
+                    f"{report.deactivated:,} deactivated, {report.total:,} notices queued",
+                ]
+            )
+            start = time.perf_counter()
+            again = await licenses.run_expiry()
+            rows.append(
+                [
+                    "expiry job, nothing due",
+                    1,
+                    bench.ms(time.perf_counter() - start),
+                    f"{again.total} notices (each reminder once)",
+                ]
+            )
+
+            await promos.create(ADMIN, "RUSH", 7, RUSH_USES)
+            racers = range(2, RUSH + 2)
+            start = time.perf_counter()
+            outcomes = await asyncio.gather(
+                *(promos.redeem(uid, "rush") for uid in racers), return_exceptions=True
+            )
+            elapsed = time.perf_counter() - start
+            won = sum(not isinstance(o, BaseException) for o in outcomes)
+            refused = sum(isinstance(o, PromoRefused) for o in outcomes)
+            rows.append(
+                [
+                    f"promo rush: {RUSH:,} concurrent /redeem, {RUSH_USES} uses",
+                    RUSH,
+                    bench.ms(elapsed / RUSH),
+                    f"{won} redeemed, {refused} used up, {RUSH - won - refused} errors; "
+                    f"{RUSH / elapsed:,.0f}/s",
+                ]
+            )
+
+            payload = "lic:pro:30:500:{uid}"
+            start = time.perf_counter()
+            for uid in range(2, PAYMENTS + 2):
+                await payments.complete(uid, payload.format(uid=uid), "XTR", 500, f"stx{uid}")
+            paid = time.perf_counter() - start
+            rows.append(
+                [
+                    "successful payment (durable commit)",
+                    PAYMENTS,
+                    bench.ms(paid / PAYMENTS),
+                    f"{PAYMENTS / paid:,.0f}/s",
+                ]
+            )
+            start = time.perf_counter()
+            credited = 0
+            for uid in range(2, PAYMENTS + 2):
+                outcome = await payments.complete(
+                    uid, payload.format(uid=uid), "XTR", 500, f"stx{uid}"
+                )
+                credited += outcome.credited
+            redelivered = time.perf_counter() - start
+            rows.append(
+                [
+                    "redelivered payment",
+                    PAYMENTS,
+                    bench.ms(redelivered / PAYMENTS),
+                    f"{credited} extended again",
+                ]
+            )
+
+            samples = []
+            for uid in random.Random(3).sample(range(2, users + 2), min(READS, users)):
+                start = time.perf_counter()
+                await licenses.state(uid)
+                samples.append(time.perf_counter() - start)
+            rows.append(
+                [
+                    "licence state read (p50 / p99)",
+                    len(samples),
+                    f"{bench.ms(bench.percentile(samples, 50))} / "
+                    f"{bench.ms(bench.percentile(samples, 99))}",
+                    "the check before every opening order",
+                ]
+            )
+            for kind, page in (("active", 0), ("active", 200), ("expiring", 0), ("expired", 0)):
+                start = time.perf_counter()
+                listed = await licenses.listing(kind, page)
+                rows.append(
+                    [
+                        f"/licenses {kind}, page {page + 1}",
+                        1,
+                        bench.ms(time.perf_counter() - start),
+                        f"{listed.total:,} in the list",
+                    ]
+                )
+    return bench.table(["operation", "n", "ms (per op)", "result"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    args = parser.parse_args()
+    print(f"# Licensing benchmark\n\n{bench.machine()}\n")
+    print(asyncio.run(run(args.users)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Buying licence days with Telegram Stars (currency XTR).
+
+The invoice payload names the plan, its days, its price and the buyer. Before Telegram takes
+the Stars, the pre-checkout check refuses a plan no longer sold, a changed price or days, a
+different buyer, or another currency. After payment the licence is extended exactly once
+per `telegram_payment_charge_id`: the payment row (unique on it) and the extension commit
+together, so a redelivered update finds the row and extends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.clock import Clock
+from core.errors import InvalidInput
+from db.repositories.licenses import LicenseRepository
+from db.repositories.payments import PaymentEntry, PaymentRepository
+from services.audit import AuditService
+from services.licenses import LicenseState, describe
+from services.plans import Plan, PlanCatalog
+
+CURRENCY = "XTR"
+_PREFIX = "lic"
+
+
+@dataclass(slots=True, frozen=True)
+class Invoice:
+    """What the handler sends as a Stars invoice."""
+
+    plan: str
+    title: str
+    description: str
+    payload: str
+    currency: str
+    amount: int
+
+
+@dataclass(slots=True, frozen=True)
+class PaymentOutcome:
+    plan: str
+    days: int
+    amount: int
+    credited: bool  # False: this charge was credited before (a redelivered update)
+    license: LicenseState
+
+
+@dataclass(slots=True, frozen=True)
+class _Order:
+    plan: str
+    days: int
+    amount: int
+    user_id: int
+
+
+class PaymentService:
+    """Offers plans for Stars, checks checkouts, and credits successful payments once."""
+
+    def __init__(
+        self,
+        payments: PaymentRepository,
+        licenses: LicenseRepository,
+        audit: AuditService,
+        plans: PlanCatalog,
+        clock: Clock,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_change` runs after a licence was extended here: stale caches (analytics)."""
+        self._payments = payments
+        self._licenses = licenses
+        self._audit = audit
+        self._plans = plans
+        self._clock = clock
+        self._on_change = on_change or (lambda: None)
+
+    def offers(self) -> list[Plan]:
+        """Plans for sale, in configured order."""
+        return self._plans.for_sale()
+
+    def invoice(self, user_id: int, plan_name: str) -> Invoice:
+        """The invoice for one plan, bound to the buyer and the current price."""
+        plan = self._plans.find(plan_name)
+        if plan is None or plan.stars <= 0:
+            raise InvalidInput("That plan is not for sale any more; send /buy to see the plans.")
+        days = "1 day" if plan.days == 1 else f"{plan.days} days"
+        return Invoice(
+            plan=plan.name,
+            title=f"Tradewind {plan.name} — {days}",
+            description=f"{days} of the {plan.name} licence: open positions and auto-trade.",
+            payload=f"{_PREFIX}:{plan.name}:{plan.days}:{plan.stars}:{user_id}",
+            currency=CURRENCY,
+            amount=plan.stars,
+        )
+
+    def check_checkout(self, user_id: int, payload: str, currency: str, amount: int) -> None:
+        """Refuse a checkout that no longer matches what is offered (with the reason)."""
+        order = _parse(payload)
+        if order is None or order.user_id != user_id:
+            raise InvalidInput("This invoice is not valid; send /buy for a new one.")
+        if currency != CURRENCY:
+            raise InvalidInput("Only Telegram Stars are accepted.")
+        plan = self._plans.find(order.plan)
+        if plan is None or plan.stars <= 0:
+            raise InvalidInput("That plan is not for sale any more; send /buy to see the plans.")
+        if (plan.stars, plan.days) != (order.amount, order.days) or amount != plan.stars:
+            raise InvalidInput("The price has changed; send /buy for a new invoice.")
+
+    async def complete(
+        self,
+        user_id: int,
+        payload: str,
+        currency: str,
+        amount: int,
+        telegram_charge_id: str,
+        provider_charge_id: str | None = None,
+    ) -> PaymentOutcome:
+        """Record the payment and extend the licence by what was paid for, once per charge."""
+        order = _parse(payload)
+        if order is None or not telegram_charge_id:
+            raise InvalidInput("This payment does not match any invoice; contact an admin.")
+        entry = PaymentEntry(
+            user_id=user_id,
+            plan=order.plan,
+            days=order.days,
+            currency=currency,
+            amount=amount,
+            telegram_charge_id=telegram_charge_id,
+            provider_charge_id=provider_charge_id or None,
+            payload=payload,
+        )
+        now = self._clock.now()
+        async with self._payments.store.transaction(durable=True) as tx:
+            credited = await self._payments.record(entry, now, tx)
+            if credited:
+                await self._licenses.extend(user_id, order.days, order.plan, "payment", now, tx=tx)
+                details = {"plan": order.plan, "days": order.days, "amount": amount}
+                target = f"charge:{telegram_charge_id}"
+                await self._audit.record(user_id, "payment", target, details, tx=tx)
+        if credited:
+            self._on_change()
+        state = describe(await self._licenses.get(user_id), now)
+        return PaymentOutcome(order.plan, order.days, amount, credited, state)
+
+
+def _parse(payload: str) -> _Order | None:
+    parts = payload.split(":")
+    if len(parts) != 5 or parts[0] != _PREFIX or not all(p.isdigit() for p in parts[2:]):
+        return None
+    return _Order(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))
