@@ -24,6 +24,9 @@ ADMIN_ONLY = "This command is for admins."
 MAX_CALLBACK_BYTES = 64
 MAX_ANSWER = 200  # Telegram cuts callback answers at 200 characters
 
+# Every prefix registered with `button(..., admin=True)`, so a test can press them all.
+ADMIN_BUTTON_PREFIXES: set[str] = set()
+
 
 def measured(name: str, callback: Callback) -> Callback:
     """Time a handler under `name`; a refusal it lets escape is told to the user.
@@ -84,6 +87,7 @@ def command(name: str, callback: Callback, *, admin: bool = False) -> Handler:
 def button(prefix: str, callback: Callback, *, admin: bool = False) -> Handler:
     """A measured handler for inline buttons whose callback_data starts with `prefix:`."""
     if admin:
+        ADMIN_BUTTON_PREFIXES.add(prefix)
         callback = admin_only(f"button {prefix}", callback)
     return CallbackQueryHandler(measured(f"button:{prefix}", callback), pattern=f"^{prefix}:")
 

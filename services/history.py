@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -95,12 +96,18 @@ class PnlReport:
 class HistoryService:
     """Writes and reads the trade log."""
 
-    def __init__(self, trades: TradeRepository) -> None:
+    def __init__(
+        self, trades: TradeRepository, on_recorded: Callable[[], None] | None = None
+    ) -> None:
         self._trades = trades
+        # Told after trades are logged (the admin analytics count them).
+        self._on_recorded = on_recorded or (lambda: None)
 
     async def record_close(self, trade: TradeLog) -> int:
         """Log one realised trade; return its id."""
-        return await self._trades.record(trade)
+        trade_id = await self._trades.record(trade)
+        self._on_recorded()
+        return trade_id
 
     async def recent(self, user_id: int, limit: int = 10, offset: int = 0) -> list[TradeRecord]:
         """A page of the user's trades, newest first."""
@@ -168,6 +175,7 @@ class HistoryService:
             trades.append(_paper_trade(event, close, earlier))
         if trades:
             await self._trades.record_many(trades)
+            self._on_recorded()
         return len(trades)
 
 
