@@ -1,2 +1,0 @@
--- Reserved for this change; replaced before landing.
-SELECT 1;
