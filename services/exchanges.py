@@ -103,7 +103,7 @@ class ExchangeGateway:
             return PaperExchange(
                 0, source=self._paper_market, ledger=self._ledger, clock=self._clock
             )
-        return await self.venue(self.market_source).public()
+        return await self.venue(self.market_source).feed()
 
     async def paper_source(self) -> MarketSource:
         """Prices paper accounts trade at: synthetic, or the live market source's snapshot."""

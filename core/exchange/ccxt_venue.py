@@ -3,6 +3,12 @@
 One `CcxtVenue` per exchange owns what all its clients share: one aiohttp session, one
 rate limiter for the per-IP budget, and one public client whose markets every user client
 borrows with `set_markets_from_exchange` (a user client never loads markets itself).
+
+Our `Market` table and ccxt's own market tables are kept apart: ours (symbol lookup, bulk
+tickers, the registry) is refreshed by `reload_markets`, on Bybit without ccxt; ccxt's
+(which only order placement and per-symbol calls need) is built once, on first need, and
+rebuilt only when a reload finds a contract it lacks.
+
 This module imports ccxt; nothing imports it until a real exchange is used.
 """
 
@@ -21,7 +27,6 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import certifi
 
-from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder
@@ -55,6 +60,7 @@ class CcxtVenue:
         self._session: aiohttp.ClientSession | None = None
         self._public: CcxtClient | None = None
         self._markets: dict[str, Market] = {}
+        self._by_id: dict[str, str] = {}  # exchange id → unified symbol of `_markets`
         self._loading: asyncio.Task[None] | None = None
         self._templates: dict[str, Any] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -66,10 +72,17 @@ class CcxtVenue:
 
     async def public(self) -> CcxtClient:
         """The market-data client of this exchange, with markets loaded (once)."""
-        if self._public is None:
-            self._public = CcxtClient(self, self._new_api("live", None), "live", public=True)
+        public = await self.feed()
         if not self._markets:
             await self.reload_markets()
+        return public
+
+    async def feed(self) -> CcxtClient:
+        """The same client for whole-market reads, markets not awaited: its first
+        `load_markets` or `fetch_tickers` loads them, so a registry sync on a fresh venue
+        (a reload plus tickers) loads them once, not twice."""
+        if self._public is None:
+            self._public = CcxtClient(self, self._new_api("live", None), "live", public=True)
         return self._public
 
     async def reload_markets(self) -> Mapping[str, Market]:
@@ -85,23 +98,35 @@ class CcxtVenue:
         return self._markets
 
     async def _load(self) -> None:
-        if self._public is None:
-            self._public = CcxtClient(self, self._new_api("live", None), "live", public=True)
-        api = self._public.api
-        raw = await self._public.call("load_markets", lambda: api.load_markets(reload=True))
-        self._markets = {
-            symbol: parse.market(m) for symbol, m in raw.items() if parse.is_linear_usdt_perp(m)
-        }
-        self.markets_version += 1
+        public = await self.feed()
+        tables = public.api.markets
+        markets = await public.fetch_markets_lean()
+        if public.api.markets and any(
+            m.exchange_id not in public.api.markets_by_id for m in markets.values()
+        ):  # a new listing: ccxt must know it before anyone trades it
+            await public.call("load_markets", lambda: public.api.load_markets(reload=True))
+        self._markets = markets
+        self._by_id = {m.exchange_id: symbol for symbol, m in markets.items()}
+        if public.api.markets is not tables:
+            self.markets_version += 1  # ccxt's tables were rebuilt: clients borrow anew
+
+    async def _ccxt_tables(self, public: CcxtClient) -> None:
+        """ccxt's own market tables, built on first need (ccxt shares one concurrent load)."""
+        if not public.api.markets:
+            await public.call("load_markets", lambda: public.api.load_markets())
 
     def markets(self) -> Mapping[str, Market]:
         return self._markets
+
+    def symbols_by_id(self) -> Mapping[str, str]:
+        return self._by_id
 
     async def client(self, account_type: str, credentials: ApiCredentials) -> CcxtClient:
         """A user's client: borrows the public client's markets, loads nothing."""
         if account_type not in self.venue.account_types:
             raise InvalidOrder(self.name, f"{self.venue.title} has no {account_type} accounts")
         public = await self.public()
+        await self._ccxt_tables(public)
         client = CcxtClient(self, self._new_api(account_type, credentials), account_type)
         client.share_markets(public)
         return client
@@ -153,7 +178,9 @@ class CcxtVenue:
             connector = aiohttp.TCPConnector(
                 limit=200, ssl=self._ssl_context(), enable_cleanup_closed=True
             )
-            self._session = aiohttp.ClientSession(connector=connector)
+            # Whole-market answers are MBs (5,000 tickers: 3 MB) and are read whole anyway: a
+            # 64 KiB read buffer would pause and resume the socket dozens of times per answer.
+            self._session = aiohttp.ClientSession(connector=connector, read_bufsize=2**22)
         return self._session
 
     def _ssl_context(self) -> ssl.SSLContext:

@@ -11,12 +11,13 @@ percentage is derived from the 24 h open), except the timestamp, which is the re
 server `time` (ccxt leaves it empty and `ccxt_parse.ticker` uses "now").
 Pinned against the installed ccxt by tests/integration/test_lean_tickers.py.
 
-This module imports no ccxt: it needs the JSON and a symbol map only.
+This module imports no ccxt: it needs the JSON and the venue's exchange id → symbol map
+only (built from our own markets, so ccxt's market tables need not be loaded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -28,40 +29,39 @@ _PRECISE_PLACES = Decimal("1e-18")
 
 
 def tickers_from_bybit(
-    payload: Mapping[str, Any],
-    markets_by_id: Mapping[str, Sequence[Mapping[str, Any]]] | None,
-    wanted: Container[str],
+    payload: Mapping[str, Any], symbols_by_id: Mapping[str, str]
 ) -> dict[str, Ticker]:
     """Bybit v5 tickers JSON (the whole response) → `Ticker` by unified symbol.
 
-    `markets_by_id` is ccxt's table (exchange id → markets sharing it, each with a unified
-    `symbol`); only symbols in `wanted` (our linear USDT perpetuals) are returned, so an id
-    the loaded markets do not know (listed since the last load) is skipped.
+    `symbols_by_id` maps Bybit's id (`BTCUSDT`) to the unified symbol of each loaded linear
+    USDT perpetual; an id it does not know (listed since the last load) is skipped.
     """
+    rows, stamp = ticker_rows(payload)
+    return parse_rows(rows, symbols_by_id, stamp)
+
+
+def ticker_rows(payload: Mapping[str, Any]) -> tuple[Sequence[Any], datetime]:
+    """The response's rows and its server time (for parsing in parts with `parse_rows`)."""
     result = payload.get("result")
     rows = result.get("list") if isinstance(result, Mapping) else None
-    if not rows or not markets_by_id:
-        return {}
-    stamp = _server_time(payload.get("time"))
+    return (rows if isinstance(rows, list) else []), _server_time(payload.get("time"))
+
+
+def parse_rows(
+    rows: Iterable[Any], symbols_by_id: Mapping[str, str], stamp: datetime
+) -> dict[str, Ticker]:
+    """Some rows of a tickers response → `Ticker` by unified symbol (see tickers_from_bybit)."""
     tickers: dict[str, Ticker] = {}
     for row in rows:
         exchange_id = row.get("symbol") if isinstance(row, Mapping) else None
         if not isinstance(exchange_id, str):
             continue
-        symbol = _unified(markets_by_id.get(exchange_id), wanted)
+        symbol = symbols_by_id.get(exchange_id)
         if symbol is not None:
             ticker = _ticker(symbol, row, stamp)
             if ticker.last > 0:  # a row without a price is no quote to trade or scan on
                 tickers[symbol] = ticker
     return tickers
-
-
-def _unified(candidates: Sequence[Mapping[str, Any]] | None, wanted: Container[str]) -> str | None:
-    for market in candidates or ():
-        symbol = market.get("symbol")
-        if isinstance(symbol, str) and symbol in wanted:
-            return symbol
-    return None
 
 
 def _ticker(symbol: str, row: Mapping[str, Any], stamp: datetime) -> Ticker:

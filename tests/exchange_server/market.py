@@ -7,6 +7,7 @@ instrument list, the same starting prices and the same historical klines.
 from __future__ import annotations
 
 import math
+import operator
 import random
 import time
 from collections import deque
@@ -51,6 +52,12 @@ def fmt(value: Decimal, exp: Decimal | None = None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _same(key: tuple[Any, ...], cached: tuple[Any, ...]) -> bool:
+    """Every part of a cache key is the very object it was (values here are immutable, so
+    a changed field is a new object; `==` would call Decimal('0.10') and '0.1' equal)."""
+    return len(key) == len(cached) and all(map(operator.is_, key, cached))
+
+
 def _scale(step: Decimal) -> int:
     return max(0, -int(step.normalize().as_tuple().exponent))
 
@@ -74,6 +81,11 @@ class Instrument:
     delivery_time: int = 0
     min_notional: Decimal = MIN_NOTIONAL
     funding_interval: int = 480
+    # The last JSON built and the fields it was built from: serving 5,000 instruments should
+    # cost what a real exchange's cache costs, not a Decimal formatting pass per request.
+    _json: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def price_scale(self) -> int:
@@ -86,6 +98,19 @@ class Instrument:
         return fmt(qty, self.qty_step)
 
     def to_json(self) -> dict[str, Any]:
+        """The instrument as Bybit lists it (cached until a field changes; do not mutate)."""
+        key = (
+            self.symbol, self.base, self.tick_size, self.qty_step, self.min_qty, self.max_qty,
+            self.max_mkt_qty, self.max_leverage, self.launch_time, self.status,
+            self.delivery_time, self.min_notional, self.funding_interval,
+        )  # fmt: skip
+        if self._json is not None and _same(key, self._json[0]):
+            return self._json[1]
+        body = self._build_json()
+        self._json = (key, body)
+        return body
+
+    def _build_json(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
             "contractType": "LinearPerpetual",
@@ -184,6 +209,7 @@ class MarketData:
         self._rng = random.Random(seed)
         self.instruments: dict[str, Instrument] = {}
         self.tickers: dict[str, Ticker] = {}
+        self._ticker_json: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.kline_model = KlineModel(seed, self.anchor_ms)
         if isinstance(symbols, int):
             self._generate(symbols)
@@ -304,12 +330,27 @@ class MarketData:
         return self.tickers[symbol].last
 
     def ticker_json(self, symbol: str) -> dict[str, Any]:
+        """The ticker as Bybit sends it; only the funding time is computed per call, the
+        rest is rebuilt when a price or a field it depends on changes."""
         inst, t = self.instruments[symbol], self.tickers[symbol]
-        pcnt = (t.last / t.prev_24h - 1).quantize(Decimal("0.000001")) if t.prev_24h else Decimal(0)
-        now = int(time.time() * 1000)
+        key = (
+            inst, inst.tick_size, inst.qty_step, inst.min_qty, inst.delivery_time,
+            inst.funding_interval, t.last, t.mark, t.index, t.prev_24h, t.high_24h, t.low_24h,
+            t.volume_24h, t.funding_rate, t.open_interest,
+        )  # fmt: skip
+        cached = self._ticker_json.get(symbol)
+        if cached is None or not _same(key, cached[0]):
+            cached = self._ticker_json[symbol] = (key, self._build_ticker_json(inst, t))
+        body = dict(cached[1])
         funding_ms = inst.funding_interval * 60_000
+        body["nextFundingTime"] = str((int(time.time() * 1000) // funding_ms + 1) * funding_ms)
+        return body
+
+    @staticmethod
+    def _build_ticker_json(inst: Instrument, t: Ticker) -> dict[str, Any]:
+        pcnt = (t.last / t.prev_24h - 1).quantize(Decimal("0.000001")) if t.prev_24h else Decimal(0)
         return {
-            "symbol": symbol,
+            "symbol": inst.symbol,
             "lastPrice": inst.price_str(t.last),
             "indexPrice": inst.price_str(t.index),
             "markPrice": inst.price_str(t.mark),
@@ -323,7 +364,7 @@ class MarketData:
             "turnover24h": fmt(t.volume_24h * t.last, Decimal("0.0001")),
             "volume24h": inst.qty_str(t.volume_24h),
             "fundingRate": fmt(t.funding_rate),
-            "nextFundingTime": str((now // funding_ms + 1) * funding_ms),
+            "nextFundingTime": "",  # per call
             "predictedDeliveryPrice": "",
             "basisRate": "",
             "deliveryFeeRate": "",

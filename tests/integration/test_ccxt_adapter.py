@@ -75,12 +75,34 @@ async def test_user_client_borrows_markets_instead_of_loading(
     venue: CcxtVenue, server: ExchangeServer
 ) -> None:
     await venue.public()
+    first = await venue.client("live", ApiCredentials("key-1", "secret-1"))  # ccxt's tables
+    await first.close()  # are built once, by the public client, on the first user client
     before = server.stats.requests["/v5/market/instruments-info"]
     user = await venue.client("live", ApiCredentials("key-1", "secret-1"))
     try:
         assert user.api.markets is (await venue.public()).api.markets
         await user.fetch_balance()
         assert server.stats.requests["/v5/market/instruments-info"] == before
+    finally:
+        await user.close()
+
+
+async def test_registry_reloads_leave_ccxt_tables_alone_until_a_listing(
+    venue: CcxtVenue, server: ExchangeServer
+) -> None:
+    public = await venue.public()
+    assert not public.api.markets  # the lean load built no ccxt table
+    user = await venue.client("live", ApiCredentials("key-1", "secret-1"))
+    try:
+        tables, version = public.api.markets, venue.markets_version
+        await venue.reload_markets()
+        assert public.api.markets is tables and venue.markets_version == version
+        server.add_symbol("ZAZUUSDT", "1.25")
+        markets = await venue.reload_markets()
+        assert "ZAZU/USDT:USDT" in markets  # ours, and ccxt's rebuilt so it can be traded
+        assert venue.markets_version == version + 1 and "ZAZU/USDT:USDT" in public.api.markets
+        await user.fetch_balance()  # the next call re-borrows the new table
+        assert "ZAZU/USDT:USDT" in user.api.markets
     finally:
         await user.close()
 

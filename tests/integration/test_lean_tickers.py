@@ -85,7 +85,7 @@ async def test_lean_path_equals_ccxt_path_field_by_field(
 async def test_timestamp_is_the_servers_response_time(venue: CcxtVenue, public: CcxtClient) -> None:
     payload = await public.api.publicGetV5MarketTickers({"category": "linear"})
     stamp = datetime.fromtimestamp(payload["time"] / 1000, UTC)
-    lean = tickers_from_bybit(payload, public.api.markets_by_id, venue.markets())
+    lean = tickers_from_bybit(payload, venue.symbols_by_id())
     assert {t.timestamp for t in lean.values()} == {stamp}
     before = datetime.now(UTC).replace(microsecond=0)
     fetched = {t.timestamp for t in (await public.fetch_tickers()).values()}
@@ -111,13 +111,14 @@ async def test_edge_rows_parse_like_ccxt(venue: CcxtVenue, public: CcxtClient) -
     for row, edit in zip(rows, edits, strict=True):
         row.update(edit)
     markets = venue.markets()
+    await public.api.load_markets()  # ccxt's parser needs ccxt's own tables
     parsed = public.api.parse_tickers(rows)
     generic = {
         s: ticker
         for s, t in parsed.items()
         if s in markets and (ticker := parse.ticker(t)).last > 0  # as CcxtClient filters
     }
-    lean = tickers_from_bybit(payload, public.api.markets_by_id, markets)
+    lean = tickers_from_bybit(payload, venue.symbols_by_id())
     assert len(lean) == 9  # the row without a last price is no quote at all
     assert differences(lean, generic) == []
     derived = [lean[s].change_24h_pct for s in list(lean)[:2]]
