@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.jobs import schedule_jobs
+from bot.sender import TelegramSender
 from core.cache import CacheLayer
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -26,6 +27,7 @@ from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
 from handlers.registry import register_handlers
 from services.container import Services, build_services
+from services.dispatcher import Dispatcher, DispatchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,21 @@ CONSOLE_USER_ID = 1
 class Lifecycle:
     """Opens the bot's resources on start and closes them on stop."""
 
-    def __init__(self, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        dispatch_policy: DispatchPolicy | None = None,
+        paid_broadcast: bool = False,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.metrics = metrics
         self.health: HealthServer | None = None
+        self.dispatch_policy = dispatch_policy
+        self.paid_broadcast = paid_broadcast
+        self.dispatcher: Dispatcher | None = None
         self._stack = AsyncExitStack()
 
     async def post_init(self, app: TradewindApp) -> None:
@@ -79,7 +91,13 @@ class Lifecycle:
             phase("services")
             if self.settings.metrics_addr is not None:
                 host, port = self.settings.metrics_addr
-                self.health = HealthServer(host, port, self.metrics, probes={"db": store.ping})
+                self.health = HealthServer(
+                    host,
+                    port,
+                    self.metrics,
+                    probes={"db": store.ping},
+                    info=services.monitoring.health_info,
+                )
                 await self._stack.enter_async_context(self.health)
             phase("metrics")
             if app.job_queue is not None:
@@ -91,13 +109,16 @@ class Lifecycle:
             )
             self.metrics.watch_gauges(
                 "tradewind_cache_warming",
-                "Cache warming: reloads scheduled, refreshed, failed since start",
+                "Cache warming since start: reloads scheduled, refreshed, failed, skipped (budget)",
                 lambda: {
                     "scheduled": services.warmer.stats.scheduled,
                     "refreshed": services.warmer.stats.refreshed,
                     "failed": services.warmer.stats.failed,
+                    "skipped": services.warmer.stats.skipped,
                 },
             )
+            await self._start_dispatcher(app, services)
+            phase("outbox")
             await self._publish_commands(app)
             phase("commands")
         except BaseException:
@@ -106,7 +127,13 @@ class Lifecycle:
         timings = ", ".join(f"{name} {ms:.0f} ms" for name, ms in phases.items())
         log.info("Tradewind started: %s", timings)
 
+    async def post_stop(self, app: TradewindApp) -> None:
+        """Finish the notifications in flight while the bot can still send them."""
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+
     async def post_shutdown(self, app: TradewindApp) -> None:
+        await self.post_stop(app)
         services = app.bot_data.services
         if services is not None:
             try:
@@ -116,6 +143,21 @@ class Lifecycle:
         app.bot_data.services = None
         await self._stack.aclose()
         log.info("Tradewind stopped")
+
+    async def _start_dispatcher(self, app: TradewindApp, services: Services) -> None:
+        """Send the notification outbox in the background until shutdown."""
+        sender = TelegramSender(app.bot, paid_broadcast=self.paid_broadcast)
+        dispatcher = Dispatcher(
+            services.outbox, sender, self.clock, self.metrics, self.dispatch_policy
+        )
+        await dispatcher.start()
+        self.dispatcher = dispatcher
+        self._stack.push_async_callback(dispatcher.stop)
+        self.metrics.watch_gauges(
+            "tradewind_outbox_pending",
+            "Notifications waiting to be sent, by priority lane",
+            lambda: {str(lane): float(n) for lane, n in dispatcher.depth.items()},
+        )
 
     def _admins(self) -> frozenset[int]:
         admins = set(self.settings.admin_ids)
@@ -150,13 +192,18 @@ def build_application(
     clock: Clock | None = None,
     metrics: Metrics | None = None,
     rate_limited: bool = True,
+    dispatch_policy: DispatchPolicy | None = None,
+    paid_broadcast: bool = False,
 ) -> TradewindApp:
     """Build the Application; pass `request` to answer the Bot API offline.
 
     `rate_limited=False` drops Telegram's flood-control pacing (AIORateLimiter), for
     benchmarks that measure the bot's own latency against an offline Bot API.
+    `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
     """
-    lifecycle = Lifecycle(settings, clock or SystemClock(), metrics or Metrics())
+    lifecycle = Lifecycle(
+        settings, clock or SystemClock(), metrics or Metrics(), dispatch_policy, paid_broadcast
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or CONSOLE_TOKEN)
@@ -164,6 +211,7 @@ def build_application(
         # One trader's slow exchange must never hold up everybody else's updates.
         .concurrent_updates(256)
         .post_init(lifecycle.post_init)
+        .post_stop(lifecycle.post_stop)
         .post_shutdown(lifecycle.post_shutdown)
     )
     if rate_limited:

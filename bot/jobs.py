@@ -14,6 +14,7 @@ from telegram.ext import JobQueue
 from core.exchange.protocol import ExchangeClient
 from core.metrics import Metrics
 from db.repositories.intents import IntentRecord
+from handlers.broadcast import BROADCAST_PROGRESS_S, report_progress
 from handlers.context import TradewindContext
 from services.caching import invalidate_user
 from services.container import Services
@@ -94,14 +95,53 @@ def schedule_jobs(
         count = await services.executor.resolve_pending(lease)
         return f"settled {count} orders whose outcome was unknown" if count else None
 
+    async def expire_cards() -> str | None:
+        count = await services.trading.expire_cards()
+        return f"{count} unconfirmed order cards expired" if count else None
+
+    async def license_expiry() -> str | None:
+        report = await services.licenses.run_expiry()
+        return f"licences: {report}" if report.total else None
+
+    async def sync_registry() -> str:
+        return (await services.registry.sync()).line()
+
+    async def scan_market() -> str:
+        report = await services.scanner.scan()
+        services.autotrader.submit(report.signals)  # in the background: scans keep their pace
+        return report.line()
+
+    async def resume_autotrade() -> str | None:
+        count = await services.autotrader.resume()
+        return f"resumed auto-trading of {count} recent signals" if count else None
+
+    async def sync_positions() -> str | None:
+        report = await services.position_sync.sync_once()
+        return f"positions: {report}" if report.accounts else None
+
+    async def expire_orders() -> str | None:
+        report = await services.order_expiry.expire_once()
+        return f"expiry: {report}" if report.due else None
+
+    async def broadcast_progress() -> str | None:
+        return await report_progress(job_queue.application.bot, services.broadcasts)
+
     jobs: list[tuple[str, JobBody, float, float]] = [
         ("presence_flush", flush_presence, 30, 30),
         ("paper_settle", settle_paper, price_interval_s, price_interval_s),
         ("client_eviction", evict_idle_clients, 60, 60),
         ("cache_warming", warm_caches, services.warmer.lead_s / 2, 1),
         ("order_resolution", resolve_orders, 60, 5),  # first run soon after a restart
+        ("card_expiry", expire_cards, 600, 60),
+        ("registry_sync", sync_registry, services.registry.interval_s, 1),
+        ("market_scan", scan_market, services.scanner.interval_s, services.scanner.interval_s),
+        ("license_expiry", license_expiry, 3600, 30),
+        ("broadcast_progress", broadcast_progress, BROADCAST_PROGRESS_S, 1),
+        ("position_sync", sync_positions, 30, 15),
+        ("order_expiry", expire_orders, 60, 45),
     ]
     for name, body, interval, first in jobs:
         job_queue.run_repeating(
             timed_job(name, body, metrics), interval=interval, first=first, name=name
         )
+    job_queue.run_once(timed_job("autotrade_resume", resume_autotrade, metrics), 3)

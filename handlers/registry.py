@@ -9,14 +9,52 @@ from __future__ import annotations
 from types import ModuleType
 
 from telegram import Update
-from telegram.ext import MessageHandler, TypeHandler, filters
+from telegram.ext import ApplicationHandlerStop, MessageHandler, TypeHandler, filters
 
-from handlers import connect, errors, fallback, history, perf, portfolio, start, strategy, trading
-from handlers.base import measured, profile_of
+from core.errors import Forbidden
+from handlers import (
+    admin,
+    broadcast,
+    connect,
+    errors,
+    fallback,
+    history,
+    licensing,
+    notify,
+    payments,
+    perf,
+    portfolio,
+    promos,
+    signals,
+    start,
+    strategy,
+    trading,
+)
+from handlers.base import measured, profile_of, refuse
 from handlers.context import CommandInfo, TradewindApp, TradewindContext
 
 # Order matters only for conversations, which must see their text before the fallbacks.
-FEATURES: tuple[ModuleType, ...] = (start, connect, perf, portfolio, trading, strategy, history)
+FEATURES: tuple[ModuleType, ...] = (
+    start,
+    connect,
+    perf,
+    portfolio,
+    trading,
+    strategy,
+    history,
+    signals,
+    notify,
+    licensing,
+    promos,
+    payments,
+    admin,
+    broadcast,
+)
+
+BLOCKED = (
+    "Sorry, your access to this bot has been suspended. "
+    "Contact the bot's admins if you think this is a mistake."
+)
 
 
 async def track_user(update: Update, context: TradewindContext) -> None:
@@ -26,6 +64,10 @@ async def track_user(update: Update, context: TradewindContext) -> None:
         return
     chat_id = update.effective_chat.id if update.effective_chat else None
     await context.services.users.ensure(profile_of(user, chat_id))
+    services = context.services
+    if await services.user_admin.is_blocked(user.id) and not services.access.is_admin(user.id):
+        await refuse(update, Forbidden(BLOCKED))
+        raise ApplicationHandlerStop
 
 
 def register_handlers(app: TradewindApp) -> list[CommandInfo]:

@@ -11,12 +11,22 @@ from core.config import Settings
 from core.crypto import SecretBox
 from core.metrics import Metrics
 from core.paper.synthetic import SyntheticMarket
+from db.repositories.analytics import AnalyticsRepository
 from db.repositories.app_state import AppStateRepository
 from db.repositories.audit import AuditRepository
+from db.repositories.broadcasts import BroadcastRepository
 from db.repositories.credentials import CredentialRepository
+from db.repositories.executions import ExecutionRepository
 from db.repositories.intents import IntentRepository
 from db.repositories.licenses import LicenseRepository
+from db.repositories.markets import MarketRepository
+from db.repositories.notifications import NotificationRepository
 from db.repositories.paper import PaperRepository
+from db.repositories.payments import PaymentRepository
+from db.repositories.pending_orders import PendingOrderRepository
+from db.repositories.positions import PositionRepository
+from db.repositories.promos import PromoRepository
+from db.repositories.signals import SignalRepository
 from db.repositories.strategy import StrategyRepository
 from db.repositories.trades import TradeRepository
 from db.repositories.users import UserRepository
@@ -24,17 +34,31 @@ from db.store import Store
 from services.access import AccessPolicy
 from services.accounts import AccountService
 from services.alerts import AlertThrottle
+from services.analytics import AnalyticsService
 from services.audit import AuditService
+from services.autotrade import AutoTrader
+from services.broadcasts import BroadcastService
 from services.caching import define_trader_caches
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
 from services.licenses import LicenseService
 from services.market import MarketService
+from services.market_registry import MarketRegistry
 from services.monitoring import MonitoringService
+from services.notify_settings import NotificationSettings
+from services.order_expiry import OrderExpiry
+from services.outbox import Outbox
+from services.payments import PaymentService
+from services.plans import PlanCatalog
 from services.portfolio import PortfolioService
+from services.position_sync import PositionSync
+from services.promos import PromoService
+from services.scanner import Scanner
+from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
+from services.user_admin import UserAdminService
 from services.users import UserService
 from services.warming import CacheWarmer
 
@@ -64,10 +88,24 @@ class Services:
     trading: TradingService
     portfolio: PortfolioService
     warmer: CacheWarmer
+    outbox: Outbox
+    notify: NotificationSettings
+    promos: PromoService
+    payments: PaymentService
+    registry: MarketRegistry
+    signals: SignalService
+    scanner: Scanner
+    analytics: AnalyticsService
+    user_admin: UserAdminService
+    broadcasts: BroadcastService
+    autotrader: AutoTrader
+    position_sync: PositionSync
+    order_expiry: OrderExpiry
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
         await self.warmer.aclose()
+        await self.autotrader.aclose()
         await self.exchanges.aclose()
 
 
@@ -82,7 +120,19 @@ async def build_services(
 ) -> Services:
     """Wire every service over one store, cache layer and clock."""
     define_trader_caches(cache)
-    licenses = LicenseService(LicenseRepository(store), clock)
+    outbox = Outbox(NotificationRepository(store), clock)
+    audit = AuditService(AuditRepository(store), clock)
+    plans = PlanCatalog(settings.plans)
+    analytics = AnalyticsService(AnalyticsRepository(store), cache, clock)
+    licenses = LicenseService(
+        LicenseRepository(store),
+        clock,
+        users=UserRepository(store),
+        audit=audit,
+        outbox=outbox,
+        plans=plans,
+        on_change=analytics.invalidate,
+    )
     exchanges = ExchangeGateway(
         market_source=settings.market_source,
         paper_market=await _synthetic_market(store, clock),
@@ -97,19 +147,24 @@ async def build_services(
     accounts = AccountService(store, exchanges, secrets, cache, clock, settings.exchanges)
     market = MarketService(exchanges, cache)
     strategy = StrategyService(StrategyRepository(store), cache, clock)
-    history = HistoryService(TradeRepository(store))
+    history = HistoryService(TradeRepository(store), on_recorded=analytics.invalidate)
     users = UserService(UserRepository(store), licenses, cache, clock)
     portfolio = PortfolioService(exchanges, accounts, cache, market)
+    registry = MarketRegistry(
+        exchanges, MarketRepository(store), clock, metrics, interval_s=settings.sync_interval
+    )
+    signals = SignalService(SignalRepository(store), outbox, store, clock)
+    access = AccessPolicy(admin_ids)
     return Services(
         clock=clock,
         metrics=metrics,
         cache=cache,
         secrets=secrets,
-        access=AccessPolicy(admin_ids),
+        access=access,
         users=users,
         licenses=licenses,
-        monitoring=MonitoringService(metrics, cache),
-        audit=AuditService(AuditRepository(store), clock),
+        monitoring=MonitoringService(metrics, cache, markets=registry.size),
+        audit=audit,
         alerts=AlertThrottle(clock),
         exchanges=exchanges,
         executor=executor,
@@ -130,7 +185,73 @@ async def build_services(
             clock=clock,
         ),
         portfolio=portfolio,
-        warmer=CacheWarmer(portfolio, users, cache, clock),
+        warmer=CacheWarmer(portfolio, users, cache, clock, budget=exchanges.request_budget),
+        outbox=outbox,
+        notify=NotificationSettings(UserRepository(store)),
+        promos=PromoService(
+            PromoRepository(store),
+            LicenseRepository(store),
+            audit,
+            plans,
+            clock,
+            on_change=analytics.invalidate,
+        ),
+        payments=PaymentService(
+            PaymentRepository(store),
+            LicenseRepository(store),
+            audit,
+            plans,
+            clock,
+            on_change=analytics.invalidate,
+        ),
+        registry=registry,
+        signals=signals,
+        scanner=Scanner(exchanges, registry, signals, clock, interval_s=settings.scan_interval),
+        analytics=analytics,
+        user_admin=UserAdminService(
+            UserRepository(store), AnalyticsRepository(store), licenses, audit, cache, access
+        ),
+        broadcasts=BroadcastService(store, BroadcastRepository(store), outbox, audit, clock),
+        autotrader=AutoTrader(
+            store=store,
+            executions=ExecutionRepository(store),
+            intents=IntentRepository(store),
+            positions=PositionRepository(store),
+            executor=executor,
+            market=market,
+            gateway=exchanges,
+            outbox=outbox,
+            cache=cache,
+            clock=clock,
+            signals=SignalRepository(store),
+            on_change=analytics.invalidate,
+        ),
+        position_sync=PositionSync(
+            store=store,
+            positions=PositionRepository(store),
+            pending=PendingOrderRepository(store),
+            trades=TradeRepository(store),
+            executions=ExecutionRepository(store),
+            intents=IntentRepository(store),
+            users=UserRepository(store),
+            strategy=strategy,
+            market=market,
+            gateway=exchanges,
+            outbox=outbox,
+            cache=cache,
+            clock=clock,
+            on_change=analytics.invalidate,
+        ),
+        order_expiry=OrderExpiry(
+            store=store,
+            pending=PendingOrderRepository(store),
+            intents=IntentRepository(store),
+            users=UserRepository(store),
+            gateway=exchanges,
+            outbox=outbox,
+            cache=cache,
+            clock=clock,
+        ),
     )
 
 

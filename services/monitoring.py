@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,9 +56,16 @@ class PerfSnapshot:
 class MonitoringService:
     """Reads the process metrics into a snapshot for the admin chat."""
 
-    def __init__(self, metrics: Metrics, cache: CacheLayer) -> None:
+    def __init__(
+        self, metrics: Metrics, cache: CacheLayer, markets: Callable[[], int] | None = None
+    ) -> None:
         self._metrics = metrics
         self._cache = cache
+        self._markets = markets
+
+    def health_info(self) -> dict[str, object]:
+        """Extra /health fields: `markets`, the symbols trading in the live registry snapshot."""
+        return {"markets": self._markets() if self._markets is not None else 0}
 
     def snapshot(self, top_statements: int = 8) -> PerfSnapshot:
         return PerfSnapshot(

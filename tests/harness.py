@@ -14,6 +14,7 @@ from telegram import Update
 from bot.app import build_application
 from bot.offline_api import ApiCall, FakeTelegramState, OfflineRequest
 from bot.offline_updates import make_callback_update, make_message_update
+from core.clock import Clock
 from core.config import Settings
 from core.metrics import Metrics
 from handlers.context import TradewindApp
@@ -46,6 +47,10 @@ class BotHarness:
         )
         return await self._process(update)
 
+    async def deliver(self, update: dict[str, Any]) -> list[ApiCall]:
+        """Process a raw update (e.g. from `bot.offline_updates` builders) as Telegram sends it."""
+        return await self._process(self.state.record_incoming(update))
+
     async def _process(self, data: dict[str, Any]) -> list[ApiCall]:
         before = len(self.state.calls)
         await self.app.process_update(Update.de_json(data, self.app.bot))
@@ -63,9 +68,20 @@ def texts(calls: list[ApiCall]) -> list[str]:
 
 @asynccontextmanager
 async def running_bot(
-    tmp_path: Path, *, admin_ids: frozenset[int] = frozenset({99}), **overrides: Any
+    tmp_path: Path,
+    *,
+    admin_ids: frozenset[int] = frozenset({99}),
+    clock: Clock | None = None,
+    state: FakeTelegramState | None = None,
+    rate_limited: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[BotHarness]:
-    """Start the real Application on a fresh SQLite file with the offline Bot API."""
+    """Start the real Application on a fresh SQLite file with the offline Bot API.
+
+    Pass the `state` of an earlier run (and the same `tmp_path`) to restart the bot on the
+    same database and the same Telegram chats. `rate_limited=False` drops Telegram's
+    30-messages-a-second pacing, for tests that answer hundreds of users at once.
+    """
     settings = Settings(
         telegram_bot_token="123456:TEST-token-for-the-offline-bot-api",
         db_path=tmp_path / "tradewind.db",
@@ -74,12 +90,14 @@ async def running_bot(
         metrics_addr=None,
     )
     settings = replace(settings, **overrides)
-    state = FakeTelegramState()
+    state = state if state is not None else FakeTelegramState()
     app = build_application(
         settings,
         request=OfflineRequest(state),
         get_updates_request=OfflineRequest(state),
         metrics=Metrics(),
+        clock=clock,
+        rate_limited=rate_limited,
     )
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
