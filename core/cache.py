@@ -19,10 +19,11 @@ on the key's string form: the string itself, or a tuple's elements joined by ':'
 Convention: `f"{user_id}:balance"` or `(str(user_id), "balance")`, so that
 `invalidate_prefix(f"{user_id}:")` drops everything cached for one user.
 
-Refresh-ahead: `refresh` (the cache warmer) reloads a key before it expires. Should the
-reload still be in flight when the entry's TTL runs out, readers keep getting the value it
-replaces until the new one lands (stale-while-revalidate, counted in `stale_hits`) instead
-of all missing at once; invalidation ends that at once, like it stops the reload storing.
+Refresh-ahead: the cache warmer `hold`s a key when it schedules its reload, and `refresh`
+reloads it. Should the entry's TTL run out before the new value lands (a busy event loop,
+a slow exchange), readers keep getting the held value for at most `grace` seconds past
+its expiry instead of all missing at once (stale-while-revalidate, counted in
+`stale_hits`). The new value, or any invalidation, ends the hold at once.
 
 Statistics: `evictions` counts entries dropped by the cache itself, both expired
 (TTL) and pushed out by `maxsize` (LRU); explicit invalidation is not an eviction.
@@ -50,6 +51,8 @@ from core.clock import Clock, SystemClock
 V = TypeVar("V")
 
 CacheKey: TypeAlias = str | tuple[Hashable, ...]
+
+MAX_GRACE_S = 5.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -174,13 +177,16 @@ class NamedCache(Generic[V]):
         self.name = name
         self.ttl = ttl
         self.maxsize = maxsize
+        # How long past expiry a value whose reload is promised may still be served.
+        self.grace = min(ttl / 3, MAX_GRACE_S)
         self._clock = clock
         self._data = _CountingTTLCache(maxsize, ttl, clock.monotonic)
         self._inflight: dict[CacheKey, _Flight[V]] = {}
         # Detached (stale) loads are referenced only by their waiters; keep them alive.
         self._tasks: set[asyncio.Task[V]] = set()
-        # The value a `refresh` in flight replaces: served if the entry expires meanwhile.
-        self._replaced: dict[CacheKey, V] = {}
+        # Values whose reload is promised (`hold`): served until the deadline if they expire
+        # before the reload lands.
+        self._held: dict[CacheKey, tuple[V, float]] = {}
         self._hits = 0
         self._stale_hits = 0
         self._misses = 0
@@ -224,6 +230,8 @@ class NamedCache(Generic[V]):
         """Drop every key whose string form starts with `prefix`; return how many."""
         for key in [k for k in self._inflight if key_string(k).startswith(prefix)]:
             self._detach_stale(key)
+        for key in [k for k in self._held if key_string(k).startswith(prefix)]:
+            del self._held[key]
         self._data.expire()
         doomed = [k for k in self._data if key_string(k).startswith(prefix)]
         for key in doomed:
@@ -235,6 +243,7 @@ class NamedCache(Generic[V]):
         for key in list(self._inflight):
             self._detach_stale(key)
         self._data.clear()
+        self._held.clear()
 
     def peek_ttl_left(self, key: CacheKey) -> float | None:
         """Seconds until `key` expires, or None if absent. Counts neither hit nor miss."""
@@ -248,7 +257,18 @@ class NamedCache(Generic[V]):
     def expiring(self, within_s: float) -> list[tuple[CacheKey, float]]:
         """Keys that expire within `within_s` seconds, with the seconds left (cache warming)."""
         self._data.expire()
-        return self._data.expiring(self._clock.monotonic(), within_s)
+        now = self._clock.monotonic()
+        for key in [k for k, (_, deadline) in self._held.items() if deadline < now]:
+            del self._held[key]  # a promised reload that never came (its loader failed)
+        return self._data.expiring(now, within_s)
+
+    def hold(self, key: CacheKey) -> None:
+        """Promise a reload of `key`: until it lands, readers may get the current value for
+        up to `grace` seconds past its expiry. Nothing happens if `key` is not cached."""
+        _check_key(key)
+        expires = self._data.expires_at(key)
+        if expires is not None and expires > self._clock.monotonic():
+            self._held[key] = (self._data[key], expires + self.grace)
 
     async def refresh(self, key: CacheKey, loader: Callable[[], Awaitable[V]]) -> V:
         """Load `key` again while readers keep getting the current value until it lands.
@@ -258,9 +278,7 @@ class NamedCache(Generic[V]):
         _check_key(key)
         flight = self._inflight.get(key)
         if flight is None:
-            self._data.expire()
-            if key in self._data:
-                self._replaced[key] = self._data[key]
+            self.hold(key)
             flight = self._start(key, loader)
         flight.waiters += 1
         try:
@@ -293,12 +311,14 @@ class NamedCache(Generic[V]):
             self._hits += 1
             _count(hit=True)
             return value
-        if key in self._replaced and key in self._inflight:
-            self._hits += 1
-            self._stale_hits += 1
-            _count(hit=True)
-            stale: V = self._replaced[key]
-            return stale
+        held = self._held.get(key)
+        if held is not None:
+            if self._clock.monotonic() <= held[1]:
+                self._hits += 1
+                self._stale_hits += 1
+                _count(hit=True)
+                return held[0]
+            del self._held[key]
         self._misses += 1
         _count(hit=False)
         flight = self._inflight.get(key)
@@ -342,6 +362,7 @@ class NamedCache(Generic[V]):
             self._detach(key, flight)
         if not flight.stale:
             self._data[key] = value
+            self._held.pop(key, None)
         return value
 
     def _task_done(self, task: asyncio.Task[V]) -> None:
@@ -353,10 +374,9 @@ class NamedCache(Generic[V]):
     def _detach(self, key: CacheKey, flight: _Flight[V]) -> None:
         if self._inflight.get(key) is flight:
             del self._inflight[key]
-            self._replaced.pop(key, None)
 
     def _detach_stale(self, key: CacheKey) -> None:
-        self._replaced.pop(key, None)
+        self._held.pop(key, None)
         flight = self._inflight.pop(key, None)
         if flight is not None:
             flight.stale = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,6 +87,10 @@ class UserService:
         seen = dict(await self._users.last_seen_since(since))
         seen.update((uid, at) for uid, at in self._seen.items() if at >= since)
         return seen
+
+    def presence(self) -> Mapping[int, datetime]:
+        """Users seen since the last flush and when (read-only; the cache warmer uses it)."""
+        return self._seen
 
     async def get(self, user_id: int) -> UserRecord | None:
         return await self._users.get(user_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,6 +39,10 @@ class Warmable(Protocol):
 
 class RecentUsers(Protocol):
     async def last_seen_since(self, since_s: float) -> dict[int, datetime]: ...
+
+    def presence(self) -> Mapping[int, datetime]:
+        """Who was seen since presence was last written to the database, and when."""
+        ...
 
 
 # Requests per second an exchange lets us make (None: no limit, e.g. the paper exchange).
@@ -82,7 +86,7 @@ class CacheWarmer:
         lead_s: float = 3.0,
         concurrency: int = 50,
         budget: RequestBudget | None = None,
-        share: float = 0.6,
+        share: float = 0.75,
         rng: random.Random | None = None,
     ) -> None:
         self._portfolio = portfolio
@@ -122,6 +126,7 @@ class CacheWarmer:
                 self.stats.skipped += 1
                 continue
             self._pending.add(entry)
+            self._cache.cache(entry[0]).hold(entry[1])  # a late reload still serves readers
             # Reload just before expiry (so about one call per TTL window), spread by a
             # little jitter on top of the natural spread of when entries were made.
             delay = max(0.0, left - 0.25 - self._rng.uniform(0, 0.5))
@@ -168,7 +173,10 @@ class CacheWarmer:
 
     async def _active_users(self) -> dict[int, datetime]:
         now = self._clock.monotonic()
-        if now - self._active_at > 60:  # who is active changes slowly: ask once a minute
+        if now - self._active_at > 60:  # the database's view changes slowly: once a minute
             self._active = await self._users.last_seen_since(ACTIVE_WINDOW.total_seconds())
             self._active_at = now
+        # Plus everyone seen since (not written yet): a trader who just arrived is warmed
+        # from their first read, not a minute later.
+        self._active.update(self._users.presence())
         return self._active

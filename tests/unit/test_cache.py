@@ -397,6 +397,19 @@ async def test_refresh_past_expiry_serves_the_replaced_value(
     assert calls == []
 
 
+async def test_a_held_value_is_served_only_within_the_grace(
+    cache: NamedCache[object], clock: FakeClock
+) -> None:
+    cache.set("k", "old")
+    cache.hold("k")  # the warmer promised a reload that is running late
+    clock.advance(cache.ttl + cache.grace / 2)
+    load, calls = counting("new")
+    assert await cache.get_or_load("k", load) == "old" and calls == []
+    clock.advance(cache.grace)  # past the grace: a normal miss
+    assert await cache.get_or_load("k", load) == "new" and calls == [1]
+    assert cache.stats().stale_hits == 1
+
+
 async def test_invalidation_stops_serving_the_replaced_value(
     cache: NamedCache[object], clock: FakeClock
 ) -> None:
@@ -423,3 +436,12 @@ async def test_tally_counts_the_reads_of_one_block(cache: NamedCache[object]) ->
         await asyncio.gather(cache.get_or_load("b", load), cache.get_or_load("a", load))
     await cache.get_or_load("c", load)  # outside the block: not counted
     assert (tally.hits, tally.misses) == (2, 1)
+
+
+async def test_prefix_invalidation_ends_a_hold(cache: NamedCache[object], clock: FakeClock) -> None:
+    cache.set("7:bybit:demo", "before the order")
+    cache.hold("7:bybit:demo")
+    cache.invalidate_prefix("7:")  # the trader placed an order
+    load, calls = counting("after the order")
+    assert await cache.get_or_load("7:bybit:demo", load) == "after the order"
+    assert calls == [1]

@@ -43,9 +43,16 @@ class FakeUsers:
     def __init__(self, active: set[int] | list[int]) -> None:
         start = datetime(2026, 1, 1, tzinfo=UTC)
         self.seen = {uid: start + timedelta(seconds=i) for i, uid in enumerate(active)}
+        self.unflushed: dict[int, datetime] = {}
 
     async def last_seen_since(self, since_s: float) -> dict[int, datetime]:
-        return self.seen
+        return dict(self.seen)
+
+    def presence(self) -> dict[int, datetime]:
+        return self.unflushed
+
+    def arrive(self, user_id: int) -> None:
+        self.unflushed[user_id] = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 async def _drain(warmer: CacheWarmer) -> None:
@@ -148,3 +155,18 @@ async def test_warming_stays_within_its_share_of_the_budget_most_recent_first() 
         ("balance", "9:bybit:demo"),
     ]
     assert warmer.stats.skipped == 10 + 8  # first run: all ten; second: the eight left
+
+
+async def test_a_trader_who_just_arrived_is_warmed_without_waiting_for_the_database() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    users = FakeUsers(set())  # nobody in the database's view yet
+    warmer = CacheWarmer(FakePortfolio(layer), users, layer, clock, rng=NoJitter())
+    assert await warmer.warm_once() == 0  # reads the database's view (empty) for a minute
+    users.arrive(5)  # their first command: presence noted in memory, not written yet
+    layer.cache(BALANCE.name).set("5:bybit:demo", "old")
+    clock.advance(BALANCE.ttl - 1)
+    assert await warmer.warm_once() == 1
+    await _drain(warmer)
+    assert layer.cache(BALANCE.name).get("5:bybit:demo") == "fresh"
