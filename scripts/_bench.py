@@ -12,6 +12,7 @@ import platform
 import re
 import statistics
 import sys
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -45,6 +46,42 @@ async def exchange_process(
     finally:
         process.terminate()
         await process.wait()
+
+
+class GcPauses:
+    """Records the duration of every garbage collection while `with`-entered, by generation
+    (a full collection walks the whole heap and stalls the event loop meanwhile)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._observe)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def rows(self) -> list[str]:
+        """Markdown rows: generation, count, total, p99 and max pause in ms."""
+        lines = [
+            "| collection | count | total (ms) | p99 (ms) | max (ms) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for generation, pauses in self.pauses.items():
+            if pauses:
+                lines.append(
+                    f"| gen {generation} | {len(pauses)} | {sum(pauses) * 1000:.0f} "
+                    f"| {percentile(pauses, 99) * 1000:.1f} | {max(pauses) * 1000:.1f} |"
+                )
+        return lines
 
 
 def rss_mb(collect: bool = True) -> float:

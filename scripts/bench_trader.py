@@ -40,7 +40,7 @@ from core.exchange.credentials import ApiCredentials
 from core.exchange.models import OrderRequest, OrderType, Side
 from core.metrics import Metrics
 from handlers.context import TradewindApp
-from scripts._bench import exchange_process, rss_mb
+from scripts._bench import GcPauses, exchange_process, rss_mb
 from services.container import Services
 from services.users import UserProfile
 
@@ -173,7 +173,8 @@ async def main(users: int, seconds: float, latency_ms: float, budget: float) -> 
                 before = {name: services.cache.stats()[name] for name in CACHES}
                 gc.collect()
                 started = time.perf_counter()
-                latencies, cached = await _load(app, users, seconds, seed=7)
+                with GcPauses() as collections:
+                    latencies, cached = await _load(app, users, seconds, seed=7)
                 # Traders asleep at the deadline finish their think time: the real span.
                 elapsed = time.perf_counter() - started
                 after = {name: services.cache.stats()[name] for name in CACHES}
@@ -232,6 +233,8 @@ async def main(users: int, seconds: float, latency_ms: float, budget: float) -> 
         f"skipped over the warming share of the budget"
     )
     print(f"RSS at the end: {rss:.0f} MB; Bot API calls answered: {len(state.calls)}")
+    print("\nGarbage collections during the load (each pause stalls the event loop):\n")
+    print("\n".join(collections.rows()))
 
 
 if __name__ == "__main__":
