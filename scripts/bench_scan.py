@@ -56,7 +56,7 @@ from db.repositories.notifications import NotificationRepository
 from db.repositories.paper import PaperRepository
 from db.repositories.signals import SignalRepository
 from db.store import Store
-from scripts._bench import machine, table, today
+from scripts._bench import exchange_process, machine, table, today
 from services.exchanges import ExchangeGateway
 from services.market_registry import MarketRegistry
 from services.outbox import Outbox
@@ -69,21 +69,10 @@ BATCH_REQUESTS, BATCH_ROWS, TOP = 50, 100, 10
 
 @asynccontextmanager
 async def _exchange_process(symbols: int, latency_ms: float, rate: float) -> AsyncIterator[str]:
-    """The local Bybit server in its own process, as a real exchange is: its CPU is not ours."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.exchange_server", "--symbols", str(symbols), "--seed", "1",
-        "--latency-ms", str(latency_ms), "--rate-limit", str(rate),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = (await process.stdout.readline()).decode()
-    try:
-        url = line.split(" listening on ", 1)[1].split()[0]
+    """The local server in its own process, warmed so every implementation meets it alike."""
+    async with exchange_process(symbols=symbols, latency_ms=latency_ms, rate=rate) as url:
         await _warm(url)
         yield url
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def _warm(url: str) -> None:
