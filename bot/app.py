@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.jobs import schedule_jobs
+from bot.logs import quiet_shutdown_cancellations
 from bot.sender import TelegramSender
 from core.cache import CacheLayer
 from core.clock import Clock, SystemClock
@@ -201,6 +202,7 @@ def build_application(
     benchmarks that measure the bot's own latency against an offline Bot API.
     `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
     """
+    quiet_shutdown_cancellations()
     lifecycle = Lifecycle(
         settings, clock or SystemClock(), metrics or Metrics(), dispatch_policy, paid_broadcast
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -26,3 +27,23 @@ def configure_logging(level: str, log_file: Path | None = None) -> None:
     # Every Bot API request is logged by httpx at INFO; that is noise, not news.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class _ShutdownCancellation(logging.Filter):
+    """Drop APScheduler's "Error running job" for a job cancelled by shutdown.
+
+    A job due in the instant between python-telegram-bot waiting for running jobs and the
+    scheduler shutting down is cancelled, and APScheduler logs that as an error with a
+    traceback (https://github.com/agronholm/apscheduler/issues/675). Nothing failed.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+def quiet_shutdown_cancellations() -> None:
+    """Install the filter on APScheduler's executor loggers (idempotent)."""
+    executors = logging.getLogger("apscheduler.executors.default")
+    if not any(isinstance(f, _ShutdownCancellation) for f in executors.filters):
+        executors.addFilter(_ShutdownCancellation())
