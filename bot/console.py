@@ -32,6 +32,7 @@ from bot.offline_updates import (
 )
 from core.config import Settings
 from handlers.context import TradewindApp
+from services.users import UserProfile
 
 JSONDict = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -287,10 +288,14 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
         if app.post_init is not None:
             await app.post_init(app)
         await app.start()
+        subscribed = await subscribe_newcomer(app)
         if interactive:
+            signals = (
+                " Scanner signals are on for you (/unsubscribe stops them)." if subscribed else ""
+            )
             stdout.write(
                 f"Tradewind console — database {settings.db_path}, logs in "
-                f"{settings.db_path.parent / 'tradewind.log'}.\nType /start. {HELP}\n"
+                f"{settings.db_path.parent / 'tradewind.log'}.\nType /start.{signals} {HELP}\n"
             )
         while True:
             if interactive:
@@ -310,6 +315,20 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
     return 0
+
+
+async def subscribe_newcomer(app: TradewindApp) -> bool:
+    """On a fresh database, subscribe the console user to the scanner's signals.
+
+    The console is where a newcomer sees what Tradewind does, signals included; a console
+    user who already exists keeps their own choice (an /unsubscribe stays in force).
+    """
+    services = app.bot_data.services
+    if services is None or await services.users.get(CONSOLE_USER_ID) is not None:
+        return False
+    await services.users.ensure(UserProfile(CONSOLE_USER_ID, CONSOLE_USER_ID, "Console"))
+    await services.signals.subscribe(CONSOLE_USER_ID)
+    return True
 
 
 def _line_reader(stdin: TextIO) -> asyncio.Queue[str | None]:
