@@ -66,7 +66,9 @@ async def _start_broadcast(bot: BotHarness) -> tuple[int, int]:
     assert question == f"Send the message above to {len(TRADERS) + 1} users?"
     message = _keyboard_message(calls)
     data = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    (progress,) = texts(await bot.press(ADMIN, message, data))
+    pressed = await bot.press(ADMIN, message, data)
+    # The dispatcher may already be sending while the press is answered: keep the edit.
+    (progress,) = texts([call for call in pressed if call.method == "editMessageText"])
     broadcast_id = int(data.rsplit(":", 1)[1])
     assert (
         progress
