@@ -95,6 +95,9 @@ class CacheWarmer:
         self._clock = clock
         self.lead_s = lead_s
         self._gate = asyncio.Semaphore(concurrency)
+        # Database reloads (the active account) never queue behind exchange reloads that
+        # wait for the venue's budget.
+        self._db_gate = asyncio.Semaphore(concurrency)
         self._budget = budget or (lambda exchange: None)
         self._share = share
         self._allowances: dict[str, _Allowance] = {}
@@ -159,7 +162,7 @@ class CacheWarmer:
     async def _reload(self, entry: tuple[str, str], delay: float) -> None:
         try:
             await asyncio.sleep(delay)
-            async with self._gate:
+            async with self._db_gate if entry[0] == ACCOUNTS.name else self._gate:
                 await self._portfolio.warm(*entry)
             self.stats.refreshed += 1
         except ExchangeError as error:  # the entry just expires; the next read reloads it

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.cache import CacheLayer
 from core.exchange.errors import ExchangeUnavailable
-from services.caching import BALANCE, POSITIONS, define_trader_caches
+from services.caching import ACCOUNTS, BALANCE, POSITIONS, define_trader_caches
 from services.warming import CacheWarmer
 from tests.fakes.clock import FakeClock
 
@@ -170,3 +170,38 @@ async def test_a_trader_who_just_arrived_is_warmed_without_waiting_for_the_datab
     assert await warmer.warm_once() == 1
     await _drain(warmer)
     assert layer.cache(BALANCE.name).get("5:bybit:demo") == "fresh"
+
+
+class StuckExchange(FakePortfolio):
+    """Exchange reloads wait (the venue's budget is spent); database reloads do not."""
+
+    def __init__(self, cache: CacheLayer) -> None:
+        super().__init__(cache)
+        self.release = asyncio.Event()
+
+    async def warm(self, kind: str, key: str) -> None:
+        if kind != ACCOUNTS.name:
+            await self.release.wait()
+        await super().warm(kind, key)
+
+
+async def test_database_reloads_do_not_queue_behind_exchange_reloads() -> None:
+    clock = FakeClock()
+    layer = CacheLayer(clock)
+    define_trader_caches(layer)
+    layer.cache(BALANCE.name).set("1:bybit:demo", "old")
+    clock.advance(10)
+    layer.cache(ACCOUNTS.name).set("1:active", "old")
+    portfolio = StuckExchange(layer)
+    warmer = CacheWarmer(portfolio, FakeUsers({1}), layer, clock, concurrency=1, rng=NoJitter())
+    clock.advance(BALANCE.ttl - 10 - 0.2)
+    assert await warmer.warm_once() == 1  # the balance reload takes the one exchange slot
+    await asyncio.sleep(0)
+    clock.advance(ACCOUNTS.ttl - BALANCE.ttl + 10)  # now the active account is due too
+    assert await warmer.warm_once() == 1
+    for _ in range(20):  # let the reloads run as far as they can
+        await asyncio.sleep(0)
+    assert layer.cache(ACCOUNTS.name).get("1:active") == "fresh"  # not stuck behind Bybit
+    portfolio.release.set()
+    await _drain(warmer)
+    assert warmer.stats.refreshed == 2
