@@ -23,6 +23,7 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.crypto import SecretBox, load_master_keys
 from core.health import HealthServer
+from core.heap import HeapGuard
 from core.metrics import Metrics
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
@@ -102,7 +103,8 @@ class Lifecycle:
                 await self._stack.enter_async_context(self.health)
             phase("metrics")
             if app.job_queue is not None:
-                schedule_jobs(app.job_queue, services, self.settings.scan_interval)
+                heap = self._stack.enter_context(HeapGuard())
+                schedule_jobs(app.job_queue, services, self.settings.scan_interval, heap)
             self.metrics.watch_gauges(
                 "tradewind_exchange_pool",
                 "Pooled exchange clients: size, leased, created, evicted",

@@ -12,6 +12,7 @@ from typing import Any
 from telegram.ext import JobQueue
 
 from core.exchange.protocol import ExchangeClient
+from core.heap import HeapGuard
 from core.metrics import Metrics
 from db.repositories.intents import IntentRecord
 from handlers.broadcast import BROADCAST_PROGRESS_S, report_progress
@@ -55,7 +56,10 @@ def timed_job(
 
 
 def schedule_jobs(
-    job_queue: JobQueue[TradewindContext], services: Services, price_interval_s: float
+    job_queue: JobQueue[TradewindContext],
+    services: Services,
+    price_interval_s: float,
+    heap: HeapGuard | None = None,
 ) -> None:
     """Register the recurring jobs."""
     metrics = services.metrics
@@ -126,6 +130,9 @@ def schedule_jobs(
     async def broadcast_progress() -> str | None:
         return await report_progress(job_queue.application.bot, services.broadcasts)
 
+    async def tend_heap() -> str | None:
+        return heap.tend() if heap is not None else None
+
     jobs: list[tuple[str, JobBody, float, float]] = [
         ("presence_flush", flush_presence, 30, 30),
         ("paper_settle", settle_paper, price_interval_s, price_interval_s),
@@ -139,6 +146,7 @@ def schedule_jobs(
         ("broadcast_progress", broadcast_progress, BROADCAST_PROGRESS_S, 1),
         ("position_sync", sync_positions, 30, 15),
         ("order_expiry", expire_orders, 60, 45),
+        ("heap_tending", tend_heap, 5, 5),
     ]
     for name, body, interval, first in jobs:
         job_queue.run_repeating(
