@@ -9,6 +9,7 @@ are handled by the shared `PaperEngine` when prices move.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class PaperExchange:
         self._initial = initial_balance
         self._new_id = new_id
         self._closed = False
+        # Candles are computed here, not fetched: ~10 ms of CPU each. Concurrent requests
+        # (the scanner's ten candidates) take turns, one per event-loop turn, so chats are
+        # answered in between instead of waiting for all ten.
+        self._computing = asyncio.Lock()
 
     @property
     def exchange(self) -> str:
@@ -122,7 +127,9 @@ class PaperExchange:
         self, symbol: str, timeframe: str = "1m", limit: int = 100
     ) -> list[Candle]:
         self._check_open()
-        return self._source.ohlcv(symbol, timeframe, limit)
+        async with self._computing:
+            await asyncio.sleep(0)
+            return self._source.ohlcv(symbol, timeframe, limit)
 
     async def fetch_balance(self) -> Balance:
         """Equity = wallet + uPnL; available = wallet − used margin (uPnL never adds to it)."""
