@@ -75,18 +75,11 @@ class UserService:
         await self._users.touch_many(seen.items())
         return len(seen)
 
-    async def active_since_ids(self, since_s: float) -> set[int]:
-        """Users seen within the last `since_s` seconds (stored or not yet flushed)."""
-        since = self._clock.now() - timedelta(seconds=since_s)
-        stored = await self._users.active_since(since)
-        return set(stored) | {uid for uid, at in self._seen.items() if at >= since}
-
     async def last_seen_since(self, since_s: float) -> dict[int, datetime]:
-        """Users seen within the last `since_s` seconds and when, newest knowledge first."""
+        """Users the database saw within the last `since_s` seconds, and when (presence not
+        written yet is `presence()`)."""
         since = self._clock.now() - timedelta(seconds=since_s)
-        seen = dict(await self._users.last_seen_since(since))
-        seen.update((uid, at) for uid, at in self._seen.items() if at >= since)
-        return seen
+        return dict(await self._users.last_seen_since(since))
 
     def presence(self) -> Mapping[int, datetime]:
         """Users seen since the last flush and when (read-only; the cache warmer uses it)."""

@@ -63,13 +63,11 @@ NOTIFY_COLUMNS = frozenset({"notify_signals", "notify_fills", "notify_reports"})
 
 _GET = f"SELECT {_COLUMNS} FROM users WHERE id = ?"
 _BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE username = ? COLLATE NOCASE LIMIT 20"
-_ACTIVE_SINCE = "SELECT id FROM users WHERE last_seen_at >= ? AND is_active = 1"
 _LAST_SEEN_SINCE = "SELECT id, last_seen_at FROM users WHERE last_seen_at >= ? AND is_active = 1"
 
 HOT_QUERIES = (
     HotQuery("users.get", _GET, (1,)),
     HotQuery("users.by_username", _BY_USERNAME, ("alice",)),
-    HotQuery("users.active_since", _ACTIVE_SINCE, (0,)),
     HotQuery("users.last_seen_since", _LAST_SEEN_SINCE, (0,)),
 )
 
@@ -115,10 +113,6 @@ class UserRepository(Repository):
     async def find_by_username(self, username: str) -> list[UserRecord]:
         rows = await self.store.fetchall("users.by_username", _BY_USERNAME, (username,))
         return [_record(row) for row in rows]
-
-    async def active_since(self, since: datetime) -> list[int]:
-        rows = await self.store.fetchall("users.active_since", _ACTIVE_SINCE, (to_ms(since),))
-        return [row[0] for row in rows]
 
     async def last_seen_since(self, since: datetime) -> list[tuple[int, datetime]]:
         """Users seen since `since`, with when (cache warming favours the most recent)."""

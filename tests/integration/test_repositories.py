@@ -43,7 +43,7 @@ async def test_users_get_many_and_batch_updates(store: Store) -> None:
     assert not (await users.get_many([2]))[2].is_active
     later = NOW + timedelta(days=2)
     await users.touch_many([(1, later), (3, later)])
-    assert sorted(await users.active_since(NOW + timedelta(days=1))) == [1, 3]
+    assert sorted(await users.last_seen_since(NOW + timedelta(days=1))) == [(1, later), (3, later)]
     assert [u.user_id for u in await users.find_by_username("NOBODY")] == []
 
 
