@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.errors import InvalidInput
-from db.repositories.licenses import LicenseRepository
+from db.repositories.licenses import LicenseRecord, LicenseRepository
 from db.repositories.payments import PaymentEntry, PaymentRepository
 from services.audit import AuditService
 from services.licenses import LicenseState, describe
@@ -129,17 +129,21 @@ class PaymentService:
             payload=payload,
         )
         now = self._clock.now()
+        record: LicenseRecord | None = None
         async with self._payments.store.transaction(durable=True) as tx:
             credited = await self._payments.record(entry, now, tx)
             if credited:
-                await self._licenses.extend(user_id, order.days, order.plan, "payment", now, tx=tx)
+                record = await self._licenses.extend(
+                    user_id, order.days, order.plan, "payment", now, tx=tx
+                )
                 details = {"plan": order.plan, "days": order.days, "amount": amount}
                 target = f"charge:{telegram_charge_id}"
                 await self._audit.record(user_id, "payment", target, details, tx=tx)
         if credited:
             self._on_change()
-        state = describe(await self._licenses.get(user_id), now)
-        return PaymentOutcome(order.plan, order.days, amount, credited, state)
+        else:  # a redelivered update: the licence as the first delivery left it
+            record = await self._licenses.get(user_id)
+        return PaymentOutcome(order.plan, order.days, amount, credited, describe(record, now))
 
 
 def _parse(payload: str) -> _Order | None:
