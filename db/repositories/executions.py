@@ -8,7 +8,6 @@ nobody new). Outcomes are written once per (signal, user); a second write is ign
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from decimal import Decimal
 
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
-from db.repositories.strategy import StrategyRecord
+from db.repositories.strategy import StrategyRecord, strategy_from_row
 from db.store import Row, Tx
 
 FILLED, PLACED, SKIPPED, FAILED = "filled", "placed", "skipped", "failed"
@@ -132,24 +131,10 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _candidate(row: Row) -> Candidate:
-    strategy = StrategyRecord(
-        user_id=row["user_id"],
-        size_usdt=_dec(row["size_usdt"]),
-        risk_pct=_dec(row["risk_pct"]),
-        leverage=row["leverage"],
-        tp_pct=Decimal(row["tp_pct"]),
-        sl_pct=Decimal(row["sl_pct"]),
-        max_positions=row["max_positions"],
-        auto_trade=bool(row["auto_trade"]),
-        min_score=row["min_score"],
-        allow_symbols=tuple(json.loads(row["allow_symbols"])),
-        deny_symbols=tuple(json.loads(row["deny_symbols"])),
-        limit_order_ttl_min=row["limit_order_ttl_min"],
-    )
     return Candidate(
         user_id=row["user_id"],
         chat_id=row["chat_id"],
-        strategy=strategy,
+        strategy=strategy_from_row(row),
         licensed=bool(row["licensed"]),
         exchange=row["exchange"],
         account_type=row["account_type"],

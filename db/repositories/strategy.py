@@ -64,12 +64,12 @@ class StrategyRepository(Repository):
     async def get(self, user_id: int) -> StrategyRecord:
         """Return the user's settings, or the defaults when they never changed any."""
         row = await self.store.fetchone("strategy.get", _GET, (user_id,))
-        return StrategyRecord(user_id=user_id) if row is None else _record(row)
+        return StrategyRecord(user_id=user_id) if row is None else strategy_from_row(row)
 
     async def auto_traders(self, signal_score: float) -> list[StrategyRecord]:
         """Settings of every auto-trading user whose threshold this score meets."""
         rows = await self.store.fetchall("strategy.auto_traders", _AUTO_TRADERS, (signal_score,))
-        return [_record(row) for row in rows]
+        return [strategy_from_row(row) for row in rows]
 
     async def save(self, record: StrategyRecord, now: datetime, tx: Tx | None = None) -> None:
         async with self._tx(tx) as t:
@@ -109,7 +109,8 @@ def _decimal(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _record(row: Row) -> StrategyRecord:
+def strategy_from_row(row: Row) -> StrategyRecord:
+    """A strategy_settings row (or any query selecting its columns) as a record."""
     return StrategyRecord(
         user_id=row["user_id"],
         size_usdt=_decimal(row["size_usdt"]),
