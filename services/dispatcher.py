@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -172,11 +171,9 @@ class Dispatcher:
         messages, later = self._plan(rows)
         if later:
             now = self._clock.now()
-            by_time: dict[float, list[int]] = defaultdict(list)
-            for row_id, delay in later:
-                by_time[round(delay, 3)].append(row_id)
-            for delay, ids in by_time.items():
-                await self._repo.release(ids, now + timedelta(seconds=delay))
+            await self._repo.release_each(
+                (row_id, now + timedelta(seconds=delay)) for row_id, delay in later
+            )
         for launched, message in enumerate(messages):
             try:
                 await self.flood.acquire(message.chat_id)

@@ -189,7 +189,11 @@ class NotificationRepository(Repository):
 
     async def release(self, ids: Iterable[int], at: datetime) -> int:
         """Put claimed rows back to `pending`, due at `at`, without counting an attempt."""
-        rows = [(to_ms(at), i) for i in ids]
+        return await self.release_each((i, at) for i in ids)
+
+    async def release_each(self, due: Iterable[tuple[int, datetime]]) -> int:
+        """Like `release`, each row due at its own time, in one statement batch."""
+        rows = [(to_ms(at), i) for i, at in due]
         sql = (
             "UPDATE notifications SET status = 'pending', claimed_at = NULL, "
             "next_attempt_at = ? WHERE id = ?"
