@@ -127,7 +127,6 @@ class OrderExpiry:
         change = IntentUpdate(status.CANCELLED, error="expired: older than limit_order_ttl_min")
         async with self._store.transaction() as tx:
             await self._pending.finish_many([(o.order_row_id, out) for o, out in done], tx)
-            for order in expired:
-                await self._intents.update(order.client_order_id, change, now, tx)
+            await self._intents.update_many([o.client_order_id for o in expired], change, now, tx)
             await self._outbox.enqueue(notices, tx)
         self._outbox.wake()

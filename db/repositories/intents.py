@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -145,23 +146,33 @@ class IntentRepository(Repository):
     async def update(
         self, client_order_id: str, change: IntentUpdate, now: datetime, tx: Tx | None = None
     ) -> None:
+        await self.update_many([client_order_id], change, now, tx)
+
+    async def update_many(
+        self,
+        client_order_ids: Iterable[str],
+        change: IntentUpdate,
+        now: datetime,
+        tx: Tx | None = None,
+    ) -> None:
+        """Apply one change to several intents in one statement batch."""
+        fields = (
+            change.status,
+            change.exchange_order_id,
+            _text(change.filled_qty),
+            _text(change.avg_price),
+            _text(change.fee),
+            change.error,
+            to_ms(now),
+        )
         async with self._tx(tx) as t:
-            await t.execute(
+            await t.executemany(
                 "intents.update",
                 "UPDATE order_intents SET status = ?, "
                 "exchange_order_id = COALESCE(?, exchange_order_id), "
                 "filled_qty = COALESCE(?, filled_qty), avg_price = COALESCE(?, avg_price), "
                 "fee = COALESCE(?, fee), error = ?, updated_at = ? WHERE client_order_id = ?",
-                (
-                    change.status,
-                    change.exchange_order_id,
-                    _text(change.filled_qty),
-                    _text(change.avg_price),
-                    _text(change.fee),
-                    change.error,
-                    to_ms(now),
-                    client_order_id,
-                ),
+                [(*fields, cid) for cid in client_order_ids],
             )
 
     async def unresolved(self, older_than: datetime) -> list[IntentRecord]:
