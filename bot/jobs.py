@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram.ext import JobQueue
 
-from core.exchange.protocol import ExchangeClient
 from core.heap import HeapGuard
 from core.metrics import Metrics
-from db.repositories.intents import IntentRecord
 from handlers.broadcast import BROADCAST_PROGRESS_S, report_progress
 from handlers.context import TradewindContext
-from services.caching import invalidate_user
 from services.container import Services
 
 log = logging.getLogger(__name__)
@@ -70,17 +66,8 @@ def schedule_jobs(
         return f"last-seen of {count} users written in one transaction" if count else None
 
     async def settle_paper() -> str | None:
-        report = await exchanges.settle_paper()
-        if not report.events:
-            return None
-        logged = await services.history.record_paper_events(report)
-        for user_id in {user_id for user_id, _, _ in report.affected}:
-            invalidate_user(services.cache, user_id)  # their positions and balance just changed
-        return (
-            f"paper: {report.orders_filled} orders filled, {report.tp_hits} take-profits, "
-            f"{report.sl_hits} stop-losses, {report.liquidations} liquidations; "
-            f"{logged} trades logged"
-        )
+        settled = await services.paper.settle()
+        return None if settled is None else str(settled)
 
     async def warm_caches() -> None:
         # Runs every 1.5 s: its counts go to metrics (tradewind_cache_warming), not the log.
@@ -91,12 +78,7 @@ def schedule_jobs(
         return f"closed {count} idle exchange clients" if count else None
 
     async def resolve_orders() -> str | None:
-        @asynccontextmanager
-        async def lease(intent: IntentRecord) -> AsyncIterator[ExchangeClient]:
-            async with exchanges.lease(intent.user_id, intent.exchange, intent.account_type) as c:
-                yield c
-
-        count = await services.executor.resolve_pending(lease)
+        count = await services.executor.resolve_pending(exchanges.lease_for)
         return f"settled {count} orders whose outcome was unknown" if count else None
 
     async def expire_cards() -> str | None:

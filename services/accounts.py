@@ -20,7 +20,7 @@ from core.exchange.venues import VENUES, title
 from db.repositories.credentials import CredentialRecord, CredentialRepository, NewCredential
 from db.repositories.users import UserRepository
 from db.store import Store
-from services.caching import ACCOUNTS, invalidate_user
+from services.caching import ACCOUNTS
 from services.exchanges import ExchangeGateway
 
 PAPER = "paper"
@@ -89,7 +89,6 @@ class AccountService:
         self._users = UserRepository(store)
         self._gateway = gateway
         self._secrets = secrets
-        self._cache = cache
         self._active = cache.cache(ACCOUNTS.name)
         self._clock = clock
         self.offered = offered
@@ -119,8 +118,7 @@ class AccountService:
         ref = await self._store_keys(user_id, exchange, account_type, credentials)
         await self._gateway.forget(user_id, exchange, account_type)
         if exchange == PAPER:
-            async with self._gateway.lease(user_id, PAPER, PAPER) as client:
-                balance = await client.fetch_balance()
+            balance = await self._gateway.account(user_id, PAPER, PAPER).balance(fresh=True)
         return Connection(ref, balance)
 
     async def active(self, user_id: int) -> AccountRef | None:
@@ -166,8 +164,8 @@ class AccountService:
     async def recheck(self, user_id: int, credential_id: int) -> Connection:
         """Validate the stored keys again with one balance call; record when."""
         record = await self._owned(user_id, credential_id)
-        async with self._gateway.lease(user_id, record.exchange, record.account_type) as client:
-            balance = await client.fetch_balance()
+        account = self._gateway.account(user_id, record.exchange, record.account_type)
+        balance = await account.balance(fresh=True)  # the keys must answer now
         await self._credentials.mark_verified(credential_id, self._clock.now())
         return Connection(_ref(record), balance)
 
@@ -224,8 +222,8 @@ class AccountService:
         return record
 
     def _forget_cached(self, user_id: int) -> None:
+        # The accounts' own cached state goes with their keys (`ExchangeGateway.forget`).
         self._active.invalidate(f"{user_id}:active")
-        invalidate_user(self._cache, user_id)
 
 
 def _ref(record: CredentialRecord) -> AccountRef:

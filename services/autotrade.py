@@ -22,34 +22,27 @@ from datetime import timedelta
 from decimal import Decimal
 from html import escape
 
-from core.cache import CacheLayer
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, InsufficientFunds
 from core.exchange.ids import client_order_id
 from core.exchange.models import ZERO, Market, PositionSide, Ticker
-from core.exchange.protocol import ExchangeClient
-from db.repositories import intents as status
-from db.repositories.executions import (
-    FAILED,
-    FILLED,
-    PLACED,
-    SKIPPED,
-    Candidate,
-    ExecutionRecord,
-    ExecutionRepository,
-)
+from core.lifecycle import ExecutionStatus, IntentStatus, Origin
+from db.repositories.executions import Candidate, ExecutionRecord, ExecutionRepository
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from db.repositories.positions import ActivePosition, PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
 from db.store import Store
+from services.account_client import AccountClient
 from services.amounts import protective_levels
-from services.caching import BALANCE, account_key, invalidate_user
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.market import MarketService
 from services.outbox import Notice, NoticeKind, Outbox
 
 log = logging.getLogger(__name__)
+
+FILLED, PLACED = ExecutionStatus.FILLED, ExecutionStatus.PLACED
+SKIPPED, FAILED = ExecutionStatus.SKIPPED, ExecutionStatus.FAILED
 
 NO_LICENCE = "no licence"
 NO_ACCOUNT = "no account"
@@ -123,7 +116,6 @@ class AutoTrader:
         market: MarketService,
         gateway: ExchangeGateway,
         outbox: Outbox,
-        cache: CacheLayer,
         clock: Clock,
         signals: SignalRepository,
         concurrency: int = 500,
@@ -139,7 +131,6 @@ class AutoTrader:
         self._market = market
         self._gateway = gateway
         self._outbox = outbox
-        self._cache = cache
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._signals = signals
@@ -291,7 +282,7 @@ class AutoTrader:
             side=side.opening_side.value,
             order_type="market",
             qty=qty,
-            origin="auto",
+            origin=Origin.AUTO,
             leverage=plan.leverage,
             take_profit=take,
             stop_loss=stop,
@@ -302,8 +293,8 @@ class AutoTrader:
         """Place one user's order; whatever goes wrong stays this user's outcome."""
         user_id = plan.candidate.user_id
         try:
-            lease = self._gateway.lease(user_id, plan.exchange, plan.account_type)
-            async with self._slots, lease as client:
+            client = self._gateway.account(user_id, plan.exchange, plan.account_type)
+            async with self._slots:
                 intent = plan.intent or await self._sized(signal, plan, client)
                 if intent is None:
                     return self._skip(signal, plan.candidate, BELOW_MINIMUM)
@@ -318,16 +309,13 @@ class AutoTrader:
             log.exception("auto-trade of signal %s for user %s failed", signal.id, user_id)
             await self._reject_unsent(plan.cid, "internal error")
             return self._failed(signal, plan, "internal error")
-        finally:
-            invalidate_user(self._cache, user_id)
 
     async def _sized(
-        self, signal: SignalRecord, plan: _Plan, client: ExchangeClient
+        self, signal: SignalRecord, plan: _Plan, client: AccountClient
     ) -> NewIntent | None:
         """Risk sizing: lose `risk_pct` of equity if the stop is hit; record the intent."""
         strategy = plan.candidate.strategy
-        key = account_key(plan.candidate.user_id, plan.exchange, plan.account_type)
-        balance = self._cache.cache(BALANCE.name).get(key) or await client.fetch_balance()
+        balance = await client.balance()
         risk, stop = strategy.risk_pct or ZERO, strategy.sl_pct
         notional = balance.equity * risk / stop if stop > 0 else balance.equity * risk / 100
         intent = self._intent(signal, plan, notional)
@@ -335,14 +323,14 @@ class AutoTrader:
             await self._executor.record(intent)
         return intent
 
-    async def _place(self, signal: SignalRecord, plan: _Plan, client: ExchangeClient) -> _Outcome:
+    async def _place(self, signal: SignalRecord, plan: _Plan, client: AccountClient) -> _Outcome:
         await client.set_leverage(plan.market.symbol, plan.leverage)
         execution = await self._executor.place(client, plan.cid)
         intent = execution.intent
-        if intent.status == status.REJECTED:
+        if intent.status == IntentStatus.REJECTED:
             return self._failed(signal, plan, intent.error or "rejected", intent)
         now = self._clock.now()
-        filled = intent.status == status.FILLED and intent.avg_price is not None
+        filled = intent.status == IntentStatus.FILLED and intent.avg_price is not None
         record = ExecutionRecord(
             signal_id=signal.id,
             user_id=plan.candidate.user_id,
@@ -358,8 +346,8 @@ class AutoTrader:
     async def _reject_unsent(self, cid: str, reason: str) -> None:
         """An intent that never left (sizing or leverage failed) is closed, not left pending."""
         intent = await self._intents.get(cid)
-        if intent is not None and intent.status == status.PENDING:
-            change = IntentUpdate(status.REJECTED, error=reason)
+        if intent is not None and intent.status == IntentStatus.PENDING:
+            change = IntentUpdate(IntentStatus.REJECTED, error=reason)
             await self._intents.update(cid, change, self._clock.now())
 
     def _skip(
@@ -418,7 +406,7 @@ def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
         updated_at=intent.updated_at,
         take_profit=intent.take_profit,
         stop_loss=intent.stop_loss,
-        origin="auto",
+        origin=Origin.AUTO,
         signal_id=signal.id,
     )
 

@@ -49,6 +49,7 @@ from services.monitoring import MonitoringService
 from services.notify_settings import NotificationSettings
 from services.order_expiry import OrderExpiry
 from services.outbox import Outbox
+from services.paper_settlement import PaperSettlement
 from services.payments import PaymentService
 from services.plans import PlanCatalog
 from services.portfolio import PortfolioService
@@ -80,6 +81,7 @@ class Services:
     audit: AuditService
     alerts: AlertThrottle
     exchanges: ExchangeGateway
+    paper: PaperSettlement
     executor: OrderExecutor
     accounts: AccountService
     market: MarketService
@@ -141,6 +143,7 @@ async def build_services(
         secrets=secrets,
         clock=clock,
         metrics=metrics,
+        cache=cache,
         exchange_urls=settings.exchange_urls,
     )
     executor = OrderExecutor(IntentRepository(store), clock)
@@ -149,7 +152,7 @@ async def build_services(
     strategy = StrategyService(StrategyRepository(store), cache, clock)
     history = HistoryService(TradeRepository(store), on_recorded=analytics.invalidate)
     users = UserService(UserRepository(store), licenses, cache, clock)
-    portfolio = PortfolioService(exchanges, accounts, cache, market)
+    portfolio = PortfolioService(exchanges, accounts, market)
     registry = MarketRegistry(
         exchanges, MarketRepository(store), clock, metrics, interval_s=settings.sync_interval
     )
@@ -167,6 +170,7 @@ async def build_services(
         audit=audit,
         alerts=AlertThrottle(clock),
         exchanges=exchanges,
+        paper=PaperSettlement(exchanges, history),
         executor=executor,
         accounts=accounts,
         market=market,
@@ -181,7 +185,6 @@ async def build_services(
             licenses=licenses,
             gateway=exchanges,
             history=history,
-            cache=cache,
             clock=clock,
         ),
         portfolio=portfolio,
@@ -221,7 +224,6 @@ async def build_services(
             market=market,
             gateway=exchanges,
             outbox=outbox,
-            cache=cache,
             clock=clock,
             signals=SignalRepository(store),
             on_change=analytics.invalidate,
@@ -238,7 +240,6 @@ async def build_services(
             market=market,
             gateway=exchanges,
             outbox=outbox,
-            cache=cache,
             clock=clock,
             on_change=analytics.invalidate,
         ),
@@ -249,7 +250,6 @@ async def build_services(
             users=UserRepository(store),
             gateway=exchanges,
             outbox=outbox,
-            cache=cache,
             clock=clock,
         ),
     )

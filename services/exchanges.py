@@ -9,10 +9,12 @@ dropped from the pool as soon as the credentials change.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 
+from core.cache import CacheLayer
 from core.clock import Clock
 from core.crypto import SecretBox, SecretContext
 from core.exchange.credentials import ApiCredentials
@@ -29,6 +31,8 @@ from core.paper.ledger import PaperLedger
 from core.paper.live_source import LiveMarketSource
 from core.paper.market_source import MarketSource
 from db.repositories.credentials import CredentialRepository
+from db.repositories.intents import IntentRecord
+from services.account_client import AccountCaches, AccountClient
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,11 @@ VenueOpener = Callable[[str], VenueHandle]
 
 
 class ExchangeGateway:
-    """Owns the venues, the paper world and the client pool; closes them all on `aclose`."""
+    """Owns the venues, the paper world and the client pool; closes them all on `aclose`.
+
+    Services reach a trader's account only through `account()`, whose reads and writes keep
+    the shared account caches (in `cache`) true.
+    """
 
     def __init__(
         self,
@@ -48,6 +56,7 @@ class ExchangeGateway:
         secrets: SecretBox,
         clock: Clock,
         metrics: Metrics | None = None,
+        cache: CacheLayer | None = None,
         exchange_urls: Mapping[str, str] | None = None,
         venue_opener: VenueOpener | None = None,
         pool_size: int = 2000,
@@ -65,6 +74,11 @@ class ExchangeGateway:
         self._live: LiveMarketSource | None = None
         self.paper_engine = PaperEngine(paper_ledger, clock)
         self.pool = ClientPool(self._create, max_size=pool_size, idle_ttl_s=idle_ttl_s, clock=clock)
+        self.account_caches = AccountCaches(cache if cache is not None else CacheLayer(clock))
+        # One object per account while anyone holds it; its state lives in the caches.
+        self._accounts: weakref.WeakValueDictionary[PoolKey, AccountClient] = (
+            weakref.WeakValueDictionary()
+        )
 
     def _default_opener(self, metrics: Metrics | None) -> VenueOpener:
         def opener(name: str) -> VenueHandle:
@@ -79,6 +93,21 @@ class ExchangeGateway:
         """Lend the client of one trader's account for the duration of the block."""
         async with self.pool.lease(user_id, exchange, account_type) as client:
             yield client
+
+    def account(self, user_id: int, exchange: str, account_type: str) -> AccountClient:
+        """The cache-aware client of one trader's account."""
+        key = (user_id, exchange, account_type)
+        found = self._accounts.get(key)
+        if found is None:
+            found = AccountClient(
+                user_id, exchange, account_type, lender=self, caches=self.account_caches
+            )
+            self._accounts[key] = found
+        return found
+
+    def lease_for(self, intent: IntentRecord) -> AbstractAsyncContextManager[PooledClient]:
+        """The client of the account an order intent was placed on (to look it up again)."""
+        return self.lease(intent.user_id, intent.exchange, intent.account_type)
 
     def venue(self, name: str) -> VenueHandle:
         """The shared adapter of a real exchange, opened on first use."""
@@ -115,12 +144,18 @@ class ExchangeGateway:
         return self._live
 
     async def settle_paper(self) -> EngineReport:
-        """Move paper accounts to the latest prices: fills, TP/SL, liquidations."""
+        """Move paper accounts to the latest prices: fills, TP/SL, liquidations.
+
+        The engine is these accounts' exchange: what it moved is dropped from the caches.
+        """
         source = await self.paper_source()
         if isinstance(source, LiveMarketSource):
             await source.refresh()
         prices: dict[str, Decimal] = {s: t.last for s, t in source.tickers().items()}
-        return await self.paper_engine.on_prices(prices)
+        report = await self.paper_engine.on_prices(prices)
+        for user_id in {user_id for user_id, _, _ in report.affected}:
+            self.account_caches.drop(user_id, "paper", "paper")
+        return report
 
     async def probe(self, exchange: str, account_type: str, credentials: ApiCredentials) -> Balance:
         """Check keys with one balance call on a throwaway client; nothing pooled or stored."""
@@ -133,7 +168,9 @@ class ExchangeGateway:
     async def forget(
         self, user_id: int, exchange: str | None = None, account_type: str | None = None
     ) -> int:
-        """Credentials changed or removed: close and drop the pooled clients."""
+        """Credentials changed or removed: close and drop the pooled clients, and forget
+        what was cached about those accounts."""
+        self.account_caches.drop(user_id, exchange, account_type)
         return await self.pool.drop(user_id, exchange, account_type)
 
     def pool_stats(self) -> PoolStats:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from core.clock import Clock
 from core.exchange.errors import (
@@ -31,20 +32,23 @@ from core.exchange.errors import (
     UnknownOutcome,
 )
 from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
-from core.exchange.protocol import ExchangeClient
-from db.repositories import intents as status
+from core.lifecycle import FINAL, IntentStatus
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 
 log = logging.getLogger(__name__)
 
-ClientLease = Callable[[IntentRecord], AbstractAsyncContextManager[ExchangeClient]]
 
-_FROM_ORDER = {
-    OrderStatus.OPEN: status.OPEN,
-    OrderStatus.FILLED: status.FILLED,
-    OrderStatus.CANCELLED: status.CANCELLED,
-    OrderStatus.REJECTED: status.REJECTED,
-}
+class OrderPlacer(Protocol):
+    """What placing needs of an account: send an order, look one up by its client id."""
+
+    async def create_order(self, request: OrderRequest) -> Order: ...
+
+    async def fetch_order(
+        self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Order: ...
+
+
+ClientLease = Callable[[IntentRecord], AbstractAsyncContextManager[OrderPlacer]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,36 +73,45 @@ class OrderExecutor:
         """Write the intent down; False if it already exists (same client order id)."""
         return await self._intents.create(intent, self._clock.now())
 
-    async def place(self, client: ExchangeClient, client_order_id: str) -> Execution:
-        """Send the recorded intent unless it is settled; resolve any unknown outcome."""
+    async def place(
+        self, client: OrderPlacer, client_order_id: str, *, await_fill: bool = False
+    ) -> Execution:
+        """Send the recorded intent unless it is settled; resolve any unknown outcome.
+
+        `await_fill`: a market order the venue reports as just accepted is looked up once,
+        so the intent settles with its fill (a trader waiting on a card wants the price).
+        """
         lock = self._locks.get(client_order_id)
         if lock is None:
             lock = self._locks[client_order_id] = asyncio.Lock()
         async with lock:
             intent = await self._require(client_order_id)
-            if intent.status in status.FINAL:
+            if intent.status in FINAL:
                 return Execution(intent, None, already_done=True)
-            if intent.status in (status.SENT, status.UNKNOWN):
+            order = None
+            if intent.status in (IntentStatus.SENT, IntentStatus.UNKNOWN):
                 order = await self._lookup(client, intent)  # it may already exist
-                if order is not None:
-                    return await self._settle(intent, order)
-            return await self._send(client, intent)
+            if order is None:
+                order = await self._send(client, intent)
+            if await_fill:
+                order = await self._fill_of(client, intent, order)
+            return await self._settle(intent, order)
 
     async def resolve_pending(self, lease: ClientLease, older_than_s: float = 30) -> int:
         """Settle intents left `sent`/`unknown` by a crash or a failed lookup; return how many."""
         cutoff = self._clock.now() - timedelta(seconds=older_than_s)
         settled = 0
         for intent in await self._intents.unresolved(cutoff):
-            if intent.status == status.PENDING:
+            if intent.status == IntentStatus.PENDING:
                 # Recorded but never sent: the sender died before the request left.
-                await self._update(intent, IntentUpdate(status.REJECTED, error="not sent"))
+                await self._update(intent, IntentUpdate(IntentStatus.REJECTED, error="not sent"))
                 settled += 1
                 continue
             try:
                 async with lease(intent) as client:
                     order = await self._lookup(client, intent)
                 if order is None:
-                    change = IntentUpdate(status.REJECTED, error="never reached the exchange")
+                    change = IntentUpdate(IntentStatus.REJECTED, error="never reached the exchange")
                     await self._update(intent, change)
                 else:
                     await self._settle(intent, order)
@@ -107,32 +120,42 @@ class OrderExecutor:
                 log.warning("intent %s still unresolved: %s", intent.client_order_id, error)
         return settled
 
-    async def _send(self, client: ExchangeClient, intent: IntentRecord) -> Execution:
+    async def _send(self, client: OrderPlacer, intent: IntentRecord) -> Order:
+        """The exchange's answer to the order, sent at most until it is known to exist."""
         request = _request(intent)
         for attempt in range(intent.attempts + 1, self._max_attempts + 1):
             await self._intents.mark_sent(intent.client_order_id, self._clock.now())
             try:
-                order = await client.create_order(request)
+                return await client.create_order(request)
             except UnknownOutcome:
                 found = await self._lookup(client, intent)
                 if found is not None:
-                    return await self._settle(intent, found)
+                    return found
                 log.info(
                     "order %s confirmed absent after attempt %d", request.client_order_id, attempt
                 )
                 continue  # confirmed absence: the one case where sending again is safe
             except ExchangeError as error:  # refused, rate limited, auth...: nothing placed
-                await self._update(intent, IntentUpdate(status.REJECTED, error=error.message))
+                await self._update(intent, IntentUpdate(IntentStatus.REJECTED, error=error.message))
                 raise
-            return await self._settle(intent, order)
         await self._update(
-            intent, IntentUpdate(status.REJECTED, error="not accepted after retries")
+            intent, IntentUpdate(IntentStatus.REJECTED, error="not accepted after retries")
         )
         raise UnknownOutcome(
             intent.exchange, "The exchange did not accept the order; nothing was placed."
         )
 
-    async def _lookup(self, client: ExchangeClient, intent: IntentRecord) -> Order | None:
+    async def _fill_of(self, client: OrderPlacer, intent: IntentRecord, order: Order) -> Order:
+        """A market order some venues report as just accepted: look up its fill once."""
+        if order.status is not OrderStatus.OPEN or intent.order_type != OrderType.MARKET.value:
+            return order
+        try:
+            return await client.fetch_order(intent.symbol, client_order_id=intent.client_order_id)
+        except ExchangeError as error:  # the order stands; its fill is learnt later
+            log.info("fill of %s not known yet: %s", intent.client_order_id, error.message)
+            return order
+
+    async def _lookup(self, client: OrderPlacer, intent: IntentRecord) -> Order | None:
         """Find the order by client id: the order, None for a confirmed absence.
 
         A lookup that itself fails leaves the intent `unknown` and raises `UnknownOutcome`.
@@ -142,7 +165,7 @@ class OrderExecutor:
         except OrderNotFound:
             return None
         except TemporaryError as error:
-            await self._update(intent, IntentUpdate(status.UNKNOWN, error=error.message))
+            await self._update(intent, IntentUpdate(IntentStatus.UNKNOWN, error=error.message))
             raise UnknownOutcome(
                 intent.exchange,
                 "The exchange did not confirm the order and cannot be reached to check; "
@@ -151,14 +174,7 @@ class OrderExecutor:
             ) from error
 
     async def _settle(self, intent: IntentRecord, order: Order) -> Execution:
-        change = IntentUpdate(
-            status=_FROM_ORDER[order.status],
-            exchange_order_id=order.order_id,
-            filled_qty=order.filled_qty,
-            avg_price=order.avg_price,
-            fee=order.fee,
-        )
-        await self._update(intent, change)
+        await self._update(intent, IntentUpdate.of_order(order))
         return Execution(await self._require(intent.client_order_id), order)
 
     async def _update(self, intent: IntentRecord, change: IntentUpdate) -> None:

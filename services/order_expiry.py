@@ -15,15 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from core.cache import CacheLayer
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, OrderNotFound
-from db.repositories import intents as status
+from core.lifecycle import IntentStatus
 from db.repositories.intents import IntentRepository, IntentUpdate
 from db.repositories.pending_orders import CLOSED, EXPIRED, PendingOrder, PendingOrderRepository
 from db.repositories.users import UserRepository
 from db.store import Store
-from services.caching import invalidate_user
 from services.exchanges import ExchangeGateway
 from services.outbox import Notice, NoticeKind, Outbox
 
@@ -56,7 +54,6 @@ class OrderExpiry:
         users: UserRepository,
         gateway: ExchangeGateway,
         outbox: Outbox,
-        cache: CacheLayer,
         clock: Clock,
         batch: int = 500,
         concurrency: int = 50,
@@ -67,7 +64,6 @@ class OrderExpiry:
         self._users = users
         self._gateway = gateway
         self._outbox = outbox
-        self._cache = cache
         self._clock = clock
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
@@ -84,12 +80,10 @@ class OrderExpiry:
 
     async def _cancel(self, order: PendingOrder) -> str | None:
         """EXPIRED once cancelled, CLOSED if the exchange no longer has it, None to retry."""
+        account = self._gateway.account(order.user_id, order.exchange, order.account_type)
         try:
-            async with (
-                self._slots,
-                self._gateway.lease(order.user_id, order.exchange, order.account_type) as client,
-            ):
-                await client.cancel_order(order.symbol, order.exchange_order_id)
+            async with self._slots:
+                await account.cancel_order(order.symbol, order.exchange_order_id)
         except OrderNotFound:
             return CLOSED
         except ExchangeError as error:
@@ -100,8 +94,6 @@ class OrderExpiry:
                 error.message,
             )
             return None
-        finally:
-            invalidate_user(self._cache, order.user_id)
         return EXPIRED
 
     async def _commit(self, done: Sequence[tuple[PendingOrder, str]]) -> None:
@@ -124,7 +116,9 @@ class OrderExpiry:
             if o.user_id in users
         ]
         now = self._clock.now()
-        change = IntentUpdate(status.CANCELLED, error="expired: older than limit_order_ttl_min")
+        change = IntentUpdate(
+            IntentStatus.CANCELLED, error="expired: older than limit_order_ttl_min"
+        )
         async with self._store.transaction() as tx:
             await self._pending.finish_many([(o.order_row_id, out) for o, out in done], tx)
             await self._intents.update_many([o.client_order_id for o in expired], change, now, tx)

@@ -19,22 +19,19 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
-from typing import TypeVar
 
-from core.cache import CacheLayer
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import PREFIX
 from core.exchange.models import ZERO, Order, OrderType, Position, PositionSide
-from core.exchange.protocol import ExchangeClient
-from db.repositories import intents as status
+from core.lifecycle import STOPS, CloseReason, ExecutionStatus, Origin
 from db.repositories.base import to_ms
-from db.repositories.executions import PLACED, ExecutionRepository
+from db.repositories.executions import ExecutionRepository
 from db.repositories.intents import IntentRecord, IntentRepository
 from db.repositories.pending_orders import CLOSED, PendingOrder, PendingOrderRepository
 from db.repositories.positions import AccountKey, ActivePosition, PositionRepository
@@ -42,7 +39,7 @@ from db.repositories.trades import TradeLog, TradeRepository
 from db.repositories.users import UserRepository
 from db.store import Store
 from services.amounts import realised_pnl, taker_fee
-from services.caching import ORDERS, POSITIONS, account_key
+from services.caching import account_key
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
 from services.outbox import Notice, NoticeKind, Outbox
@@ -50,9 +47,7 @@ from services.strategy import StrategyService
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 RECENT = timedelta(hours=1)
-STOPS = ("take_profit", "stop_loss", "liquidation")
 _WORDS = {
     "take_profit": "Take profit hit",
     "stop_loss": "Stop loss hit",
@@ -120,7 +115,6 @@ class PositionSync:
         market: MarketService,
         gateway: ExchangeGateway,
         outbox: Outbox,
-        cache: CacheLayer,
         clock: Clock,
         concurrency: int = 50,
         on_change: Callable[[], None] | None = None,
@@ -138,7 +132,6 @@ class PositionSync:
         self._market = market
         self._gateway = gateway
         self._outbox = outbox
-        self._cache = cache
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -167,29 +160,15 @@ class PositionSync:
         return report
 
     async def _read(self, account: AccountKey) -> _Snapshot | None:
-        key = account_key(*account)
+        client = self._gateway.account(*account)
         try:
             async with self._slots:
-                positions = await self._cached(POSITIONS.name, key, account, _positions)
-                orders = await self._cached(ORDERS.name, key, account, _orders)
+                positions = await client.positions()
+                orders = await client.open_orders()
         except ExchangeError as error:
-            log.warning("position sync: %s unreachable: %s", key, error.message)
+            log.warning("position sync: %s unreachable: %s", client.key, error.message)
             return None
         return _Snapshot(positions, orders)
-
-    async def _cached(
-        self,
-        cache: str,
-        key: str,
-        account: AccountKey,
-        read: Callable[[ExchangeClient], Awaitable[tuple[T, ...]]],
-    ) -> tuple[T, ...]:
-        async def load() -> tuple[T, ...]:
-            async with self._gateway.lease(*account) as client:
-                return await read(client)
-
-        found: tuple[T, ...] = await self._cache.cache(cache).get_or_load(key, load)
-        return found
 
     async def _reconcile(
         self,
@@ -218,7 +197,7 @@ class PositionSync:
             if seen != replace(row, updated_at=seen.updated_at):
                 changes.upserts.append(seen)
                 report.changed += 1
-            if row.origin == "auto" and row.signal_id and row.updated_at == row.opened_at:
+            if row.origin == Origin.AUTO and row.signal_id and row.updated_at == row.opened_at:
                 await self._auto_filled(row.signal_id, position, row, changes)
         for symbol, position in current.items():
             if symbol not in known:
@@ -278,19 +257,19 @@ class PositionSync:
         self, account: AccountKey, position: Position, changes: _Changes, now: datetime
     ) -> None:
         intent = await self._opening(account, position)
-        origin = intent.origin if intent is not None else "exchange"
+        origin = intent.origin if intent is not None else Origin.EXCHANGE
         row = _seen(
             ActivePosition(
                 *account, position.symbol, position.side.value, position.qty,
                 position.entry_price, position.leverage, now, now,
-                origin=origin if origin in ("auto", "manual") else "manual",
+                origin=origin if origin in (Origin.AUTO, Origin.MANUAL) else Origin.MANUAL,
                 signal_id=intent.signal_id if intent is not None else None,
             ),
             position,
             now,
         )  # fmt: skip
         changes.upserts.append(row)
-        if intent is not None and intent.origin == "auto" and intent.signal_id:
+        if intent is not None and intent.origin == Origin.AUTO and intent.signal_id:
             await self._auto_filled(intent.signal_id, position, row, changes)
         elif intent is None or intent.order_type == OrderType.LIMIT.value:
             text = f"Position opened: {_describe(row, position.qty)} at {position.entry_price}"
@@ -302,7 +281,7 @@ class PositionSync:
     ) -> None:
         """An auto-trade order placed without a known fill: the position says where it filled."""
         execution = await self._executions.get(signal_id, row.user_id)
-        if execution is None or execution.status != PLACED:
+        if execution is None or execution.status != ExecutionStatus.PLACED:
             return
         changes.fills.append((signal_id, row.user_id, position.entry_price))
         text = f"🤖 Auto-trade filled: {_describe(row, position.qty)} at {position.entry_price}"
@@ -313,16 +292,8 @@ class PositionSync:
 
     async def _opening(self, account: AccountKey, position: Position) -> IntentRecord | None:
         """The latest order of ours that opened a position on this symbol, if any."""
-        for intent in await self._intents.for_user(account[0], 50):
-            if (
-                (intent.exchange, intent.account_type, intent.symbol)
-                == (account[1], account[2], position.symbol)
-                and not intent.reduce_only
-                and intent.side == position.side.opening_side.value
-                and intent.status in (status.FILLED, status.OPEN, status.SENT)
-            ):
-                return intent
-        return None
+        side = position.side.opening_side.value
+        return await self._intents.latest_opening(*account, position.symbol, side)
 
     async def _track_orders(
         self, account: AccountKey, orders: Sequence[Order], changes: _Changes, now: datetime
@@ -374,14 +345,6 @@ class PositionSync:
         self._on_change()
 
 
-async def _positions(client: ExchangeClient) -> tuple[Position, ...]:
-    return tuple(await client.fetch_positions())
-
-
-async def _orders(client: ExchangeClient) -> tuple[Order, ...]:
-    return tuple(await client.fetch_open_orders())
-
-
 def _seen(row: ActivePosition, position: Position, now: datetime) -> ActivePosition:
     """The row as the exchange reports the position now."""
     return replace(
@@ -397,19 +360,19 @@ def _seen(row: ActivePosition, position: Position, now: datetime) -> ActivePosit
     )
 
 
-def _exit(row: ActivePosition, last: Decimal) -> tuple[Decimal, str]:
+def _exit(row: ActivePosition, last: Decimal) -> tuple[Decimal, CloseReason]:
     """Where a position closed outside Tradewind: at a level the price went through, else
     at the current price."""
     long = row.side == PositionSide.LONG.value
     levels = (
-        (row.take_profit, "take_profit", not long),
-        (row.stop_loss, "stop_loss", long),
-        (row.liq_price, "liquidation", long),
+        (row.take_profit, CloseReason.TAKE_PROFIT, not long),
+        (row.stop_loss, CloseReason.STOP_LOSS, long),
+        (row.liq_price, CloseReason.LIQUIDATION, long),
     )
     for level, reason, below in levels:
         if level is not None and level > 0 and (last <= level if below else last >= level):
             return level, reason
-    return last, "exchange"
+    return last, CloseReason.EXCHANGE
 
 
 def _describe(row: ActivePosition, qty: Decimal) -> str:

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from core.cache import CacheLayer
 from core.clock import Clock
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.exchange.errors import ExchangeError, InvalidOrder
 from core.exchange.ids import client_order_id
-from core.exchange.models import ZERO, Order, OrderStatus, Position, PositionSide, Side
-from core.exchange.pool import PooledClient
-from core.exchange.protocol import ExchangeClient
-from db.repositories import intents as status
+from core.exchange.models import ZERO, Order, Position, PositionSide, Side
+from core.lifecycle import UNRESOLVED, CloseReason, IntentStatus, Origin
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
+from services.account_client import AccountClient
 from services.accounts import AccountRef, AccountService
 from services.amounts import (
     check_leverage,
@@ -35,7 +33,6 @@ from services.amounts import (
     taker_fee,
     usdt_range,
 )
-from services.caching import invalidate_user
 from services.cards import CardExpired, CloseCard, OpenCard, Placement
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
@@ -53,12 +50,6 @@ LICENCE_NEEDED = (
     "Opening new positions needs an active licence (/redeem a promo code or ask an admin). "
     "Closing positions, cancelling orders and viewing never need one."
 )
-_STATUS_OF = {
-    OrderStatus.OPEN: status.OPEN,
-    OrderStatus.FILLED: status.FILLED,
-    OrderStatus.CANCELLED: status.CANCELLED,
-    OrderStatus.REJECTED: status.REJECTED,
-}
 
 
 class TradingService:
@@ -75,7 +66,6 @@ class TradingService:
         licenses: LicenseService,
         gateway: ExchangeGateway,
         history: HistoryService,
-        cache: CacheLayer,
         clock: Clock,
     ) -> None:
         self._intents = intents
@@ -86,7 +76,6 @@ class TradingService:
         self._licenses = licenses
         self._gateway = gateway
         self._history = history
-        self._cache = cache
         self._clock = clock
 
     async def open_card(
@@ -103,13 +92,12 @@ class TradingService:
             else check_leverage(settings.leverage, market.max_leverage, "Your /strategy leverage")
         )
         price = (await self._market.ticker(account.exchange, market.symbol)).last
-        async with self._lease(account) as client:
-            balance = await client.fetch_balance()
+        balance = await self._account(account).balance(fresh=True)
         notional_asked = parse_usdt(amount, usdt_range(market, price, balance.available, lev))
         qty = market.round_qty(notional_asked / price)
         take, stop = protective_levels(side, price, settings.tp_pct, settings.sl_pct, market)
         cid, expires = await self._draft(
-            account, market.symbol, side.opening_side, qty, "manual", lev, take, stop
+            account, market.symbol, side.opening_side, qty, Origin.MANUAL, lev, take, stop
         )
         notional = qty * price
         return OpenCard(
@@ -133,8 +121,7 @@ class TradingService:
         account = await self._accounts.require_active(user_id)
         market = await self._market.resolve(account.exchange, symbol)
         share = parse_percent(percent)
-        async with self._lease(account) as client:
-            position = _find(await client.fetch_positions(), market.symbol)
+        position = _find(await self._account(account).positions(fresh=True), market.symbol)
         if position is None:
             raise NotFound(
                 f"You have no open {market.symbol} position on {account.label}. "
@@ -150,7 +137,12 @@ class TradingService:
         price = (await self._market.ticker(account.exchange, market.symbol)).last
         fee = taker_fee(qty * price)
         cid, expires = await self._draft(
-            account, market.symbol, position.side.closing_side, qty, "close", position.leverage
+            account,
+            market.symbol,
+            position.side.closing_side,
+            qty,
+            Origin.CLOSE,
+            position.leverage,
         )
         return CloseCard(
             client_order_id=cid,
@@ -170,34 +162,32 @@ class TradingService:
     async def confirm(self, user_id: int, cid: str) -> Placement:
         """Place the caller's draft exactly once; a repeat press gets the recorded outcome."""
         intent = await self._owned(user_id, cid)
-        if intent.status != status.DRAFT:
+        if intent.status != IntentStatus.DRAFT:
             return self._recorded(intent)
         now = self._clock.now()
         if intent.expires_at is None or intent.expires_at <= now:
-            await self._intents.close_draft(cid, user_id, status.EXPIRED, now)
+            await self._intents.close_draft(cid, user_id, IntentStatus.EXPIRED, now)
             raise CardExpired("This card expired; send the command again for a fresh price.")
         if not intent.reduce_only:
             await self._require_licence(user_id)
         if not await self._intents.claim_draft(cid, user_id, now):
             return self._recorded(await self._owned(user_id, cid))  # another press won, or time
         try:
-            async with self._gateway.lease(user_id, intent.exchange, intent.account_type) as c:
-                return await self._place(c, intent)
+            account = self._gateway.account(user_id, intent.exchange, intent.account_type)
+            return await self._place(account, intent)
         except ExchangeError as error:
             current = await self._owned(user_id, cid)
-            if current.status == status.PENDING:  # failed before the order left: not sent
-                change = IntentUpdate(status.REJECTED, error=error.message)
+            if current.status == IntentStatus.PENDING:  # failed before the order left: not sent
+                change = IntentUpdate(IntentStatus.REJECTED, error=error.message)
                 await self._intents.update(cid, change, self._clock.now())
             return _placement(await self._owned(user_id, cid), error=error.message)
-        finally:
-            invalidate_user(self._cache, user_id)
 
     async def discard(self, user_id: int, cid: str) -> None:
         """Cancel the caller's draft; nothing was or will be sent."""
         intent = await self._owned(user_id, cid)
-        if await self._intents.close_draft(cid, user_id, status.CANCELLED, self._clock.now()):
+        if await self._intents.close_draft(cid, user_id, IntentStatus.CANCELLED, self._clock.now()):
             return
-        if intent.status in (status.CANCELLED, status.EXPIRED) and intent.attempts == 0:
+        if intent.status in (IntentStatus.CANCELLED, IntentStatus.EXPIRED) and intent.attempts == 0:
             raise CardExpired("This card was already cancelled or expired; nothing was sent.")
         raise InvalidInput("This order was already confirmed; /orders and /positions show it.")
 
@@ -209,53 +199,29 @@ class TradingService:
         """Cancel one of the caller's open orders on their active account."""
         account = await self._accounts.require_active(user_id)
         wanted = order_id.strip()
-        try:
-            async with self._lease(account) as client:
-                orders = await client.fetch_open_orders()
-                found = next((o for o in orders if wanted in (o.order_id, o.client_order_id)), None)
-                if found is None:
-                    raise NotFound(
-                        f"No open order {wanted[:40]} on {account.label}. /orders lists yours."
-                    )
-                cancelled = await client.cancel_order(found.symbol, found.order_id)
-        finally:
-            invalidate_user(self._cache, user_id)
+        client = self._account(account)
+        orders = await client.open_orders(fresh=True)
+        found = next((o for o in orders if wanted in (o.order_id, o.client_order_id)), None)
+        if found is None:
+            raise NotFound(f"No open order {wanted[:40]} on {account.label}. /orders lists yours.")
+        cancelled = await client.cancel_order(found.symbol, found.order_id)
         await self._note_cancelled(user_id, found.client_order_id)
         return cancelled
 
-    async def _place(self, client: ExchangeClient, intent: IntentRecord) -> Placement:
+    async def _place(self, client: AccountClient, intent: IntentRecord) -> Placement:
         position = None
         if intent.reduce_only:
-            position = _find(await client.fetch_positions(), intent.symbol)
+            position = _find(await client.positions(fresh=True), intent.symbol)
             if position is None:
                 raise InvalidOrder(intent.exchange, f"There is no open {intent.symbol} position.")
         elif intent.leverage is not None:
             await client.set_leverage(intent.symbol, intent.leverage)
-        execution = await self._executor.place(client, intent.client_order_id)
-        record = await self._filled(client, execution.intent)
+        execution = await self._executor.place(client, intent.client_order_id, await_fill=True)
+        record = execution.intent
         trade = None
         if position is not None and record.filled_qty and record.avg_price is not None:
             trade = await self._record_close(record, position)
         return _placement(record, trade=trade)
-
-    async def _filled(self, client: ExchangeClient, intent: IntentRecord) -> IntentRecord:
-        """A market order some venues report as just accepted: look up its fill once."""
-        if intent.status != status.OPEN or intent.order_type != "market":
-            return intent
-        try:
-            order = await client.fetch_order(intent.symbol, client_order_id=intent.client_order_id)
-        except ExchangeError as error:  # the order stands; the card says the fill is pending
-            log.info("fill of %s not known yet: %s", intent.client_order_id, error.message)
-            return intent
-        change = IntentUpdate(
-            _STATUS_OF[order.status],
-            exchange_order_id=order.order_id,
-            filled_qty=order.filled_qty,
-            avg_price=order.avg_price,
-            fee=order.fee,
-        )
-        await self._intents.update(intent.client_order_id, change, self._clock.now())
-        return await self._owned(intent.user_id, intent.client_order_id)
 
     async def _record_close(self, intent: IntentRecord, position: Position) -> TradeLog:
         qty, exit_price = intent.filled_qty or ZERO, intent.avg_price or ZERO
@@ -275,25 +241,23 @@ class TradingService:
             entry_ts=opened.created_at if opened else intent.created_at,
             exit_ts=intent.updated_at,
             leverage=position.leverage,
-            origin=opened.origin if opened else "manual",
+            origin=opened.origin if opened else Origin.MANUAL,
             signal_id=opened.signal_id if opened else None,
-            close_reason="manual",
+            close_reason=CloseReason.MANUAL,
         )
         await self._history.record_close(trade)
         return trade
 
     async def _opening(self, close: IntentRecord, side: PositionSide) -> IntentRecord | None:
         """The latest filled order that opened this position, for its time and origin."""
-        for intent in await self._intents.for_user(close.user_id, 50):
-            if (
-                (intent.exchange, intent.account_type, intent.symbol)
-                == (close.exchange, close.account_type, close.symbol)
-                and not intent.reduce_only
-                and intent.side == side.opening_side.value
-                and intent.status == status.FILLED
-            ):
-                return intent
-        return None
+        return await self._intents.latest_opening(
+            close.user_id,
+            close.exchange,
+            close.account_type,
+            close.symbol,
+            side.opening_side.value,
+            filled_only=True,
+        )
 
     async def _draft(
         self,
@@ -301,7 +265,7 @@ class TradingService:
         symbol: str,
         side: Side,
         qty: Decimal,
-        origin: str,
+        origin: Origin,
         leverage: int | None,
         take_profit: Decimal | None = None,
         stop_loss: Decimal | None = None,
@@ -318,8 +282,8 @@ class TradingService:
             order_type="market",
             qty=qty,
             origin=origin,
-            status=status.DRAFT,
-            reduce_only=origin == "close",
+            status=IntentStatus.DRAFT,
+            reduce_only=origin == Origin.CLOSE,
             leverage=leverage,
             take_profit=take_profit,
             stop_loss=stop_loss,
@@ -330,9 +294,12 @@ class TradingService:
 
     def _recorded(self, intent: IntentRecord) -> Placement:
         """The outcome of a card pressed before: settled, in flight, or never sent."""
-        if intent.status in (status.EXPIRED, status.DRAFT):  # a draft here ran out of time
+        if intent.status in (
+            IntentStatus.EXPIRED,
+            IntentStatus.DRAFT,
+        ):  # a draft here ran out of time
             raise CardExpired("This card expired; send the command again for a fresh price.")
-        if intent.status == status.CANCELLED and intent.attempts == 0:
+        if intent.status == IntentStatus.CANCELLED and intent.attempts == 0:
             raise CardExpired("This card was cancelled; send the command again.")
         return _placement(intent, error=intent.error, repeated=True)
 
@@ -347,18 +314,18 @@ class TradingService:
     async def _note_cancelled(self, user_id: int, cid: str | None) -> None:
         intent = None if cid is None else await self._intents.get(cid)
         if intent is not None and intent.user_id == user_id:
-            change = IntentUpdate(status.CANCELLED)
+            change = IntentUpdate(IntentStatus.CANCELLED)
             await self._intents.update(intent.client_order_id, change, self._clock.now())
 
     async def _require_licence(self, user_id: int) -> None:
         if not (await self._licenses.state(user_id)).can_open_positions:
             raise Forbidden(LICENCE_NEEDED)
 
-    def _lease(self, account: AccountRef) -> AbstractAsyncContextManager[PooledClient]:
-        return self._gateway.lease(account.user_id, account.exchange, account.account_type)
+    def _account(self, account: AccountRef) -> AccountClient:
+        return self._gateway.account(account.user_id, account.exchange, account.account_type)
 
 
-def _find(positions: list[Position], symbol: str) -> Position | None:
+def _find(positions: Sequence[Position], symbol: str) -> Position | None:
     return next((p for p in positions if p.symbol == symbol and p.qty > 0), None)
 
 
@@ -387,6 +354,6 @@ def _placement(
         stop_loss=intent.stop_loss,
         error=error,
         repeated=repeated,
-        in_flight=intent.status in status.UNRESOLVED,
+        in_flight=intent.status in UNRESOLVED,
         trade=trade,
     )

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.lifecycle import ExecutionStatus
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
 from db.repositories.strategy import StrategyRecord, strategy_from_row
 from db.store import Row, Tx
-
-FILLED, PLACED, SKIPPED, FAILED = "filled", "placed", "skipped", "failed"
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,7 +39,7 @@ class ExecutionRecord:
 
     signal_id: int
     user_id: int
-    status: str  # filled | placed | skipped | failed
+    status: ExecutionStatus
     at: datetime
     reason: str | None = None
     client_order_id: str | None = None
@@ -78,9 +77,9 @@ ON CONFLICT (signal_id, user_id) DO NOTHING
 """
 _FOR_SIGNAL = f"SELECT {_COLUMNS} FROM executions WHERE signal_id = ?"
 _GET = f"SELECT {_COLUMNS} FROM executions WHERE signal_id = ? AND user_id = ?"
-_MARK_FILLED = """
-UPDATE executions SET status = 'filled', fill_price = ?
-WHERE signal_id = ? AND user_id = ? AND status = 'placed'
+_MARK_FILLED = f"""
+UPDATE executions SET status = '{ExecutionStatus.FILLED}', fill_price = ?
+WHERE signal_id = ? AND user_id = ? AND status = '{ExecutionStatus.PLACED}'
 """
 
 HOT_QUERIES = (
@@ -146,7 +145,7 @@ def _params(record: ExecutionRecord) -> tuple[object, ...]:
     return (
         record.signal_id,
         record.user_id,
-        record.status,
+        record.status.value,
         record.reason,
         record.client_order_id,
         _text(record.signal_price),
@@ -160,7 +159,7 @@ def _record(row: Row) -> ExecutionRecord:
     return ExecutionRecord(
         signal_id=row["signal_id"],
         user_id=row["user_id"],
-        status=row["status"],
+        status=ExecutionStatus(row["status"]),
         at=from_ms_req(row["at"]),
         reason=row["reason"],
         client_order_id=row["client_order_id"],

@@ -7,15 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.exchange.models import Order
+from core.lifecycle import MAY_HAVE_OPENED, UNRESOLVED, IntentStatus, sql_list
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms, from_ms_req, to_ms
 from db.store import Row, Tx
-
-# Statuses an intent can be in; see the order_intents table for the lifecycle.
-DRAFT, PENDING, SENT, UNKNOWN = "draft", "pending", "sent", "unknown"
-OPEN, FILLED, CANCELLED, REJECTED, EXPIRED = "open", "filled", "cancelled", "rejected", "expired"
-UNRESOLVED = (PENDING, SENT, UNKNOWN)
-FINAL = (OPEN, FILLED, CANCELLED, REJECTED, EXPIRED)
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,7 +31,7 @@ class IntentRecord:
     stop_loss: Decimal | None
     origin: str
     signal_id: int | None
-    status: str
+    status: IntentStatus
     exchange_order_id: str | None
     filled_qty: Decimal | None
     avg_price: Decimal | None
@@ -58,7 +54,7 @@ class NewIntent:
     order_type: str
     qty: Decimal
     origin: str
-    status: str = PENDING
+    status: IntentStatus = IntentStatus.PENDING
     price: Decimal | None = None
     reduce_only: bool = False
     leverage: int | None = None
@@ -70,12 +66,23 @@ class NewIntent:
 
 @dataclass(slots=True, frozen=True)
 class IntentUpdate:
-    status: str
+    status: IntentStatus
     exchange_order_id: str | None = None
     filled_qty: Decimal | None = None
     avg_price: Decimal | None = None
     fee: Decimal | None = None
     error: str | None = None
+
+    @classmethod
+    def of_order(cls, order: Order) -> IntentUpdate:
+        """What the exchange's record of the order settles its intent to."""
+        return cls(
+            IntentStatus.of_order(order.status),
+            exchange_order_id=order.order_id,
+            filled_qty=order.filled_qty,
+            avg_price=order.avg_price,
+            fee=order.fee,
+        )
 
 
 _COLUMNS = (
@@ -94,21 +101,48 @@ ON CONFLICT (client_order_id) DO NOTHING
 _GET = f"SELECT {_COLUMNS} FROM order_intents WHERE client_order_id = ?"
 _UNRESOLVED = (
     f"SELECT {_COLUMNS} FROM order_intents "
-    "WHERE status IN ('pending','sent','unknown') AND updated_at <= ? ORDER BY updated_at"
+    f"WHERE status IN {sql_list(UNRESOLVED)} AND updated_at <= ? ORDER BY updated_at"
 )
 _FOR_USER = (
     f"SELECT {_COLUMNS} FROM order_intents WHERE user_id = ? ORDER BY created_at DESC LIMIT ?"
 )
 _EXPIRE_DRAFTS = (
-    "UPDATE order_intents SET status = 'expired', updated_at = :now "
-    "WHERE status = 'draft' AND expires_at <= :now"
+    f"UPDATE order_intents SET status = '{IntentStatus.EXPIRED}', updated_at = :now "
+    f"WHERE status = '{IntentStatus.DRAFT}' AND expires_at <= :now"
 )
+# The newest order of ours that opened (or may have opened) a position on one account and
+# symbol; served by ix_order_intents_opening, newest first, so LIMIT 1 stops at the match.
+_OPENING = (
+    f"SELECT {_COLUMNS} FROM order_intents "
+    "WHERE user_id = :user AND symbol = :symbol AND exchange = :exchange "
+    "AND account_type = :account_type AND side = :side AND reduce_only = 0 "
+    "AND status IN {statuses} ORDER BY created_at DESC LIMIT 1"
+)
+_LATEST_OPENING = _OPENING.format(statuses=sql_list(MAY_HAVE_OPENED))
+_LATEST_FILLED_OPENING = _OPENING.format(statuses=sql_list(frozenset({IntentStatus.FILLED})))
+_MARK_SENT = (
+    f"UPDATE order_intents SET status = '{IntentStatus.SENT}', attempts = attempts + 1, "
+    "updated_at = ? WHERE client_order_id = ?"
+)
+_CLAIM_DRAFT = (
+    f"UPDATE order_intents SET status = '{IntentStatus.PENDING}', updated_at = ? "
+    f"WHERE client_order_id = ? AND user_id = ? AND status = '{IntentStatus.DRAFT}' "
+    "AND expires_at > ?"
+)
+_CLOSE_DRAFT = (
+    "UPDATE order_intents SET status = ?, updated_at = ? "
+    f"WHERE client_order_id = ? AND user_id = ? AND status = '{IntentStatus.DRAFT}'"
+)
+
+_OPENING_PARAMS = {"user": 1, "exchange": "x", "account_type": "y", "symbol": "z", "side": "buy"}
 
 HOT_QUERIES = (
     HotQuery("intents.get", _GET, ("tw0",)),
     HotQuery("intents.expire_drafts", _EXPIRE_DRAFTS, {"now": 0}),
     HotQuery("intents.unresolved", _UNRESOLVED, (0,)),
     HotQuery("intents.for_user", _FOR_USER, (1, 20)),
+    HotQuery("intents.latest_opening", _LATEST_OPENING, _OPENING_PARAMS),
+    HotQuery("intents.latest_filled_opening", _LATEST_FILLED_OPENING, _OPENING_PARAMS),
 )
 
 
@@ -136,12 +170,7 @@ class IntentRepository(Repository):
 
     async def mark_sent(self, client_order_id: str, now: datetime) -> None:
         """Committed before the request leaves, so a crash mid-flight is known to be unsure."""
-        await self.store.execute(
-            "intents.mark_sent",
-            "UPDATE order_intents SET status = 'sent', attempts = attempts + 1, updated_at = ? "
-            "WHERE client_order_id = ?",
-            (to_ms(now), client_order_id),
-        )
+        await self.store.execute("intents.mark_sent", _MARK_SENT, (to_ms(now), client_order_id))
 
     async def update(
         self, client_order_id: str, change: IntentUpdate, now: datetime, tx: Tx | None = None
@@ -157,7 +186,7 @@ class IntentRepository(Repository):
     ) -> None:
         """Apply one change to several intents in one statement batch."""
         fields = (
-            change.status,
+            change.status.value,
             change.exchange_order_id,
             _text(change.filled_qty),
             _text(change.avg_price),
@@ -184,25 +213,51 @@ class IntentRepository(Repository):
         rows = await self.store.fetchall("intents.for_user", _FOR_USER, (user_id, limit))
         return [_record(row) for row in rows]
 
+    async def latest_opening(
+        self,
+        user_id: int,
+        exchange: str,
+        account_type: str,
+        symbol: str,
+        side: str,
+        *,
+        filled_only: bool = False,
+    ) -> IntentRecord | None:
+        """The newest order of ours on this account that may have opened a position on
+        `symbol` with an order to `side` (filled, resting or sent; only filled with
+        `filled_only`), or None."""
+        name, sql = (
+            ("intents.latest_filled_opening", _LATEST_FILLED_OPENING)
+            if filled_only
+            else ("intents.latest_opening", _LATEST_OPENING)
+        )
+        params = {
+            "user": user_id,
+            "exchange": exchange,
+            "account_type": account_type,
+            "symbol": symbol,
+            "side": side,
+        }
+        row = await self.store.fetchone(name, sql, params)
+        return None if row is None else _record(row)
+
     async def claim_draft(self, client_order_id: str, user_id: int, now: datetime) -> bool:
         """Move the owner's unexpired draft to pending; False if another press got it first."""
         changed = await self.store.execute(
             "intents.claim_draft",
-            "UPDATE order_intents SET status = 'pending', updated_at = ? "
-            "WHERE client_order_id = ? AND user_id = ? AND status = 'draft' AND expires_at > ?",
+            _CLAIM_DRAFT,
             (to_ms(now), client_order_id, user_id, to_ms(now)),
         )
         return changed == 1
 
     async def close_draft(
-        self, client_order_id: str, user_id: int, new_status: str, now: datetime
+        self, client_order_id: str, user_id: int, new_status: IntentStatus, now: datetime
     ) -> bool:
         """End the owner's draft as cancelled or expired; False if it is no draft any more."""
         changed = await self.store.execute(
             "intents.close_draft",
-            "UPDATE order_intents SET status = ?, updated_at = ? "
-            "WHERE client_order_id = ? AND user_id = ? AND status = 'draft'",
-            (new_status, to_ms(now), client_order_id, user_id),
+            _CLOSE_DRAFT,
+            (new_status.value, to_ms(now), client_order_id, user_id),
         )
         return changed == 1
 
@@ -230,7 +285,7 @@ def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
         _text(new.stop_loss),
         new.origin,
         new.signal_id,
-        new.status,
+        new.status.value,
         None if new.expires_at is None else to_ms(new.expires_at),
         to_ms(now),
         to_ms(now),
@@ -262,7 +317,7 @@ def _record(row: Row) -> IntentRecord:
         stop_loss=_dec(row["stop_loss"]),
         origin=row["origin"],
         signal_id=row["signal_id"],
-        status=row["status"],
+        status=IntentStatus(row["status"]),
         exchange_order_id=row["exchange_order_id"],
         filled_qty=_dec(row["filled_qty"]),
         avg_price=_dec(row["avg_price"]),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.lifecycle import NEVER_SENT, Origin, sql_list
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
 from db.store import Row, Tx
@@ -36,7 +37,7 @@ class ActivePosition:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     liq_price: Decimal | None = None
-    origin: str = "manual"
+    origin: str = Origin.MANUAL
     signal_id: int | None = None
     position_id: int = 0
 
@@ -53,7 +54,7 @@ _PAGE = f"SELECT {_COLUMNS} FROM active_positions WHERE id > ? ORDER BY id LIMIT
 _FOR_USER = f"SELECT {_COLUMNS} FROM active_positions WHERE user_id = ?"
 _RECENT_ACCOUNTS = (
     "SELECT user_id, exchange, account_type FROM order_intents "
-    "WHERE created_at >= ? AND status NOT IN ('draft', 'expired')"
+    f"WHERE created_at >= ? AND status NOT IN {sql_list(NEVER_SENT)}"
 )
 # A new row keeps who opened it; an existing one takes the exchange's numbers.
 _UPSERT = """

@@ -19,7 +19,7 @@ from core.exchange.ids import client_order_id, is_valid_client_order_id
 from core.exchange.protocol import ExchangeClient
 from core.exchange.retry import RetryPolicy
 from core.exchange.venues import VENUES
-from db.repositories import intents as status
+from core.lifecycle import IntentStatus as status
 from db.repositories.intents import IntentRecord, IntentRepository, NewIntent
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store

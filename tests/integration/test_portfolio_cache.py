@@ -77,6 +77,7 @@ async def world(store: Store) -> AsyncIterator[World]:
             credentials=CredentialRepository(store),
             secrets=box,
             clock=clock,
+            cache=cache,
             venue_opener=opener,
         )
         accounts = AccountService(store, gateway, box, cache, clock, ("paper", "bybit"))
@@ -84,7 +85,7 @@ async def world(store: Store) -> AsyncIterator[World]:
         await accounts.connect(USER, "bybit", "demo", ApiCredentials("key-7", "secret-7"))
         market = MarketService(gateway, cache)
         try:
-            portfolio = PortfolioService(gateway, accounts, cache, market)
+            portfolio = PortfolioService(gateway, accounts, market)
             yield World(portfolio, accounts, gateway, clock, server)
         finally:
             await gateway.aclose()
