@@ -105,6 +105,12 @@ class AccountClient:
         """The resting orders, at most 10 s old unless `fresh`."""
         return await self._read(self._caches.orders, self._load_orders, fresh)
 
+    async def check(self) -> Balance:
+        """One balance call that must reach the exchange now: do the keys answer? Not kept,
+        so the next read still loads what the account holds by then."""
+        async with self._client() as client:
+            return await client.fetch_balance()
+
     async def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
     ) -> Order:

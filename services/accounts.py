@@ -118,7 +118,7 @@ class AccountService:
         ref = await self._store_keys(user_id, exchange, account_type, credentials)
         await self._gateway.forget(user_id, exchange, account_type)
         if exchange == PAPER:
-            balance = await self._gateway.account(user_id, PAPER, PAPER).balance(fresh=True)
+            balance = await self._gateway.account(user_id, PAPER, PAPER).check()
         return Connection(ref, balance)
 
     async def active(self, user_id: int) -> AccountRef | None:
@@ -165,7 +165,7 @@ class AccountService:
         """Validate the stored keys again with one balance call; record when."""
         record = await self._owned(user_id, credential_id)
         account = self._gateway.account(user_id, record.exchange, record.account_type)
-        balance = await account.balance(fresh=True)  # the keys must answer now
+        balance = await account.check()
         await self._credentials.mark_verified(credential_id, self._clock.now())
         return Connection(_ref(record), balance)
 
