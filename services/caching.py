@@ -1,8 +1,8 @@
 """The trader-facing caches: names, TTLs and the key convention, in one place.
 
-Keys are `"{user_id}:{exchange}:{account_type}"` for per-account data, so everything cached
-for one user goes with `invalidate_user` (any order action drops balance, positions and
-orders at once); market-wide entries are keyed by exchange.
+Keys are `"{user_id}:{exchange}:{account_type}"` for per-account data (balance, positions,
+orders), which only the account client (`services.account_client`) reads and drops; the
+warmer reloads the same entries. Market-wide entries are keyed by exchange.
 """
 
 from __future__ import annotations
@@ -35,9 +35,3 @@ def define_trader_caches(layer: CacheLayer) -> None:
 
 def account_key(user_id: int, exchange: str, account_type: str) -> str:
     return f"{user_id}:{exchange}:{account_type}"
-
-
-def invalidate_user(layer: CacheLayer, user_id: int) -> None:
-    """Drop a user's cached balance, positions and orders (after any order action)."""
-    for spec in PER_ACCOUNT:
-        layer.cache(spec.name).invalidate_prefix(f"{user_id}:")
