@@ -53,7 +53,9 @@ async def deliveries(store: Store) -> list[tuple[int, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-async def test_cooldown_per_symbol_and_side(service: SignalService, clock: FakeClock) -> None:
+async def test_cooldown_per_symbol_and_side(
+    service: SignalService, clock: FakeClock, store: Store
+) -> None:
     first = await service.publish([draft(), draft(side="short"), draft(ETH)])
     assert [(s.symbol, s.side) for s in first] == [(BTC, "long"), (BTC, "short"), (ETH, "long")]
     assert first[0].price == Decimal("65000.5") and first[0].reasons == draft().reasons
@@ -66,7 +68,7 @@ async def test_cooldown_per_symbol_and_side(service: SignalService, clock: FakeC
     clock.advance(31 * 60)  # an hour after the first signal of BTC long
     again = await service.publish([draft()])
     assert [(s.symbol, s.side) for s in again] == [(BTC, "long")]
-    assert len(await service._signals.recent(20)) == 5
+    assert len(await SignalRepository(store).recent(20)) == 5
 
 
 async def test_the_store_enforces_the_cooldown_across_restarts(
