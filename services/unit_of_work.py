@@ -68,11 +68,6 @@ class UnitOfWork:
         self._on_change = tuple(on_change)
 
     @property
-    def store(self) -> Store:
-        """The store written to, for reads outside a unit of work."""
-        return self._store
-
-    @property
     def outbox(self) -> Outbox:
         """The outbox notices go to, for reading how far deliveries got."""
         return self._outbox
