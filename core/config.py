@@ -18,9 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.errors import ConfigError
+from core.exchange.venues import KNOWN_EXCHANGES, LIVE_EXCHANGES
 
-KNOWN_EXCHANGES = ("paper", "bybit", "binance", "okx")
-LIVE_EXCHANGES = ("bybit", "binance", "okx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")

@@ -37,6 +37,7 @@ from services.outbox import Outbox
 from services.payments import PaymentService
 from services.plans import PlanCatalog
 from services.promos import PromoRefused, PromoService
+from services.unit_of_work import UnitOfWork
 from tests.fakes.clock import FakeClock
 
 ADMIN = 1
@@ -76,20 +77,20 @@ async def run(users: int) -> str:
             await seed(store, users, clock)
             plans = PlanCatalog(DEFAULT_PLANS)
             audit = AuditService(AuditRepository(store), clock)
-            outbox = Outbox(NotificationRepository(store), clock)
+            work = UnitOfWork(store, Outbox(NotificationRepository(store), clock))
             licenses = LicenseService(
                 LicenseRepository(store),
                 clock,
                 users=UserRepository(store),
                 audit=audit,
-                outbox=outbox,
+                work=work,
                 plans=plans,
             )
             promos = PromoService(
-                PromoRepository(store), LicenseRepository(store), audit, plans, clock
+                PromoRepository(store), LicenseRepository(store), audit, work, plans, clock
             )
             payments = PaymentService(
-                PaymentRepository(store), LicenseRepository(store), audit, plans, clock
+                PaymentRepository(store), LicenseRepository(store), audit, work, plans, clock
             )
             rows: list[list[object]] = []
 

@@ -62,6 +62,7 @@ from services.market_registry import MarketRegistry
 from services.outbox import Outbox
 from services.scanner import BARS, TIMEFRAME, Scanner
 from services.signals import SignalService
+from services.unit_of_work import UnitOfWork
 
 IMPLEMENTATIONS = ("naive", "batched", "tradewind")
 BATCH_REQUESTS, BATCH_ROWS, TOP = 50, 100, 10
@@ -201,7 +202,8 @@ async def child(impl: str, url: str, reps: int) -> dict[str, Any]:
                 if impl == "tradewind":
                     registry = MarketRegistry(gateway, repo, clock)
                     outbox = Outbox(NotificationRepository(store), clock)
-                    signals = SignalService(SignalRepository(store), outbox, store, clock)
+                    work = UnitOfWork(store, outbox)
+                    signals = SignalService(SignalRepository(store), work, clock)
                     scanner = Scanner(gateway, registry, signals, clock)
                     sync, scan = registry.sync, scanner.scan
                     warmups, runs = 2, reps

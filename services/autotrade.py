@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
-from html import escape
 
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, InsufficientFunds
@@ -31,13 +30,13 @@ from db.repositories.executions import Candidate, ExecutionRecord, ExecutionRepo
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from db.repositories.positions import ActivePosition, PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
-from db.store import Store
+from services import notices
 from services.account_client import AccountClient
 from services.amounts import protective_levels
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.market import MarketService
-from services.outbox import Notice, NoticeKind, Outbox
+from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +54,6 @@ UNAVAILABLE = "exchange unavailable"
 # A signal older than this is not traded after a restart: its price has moved on.
 RESUME_WINDOW = timedelta(minutes=2)
 QUIET = frozenset({DENIED})  # the trader's own filter said no: nothing to tell them
-
-_WORDS = {
-    NO_LICENCE: "auto-trading needs an active licence (/license).",
-    NO_ACCOUNT: "no exchange account is connected (/connect).",
-    MAX_POSITIONS: "you already hold your /strategy maximum of open positions.",
-    NO_MARGIN: "not enough free margin for the order.",
-    BELOW_MINIMUM: "your /strategy size is below the market's minimum order.",
-    NOT_LISTED: "the symbol is not listed on your exchange.",
-    UNAVAILABLE: "your exchange could not be reached; nothing was sent.",
-}
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,29 +97,24 @@ class AutoTrader:
     def __init__(
         self,
         *,
-        store: Store,
+        work: UnitOfWork,
         executions: ExecutionRepository,
         intents: IntentRepository,
         positions: PositionRepository,
         executor: OrderExecutor,
         market: MarketService,
         gateway: ExchangeGateway,
-        outbox: Outbox,
         clock: Clock,
         signals: SignalRepository,
         concurrency: int = 500,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
-        self._store = store
-        # Told after outcomes are written (the admin analytics count auto-trades).
-        self._on_change = on_change or (lambda: None)
+        self._work = work
         self._executions = executions
         self._intents = intents
         self._positions = positions
         self._executor = executor
         self._market = market
         self._gateway = gateway
-        self._outbox = outbox
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._signals = signals
@@ -375,17 +359,16 @@ class AutoTrader:
     async def _finish(self, signal: SignalRecord, outcomes: Sequence[_Outcome]) -> None:
         """Outcomes, positions just opened and notices, committed together."""
         opened = [_opened(o, signal) for o in outcomes if o.record.status in (FILLED, PLACED)]
-        notices = [
-            _notice(signal, o)
+        told = [
+            notices.auto_trade(signal, o.record, o.candidate, o.intent)
             for o in outcomes
             if not (o.record.status == SKIPPED and o.record.reason in QUIET)
         ]
-        async with self._store.transaction() as tx:
-            await self._executions.record_many([o.record for o in outcomes], tx)
-            await self._positions.opened_many([p for p in opened if p is not None], tx)
-            await self._outbox.enqueue(notices, tx)
-        self._outbox.wake()
-        self._on_change()
+        async with self._work.begin() as work:
+            await self._executions.record_many([o.record for o in outcomes], work.tx)
+            await self._positions.opened_many([p for p in opened if p is not None], work.tx)
+            await work.notify(told)
+            work.changed()  # the admin analytics count auto-trades
 
 
 def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
@@ -407,37 +390,5 @@ def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
         take_profit=intent.take_profit,
         stop_loss=intent.stop_loss,
         origin=Origin.AUTO,
-        signal_id=signal.id,
-    )
-
-
-def _notice(signal: SignalRecord, outcome: _Outcome) -> Notice:
-    record, candidate = outcome.record, outcome.candidate
-    what = f"{signal.side.upper()} {escape(signal.symbol)}"
-    if record.status == SKIPPED:
-        reason = record.reason or ""
-        text = f"🤖 Auto-trade skipped {what}: {escape(_WORDS.get(reason, reason))}"
-    elif record.status == FAILED:
-        text = f"🤖 Auto-trade {what} failed: {escape(record.reason or 'unknown error')}"
-    else:
-        intent = outcome.intent
-        qty = intent.filled_qty or intent.qty if intent else ZERO
-        levels = ""
-        if intent is not None and (intent.take_profit or intent.stop_loss):
-            levels = f"\nTP {intent.take_profit or '—'} · SL {intent.stop_loss or '—'}"
-        if record.status == FILLED and record.fill_price is not None:
-            slip = (record.fill_price - signal.price) / signal.price * 100 if signal.price else ZERO
-            text = (
-                f"🤖 Auto-trade filled: {what} {qty} at {record.fill_price} "
-                f"(signal {signal.price}, {slip:+.2f} %){levels}"
-            )
-        else:
-            text = f"🤖 Auto-trade placed: {what} {qty} (signal price {signal.price}){levels}"
-    return Notice(
-        user_id=candidate.user_id,
-        chat_id=candidate.chat_id,
-        kind=NoticeKind.FILL,
-        text=text,
-        dedup_key=f"auto:{signal.id}:{candidate.user_id}",
         signal_id=signal.id,
     )

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound
 from db.repositories.broadcasts import BroadcastRecord, BroadcastRepository
-from db.store import Store
+from services import notices
 from services.audit import AuditService
-from services.outbox import MAX_TEXT, BroadcastProgress, Notice, NoticeKind, Outbox
+from services.outbox import MAX_TEXT, BroadcastProgress
+from services.unit_of_work import UnitOfWork
 
 USAGE = "Usage: /broadcast TEXT, or reply /broadcast to the message to send."
 
@@ -51,15 +52,14 @@ class BroadcastService:
 
     def __init__(
         self,
-        store: Store,
         repo: BroadcastRepository,
-        outbox: Outbox,
+        work: UnitOfWork,
         audit: AuditService,
         clock: Clock,
     ) -> None:
-        self._store = store
         self._repo = repo
-        self._outbox = outbox
+        self._work = work
+        self._outbox = work.outbox  # how far deliveries got
         self._audit = audit
         self._clock = clock
         self._shown: dict[int, tuple[int, ...]] = {}  # counts last shown, per broadcast
@@ -82,26 +82,20 @@ class BroadcastService:
     ) -> BroadcastReport:
         """Queue the draft to every reachable user in one transaction; report the start."""
         draft = await self._own_draft(admin_id, broadcast_id)
-        async with self._store.transaction() as tx:
-            recipients = await self._repo.recipients(tx)
-            notices = [
-                Notice(
-                    user_id=r.user_id,
-                    chat_id=r.chat_id,
-                    kind=NoticeKind.BROADCAST,
-                    text=draft.text,
-                    dedup_key=f"broadcast:{broadcast_id}:{r.user_id}",
-                    broadcast_id=broadcast_id,
-                )
-                for r in recipients
-            ]
-            total = await self._outbox.enqueue(notices, tx)
-            if not await self._repo.start(broadcast_id, total, chat_id, message_id, tx):
+        async with self._work.begin() as work:
+            recipients = await self._repo.recipients(work.tx)
+            total = await work.notify(
+                [notices.broadcast(r, broadcast_id, draft.text) for r in recipients]
+            )
+            if not await self._repo.start(broadcast_id, total, chat_id, message_id, work.tx):
                 raise InvalidInput("This broadcast was already sent or cancelled.")
             await self._audit.record(
-                admin_id, "broadcast.start", f"broadcast:{broadcast_id}", {"total": total}, tx=tx
+                admin_id,
+                "broadcast.start",
+                f"broadcast:{broadcast_id}",
+                {"total": total},
+                tx=work.tx,
             )
-        self._outbox.wake()
         return BroadcastReport(broadcast_id, total, 0, 0, 0, total, chat_id, message_id)
 
     async def cancel(self, admin_id: int, broadcast_id: int) -> None:

@@ -59,6 +59,7 @@ from services.scanner import Scanner
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
+from services.unit_of_work import UnitOfWork
 from services.user_admin import UserAdminService
 from services.users import UserService
 from services.warming import CacheWarmer
@@ -126,14 +127,14 @@ async def build_services(
     audit = AuditService(AuditRepository(store), clock)
     plans = PlanCatalog(settings.plans)
     analytics = AnalyticsService(AnalyticsRepository(store), cache, clock)
+    work = UnitOfWork(store, outbox, on_change=[analytics.invalidate])
     licenses = LicenseService(
         LicenseRepository(store),
         clock,
         users=UserRepository(store),
         audit=audit,
-        outbox=outbox,
+        work=work,
         plans=plans,
-        on_change=analytics.invalidate,
     )
     exchanges = ExchangeGateway(
         market_source=settings.market_source,
@@ -156,7 +157,7 @@ async def build_services(
     registry = MarketRegistry(
         exchanges, MarketRepository(store), clock, metrics, interval_s=settings.sync_interval
     )
-    signals = SignalService(SignalRepository(store), outbox, store, clock)
+    signals = SignalService(SignalRepository(store), work, clock)
     access = AccessPolicy(admin_ids)
     return Services(
         clock=clock,
@@ -192,20 +193,10 @@ async def build_services(
         outbox=outbox,
         notify=NotificationSettings(UserRepository(store)),
         promos=PromoService(
-            PromoRepository(store),
-            LicenseRepository(store),
-            audit,
-            plans,
-            clock,
-            on_change=analytics.invalidate,
+            PromoRepository(store), LicenseRepository(store), audit, work, plans, clock
         ),
         payments=PaymentService(
-            PaymentRepository(store),
-            LicenseRepository(store),
-            audit,
-            plans,
-            clock,
-            on_change=analytics.invalidate,
+            PaymentRepository(store), LicenseRepository(store), audit, work, plans, clock
         ),
         registry=registry,
         signals=signals,
@@ -214,22 +205,20 @@ async def build_services(
         user_admin=UserAdminService(
             UserRepository(store), AnalyticsRepository(store), licenses, audit, cache, access
         ),
-        broadcasts=BroadcastService(store, BroadcastRepository(store), outbox, audit, clock),
+        broadcasts=BroadcastService(BroadcastRepository(store), work, audit, clock),
         autotrader=AutoTrader(
-            store=store,
+            work=work,
             executions=ExecutionRepository(store),
             intents=IntentRepository(store),
             positions=PositionRepository(store),
             executor=executor,
             market=market,
             gateway=exchanges,
-            outbox=outbox,
             clock=clock,
             signals=SignalRepository(store),
-            on_change=analytics.invalidate,
         ),
         position_sync=PositionSync(
-            store=store,
+            work=work,
             positions=PositionRepository(store),
             pending=PendingOrderRepository(store),
             trades=TradeRepository(store),
@@ -239,17 +228,14 @@ async def build_services(
             strategy=strategy,
             market=market,
             gateway=exchanges,
-            outbox=outbox,
             clock=clock,
-            on_change=analytics.invalidate,
         ),
         order_expiry=OrderExpiry(
-            store=store,
+            work=work,
             pending=PendingOrderRepository(store),
             intents=IntentRepository(store),
             users=UserRepository(store),
             gateway=exchanges,
-            outbox=outbox,
             clock=clock,
         ),
     )

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from html import escape
 
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound
 from db.repositories.licenses import LicenseListing, LicenseRecord, LicenseRepository
 from db.repositories.users import UserRecord, UserRepository
-from db.store import Tx
+from services import notices
 from services.audit import AuditService
-from services.outbox import Notice, NoticeKind, Outbox
 from services.plans import PlanCatalog
+from services.unit_of_work import UnitOfWork, Work
 
 MAX_DAYS = 3650
 PAGE_SIZE = 20
 EXPIRING_WITHIN = timedelta(days=3)
 LISTS = ("active", "expiring", "expired")
-WHAT_STILL_WORKS = (
-    "You can no longer open new positions and auto-trading is paused. Closing positions, "
-    "cancelling orders, managing TP/SL and viewing everything keep working."
-)
-RENEW = "Renew with /buy or /redeem a promo code."
 
 
 class LicenseStatus(enum.StrEnum):
@@ -91,18 +84,16 @@ class LicenseService:
         *,
         users: UserRepository,
         audit: AuditService,
-        outbox: Outbox,
+        work: UnitOfWork,
         plans: PlanCatalog,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
-        """`on_change` runs after a licence changed (grant, revoke, expiry): stale caches."""
+        """A licence change (grant, revoke, expiry) runs `work`'s after-commit hooks."""
         self._licenses = licenses
         self._clock = clock
         self._users = users
         self._audit = audit
-        self._outbox = outbox
+        self._work = work
         self.plans = plans
-        self._on_change = on_change or (lambda: None)
 
     async def state(self, user_id: int) -> LicenseState:
         """The caller's licence: status, plan, end and whole days left (rounded up)."""
@@ -135,37 +126,27 @@ class LicenseService:
         chosen = self.plans.get(plan)
         user = await self._require_user(user_id)
         now = self._clock.now()
-        async with self._licenses.store.transaction(durable=True) as tx:
+        async with self._work.begin(durable=True) as work:
             record = await self._licenses.extend(
-                user_id, days, chosen.name, source, now, granted_by=actor_id, tx=tx
+                user_id, days, chosen.name, source, now, granted_by=actor_id, tx=work.tx
             )
             details = {"days": days, "plan": chosen.name, "source": source, "end": record.end_at}
-            await self._audit.record(actor_id, "grant", f"user:{user_id}", details, tx=tx)
-            text = (
-                f"🎉 You were granted {_days(days)} of <b>{escape(chosen.name)}</b>. "
-                f"Your licence is active until {_when(record.end_at)}."
-            )
-            key = f"licence:grant:{user_id}:{_ms(record.end_at)}"
-            await self._outbox.enqueue([_notice(user, text, key)], tx)
-        self._outbox.wake()
-        self._on_change()
+            await self._audit.record(actor_id, "grant", f"user:{user_id}", details, tx=work.tx)
+            await work.notify([notices.licence_granted(user, days, chosen.name, record.end_at)])
+            work.changed()
         return describe(record, now)
 
     async def revoke(self, actor_id: int, user_id: int, reason: str = "") -> LicenseState:
         """End the trader's licence now, audited, and tell them what still works."""
         user = await self._require_user(user_id)
         now = self._clock.now()
-        async with self._licenses.store.transaction(durable=True) as tx:
-            if not await self._licenses.revoke(user_id, reason, now, tx):
+        async with self._work.begin(durable=True) as work:
+            if not await self._licenses.revoke(user_id, reason, now, work.tx):
                 raise NotFound(f"User {user_id} has no active licence to revoke.")
             details = {"reason": reason} if reason else {}
-            await self._audit.record(actor_id, "revoke", f"user:{user_id}", details, tx=tx)
-            why = f" ({escape(reason)})" if reason else ""
-            text = f"Your licence was revoked by an admin{why}. {WHAT_STILL_WORKS} {RENEW}"
-            key = f"licence:revoked:{user_id}:{_ms(now)}"
-            await self._outbox.enqueue([_notice(user, text, key)], tx)
-        self._outbox.wake()
-        self._on_change()
+            await self._audit.record(actor_id, "revoke", f"user:{user_id}", details, tx=work.tx)
+            await work.notify([notices.licence_revoked(user, reason, now)])
+            work.changed()
         return await self.state(user_id)
 
     async def listing(self, kind: str, page: int = 0) -> LicensePage:
@@ -183,28 +164,30 @@ class LicenseService:
     async def run_expiry(self) -> ExpiryReport:
         """Queue the 1-day and 3-day reminders (each once) and deactivate ended licences."""
         now = self._clock.now()
-        async with self._licenses.store.transaction(durable=True) as tx:
+        async with self._work.begin(durable=True) as work:
+            tx = work.tx
             one = await self._licenses.claim_reminders("1d", now, now + timedelta(days=1), tx)
             three = await self._licenses.claim_reminders("3d", now, now + EXPIRING_WITHIN, tx)
             ended = await self._licenses.deactivate_ended(now, tx)
-            await self._notify(tx, now, [("1d", r) for r in one] + [("3d", r) for r in three])
-            await self._notify(tx, now, [("expired", r) for r in ended])
-        if one or three or ended:
-            self._outbox.wake()
-        if ended:
-            self._on_change()
+            await self._notify(work, now, [("1d", r) for r in one] + [("3d", r) for r in three])
+            await self._notify(work, now, [("expired", r) for r in ended])
+            if ended:
+                work.changed()
         return ExpiryReport(len(three), len(one), len(ended))
 
-    async def _notify(self, tx: Tx, now: datetime, events: list[tuple[str, LicenseRecord]]) -> None:
+    async def _notify(
+        self, work: Work, now: datetime, events: list[tuple[str, LicenseRecord]]
+    ) -> None:
         if not events:
             return
         users = await self._users.get_many([record.user_id for _, record in events])
-        notices = [
-            _notice(users[r.user_id], _expiry_text(which, r, now), _expiry_key(which, r))
-            for which, r in events
-            if r.user_id in users
-        ]
-        await self._outbox.enqueue(notices, tx)
+        await work.notify(
+            [
+                notices.licence_expiry(which, users[r.user_id], r, now)
+                for which, r in events
+                if r.user_id in users
+            ]
+        )
 
     async def _require_user(self, user_id: int) -> UserRecord:
         user = await self._users.get(user_id)
@@ -222,40 +205,3 @@ def describe(record: LicenseRecord | None, now: datetime) -> LicenseState:
         return LicenseState(LicenseStatus.ACTIVE, record.plan, record.end_at, days)
     status = LicenseStatus.REVOKED if record.revoked_at is not None else LicenseStatus.EXPIRED
     return LicenseState(status, record.plan, record.end_at, 0)
-
-
-def _expiry_text(which: str, record: LicenseRecord, now: datetime) -> str:
-    plan = f"<b>{escape(record.plan)}</b>"
-    if which == "expired":
-        return f"⌛ Your {plan} licence has ended. {WHAT_STILL_WORKS} {RENEW}"
-    left = record.end_at - now
-    if left < timedelta(days=1):
-        hours = max(1, math.floor(left.total_seconds() / 3600))
-        span = "1 hour" if hours == 1 else f"{hours} hours"
-    else:
-        span = _days(math.ceil(left.total_seconds() / 86_400))
-    return (
-        f"⏳ Your {plan} licence ends {_when(record.end_at)} (in {span}). After that you can't "
-        f"open new positions and auto-trading pauses; closing, cancelling, TP/SL and viewing "
-        f"keep working. {RENEW}"
-    )
-
-
-def _expiry_key(which: str, record: LicenseRecord) -> str:
-    return f"licence:{which}:{record.user_id}:{_ms(record.end_at)}"
-
-
-def _notice(user: UserRecord, text: str, dedup_key: str) -> Notice:
-    return Notice(user.user_id, user.chat_id, NoticeKind.SYSTEM, text, dedup_key)
-
-
-def _days(days: int) -> str:
-    return "1 day" if days == 1 else f"{days} days"
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, OrderNotFound
@@ -21,9 +20,9 @@ from core.lifecycle import IntentStatus
 from db.repositories.intents import IntentRepository, IntentUpdate
 from db.repositories.pending_orders import CLOSED, EXPIRED, PendingOrder, PendingOrderRepository
 from db.repositories.users import UserRepository
-from db.store import Store
+from services import notices
 from services.exchanges import ExchangeGateway
-from services.outbox import Notice, NoticeKind, Outbox
+from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +47,20 @@ class OrderExpiry:
     def __init__(
         self,
         *,
-        store: Store,
+        work: UnitOfWork,
         pending: PendingOrderRepository,
         intents: IntentRepository,
         users: UserRepository,
         gateway: ExchangeGateway,
-        outbox: Outbox,
         clock: Clock,
         batch: int = 500,
         concurrency: int = 50,
     ) -> None:
-        self._store = store
+        self._work = work
         self._pending = pending
         self._intents = intents
         self._users = users
         self._gateway = gateway
-        self._outbox = outbox
         self._clock = clock
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
@@ -101,17 +98,8 @@ class OrderExpiry:
             return
         expired = [order for order, outcome in done if outcome == EXPIRED]
         users = await self._users.get_many(sorted({o.user_id for o in expired}))
-        notices = [
-            Notice(
-                user_id=o.user_id,
-                chat_id=users[o.user_id].chat_id,
-                kind=NoticeKind.FILL,
-                text=escape(
-                    f"Limit order expired and cancelled: {o.side} {o.qty} {o.symbol} "
-                    f"at {o.price}, open since {o.created_at:%Y-%m-%d %H:%M} UTC."
-                ),
-                dedup_key=f"expiry:{o.client_order_id}",
-            )
+        told = [
+            notices.order_expired(o, users[o.user_id].chat_id)
             for o in expired
             if o.user_id in users
         ]
@@ -119,8 +107,8 @@ class OrderExpiry:
         change = IntentUpdate(
             IntentStatus.CANCELLED, error="expired: older than limit_order_ttl_min"
         )
-        async with self._store.transaction() as tx:
+        async with self._work.begin() as work:
+            tx = work.tx
             await self._pending.finish_many([(o.order_row_id, out) for o, out in done], tx)
             await self._intents.update_many([o.client_order_id for o in expired], change, now, tx)
-            await self._outbox.enqueue(notices, tx)
-        self._outbox.wake()
+            await work.notify(told)

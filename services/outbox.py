@@ -1,8 +1,9 @@
 """The notification outbox: every message the bot sends on its own goes through here.
 
-Producers (signals, fills, reports, broadcasts) write deliveries in their own transaction,
-so a signal and its notifications commit together or not at all; the dispatcher sends them
-in the background, most urgent lane first. Nobody else talks to Telegram for notifications.
+Producers (signals, fills, reports, broadcasts) write deliveries in their own transaction
+through `services.unit_of_work`, so a signal and its notifications commit together or not at
+all, with words from `services.notices`; the dispatcher sends them in the background, most
+urgent lane first. Nobody else talks to Telegram for notifications.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Outbox:
 
         Duplicates by dedup_key are ignored; users whose notify_<kind> setting is 'off' or who
         are inactive are skipped; 'silent' sends without sound. Without `tx` it wakes the
-        dispatcher itself; with one, call `wake()` after your transaction commits.
+        dispatcher itself; with one, `wake()` follows the commit (`UnitOfWork` does both).
         """
         for notice in notices:
             if len(notice.text) > MAX_TEXT:

@@ -9,7 +9,6 @@ together, so a redelivered update finds the row and extends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.clock import Clock
@@ -19,6 +18,7 @@ from db.repositories.payments import PaymentEntry, PaymentRepository
 from services.audit import AuditService
 from services.licenses import LicenseState, describe
 from services.plans import Plan, PlanCatalog
+from services.unit_of_work import UnitOfWork
 
 CURRENCY = "XTR"
 _PREFIX = "lic"
@@ -61,17 +61,17 @@ class PaymentService:
         payments: PaymentRepository,
         licenses: LicenseRepository,
         audit: AuditService,
+        work: UnitOfWork,
         plans: PlanCatalog,
         clock: Clock,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
-        """`on_change` runs after a licence was extended here: stale caches (analytics)."""
+        """A licence extended here runs `work`'s after-commit hooks (stale analytics)."""
         self._payments = payments
         self._licenses = licenses
         self._audit = audit
         self._plans = plans
         self._clock = clock
-        self._on_change = on_change or (lambda: None)
+        self._work = work
 
     def offers(self) -> list[Plan]:
         """Plans for sale, in configured order."""
@@ -130,18 +130,17 @@ class PaymentService:
         )
         now = self._clock.now()
         record: LicenseRecord | None = None
-        async with self._payments.store.transaction(durable=True) as tx:
-            credited = await self._payments.record(entry, now, tx)
+        async with self._work.begin(durable=True) as work:
+            credited = await self._payments.record(entry, now, work.tx)
             if credited:
                 record = await self._licenses.extend(
-                    user_id, order.days, order.plan, "payment", now, tx=tx
+                    user_id, order.days, order.plan, "payment", now, tx=work.tx
                 )
                 details = {"plan": order.plan, "days": order.days, "amount": amount}
                 target = f"charge:{telegram_charge_id}"
-                await self._audit.record(user_id, "payment", target, details, tx=tx)
-        if credited:
-            self._on_change()
-        else:  # a redelivered update: the licence as the first delivery left it
+                await self._audit.record(user_id, "payment", target, details, tx=work.tx)
+                work.changed()
+        if not credited:  # a redelivered update: the licence as the first delivery left it
             record = await self._licenses.get(user_id)
         return PaymentOutcome(order.plan, order.days, amount, credited, describe(record, now))
 

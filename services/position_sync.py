@@ -19,11 +19,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from html import escape
 
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
@@ -37,23 +36,18 @@ from db.repositories.pending_orders import CLOSED, PendingOrder, PendingOrderRep
 from db.repositories.positions import AccountKey, ActivePosition, PositionRepository
 from db.repositories.trades import TradeLog, TradeRepository
 from db.repositories.users import UserRepository
-from db.store import Store
+from services import notices
 from services.amounts import realised_pnl, taker_fee
 from services.caching import account_key
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
-from services.outbox import Notice, NoticeKind, Outbox
+from services.outbox import Notice, NoticeKind
 from services.strategy import StrategyService
+from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 RECENT = timedelta(hours=1)
-_WORDS = {
-    "take_profit": "Take profit hit",
-    "stop_loss": "Stop loss hit",
-    "liquidation": "Liquidated",
-    "exchange": "Closed on the exchange",
-}
 
 
 @dataclass(slots=True, frozen=True)
@@ -95,7 +89,7 @@ class _Changes:
     fills: list[tuple[int, int, Decimal]] = field(default_factory=list)
     track: list[PendingOrder] = field(default_factory=list)
     finished: list[tuple[int, str]] = field(default_factory=list)
-    notes: list[tuple[int, NoticeKind, str, str]] = field(default_factory=list)  # user, kind
+    notes: list[tuple[int, NoticeKind, str, str]] = field(default_factory=list)  # user, kind, HTML
 
 
 class PositionSync:
@@ -104,7 +98,7 @@ class PositionSync:
     def __init__(
         self,
         *,
-        store: Store,
+        work: UnitOfWork,
         positions: PositionRepository,
         pending: PendingOrderRepository,
         trades: TradeRepository,
@@ -114,14 +108,10 @@ class PositionSync:
         strategy: StrategyService,
         market: MarketService,
         gateway: ExchangeGateway,
-        outbox: Outbox,
         clock: Clock,
         concurrency: int = 50,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
-        self._store = store
-        # Told after trades or fills are written (the admin analytics count them).
-        self._on_change = on_change or (lambda: None)
+        self._work = work
         self._positions = positions
         self._pending = pending
         self._trades = trades
@@ -131,7 +121,6 @@ class PositionSync:
         self._strategy = strategy
         self._market = market
         self._gateway = gateway
-        self._outbox = outbox
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -212,8 +201,9 @@ class PositionSync:
         )
         for close in logged:
             if close.close_reason in STOPS:
-                text = f"{_WORDS[close.close_reason]}: {_describe(row, close.qty)} at "
-                text += f"{close.exit_price}, PnL {close.pnl:+.2f} USDT"
+                text = notices.position_closed(
+                    row, close.qty, close.close_reason, close.exit_price, close.pnl
+                )
                 key = f"close:{close.trade_id}"
                 changes.notes.append((row.user_id, NoticeKind.STOP, text, key))
         unlogged = qty - sum((c.qty for c in logged), ZERO)
@@ -247,8 +237,7 @@ class PositionSync:
         )
         pnl = changes.trades[-1].pnl
         kind = NoticeKind.STOP if reason in STOPS else NoticeKind.FILL
-        text = f"{_WORDS[reason]}: {_describe(row, unlogged)} at ~{exit_price}, "
-        text += f"PnL {pnl:+.2f} USDT"
+        text = notices.position_closed(row, unlogged, reason, exit_price, pnl, estimated=True)
         key = f"sync-close:{row.position_id}:{to_ms(row.updated_at)}"
         changes.notes.append((row.user_id, kind, text, key))
         return True
@@ -272,7 +261,7 @@ class PositionSync:
         if intent is not None and intent.origin == Origin.AUTO and intent.signal_id:
             await self._auto_filled(intent.signal_id, position, row, changes)
         elif intent is None or intent.order_type == OrderType.LIMIT.value:
-            text = f"Position opened: {_describe(row, position.qty)} at {position.entry_price}"
+            text = notices.position_opened(row, position.qty, position.entry_price)
             key = f"sync-open:{account_key(*account)}:{position.symbol}:{to_ms(now)}"
             changes.notes.append((row.user_id, NoticeKind.FILL, text, key))
 
@@ -284,9 +273,9 @@ class PositionSync:
         if execution is None or execution.status != ExecutionStatus.PLACED:
             return
         changes.fills.append((signal_id, row.user_id, position.entry_price))
-        text = f"🤖 Auto-trade filled: {_describe(row, position.qty)} at {position.entry_price}"
-        if execution.signal_price:
-            text += f" (signal {execution.signal_price})"
+        text = notices.auto_trade_filled(
+            row, position.qty, position.entry_price, execution.signal_price
+        )
         key = f"auto-fill:{signal_id}:{row.user_id}"
         changes.notes.append((row.user_id, NoticeKind.FILL, text, key))
 
@@ -328,21 +317,21 @@ class PositionSync:
 
     async def _commit(self, changes: _Changes) -> None:
         users = await self._users.get_many(sorted({user for user, *_ in changes.notes}))
-        notices = [
-            Notice(user, users[user].chat_id, kind, escape(text), key)
+        told = [
+            Notice(user, users[user].chat_id, kind, text, key)
             for user, kind, text, key in changes.notes
             if user in users
         ]
-        async with self._store.transaction() as tx:
+        async with self._work.begin() as work:
+            tx = work.tx
             await self._positions.delete_many(changes.deletes, tx)
             await self._positions.upsert_many(changes.upserts, tx)
             await self._trades.record_many(changes.trades, tx)
             await self._executions.mark_filled(changes.fills, tx)
             await self._pending.finish_many(changes.finished, tx)
             await self._pending.track_many(changes.track, tx)
-            await self._outbox.enqueue(notices, tx)
-        self._outbox.wake()
-        self._on_change()
+            await work.notify(told)
+            work.changed()  # the admin analytics count trades and fills
 
 
 def _seen(row: ActivePosition, position: Position, now: datetime) -> ActivePosition:
@@ -373,7 +362,3 @@ def _exit(row: ActivePosition, last: Decimal) -> tuple[Decimal, CloseReason]:
         if level is not None and level > 0 and (last <= level if below else last >= level):
             return level, reason
     return last, CloseReason.EXCHANGE
-
-
-def _describe(row: ActivePosition, qty: Decimal) -> str:
-    return f"{row.side.upper()} {qty} {row.symbol}"

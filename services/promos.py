@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from db.repositories.promos import PromoRecord, PromoRepository
 from services.audit import AuditService
 from services.licenses import LicenseState, describe
 from services.plans import PlanCatalog
+from services.unit_of_work import UnitOfWork
 
 __all__ = [
     "PromoAlreadyRedeemed",
@@ -94,17 +94,17 @@ class PromoService:
         promos: PromoRepository,
         licenses: LicenseRepository,
         audit: AuditService,
+        work: UnitOfWork,
         plans: PlanCatalog,
         clock: Clock,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
-        """`on_change` runs after a licence was extended here: stale caches (analytics)."""
+        """A licence extended here runs `work`'s after-commit hooks (stale analytics)."""
         self._promos = promos
         self._licenses = licenses
         self._audit = audit
         self._plans = plans
         self._clock = clock
-        self._on_change = on_change or (lambda: None)
+        self._work = work
 
     async def create(
         self,
@@ -163,20 +163,20 @@ class PromoService:
             raise PromoUnknown(code.upper()[:32])
         now = self._clock.now()
         try:
-            async with self._licenses.store.transaction(durable=True) as tx:
-                promo = await self._promos.take_use(code, now, tx)
+            async with self._work.begin(durable=True) as work:
+                promo = await self._promos.take_use(code, now, work.tx)
                 if promo is None:
                     raise PromoRefused  # diagnosed below, after the rollback
-                if not await self._promos.add_redemption(promo.code, user_id, now, tx):
+                if not await self._promos.add_redemption(promo.code, user_id, now, work.tx):
                     raise PromoAlreadyRedeemed(promo.code)  # rolls the use back
                 record = await self._licenses.extend(
-                    user_id, promo.days, promo.plan, "promo", now, tx=tx
+                    user_id, promo.days, promo.plan, "promo", now, tx=work.tx
                 )
+                work.changed()
         except PromoRefused as refused:
             if type(refused) is PromoRefused:
                 raise await self._why_not(code, user_id, now) from None
             raise
-        self._on_change()
         return Redemption(promo.code, promo.plan, promo.days, describe(record, now))
 
     async def _why_not(self, code: str, user_id: int, now: datetime) -> PromoRefused:

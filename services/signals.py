@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from html import escape
 
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound
 from db.repositories.signals import SignalDraft, SignalRecord, SignalRepository, Subscriber
-from db.store import Store
-from services.outbox import Notice, NoticeKind, Outbox
+from services import notices
+from services.outbox import Notice
+from services.unit_of_work import UnitOfWork
 
-__all__ = ["SignalDraft", "SignalPage", "SignalRecord", "SignalService", "notice_text"]
+__all__ = ["SignalDraft", "SignalPage", "SignalRecord", "SignalService"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,12 @@ class SignalService:
     def __init__(
         self,
         signals: SignalRepository,
-        outbox: Outbox,
-        store: Store,
+        work: UnitOfWork,
         clock: Clock,
         cooldown: timedelta = COOLDOWN,
     ) -> None:
         self._signals = signals
-        self._outbox = outbox
-        self._store = store
+        self._work = work
         self._clock = clock
         self.cooldown = cooldown
         self._recent: dict[tuple[str, str], datetime] = {}  # what this process signalled
@@ -69,19 +67,16 @@ class SignalService:
             return []
         now = self._clock.now()
         stored: list[SignalRecord] = []
-        queued = 0
-        async with self._store.transaction() as tx:
+        async with self._work.begin() as work:
             for draft in drafts:
-                last = await self._signals.last_at(draft.symbol, draft.side, tx)
+                last = await self._signals.last_at(draft.symbol, draft.side, work.tx)
                 if last is not None and now - last < self.cooldown:
                     self._recent[(draft.symbol, draft.side)] = last
                     continue
-                stored.append(await self._signals.insert(draft, now, tx))
+                stored.append(await self._signals.insert(draft, now, work.tx))
             if stored:
-                audience = await self._signals.audience(min(s.score for s in stored), tx)
-                queued = await self._outbox.enqueue(_notices(stored, audience), tx)
-        if queued:
-            self._outbox.wake()
+                audience = await self._signals.audience(min(s.score for s in stored), work.tx)
+                await work.notify(_notices(stored, audience))
         for record in stored:
             self._recent[(record.symbol, record.side)] = now
         self._forget(now)
@@ -137,38 +132,9 @@ def parse_score(text: str) -> float:
 
 
 def _notices(signals: Sequence[SignalRecord], audience: Sequence[Subscriber]) -> list[Notice]:
-    notices: list[Notice] = []
-    for signal in signals:
-        text = notice_text(signal)
-        notices.extend(
-            Notice(
-                user_id=user.user_id,
-                chat_id=user.chat_id,
-                kind=NoticeKind.SIGNAL,
-                text=text,
-                dedup_key=f"signal:{signal.id}:{user.user_id}",
-                signal_id=signal.id,
-            )
-            for user in audience
-            if user.wants(signal.symbol, signal.score)
-        )
-    return notices
-
-
-def notice_text(signal: SignalRecord) -> str:
-    """The message a subscriber gets (HTML, escaped)."""
-    arrow = "📈" if signal.side == "long" else "📉"
-    base = signal.symbol.split("/")[0]
-    reasons = " · ".join(signal.reasons)
-    return (
-        f"{arrow} <b>{escape(base)} {escape(signal.side)}</b> · score {signal.score:.2f}\n"
-        f"Price {_plain(signal.price)} · leverage {signal.leverage}× · "
-        f"TP +{_plain(signal.tp_pct)} % · SL −{_plain(signal.sl_pct)} %\n"
-        f"{escape(reasons)}\n"
-        f"/{'long' if signal.side == 'long' else 'short'} {escape(base)} 50 {signal.leverage}"
-    )
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return [
+        notices.signal(signal, user)
+        for signal in signals
+        for user in audience
+        if user.wants(signal.symbol, signal.score)
+    ]

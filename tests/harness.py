@@ -17,16 +17,22 @@ from bot.offline_updates import make_callback_update, make_message_update
 from core.clock import Clock
 from core.config import Settings
 from core.metrics import Metrics
+from db.store import Store
 from handlers.context import TradewindApp
 from services.container import Services
 
 
 class BotHarness:
-    """One running Application answering through a `FakeTelegramState`."""
+    """One running Application answering through a `FakeTelegramState`.
 
-    def __init__(self, app: TradewindApp, state: FakeTelegramState) -> None:
+    `store` opens the bot's database on connections of its own, as an operator's tool would:
+    tests seed and inspect rows through it, never through a service's private parts.
+    """
+
+    def __init__(self, app: TradewindApp, state: FakeTelegramState, store: Store) -> None:
         self.app = app
         self.state = state
+        self.store = store
         self._ids = itertools.count(1)
 
     @property
@@ -104,7 +110,8 @@ async def running_bot(
     await app.post_init(app)
     await app.start()
     try:
-        yield BotHarness(app, state)
+        async with Store(settings.db_path, readers=1) as store:
+            yield BotHarness(app, state, store)
     finally:
         await app.stop()
         await app.shutdown()

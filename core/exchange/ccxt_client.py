@@ -1,7 +1,8 @@
 """`ExchangeClient` over one `ccxt.async_support` exchange instance.
 
 Each call is measured, its failures mapped to domain errors, and reads retried; the venue
-(`core.exchange.ccxt_venue`) supplies what clients of one exchange share.
+(`core.exchange.ccxt_venue`) supplies what clients of one exchange share. A venue's quirks
+live in its own subclass (`core.exchange.bybit`), named in the venue table.
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ from core.exchange.errors import (
     ExchangeError,
     ExchangeUnavailable,
     InvalidOrder,
-    OrderNotFound,
     UnknownOutcome,
 )
-from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
-from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import (
     Balance,
     Candle,
@@ -38,7 +36,6 @@ from core.exchange.venues import Venue
 from core.metrics import Metrics
 
 T = TypeVar("T")
-TICKER_PART = 500  # rows of Bybit's bulk tickers parsed between two turns of the event loop
 
 
 class VenueContext(Protocol):
@@ -74,7 +71,10 @@ class CcxtClient:
         self.closed = False
         self.last_used = time.monotonic()
         self._leverage: dict[str, int] = {}  # symbol → leverage this client set
-        self._instruments = InstrumentParser()  # Bybit's contracts as last loaded
+
+    @classmethod
+    def configure(cls, api: Any) -> None:
+        """Adjust a venue's freshly built ccxt template; a venue's subclass adds its quirks."""
 
     @property
     def exchange(self) -> str:
@@ -155,70 +155,24 @@ class CcxtClient:
         return self._venue.markets()
 
     async def fetch_tickers(self) -> Mapping[str, Ticker]:
-        """Every ticker in one request. Bybit: the raw endpoint and our own parse, ~6x faster
-        than ccxt's parse_tickers with the same tickers (`core.exchange.lean_tickers`)."""
-        bybit = self.exchange == "bybit"
-        request: Awaitable[Any] = self.call(
-            "fetch_tickers",
-            (lambda: self.api.publicGetV5MarketTickers({"category": "linear"}))
-            if bybit
-            else (lambda: self.api.fetch_tickers()),
-        )
-        if self._venue.markets():
-            raw = await request
-        else:  # a fresh feed: the markets, which the parse needs, load meanwhile
-            raw, _ = await asyncio.gather(request, self.load_markets())
-        if bybit:
-            return await _parse_in_parts(raw, self._venue.symbols_by_id())
+        """Every ticker in one request."""
+        raw = await self._with_markets(self.call("fetch_tickers", lambda: self.api.fetch_tickers()))
         markets = self._venue.markets()
         parsed = (parse.ticker(t) for s, t in raw.items() if s in markets)
         return {t.symbol: t for t in parsed if t.last > 0}  # no price, nothing to quote
 
-    async def fetch_markets_lean(self) -> dict[str, Market]:
-        """Every linear USDT perpetual, fresh from the exchange, as `Market`.
+    async def _with_markets(self, request: Awaitable[T]) -> T:
+        """Await a whole-market read; on a fresh feed the markets, which its parse needs,
+        load meanwhile."""
+        if self._venue.markets():
+            return await request
+        answer, _ = await asyncio.gather(request, self.load_markets())
+        return answer
 
-        Bybit: the raw instruments pages parsed by `core.exchange.lean_markets`, ccxt's own
-        market tables left alone (building them for 5,000 contracts costs ~1 s and tens of
-        MB); other venues: ccxt's `load_markets(reload=True)`.
-        """
-        if self.exchange == "bybit":
-            return await self._bybit_markets()
+    async def fetch_markets_lean(self) -> dict[str, Market]:
+        """Every linear USDT perpetual, fresh from the exchange, as `Market`."""
         raw = await self.call("load_markets", lambda: self.api.load_markets(reload=True))
         return {s: parse.market(m) for s, m in raw.items() if parse.is_linear_usdt_perp(m)}
-
-    async def _bybit_markets(self) -> dict[str, Market]:
-        """The requests ccxt's fetch_markets sends for linear contracts: the first page and
-        the pre-launch list at once, then the further pages, each parsed on arrival."""
-        request: dict[str, Any] = {"category": "linear", "limit": PAGE_LIMIT}
-
-        def page(params: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
-            return lambda: self.api.publicGetV5MarketInstrumentsInfo(dict(params))
-
-        first, pre = await asyncio.gather(
-            self.call("load_markets", page(request)),
-            self.call("load_markets", page({**request, "status": "PreLaunch"})),
-        )
-        category, rows, cursor = page_rows(first)
-        parser = self._instruments
-        pre_launch = parser.parse_page(page_rows(pre)[1], category)
-        pages: list[list[Market]] = []
-        while True:
-            following = None
-            if cursor is not None:  # ask for the next page first, parse this one meanwhile
-                params = {**request, "cursor": cursor}
-                following = asyncio.ensure_future(self.call("load_markets", page(params)))
-            try:
-                pages.append(parser.parse_page(rows, category))
-            except BaseException:
-                if following is not None:
-                    following.cancel()
-                raise
-            if following is None:
-                break
-            _, rows, cursor = page_rows(await following)
-            if not rows:  # ccxt stops at an empty page whatever its cursor says
-                break
-        return parser.combine(pages, pre_launch)
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
         return parse.ticker(await self.call("fetch_ticker", lambda: self.api.fetch_ticker(symbol)))
@@ -291,8 +245,11 @@ class CcxtClient:
     ) -> Order:
         if order_id is None and client_order_id is None:
             raise InvalidOrder(self.exchange, "an order id or client order id is required")
-        if self.exchange == "bybit":
-            return await self._bybit_lookup(symbol, order_id, client_order_id)
+        return await self._lookup(symbol, order_id, client_order_id)
+
+    async def _lookup(
+        self, symbol: str, order_id: str | None, client_order_id: str | None
+    ) -> Order:
         params: dict[str, Any] = {}
         if client_order_id is not None:
             params["clientOrderId"] = client_order_id
@@ -300,23 +257,6 @@ class CcxtClient:
             "fetch_order", lambda: self.api.fetch_order(order_id or "", symbol, params)
         )
         return parse.order(raw)
-
-    async def _bybit_lookup(
-        self, symbol: str, order_id: str | None, client_order_id: str | None
-    ) -> Order:
-        """Bybit: search open orders, then history, by orderId or orderLinkId."""
-        params = {"orderId": order_id} if order_id else {"orderLinkId": client_order_id}
-        found = await self.call(
-            "fetch_order", lambda: self.api.fetch_open_orders(symbol, None, None, dict(params))
-        )
-        if not found:
-            found = await self.call(
-                "fetch_order",
-                lambda: self.api.fetch_closed_orders(symbol, None, None, dict(params)),
-            )
-        if not found:
-            raise OrderNotFound(self.exchange, f"{self._venue.venue.title} has no such order")
-        return parse.order(found[0])
 
     async def set_leverage(self, symbol: str, leverage: int) -> None:
         """Set a symbol's leverage; a value this client already set costs no request.
@@ -340,19 +280,6 @@ class CcxtClient:
             return
         self.closed = True
         await self.api.close()
-
-
-async def _parse_in_parts(payload: Any, symbols_by_id: Mapping[str, str]) -> dict[str, Ticker]:
-    """`tickers_from_bybit` in parts of `TICKER_PART` rows with the event loop let in between:
-    5,000 tickers are ~60 ms of parsing that would otherwise hold up every other request's
-    answer (a registry sync's market pages, a trader's order) for that long."""
-    rows, stamp = ticker_rows(payload)
-    tickers: dict[str, Ticker] = {}
-    for start in range(0, len(rows), TICKER_PART):
-        if start:
-            await asyncio.sleep(0)
-        tickers.update(parse_rows(rows[start : start + TICKER_PART], symbols_by_id, stamp))
-    return tickers
 
 
 def _with_cid(order: Order, client_order_id: str) -> Order:

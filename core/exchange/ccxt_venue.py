@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 import ssl
 import types
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ class CcxtVenue:
         timeout_ms: int = 10_000,
     ) -> None:
         self.venue = venue
+        self.client_class = client_class(venue)
         self.base_url = base_url
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
@@ -82,7 +84,8 @@ class CcxtVenue:
         `load_markets` or `fetch_tickers` loads them, so a registry sync on a fresh venue
         (a reload plus tickers) loads them once, not twice."""
         if self._public is None:
-            self._public = CcxtClient(self, self._new_api("live", None), "live", public=True)
+            api = self._new_api("live", None)
+            self._public = self.client_class(self, api, "live", public=True)
         return self._public
 
     async def reload_markets(self) -> Mapping[str, Market]:
@@ -127,7 +130,7 @@ class CcxtVenue:
             raise InvalidOrder(self.name, f"{self.venue.title} has no {account_type} accounts")
         public = await self.public()
         await self._ccxt_tables(public)
-        client = CcxtClient(self, self._new_api(account_type, credentials), account_type)
+        client = self.client_class(self, self._new_api(account_type, credentials), account_type)
         client.share_markets(public)
         return client
 
@@ -163,14 +166,14 @@ class CcxtVenue:
         api.ssl_context = self._ssl_context()
         api.timeout_on_exit = 0  # the shared session is closed by the venue, not per client
         api.throttle = self.limiter.acquire  # every client spends the exchange's one budget
-        if account_type == "demo" and hasattr(api, "enable_demo_trading") and self.name != "okx":
+        demo_trading = not self.venue.demo_in_sandbox and hasattr(api, "enable_demo_trading")
+        if account_type == "demo" and demo_trading:
             api.enable_demo_trading(True)
         elif account_type in ("testnet", "demo"):
             api.set_sandbox_mode(True)
         if self.base_url:
             api.urls["api"] = rebase_urls(api.urls["api"], self.base_url)
-        if self.name == "bybit":
-            api.has["fetchCurrencies"] = False  # not needed for perpetuals; one request less
+        self.client_class.configure(api)
         return api
 
     def _shared_session(self) -> aiohttp.ClientSession:
@@ -199,6 +202,15 @@ class CcxtVenue:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def client_class(venue: Venue) -> type[CcxtClient]:
+    """The client class the venue table names for `venue` (its quirks live there)."""
+    module, _, name = venue.client.rpartition(".")
+    found = getattr(importlib.import_module(module), name)
+    if not (isinstance(found, type) and issubclass(found, CcxtClient)):
+        raise TypeError(f"{venue.client} is not a CcxtClient")
+    return found
 
 
 def rebase_urls(urls: Any, base_url: str) -> Any:

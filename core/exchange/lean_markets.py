@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.exchange.ccxt_parse import dec
 from core.exchange.models import Market
 
 PAGE_LIMIT = 1000  # Bybit's maximum page size for instruments-info
@@ -167,7 +168,7 @@ def _market(row: Mapping[str, Any], category: str | None) -> Market | None:
     min_qty = _number(_text(lot_filter.get("minTradingQty")) or lot_filter.get("minOrderQty"))
     min_notional = _number(lot_filter.get("minNotionalValue"))
     if min_notional is None:  # ccxt_parse falls back to the raw string, then to 5
-        min_notional = _decimal(lot_filter.get("minNotionalValue")) or _MIN_NOTIONAL
+        min_notional = dec(lot_filter.get("minNotionalValue")) or _MIN_NOTIONAL
     leverage = _number(_dict(row.get("leverageFilter")).get("maxLeverage")) or _LEVERAGE
     return Market(
         symbol=f"{base}/{quote}:{settle}",
@@ -222,17 +223,6 @@ def _number(value: Any) -> Decimal | None:
     if len(_NUMBERS) < _NUMBERS_MAX:
         _NUMBERS[text] = number
     return number
-
-
-def _decimal(value: Any) -> Decimal | None:
-    """`ccxt_parse.dec` of a raw value (the fallback for a minimum notional)."""
-    if value is None or value == "":
-        return None
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
 
 
 def _launch(value: Any) -> datetime | None:

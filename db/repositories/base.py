@@ -1,10 +1,12 @@
-"""What every repository shares: the store and optional transaction composition."""
+"""What every repository shares: the store, optional transaction composition, and the
+converters between Python values and the store's column formats."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from db.store import Store, Tx
 
@@ -38,3 +40,13 @@ def from_ms(ms: int | None) -> datetime | None:
 def from_ms_req(ms: int) -> datetime:
     """Like `from_ms` for NOT NULL columns."""
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_text(value: Decimal | None) -> str | None:
+    """Decimal → TEXT, every digit kept: the store never rounds a price or quantity."""
+    return None if value is None else str(value)
+
+
+def to_dec(text: str | None) -> Decimal | None:
+    """TEXT → Decimal, exact (None stays None)."""
+    return None if text is None else Decimal(text)

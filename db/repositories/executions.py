@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from core.lifecycle import ExecutionStatus
 from db.repositories import HotQuery
-from db.repositories.base import Repository, from_ms_req, to_ms
+from db.repositories.base import Repository, from_ms_req, to_dec, to_ms, to_text
 from db.repositories.strategy import StrategyRecord, strategy_from_row
 from db.store import Row, Tx
 
@@ -121,14 +121,6 @@ class ExecutionRepository(Repository):
         return [_record(row) for row in rows]
 
 
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _candidate(row: Row) -> Candidate:
     return Candidate(
         user_id=row["user_id"],
@@ -148,8 +140,8 @@ def _params(record: ExecutionRecord) -> tuple[object, ...]:
         record.status.value,
         record.reason,
         record.client_order_id,
-        _text(record.signal_price),
-        _text(record.fill_price),
+        to_text(record.signal_price),
+        to_text(record.fill_price),
         record.latency_ms,
         to_ms(record.at),
     )
@@ -163,7 +155,7 @@ def _record(row: Row) -> ExecutionRecord:
         at=from_ms_req(row["at"]),
         reason=row["reason"],
         client_order_id=row["client_order_id"],
-        signal_price=_dec(row["signal_price"]),
-        fill_price=_dec(row["fill_price"]),
+        signal_price=to_dec(row["signal_price"]),
+        fill_price=to_dec(row["fill_price"]),
         latency_ms=row["latency_ms"],
     )

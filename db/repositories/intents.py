@@ -10,7 +10,7 @@ from decimal import Decimal
 from core.exchange.models import Order
 from core.lifecycle import MAY_HAVE_OPENED, UNRESOLVED, IntentStatus, sql_list
 from db.repositories import HotQuery
-from db.repositories.base import Repository, from_ms, from_ms_req, to_ms
+from db.repositories.base import Repository, from_ms, from_ms_req, to_dec, to_ms, to_text
 from db.store import Row, Tx
 
 
@@ -188,9 +188,9 @@ class IntentRepository(Repository):
         fields = (
             change.status.value,
             change.exchange_order_id,
-            _text(change.filled_qty),
-            _text(change.avg_price),
-            _text(change.fee),
+            to_text(change.filled_qty),
+            to_text(change.avg_price),
+            to_text(change.fee),
             change.error,
             to_ms(now),
         )
@@ -278,11 +278,11 @@ def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
         new.side,
         new.order_type,
         str(new.qty),
-        _text(new.price),
+        to_text(new.price),
         int(new.reduce_only),
         new.leverage,
-        _text(new.take_profit),
-        _text(new.stop_loss),
+        to_text(new.take_profit),
+        to_text(new.stop_loss),
         new.origin,
         new.signal_id,
         new.status.value,
@@ -290,14 +290,6 @@ def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
         to_ms(now),
         to_ms(now),
     )
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
 
 
 def _record(row: Row) -> IntentRecord:
@@ -310,18 +302,18 @@ def _record(row: Row) -> IntentRecord:
         side=row["side"],
         order_type=row["order_type"],
         qty=Decimal(row["qty"]),
-        price=_dec(row["price"]),
+        price=to_dec(row["price"]),
         reduce_only=bool(row["reduce_only"]),
         leverage=row["leverage"],
-        take_profit=_dec(row["take_profit"]),
-        stop_loss=_dec(row["stop_loss"]),
+        take_profit=to_dec(row["take_profit"]),
+        stop_loss=to_dec(row["stop_loss"]),
         origin=row["origin"],
         signal_id=row["signal_id"],
         status=IntentStatus(row["status"]),
         exchange_order_id=row["exchange_order_id"],
-        filled_qty=_dec(row["filled_qty"]),
-        avg_price=_dec(row["avg_price"]),
-        fee=_dec(row["fee"]),
+        filled_qty=to_dec(row["filled_qty"]),
+        avg_price=to_dec(row["avg_price"]),
+        fee=to_dec(row["fee"]),
         error=row["error"],
         attempts=row["attempts"],
         expires_at=from_ms(row["expires_at"]),

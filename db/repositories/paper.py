@@ -25,7 +25,7 @@ from core.paper.ledger import (
     Watch,
 )
 from db.repositories import HotQuery
-from db.repositories.base import Repository, from_ms, from_ms_req, to_ms
+from db.repositories.base import Repository, from_ms, from_ms_req, to_dec, to_ms, to_text
 from db.store import Row, Tx
 
 R = TypeVar("R")
@@ -303,14 +303,6 @@ def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
     return [values[i : i + _MAX_VARIABLES] for i in range(0, len(values), _MAX_VARIABLES)]
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
 def _account(row: Row) -> AccountRecord:
     return AccountRecord(
         account_id=row["id"],
@@ -330,15 +322,15 @@ def _order(row: Row) -> OrderRecord:
         side=Side(row["side"]),
         order_type=OrderType(row["order_type"]),
         qty=Decimal(row["qty"]),
-        price=_dec(row["price"]),
+        price=to_dec(row["price"]),
         status=OrderStatus(row["status"]),
         created_at=from_ms_req(row["created_at"]),
         updated_at=from_ms_req(row["updated_at"]),
         reduce_only=bool(row["reduce_only"]),
-        take_profit=_dec(row["take_profit"]),
-        stop_loss=_dec(row["stop_loss"]),
+        take_profit=to_dec(row["take_profit"]),
+        stop_loss=to_dec(row["stop_loss"]),
         filled_qty=Decimal(row["filled_qty"]),
-        avg_price=_dec(row["avg_price"]),
+        avg_price=to_dec(row["avg_price"]),
         fee=Decimal(row["fee"]),
     )
 
@@ -346,9 +338,9 @@ def _order(row: Row) -> OrderRecord:
 def _order_row(o: OrderRecord) -> tuple[Any, ...]:
     return (
         o.order_id, o.account_id, o.client_order_id, o.symbol, o.side.value,
-        o.order_type.value, str(o.qty), _text(o.price), int(o.reduce_only),
-        _text(o.take_profit), _text(o.stop_loss), o.status.value, str(o.filled_qty),
-        _text(o.avg_price), str(o.fee), to_ms(o.created_at), to_ms(o.updated_at),
+        o.order_type.value, str(o.qty), to_text(o.price), int(o.reduce_only),
+        to_text(o.take_profit), to_text(o.stop_loss), o.status.value, str(o.filled_qty),
+        to_text(o.avg_price), str(o.fee), to_ms(o.created_at), to_ms(o.updated_at),
     )  # fmt: skip
 
 
@@ -361,11 +353,11 @@ def _position(row: Row) -> PositionRecord:
         entry_price=Decimal(row["entry_price"]),
         leverage=row["leverage"],
         margin=Decimal(row["margin"]),
-        liq_price=_dec(row["liq_price"]),
+        liq_price=to_dec(row["liq_price"]),
         opened_at=from_ms_req(row["opened_at"]),
         updated_at=from_ms_req(row["updated_at"]),
-        take_profit=_dec(row["take_profit"]),
-        stop_loss=_dec(row["stop_loss"]),
+        take_profit=to_dec(row["take_profit"]),
+        stop_loss=to_dec(row["stop_loss"]),
         realised_pnl=Decimal(row["realised_pnl"]),
     )
 
@@ -373,7 +365,7 @@ def _position(row: Row) -> PositionRecord:
 def _position_row(p: PositionRecord) -> tuple[Any, ...]:
     return (
         p.account_id, p.symbol, p.side.value, str(p.qty), str(p.entry_price), p.leverage,
-        str(p.margin), _text(p.liq_price), _text(p.take_profit), _text(p.stop_loss),
+        str(p.margin), to_text(p.liq_price), to_text(p.take_profit), to_text(p.stop_loss),
         str(p.realised_pnl), to_ms(p.opened_at), to_ms(p.updated_at),
     )  # fmt: skip
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from core.lifecycle import NEVER_SENT, Origin, sql_list
 from db.repositories import HotQuery
-from db.repositories.base import Repository, from_ms_req, to_ms
+from db.repositories.base import Repository, from_ms_req, to_dec, to_ms, to_text
 from db.store import Row, Tx
 
 AccountKey = tuple[int, str, str]  # (user id, exchange, account type)
@@ -130,14 +130,6 @@ class PositionRepository(Repository):
             return await t.executemany("positions.delete_many", _DELETE, rows)
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
 def _params(p: ActivePosition) -> tuple[object, ...]:
     return (
         p.user_id,
@@ -148,9 +140,9 @@ def _params(p: ActivePosition) -> tuple[object, ...]:
         str(p.qty),
         str(p.entry_price),
         p.leverage,
-        _text(p.take_profit),
-        _text(p.stop_loss),
-        _text(p.liq_price),
+        to_text(p.take_profit),
+        to_text(p.stop_loss),
+        to_text(p.liq_price),
         p.origin,
         p.signal_id,
         to_ms(p.opened_at),
@@ -169,9 +161,9 @@ def _record(row: Row) -> ActivePosition:
         qty=Decimal(row["qty"]),
         entry_price=Decimal(row["entry_price"]),
         leverage=row["leverage"],
-        take_profit=_dec(row["take_profit"]),
-        stop_loss=_dec(row["stop_loss"]),
-        liq_price=_dec(row["liq_price"]),
+        take_profit=to_dec(row["take_profit"]),
+        stop_loss=to_dec(row["stop_loss"]),
+        liq_price=to_dec(row["liq_price"]),
         origin=row["origin"],
         signal_id=row["signal_id"],
         opened_at=from_ms_req(row["opened_at"]),

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from db.repositories import HotQuery
-from db.repositories.base import Repository, to_ms
+from db.repositories.base import Repository, to_dec, to_ms, to_text
 from db.store import Row, Tx
 
 
@@ -86,8 +86,8 @@ class StrategyRepository(Repository):
 def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
     return {
         "user_id": record.user_id,
-        "size_usdt": _text(record.size_usdt),
-        "risk_pct": _text(record.risk_pct),
+        "size_usdt": to_text(record.size_usdt),
+        "risk_pct": to_text(record.risk_pct),
         "leverage": record.leverage,
         "tp_pct": str(record.tp_pct),
         "sl_pct": str(record.sl_pct),
@@ -101,20 +101,12 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
     }
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
 def strategy_from_row(row: Row) -> StrategyRecord:
     """A strategy_settings row (or any query selecting its columns) as a record."""
     return StrategyRecord(
         user_id=row["user_id"],
-        size_usdt=_decimal(row["size_usdt"]),
-        risk_pct=_decimal(row["risk_pct"]),
+        size_usdt=to_dec(row["size_usdt"]),
+        risk_pct=to_dec(row["risk_pct"]),
         leverage=row["leverage"],
         tp_pct=Decimal(row["tp_pct"]),
         sl_pct=Decimal(row["sl_pct"]),

@@ -36,7 +36,7 @@ async def bot(tmp_path: Path, server: ExchangeServer) -> AsyncIterator[BotHarnes
         await harness.services.accounts.connect(
             TRADER, "bybit", "demo", ApiCredentials(KEY, SECRET)
         )
-        store = harness.services.users._users.store
+        store = harness.store
         await LicenseRepository(store).extend(
             TRADER, 30, "pro", "grant", harness.services.clock.now()
         )

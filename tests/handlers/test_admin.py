@@ -121,7 +121,7 @@ async def test_an_admin_cannot_be_blocked(bot: BotHarness) -> None:
 
 
 async def test_users_finds_by_username_prefix(bot: BotHarness) -> None:
-    store = bot.services.users._users.store
+    store = bot.store
     await store.execute("t.names", "UPDATE users SET username = 'alice_t' WHERE id = ?", (ALICE,))
     await store.execute("t.names", "UPDATE users SET username = 'alina' WHERE id = ?", (BOB,))
     (listing,) = texts(calls := await bot.send(ADMIN, "/users @ali"))
@@ -144,7 +144,7 @@ async def test_users_bad_queries_get_usage(bot: BotHarness) -> None:
 
 
 async def test_stats_ranks_traders_and_symbols(bot: BotHarness) -> None:
-    trades = TradeRepository(bot.services.users._users.store)
+    trades = TradeRepository(bot.store)
     await bot.send(ADMIN, "/stats")  # cached before the trades close
     await bot.services.history.record_close(_trade(ALICE, "BTC/USDT:USDT", "25.5", bot))
     await bot.services.history.record_close(_trade(BOB, "ETH/USDT:USDT", "-4", bot))

@@ -33,10 +33,6 @@ async def bot(tmp_path: Path) -> AsyncIterator[BotHarness]:
         yield harness
 
 
-def _store(bot: BotHarness) -> Store:
-    return bot.services.users._users.store
-
-
 async def _row_counts(store: Store) -> dict[str, int]:
     tables = await store.fetchall(
         "t.tables", "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
@@ -63,7 +59,7 @@ def test_the_tables_cover_the_admin_features() -> None:
 
 @pytest.mark.parametrize("name", ADMIN_COMMANDS)
 async def test_admin_command_is_refused_to_a_trader(bot: BotHarness, name: str) -> None:
-    store = _store(bot)
+    store = bot.store
     before, state = await _row_counts(store), await _licences_and_flags(store)
     # Arguments that would act on another user if the sender were an admin.
     (reply,) = texts(await bot.send(TRADER, f"/{name} {VICTIM} 30 1 pro"))
@@ -83,7 +79,7 @@ async def test_admin_command_is_refused_to_a_trader(bot: BotHarness, name: str) 
 
 async def test_every_admin_button_is_refused_to_a_trader(bot: BotHarness) -> None:
     assert {"adm", "bc"} <= ADMIN_BUTTON_PREFIXES
-    store = _store(bot)
+    store = bot.store
     # A real draft the "Confirm" press below would send, were the presser its admin.
     await bot.send(ADMIN, "/broadcast Hello everyone")
     draft = await store.fetchval("t.draft", "SELECT MAX(id) FROM broadcasts")

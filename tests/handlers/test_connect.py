@@ -128,7 +128,7 @@ async def test_bybit_demo_connects_and_deletes_the_key_messages(bot: BotHarness)
     assert not any(KEY in str(m.get("text")) or SECRET in str(m.get("text")) for m in chat)
     (account,) = await bot.services.accounts.accounts(TRADER)
     assert (account.ref.label, account.key_hint, account.active) == ("Bybit (demo)", "a1b2", True)
-    (stored,) = await CredentialRepository(bot.services.users._users.store).for_user(TRADER)
+    (stored,) = await CredentialRepository(bot.store).for_user(TRADER)
     assert KEY not in stored.api_key_enc and SECRET not in stored.api_secret_enc
     assert drafts(bot, TRADER) == []
 
@@ -308,7 +308,7 @@ async def test_make_active_edits_the_list(bot: BotHarness) -> None:
 
 async def test_recheck_reports_the_balance_and_updates_last_verified(bot: BotHarness) -> None:
     _, demo_id, message = await two_accounts(bot)
-    store = bot.services.users._users.store
+    store = bot.store
     await CredentialRepository(store).mark_verified(demo_id, datetime(2026, 1, 2, tzinfo=UTC))
     calls = await bot.press(TRADER, message, f"keys:check:{demo_id}")
     assert answers(calls) == ["Bybit (demo) OK — balance 10,000 USDT"]

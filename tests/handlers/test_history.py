@@ -48,7 +48,7 @@ def trade(
 
 
 async def seed(bot: BotHarness, trades: list[TradeLog]) -> None:
-    await TradeRepository(bot.services.users._users.store).record_many(trades)
+    await TradeRepository(bot.store).record_many(trades)
 
 
 def buttons(call: ApiCall) -> list[tuple[str, str]]:

@@ -139,7 +139,7 @@ async def test_bad_revokes_say_why(bot: BotHarness, text: str, answer: str) -> N
 
 
 async def test_licenses_lists_pages_and_filters(bot: BotHarness) -> None:
-    store = bot.services.users._users.store
+    store = bot.store
     repo = LicenseRepository(store)
     now = bot.services.clock.now()
     for uid in range(1000, 1025):
@@ -174,9 +174,7 @@ async def test_an_empty_list_says_none(bot: BotHarness) -> None:
 
 @pytest.mark.parametrize("text", ["/grant 42 30", "/revoke 42", "/licenses", "/licenses expired"])
 async def test_traders_are_refused_and_audited(bot: BotHarness, text: str) -> None:
-    await LicenseRepository(bot.services.users._users.store).extend(
-        TRADER, 3, "pro", "grant", bot.services.clock.now()
-    )
+    await LicenseRepository(bot.store).extend(TRADER, 3, "pro", "grant", bot.services.clock.now())
     (reply,) = replies(await bot.send(TRADER, text), TRADER)
     assert reply == "This command is for admins."
     (refusal,) = await actions(bot, "refused")

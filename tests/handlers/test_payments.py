@@ -30,7 +30,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[BotHarness]:
 
 
 def _payments(bot: BotHarness) -> PaymentRepository:
-    return PaymentRepository(bot.services.users._users.store)
+    return PaymentRepository(bot.store)
 
 
 def _checkout_answers(calls: list[ApiCall]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ async def test_start_registers_greets_and_shows_keyboard(bot: BotHarness) -> Non
 
 async def test_start_shows_an_active_licence(bot: BotHarness) -> None:
     await bot.send(TRADER, "/start")
-    store = bot.services.users._users.store
+    store = bot.store
     await LicenseRepository(store).extend(TRADER, 30, "pro", "grant", bot.services.clock.now())
     (reply,) = texts(await bot.send(TRADER, "/start"))
     assert "Licence: pro, active until" in reply and "(30 days left)" in reply

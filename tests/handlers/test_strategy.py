@@ -62,7 +62,7 @@ HAPPY = [
 
 
 async def test_set_changes_each_key_and_saves_it(bot: BotHarness) -> None:
-    store = bot.services.users._users.store
+    store = bot.store
     for key, value, shown, field, stored in HAPPY:
         text = await reply(bot, f"/set {key} {value}")
         assert text.startswith(f"✅ {key} is now {shown}."), text
@@ -107,7 +107,7 @@ async def test_out_of_range_and_garbage_are_refused_with_the_range(bot: BotHarne
     assert "whole number" in await reply(bot, "/set max_positions 3.5")
     assert "on or off" in await reply(bot, "/set auto_trade maybe")
     assert await bot.services.strategy.settings(TRADER) == before
-    assert await StrategyRepository(bot.services.users._users.store).get(TRADER) == before
+    assert await StrategyRepository(bot.store).get(TRADER) == before
 
 
 async def test_unknown_key_and_missing_value_show_the_keys(bot: BotHarness) -> None:

@@ -14,7 +14,6 @@ from bot.offline_api import ApiCall
 from core.exchange.models import OrderRequest, OrderType, PositionSide, Side
 from db.repositories.intents import IntentRecord, IntentRepository
 from db.repositories.licenses import LicenseRepository
-from db.store import Store
 from services.caching import BALANCE, account_key
 from services.trading import LICENCE_NEEDED
 from tests.harness import BotHarness, running_bot, texts
@@ -34,16 +33,12 @@ async def bot(tmp_path: Path) -> AsyncIterator[BotHarness]:
         yield harness
 
 
-def _store(bot: BotHarness) -> Store:
-    return bot.services.users._users.store
-
-
 def _licences(bot: BotHarness) -> LicenseRepository:
-    return LicenseRepository(_store(bot))
+    return LicenseRepository(bot.store)
 
 
 async def _intents(bot: BotHarness, user: int) -> list[IntentRecord]:
-    return await IntentRepository(_store(bot)).for_user(user, 100)
+    return await IntentRepository(bot.store).for_user(user, 100)
 
 
 def _card(calls: list[ApiCall]) -> tuple[dict[str, Any], str]:
@@ -181,7 +176,7 @@ async def test_opening_needs_a_licence_closing_and_cancelling_never(bot: BotHarn
     await _open(bot, LAPSED, "/long ETH 100 5")
     order_id = await _rest_limit_order(bot, LAPSED, "lapsed1")
     message, cid = _card(await bot.send(LAPSED, "/long BTC 100"))
-    await _store(bot).execute(
+    await bot.store.execute(
         "t.expire", "UPDATE user_licenses SET end_at = 0 WHERE user_id = ?", (LAPSED,)
     )
     calls = await bot.press(LAPSED, message, f"ok:{cid}")
@@ -209,7 +204,7 @@ async def test_a_foreign_press_is_refused_and_changes_nothing(bot: BotHarness) -
 
 async def test_an_expired_card_is_refused_politely(bot: BotHarness) -> None:
     message, cid = _card(await bot.send(TRADER, "/long BTC 100 10"))
-    await _store(bot).execute(
+    await bot.store.execute(
         "t.age", "UPDATE order_intents SET expires_at = 0 WHERE client_order_id = ?", (cid,)
     )
     calls = await bot.press(TRADER, message, f"ok:{cid}")
@@ -223,7 +218,7 @@ async def test_an_expired_card_is_refused_politely(bot: BotHarness) -> None:
 async def test_unpressed_cards_are_expired_by_the_job_and_refused_after(bot: BotHarness) -> None:
     message, stale = _card(await bot.send(TRADER, "/long BTC 100 10"))
     _, fresh = _card(await bot.send(TRADER, "/short ETH 100 5"))
-    await _store(bot).execute(
+    await bot.store.execute(
         "t.age", "UPDATE order_intents SET expires_at = 0 WHERE client_order_id = ?", (stale,)
     )
     assert await bot.services.trading.expire_cards() == 1  # only the card past its expiry

@@ -117,7 +117,7 @@ async def test_a_broadcast_resumes_after_a_crash_without_resending(tmp_path: Pat
         )
         await _eventually(state, lambda: state.messages[ADMIN][progress_id]["text"] == final)
         # The job closes the broadcast right after showing its final report.
-        store, status = bot.services.users._users.store, None
+        store, status = bot.store, None
         for _ in range(200):
             sql = "SELECT status FROM broadcasts WHERE id = ?"
             status = await store.fetchval("t.status", sql, (broadcast_id,))

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from core.exchange.bybit import BybitClient
 from core.exchange.ccxt_client import CcxtClient
-from core.exchange.ccxt_venue import CcxtVenue, rebase_urls
+from core.exchange.ccxt_venue import CcxtVenue, client_class, rebase_urls
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import (
     AuthFailed,
@@ -54,6 +55,24 @@ async def client(venue: CcxtVenue) -> AsyncIterator[CcxtClient]:
 
 def _market(symbol: str, qty: str, cid: str, **kw: object) -> OrderRequest:
     return OrderRequest(symbol, Side.BUY, OrderType.MARKET, Decimal(qty), cid, **kw)  # type: ignore[arg-type]
+
+
+def test_the_venue_table_names_each_venues_client_class() -> None:
+    classes = {name: client_class(venue) for name, venue in VENUES.items()}
+    assert classes == {"bybit": BybitClient, "binance": CcxtClient, "okx": CcxtClient}
+
+
+async def test_bybit_clients_carry_bybits_quirks_and_others_do_not(
+    venue: CcxtVenue, client: CcxtClient
+) -> None:
+    assert type(client) is BybitClient and type(await venue.feed()) is BybitClient
+    assert client.api.has["fetchCurrencies"] is False  # one start-up request less
+    okx = CcxtVenue(VENUES["okx"])
+    try:
+        feed = await okx.feed()  # builds the client, sends nothing
+        assert type(feed) is CcxtClient and feed.api.has["fetchCurrencies"] is not False
+    finally:
+        await okx.aclose()
 
 
 def test_rebase_keeps_paths_and_nesting() -> None:

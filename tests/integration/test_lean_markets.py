@@ -1,6 +1,6 @@
 """Bybit's lean markets path against ccxt's own `load_markets`, with the installed ccxt.
 
-`CcxtClient.fetch_markets_lean` on Bybit pages `/v5/market/instruments-info` raw and parses
+`BybitClient.fetch_markets_lean` pages `/v5/market/instruments-info` raw and parses
 it with `core.exchange.lean_markets`; these tests pin it to what ccxt's `load_markets` +
 `ccxt_parse.market` give: equal `Market` objects, down to each Decimal's digits.
 """

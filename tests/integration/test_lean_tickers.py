@@ -1,6 +1,6 @@
 """Bybit's lean bulk-ticker path against ccxt's own parser, on the local Bybit server.
 
-`CcxtClient.fetch_tickers` on Bybit reads `/v5/market/tickers` raw and parses it with
+`BybitClient.fetch_tickers` reads `/v5/market/tickers` raw and parses it with
 `core.exchange.lean_tickers`; these tests pin it to what ccxt's `fetch_tickers` +
 `ccxt_parse.ticker` give with the installed ccxt.
 """

@@ -109,12 +109,12 @@ async def test_dropped_before_processing_is_sent_again_once(
 
 
 async def test_duplicate_id_is_resolved_by_lookup(
-    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer
+    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer, store: Store
 ) -> None:
     cid = await _intent(executor, "dup")
     await executor.place(client, cid)
     # Simulate a crash that lost the settled status: the intent says 'sent' again.
-    repo = IntentRepository(executor._intents.store)
+    repo = IntentRepository(store)
     await repo.mark_sent(cid, datetime.now(UTC))
     result = await executor.place(client, cid)
     assert result.intent.status == status.FILLED
@@ -137,25 +137,25 @@ async def test_double_press_places_one_order(
 
 
 async def test_refusal_is_recorded_and_raised(
-    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer
+    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer, store: Store
 ) -> None:
     cid = await _intent(executor, "huge", qty="2")
     with pytest.raises(InsufficientFunds):
         await executor.place(client, cid)
-    intent = await executor._intents.get(cid)
+    intent = await IntentRepository(store).get(cid)
     assert intent is not None and intent.status == status.REJECTED and intent.error
     assert _orders_with(server, cid) == 0
 
 
 async def test_unreachable_lookup_leaves_unknown_then_resolves_later(
-    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer
+    executor: OrderExecutor, client: CcxtClient, server: ExchangeServer, store: Store
 ) -> None:
     server.faults.add(path="/v5/order/create", kind=FaultKind.ACCEPT_THEN_DROP)
     server.faults.add(path="/v5/order/realtime", kind=FaultKind.HTTP_5XX, times=2)
     cid = await _intent(executor, "dark")
     with pytest.raises(UnknownOutcome, match="checked again"):
         await executor.place(client, cid)
-    intent = await executor._intents.get(cid)
+    intent = await IntentRepository(store).get(cid)
     assert intent is not None and intent.status == status.UNKNOWN
 
     @asynccontextmanager
@@ -164,6 +164,6 @@ async def test_unreachable_lookup_leaves_unknown_then_resolves_later(
 
     leaser: Callable[[IntentRecord], AbstractAsyncContextManager[ExchangeClient]] = lease
     assert await executor.resolve_pending(leaser, older_than_s=0) == 1
-    intent = await executor._intents.get(cid)
+    intent = await IntentRepository(store).get(cid)
     assert intent is not None and intent.status == status.FILLED
     assert _orders_with(server, cid) == 1

@@ -25,6 +25,7 @@ from services.market_registry import MarketRegistry
 from services.outbox import Outbox
 from services.scanner import Scanner
 from services.signals import SignalService
+from services.unit_of_work import UnitOfWork
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
 
@@ -46,7 +47,7 @@ def build(store: Store, clock: FakeClock, source: str, base_url: str = "") -> Sc
     )
     registry = MarketRegistry(gateway, MarketRepository(store), clock)
     outbox = Outbox(NotificationRepository(store), clock)
-    signals = SignalService(SignalRepository(store), outbox, store, clock)
+    signals = SignalService(SignalRepository(store), UnitOfWork(store, outbox), clock)
     return Scanner(gateway, registry, signals, clock)
 
 

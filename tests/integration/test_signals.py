@@ -15,6 +15,7 @@ from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from services.outbox import Outbox
 from services.signals import SignalService, parse_score
+from services.unit_of_work import UnitOfWork
 from tests.fakes.clock import FakeClock
 
 NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
@@ -43,7 +44,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def service(store: Store, clock: FakeClock) -> SignalService:
     outbox = Outbox(NotificationRepository(store), clock)
-    return SignalService(SignalRepository(store), outbox, store, clock)
+    return SignalService(SignalRepository(store), UnitOfWork(store, outbox), clock)
 
 
 async def deliveries(store: Store) -> list[tuple[int, str]]:
@@ -53,7 +54,9 @@ async def deliveries(store: Store) -> list[tuple[int, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-async def test_cooldown_per_symbol_and_side(service: SignalService, clock: FakeClock) -> None:
+async def test_cooldown_per_symbol_and_side(
+    service: SignalService, clock: FakeClock, store: Store
+) -> None:
     first = await service.publish([draft(), draft(side="short"), draft(ETH)])
     assert [(s.symbol, s.side) for s in first] == [(BTC, "long"), (BTC, "short"), (ETH, "long")]
     assert first[0].price == Decimal("65000.5") and first[0].reasons == draft().reasons
@@ -66,16 +69,15 @@ async def test_cooldown_per_symbol_and_side(service: SignalService, clock: FakeC
     clock.advance(31 * 60)  # an hour after the first signal of BTC long
     again = await service.publish([draft()])
     assert [(s.symbol, s.side) for s in again] == [(BTC, "long")]
-    assert len(await service._signals.recent(20)) == 5
+    assert len(await SignalRepository(store).recent(20)) == 5
 
 
 async def test_the_store_enforces_the_cooldown_across_restarts(
     store: Store, service: SignalService, clock: FakeClock
 ) -> None:
     await service.publish([draft()])
-    restarted = SignalService(
-        SignalRepository(store), Outbox(NotificationRepository(store), clock), store, clock
-    )
+    outbox = Outbox(NotificationRepository(store), clock)
+    restarted = SignalService(SignalRepository(store), UnitOfWork(store, outbox), clock)
     assert not restarted.cooling(BTC, "long")  # a new process remembers nothing...
     assert await restarted.publish([draft()]) == []  # ...but the signals table does
     assert restarted.cooling(BTC, "long")
@@ -119,9 +121,8 @@ async def test_a_failed_transaction_leaves_neither_signal_nor_delivery(
             raise RuntimeError("disk full")
 
     await UserRepository(store).upsert(UserProfile(1, 1, "U"), NOW)
-    service = SignalService(
-        SignalRepository(store), BrokenOutbox(NotificationRepository(store), clock), store, clock
-    )
+    broken = BrokenOutbox(NotificationRepository(store), clock)
+    service = SignalService(SignalRepository(store), UnitOfWork(store, broken), clock)
     await service.subscribe(1)
     with pytest.raises(RuntimeError):
         await service.publish([draft()])

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import KNOWN_EXCHANGES, load_settings
+from core.config import KNOWN_EXCHANGES, LIVE_EXCHANGES, load_settings
 from core.crypto import generate_key
 from core.errors import ConfigError
+from core.exchange.venues import VENUES
 
 
 def test_defaults_give_the_console_chat_on_the_paper_exchange() -> None:
@@ -22,6 +23,11 @@ def test_defaults_give_the_console_chat_on_the_paper_exchange() -> None:
     assert settings.metrics_addr == ("127.0.0.1", 9108)
     assert settings.log_level == "INFO"
     assert settings.admin_ids == frozenset()
+
+
+def test_the_exchange_lists_follow_the_venue_table() -> None:
+    assert KNOWN_EXCHANGES == ("paper", "bybit", "binance", "okx")  # README's default
+    assert LIVE_EXCHANGES == tuple(VENUES) == ("bybit", "binance", "okx")
 
 
 def test_good_values_are_parsed() -> None:

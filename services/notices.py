@@ -1,0 +1,240 @@
+"""What the bot tells traders without being asked: every notice's words in one place.
+
+The counterpart of handlers/render.py, for messages that go out through the outbox:
+signals, auto-trade outcomes, fills, TP/SL and liquidation closes, expired limit orders,
+licence changes and reminders, and admin broadcasts. Every function returns HTML that is
+already escaped; the ones returning a `Notice` also fix its kind and dedup key (a repeated
+key is never delivered twice).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+from html import escape
+
+from core.exchange.models import ZERO
+from core.lifecycle import ExecutionStatus
+from db.repositories.broadcasts import Recipient
+from db.repositories.executions import Candidate, ExecutionRecord
+from db.repositories.intents import IntentRecord
+from db.repositories.licenses import LicenseRecord
+from db.repositories.pending_orders import PendingOrder
+from db.repositories.positions import ActivePosition
+from db.repositories.signals import SignalRecord, Subscriber
+from db.repositories.users import UserRecord
+from services.outbox import Notice, NoticeKind
+
+# Signals
+
+
+def signal(record: SignalRecord, user: Subscriber) -> Notice:
+    """A new signal, for one subscriber."""
+    return Notice(
+        user_id=user.user_id,
+        chat_id=user.chat_id,
+        kind=NoticeKind.SIGNAL,
+        text=signal_text(record),
+        dedup_key=f"signal:{record.id}:{user.user_id}",
+        signal_id=record.id,
+    )
+
+
+def signal_text(signal: SignalRecord) -> str:
+    """The message a subscriber gets (HTML, escaped)."""
+    arrow = "📈" if signal.side == "long" else "📉"
+    base = signal.symbol.split("/")[0]
+    reasons = " · ".join(signal.reasons)
+    return (
+        f"{arrow} <b>{escape(base)} {escape(signal.side)}</b> · score {signal.score:.2f}\n"
+        f"Price {_plain(signal.price)} · leverage {signal.leverage}× · "
+        f"TP +{_plain(signal.tp_pct)} % · SL −{_plain(signal.sl_pct)} %\n"
+        f"{escape(reasons)}\n"
+        f"/{'long' if signal.side == 'long' else 'short'} {escape(base)} 50 {signal.leverage}"
+    )
+
+
+# Auto-trading
+
+# Why a signal was not traded for someone, keyed by the reason stored in `executions`.
+AUTO_SKIPPED = {
+    "no licence": "auto-trading needs an active licence (/license).",
+    "no account": "no exchange account is connected (/connect).",
+    "max positions": "you already hold your /strategy maximum of open positions.",
+    "insufficient margin": "not enough free margin for the order.",
+    "below minimum notional": "your /strategy size is below the market's minimum order.",
+    "symbol not listed": "the symbol is not listed on your exchange.",
+    "exchange unavailable": "your exchange could not be reached; nothing was sent.",
+}
+
+
+def auto_trade(
+    signal: SignalRecord,
+    record: ExecutionRecord,
+    candidate: Candidate,
+    intent: IntentRecord | None,
+) -> Notice:
+    """What one signal's auto-trade did for one trader: skipped, failed, placed or filled."""
+    what = f"{signal.side.upper()} {escape(signal.symbol)}"
+    if record.status == ExecutionStatus.SKIPPED:
+        reason = record.reason or ""
+        text = f"🤖 Auto-trade skipped {what}: {escape(AUTO_SKIPPED.get(reason, reason))}"
+    elif record.status == ExecutionStatus.FAILED:
+        text = f"🤖 Auto-trade {what} failed: {escape(record.reason or 'unknown error')}"
+    else:
+        qty = intent.filled_qty or intent.qty if intent else ZERO
+        levels = ""
+        if intent is not None and (intent.take_profit or intent.stop_loss):
+            levels = f"\nTP {intent.take_profit or '—'} · SL {intent.stop_loss or '—'}"
+        if record.status == ExecutionStatus.FILLED and record.fill_price is not None:
+            slip = (record.fill_price - signal.price) / signal.price * 100 if signal.price else ZERO
+            text = (
+                f"🤖 Auto-trade filled: {what} {qty} at {record.fill_price} "
+                f"(signal {signal.price}, {slip:+.2f} %){levels}"
+            )
+        else:
+            text = f"🤖 Auto-trade placed: {what} {qty} (signal price {signal.price}){levels}"
+    return Notice(
+        user_id=candidate.user_id,
+        chat_id=candidate.chat_id,
+        kind=NoticeKind.FILL,
+        text=text,
+        dedup_key=f"auto:{signal.id}:{candidate.user_id}",
+        signal_id=signal.id,
+    )
+
+
+def auto_trade_filled(
+    row: ActivePosition, qty: Decimal, price: Decimal, signal_price: Decimal | None
+) -> str:
+    """An auto-trade order placed without a known fill, seen filled in the position."""
+    text = f"🤖 Auto-trade filled: {_describe(row, qty)} at {price}"
+    if signal_price:
+        text += f" (signal {signal_price})"
+    return escape(text)
+
+
+# Positions and orders
+
+CLOSED_BY = {
+    "take_profit": "Take profit hit",
+    "stop_loss": "Stop loss hit",
+    "liquidation": "Liquidated",
+    "exchange": "Closed on the exchange",
+}
+
+
+def position_closed(
+    row: ActivePosition,
+    qty: Decimal,
+    reason: str,
+    price: Decimal,
+    pnl: Decimal,
+    *,
+    estimated: bool = False,
+) -> str:
+    """A close Tradewind did not make; `estimated`: the price is a guess, shown with ~."""
+    at = f"~{price}" if estimated else f"{price}"
+    return escape(f"{CLOSED_BY[reason]}: {_describe(row, qty)} at {at}, PnL {pnl:+.2f} USDT")
+
+
+def position_opened(row: ActivePosition, qty: Decimal, price: Decimal) -> str:
+    """A position that appeared on the exchange (a limit order filled, or opened there)."""
+    return escape(f"Position opened: {_describe(row, qty)} at {price}")
+
+
+def order_expired(order: PendingOrder, chat_id: int) -> Notice:
+    """A resting limit order cancelled because it outlived the owner's time-to-live."""
+    return Notice(
+        user_id=order.user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.FILL,
+        text=escape(
+            f"Limit order expired and cancelled: {order.side} {order.qty} {order.symbol} "
+            f"at {order.price}, open since {order.created_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        dedup_key=f"expiry:{order.client_order_id}",
+    )
+
+
+# Licences
+
+WHAT_STILL_WORKS = (
+    "You can no longer open new positions and auto-trading is paused. Closing positions, "
+    "cancelling orders, managing TP/SL and viewing everything keep working."
+)
+RENEW = "Renew with /buy or /redeem a promo code."
+
+
+def licence_granted(user: UserRecord, days: int, plan: str, end_at: datetime) -> Notice:
+    text = (
+        f"🎉 You were granted {_days(days)} of <b>{escape(plan)}</b>. "
+        f"Your licence is active until {_when(end_at)}."
+    )
+    return _system(user, text, f"licence:grant:{user.user_id}:{_ms(end_at)}")
+
+
+def licence_revoked(user: UserRecord, reason: str, now: datetime) -> Notice:
+    why = f" ({escape(reason)})" if reason else ""
+    text = f"Your licence was revoked by an admin{why}. {WHAT_STILL_WORKS} {RENEW}"
+    return _system(user, text, f"licence:revoked:{user.user_id}:{_ms(now)}")
+
+
+def licence_expiry(which: str, user: UserRecord, record: LicenseRecord, now: datetime) -> Notice:
+    """`which`: "3d" or "1d" for a reminder, "expired" once it ended."""
+    key = f"licence:{which}:{record.user_id}:{_ms(record.end_at)}"
+    plan = f"<b>{escape(record.plan)}</b>"
+    if which == "expired":
+        return _system(user, f"⌛ Your {plan} licence has ended. {WHAT_STILL_WORKS} {RENEW}", key)
+    left = record.end_at - now
+    if left < timedelta(days=1):
+        hours = max(1, math.floor(left.total_seconds() / 3600))
+        span = "1 hour" if hours == 1 else f"{hours} hours"
+    else:
+        span = _days(math.ceil(left.total_seconds() / 86_400))
+    text = (
+        f"⏳ Your {plan} licence ends {_when(record.end_at)} (in {span}). After that you can't "
+        f"open new positions and auto-trading pauses; closing, cancelling, TP/SL and viewing "
+        f"keep working. {RENEW}"
+    )
+    return _system(user, text, key)
+
+
+# Broadcasts
+
+
+def broadcast(recipient: Recipient, broadcast_id: int, text: str) -> Notice:
+    """An admin's message, as written (the admin previewed it)."""
+    return Notice(
+        user_id=recipient.user_id,
+        chat_id=recipient.chat_id,
+        kind=NoticeKind.BROADCAST,
+        text=text,
+        dedup_key=f"broadcast:{broadcast_id}:{recipient.user_id}",
+        broadcast_id=broadcast_id,
+    )
+
+
+def _system(user: UserRecord, text: str, dedup_key: str) -> Notice:
+    return Notice(user.user_id, user.chat_id, NoticeKind.SYSTEM, text, dedup_key)
+
+
+def _describe(row: ActivePosition, qty: Decimal) -> str:
+    return f"{row.side.upper()} {qty} {row.symbol}"
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _days(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
