@@ -11,6 +11,7 @@ The values are the strings stored in SQLite, so a member compares equal to its c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from core.exchange.models import OrderStatus
@@ -89,7 +90,7 @@ class ExecutionStatus(StrEnum):
     FAILED = "failed"
 
 
-def sql_list(values: frozenset[IntentStatus] | tuple[StrEnum, ...]) -> str:
+def sql_list(values: Iterable[StrEnum]) -> str:
     """`('a','b')` for a SQL `IN`: partial indexes are matched on literal text, so statuses
     are written into the statement (from the enum) rather than bound."""
     return "(" + ",".join(f"'{v.value}'" for v in sorted(values)) + ")"

@@ -238,7 +238,7 @@ class AutoTrader:
             market=market,
             price=ticker.last,
             leverage=leverage,
-            cid=client_order_id("auto", signal.id, candidate.user_id),
+            cid=client_order_id(Origin.AUTO, signal.id, candidate.user_id),
             intent=None,
         )
         if strategy.size_usdt is None:

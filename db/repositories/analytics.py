@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core.lifecycle import ExecutionStatus, sql_list
 from db.repositories import HotQuery
 from db.repositories.base import Repository, to_ms
 from db.store import Row
@@ -103,7 +104,8 @@ _REVENUE_TOTAL = (
 )
 _SIGNALS_SINCE = "SELECT COUNT(*) FROM signals WHERE created_at >= ?"
 _AUTOTRADES_SINCE = (
-    "SELECT COUNT(*) FROM executions WHERE at >= ? AND status IN ('filled', 'placed')"
+    "SELECT COUNT(*) FROM executions WHERE at >= ? "
+    f"AND status IN {sql_list((ExecutionStatus.FILLED, ExecutionStatus.PLACED))}"
 )
 # The range on the partial index keeps this a search of the dead rows only.
 _DEAD = "SELECT COUNT(*) FROM notifications WHERE status = 'dead' AND created_at >= 0"
