@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 from core.cache import CacheLayer
@@ -105,9 +105,10 @@ class ExchangeGateway:
             self._accounts[key] = found
         return found
 
-    def lease_for(self, intent: IntentRecord) -> AbstractAsyncContextManager[PooledClient]:
-        """The client of the account an order intent was placed on (to look it up again)."""
-        return self.lease(intent.user_id, intent.exchange, intent.account_type)
+    @asynccontextmanager
+    async def lease_for(self, intent: IntentRecord) -> AsyncIterator[AccountClient]:
+        """Lend the account an order intent was placed on (to look the order up again)."""
+        yield self.account(intent.user_id, intent.exchange, intent.account_type)
 
     def venue(self, name: str) -> VenueHandle:
         """The shared adapter of a real exchange, opened on first use."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 
 from core.cache import CacheLayer
+from core.clock import SystemClock
 from core.crypto import SecretBox, generate_key
 from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
@@ -34,8 +35,10 @@ from core.exchange.models import (
 )
 from core.exchange.retry import RetryPolicy
 from core.exchange.venues import VENUES
+from core.lifecycle import IntentStatus
 from core.paper.synthetic import SyntheticMarket
 from db.repositories.credentials import CredentialRepository
+from db.repositories.intents import IntentRepository, NewIntent
 from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
@@ -43,6 +46,7 @@ from services.account_client import AccountClient
 from services.accounts import AccountService
 from services.caching import define_trader_caches
 from services.exchanges import ExchangeGateway
+from services.execution import OrderExecutor
 from tests.exchange_server import ExchangeServer, FaultKind
 from tests.fakes.clock import FakeClock
 
@@ -59,6 +63,7 @@ class World:
     gateway: ExchangeGateway
     cache: CacheLayer
     server: ExchangeServer
+    store: Store
 
     @property
     def client(self) -> AccountClient:
@@ -101,7 +106,7 @@ async def world(store: Store) -> AsyncIterator[World]:
         await UserRepository(store).upsert(UserProfile(USER, USER, "T"), clock.now())
         await accounts.connect(USER, "bybit", "demo", ApiCredentials("key-7", "secret-7"))
         try:
-            yield World(gateway, cache, server)
+            yield World(gateway, cache, server, store)
         finally:
             await gateway.aclose()
 
@@ -282,3 +287,21 @@ async def test_a_check_reaches_the_exchange_and_keeps_nothing(world: World) -> N
     assert (await world.client.check()).equity == Decimal("2500")
     assert world.calls(WALLET) == before + 1
     assert world.client.cached_balance() == PUSHED
+
+
+async def test_an_order_left_unresolved_is_looked_up_through_its_account(world: World) -> None:
+    """The order-resolution job lends each intent's account from the gateway."""
+    intents = IntentRepository(world.store)
+    cid = "twacctresolve01"
+    new = NewIntent(
+        cid, USER, "bybit", "demo", BTC, "buy", "market", Decimal("0.01"), "manual",
+        status=IntentStatus.SENT,
+    )  # fmt: skip
+    await intents.create(new, datetime(2026, 6, 1, tzinfo=UTC))
+    async with world.gateway.lease(USER, "bybit", "demo") as raw:  # it reached the exchange
+        await raw.create_order(OrderRequest(BTC, Side.BUY, OrderType.MARKET, Decimal("0.01"), cid))
+    executor = OrderExecutor(intents, SystemClock())
+    assert await executor.resolve_pending(world.gateway.lease_for, older_than_s=0) == 1
+    settled = await intents.get(cid)
+    assert settled is not None and settled.status in (IntentStatus.OPEN, IntentStatus.FILLED)
+    assert settled.exchange_order_id
