@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from core.files import private_file
+
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -18,7 +20,7 @@ def configure_logging(level: str, log_file: Path | None = None) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(logging.Formatter(_FORMAT))
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_file(log_file)
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setFormatter(logging.Formatter(_FORMAT))
         root.addHandler(to_file)
