@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from core.clock import Clock
 from core.files import private_file
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,3 +50,45 @@ def quiet_shutdown_cancellations() -> None:
     executors = logging.getLogger("apscheduler.executors.default")
     if not any(isinstance(f, _ShutdownCancellation) for f in executors.filters):
         executors.addFilter(_ShutdownCancellation())
+
+
+class FailureLog:
+    """One line per failure; the traceback once per distinct error per `window_s`.
+
+    A job that fails every second against an exchange answering garbage would otherwise
+    bury the log in identical tracebacks. An error is the same when its class and the line
+    that raised it are: the message may carry changing numbers.
+    """
+
+    def __init__(self, logger: logging.Logger, clock: Clock, window_s: float = 3600.0) -> None:
+        self._log = logger
+        self._clock = clock
+        self._window_s = window_s
+        self._shown: dict[tuple[str, str, int], float] = {}
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """Log `what failed: Class: message`, with the traceback if not shown lately."""
+        now = self._clock.monotonic()
+        key = _error_key(error)
+        shown = self._shown.get(key)
+        first = shown is None or now - shown >= self._window_s
+        if first:
+            self._shown[key] = now
+        message = " ".join(str(error).split())[:500]
+        self._log.error(
+            "%s failed: %s: %s%s",
+            what,
+            type(error).__name__,
+            message,
+            "" if first else " (repeated; its traceback was logged earlier)",
+            exc_info=error if first else None,
+        )
+
+
+def _error_key(error: BaseException) -> tuple[str, str, int]:
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return type(error).__qualname__, "", 0
+    return type(error).__qualname__, frame.tb_frame.f_code.co_filename, frame.tb_lineno
