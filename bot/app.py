@@ -25,6 +25,7 @@ from core.crypto import SecretBox, load_master_keys
 from core.health import HealthServer
 from core.heap import HeapGuard
 from core.metrics import Metrics
+from core.redaction import SECRETS
 from db.repositories.app_state import AppStateRepository
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
@@ -228,6 +229,7 @@ def build_application(
     `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
     """
     quiet_shutdown_cancellations()
+    SECRETS.keep(settings.telegram_bot_token)  # PTB logs the Bot API URL, token included
     lifecycle = Lifecycle(
         settings, clock or SystemClock(), metrics or Metrics(), dispatch_policy, paid_broadcast
     )

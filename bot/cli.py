@@ -52,9 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: Settings) -> int:
     """Start polling Telegram, or the console chat when there is no token."""
     if settings.console_mode:
-        configure_logging(settings.log_level, settings.db_path.parent / "tradewind.log")
+        log_file = settings.db_path.parent / "tradewind.log"
+        configure_logging(settings.log_level, log_file, wire=settings.log_wire)
         return asyncio.run(run_console(settings, sys.stdin, sys.stdout))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, wire=settings.log_wire)
     app = build_application(settings)
     app.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0

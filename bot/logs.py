@@ -9,12 +9,31 @@ from pathlib import Path
 
 from core.clock import Clock
 from core.files import private_file
+from core.redaction import redact
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(level: str, log_file: Path | None = None) -> None:
-    """Log at `level`; with `log_file`, only warnings reach stderr (the chat stays readable)."""
+# The libraries' request dumps: every Bot API call with its parameters and result (message
+# texts), every exchange request with its headers, every SQL statement. Wanted only when
+# debugging the wire itself (TRADEWIND_LOG_WIRE=1), and masked even then.
+WIRE_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.request",
+    "ccxt",
+    "aiosqlite",
+)
+
+
+def configure_logging(level: str, log_file: Path | None = None, *, wire: bool = False) -> None:
+    """Log at `level`; with `log_file`, only warnings reach stderr (the chat stays readable).
+
+    Every handler masks secrets (`RedactingFilter`); the libraries' request dumps stay at
+    WARNING unless `wire` asks for them.
+    """
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
@@ -27,9 +46,34 @@ def configure_logging(level: str, log_file: Path | None = None) -> None:
         root.addHandler(to_file)
         stderr.setLevel(logging.WARNING)
     root.addHandler(stderr)
-    # Every Bot API request is logged by httpx at INFO; that is noise, not news.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for handler in root.handlers:
+        handler.addFilter(RedactingFilter())
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if wire else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class RedactingFilter(logging.Filter):
+    """Mask secrets in a record's message, traceback and stack before any handler writes it.
+
+    On a handler, not a logger: a logger's filters never see records propagated from the
+    libraries' loggers. The record is rewritten in place, so every handler gets the masked
+    text and the work is done once.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "tradewind_redacted", False):
+            return True
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        record.tradewind_redacted = True
+        return True
 
 
 class _ShutdownCancellation(logging.Filter):
