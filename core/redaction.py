@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from dataclasses import dataclass
 
 MASK = "***"
 # A shorter value would mask ordinary words and numbers; real keys and secrets are longer,
@@ -25,14 +26,19 @@ _QUOTED = r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
 _SIGNING_HEADERS = (
     "X-BAPI-API-KEY|X-BAPI-SIGN|OK-ACCESS-KEY|OK-ACCESS-SIGN|OK-ACCESS-PASSPHRASE|X-MBX-APIKEY"
 )
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_TEXT = r"""(\b{}["']?\s*[:=]\s*)""" + _QUOTED
+# (a substring the text must contain, lower case; the pattern; its replacement): the cheap
+# substring test spares most log lines every regular expression.
+_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # Bot API URLs carry the token: https://api.telegram.org/bot<token>/getUpdates
-    (re.compile(r"(bot)\d{3,20}:[A-Za-z0-9_-]{20,}"), rf"\1{MASK}"),
-    (re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{30,}"), MASK),
+    (":", re.compile(r"(bot)\d{3,20}:[A-Za-z0-9_-]{20,}"), rf"\1{MASK}"),
+    (":", re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{30,}"), MASK),
     # Message text in JSON or a dict repr ('text': '...') and in a PTB object repr (text='...').
-    (re.compile(rf"""(["']?\b(?:text|caption)["']?\s*[:=]\s*){_QUOTED}"""), rf"\1'{MASK}'"),
+    ("text", re.compile(_TEXT.format("text")), rf"\1'{MASK}'"),
+    ("caption", re.compile(_TEXT.format("caption")), rf"\1'{MASK}'"),
     # Signing headers, quoted in a dict repr or unquoted to the end of a raw header line.
     (
+        "-",
         re.compile(
             rf"""((?:{_SIGNING_HEADERS})["']?\s*[:=]\s*)(?:{_QUOTED}|[^"',}}\r\n]+)""", re.I
         ),
@@ -40,6 +46,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # Signed query strings and bodies: ...&signature=..., api_key=..., passphrase=...
     (
+        "=",
         re.compile(r"""(\b(?:signature|sign|api_?key|secret|passphrase)=)[^&\s"',}]+""", re.I),
         rf"\1{MASK}",
     ),
@@ -51,7 +58,7 @@ class SecretRegistry:
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
-        self._values: tuple[str, ...] = ()
+        self._index: _Index | None = _Index({}, ())  # None: rebuild at the next mask
         self._lock = threading.Lock()  # finalizers may run on any thread
 
     def keep(self, *values: str | None) -> None:
@@ -72,8 +79,21 @@ class SecretRegistry:
         return len(self._counts)
 
     def mask(self, text: str) -> str:
-        """`text` with every registered value masked (longest first, so none shows in part)."""
-        for value in self._values:
+        """`text` with every registered value masked (longest first, so none shows in part).
+
+        Only values sharing a piece with `text` are searched for, so a log line costs about
+        the same with thousands of credentials in memory as with a few. Every value of at
+        least 2·W−1 characters is indexed by its W-character pieces at offsets 0..W−1; any
+        occurrence of it in `text` then covers one of the pieces of `text` at multiples of W.
+        """
+        index = self._index
+        if index is None:
+            index = self._rebuild()
+        w = MIN_SECRET_LENGTH
+        pieces = {text[i : i + w] for i in range(0, len(text) - w + 1, w)}
+        found = {v for piece in index.pieces.keys() & pieces for v in index.pieces[piece]}
+        candidates = found.union(index.short)
+        for value in sorted(candidates, key=len, reverse=True):
             if value in text:
                 text = text.replace(value, MASK)
         return text
@@ -82,7 +102,7 @@ class SecretRegistry:
         with self._lock:
             for value in values:
                 self._counts[value] = self._counts.get(value, 0) + 1
-            self._refresh()
+            self._index = None
 
     def _release(self, values: tuple[str, ...]) -> None:
         with self._lock:
@@ -92,11 +112,28 @@ class SecretRegistry:
                     self._counts[value] = left
                 else:
                     self._counts.pop(value, None)
-            self._refresh()
+            self._index = None
 
-    def _refresh(self) -> None:
-        # Swapped whole, so a reader on another thread sees the old or the new tuple.
-        self._values = tuple(sorted(self._counts, key=len, reverse=True))
+    def _rebuild(self) -> _Index:
+        w = MIN_SECRET_LENGTH
+        with self._lock:
+            pieces: dict[str, set[str]] = {}
+            short: list[str] = []
+            for value in self._counts:
+                if len(value) < 2 * w - 1:
+                    short.append(value)
+                    continue
+                for k in range(w):
+                    pieces.setdefault(value[k : k + w], set()).add(value)
+            index = _Index(pieces, tuple(short))
+            self._index = index
+            return index
+
+
+@dataclass(slots=True, frozen=True)
+class _Index:
+    pieces: dict[str, set[str]]
+    short: tuple[str, ...]  # too short to index: always searched for
 
 
 def _usable(values: tuple[str | None, ...]) -> tuple[str, ...]:
@@ -117,6 +154,8 @@ SECRETS = SecretRegistry()
 def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
     """Mask registered secrets and secret-shaped fields in `text`."""
     text = registry.mask(text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for needle, pattern, replacement in _PATTERNS:
+        if needle in lowered:
+            text = pattern.sub(replacement, text)
     return text

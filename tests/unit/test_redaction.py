@@ -99,3 +99,18 @@ def test_filter_masks_message_arguments_and_traceback_once() -> None:
     assert RedactingFilter().filter(record)  # a second handler's filter changes nothing
     assert record.getMessage() == "login *** with {'text': '***'}"
     del registry_value
+
+
+@pytest.mark.parametrize(
+    "value", ["sixsix", "ten-chars!", "eleven-char", "a-long-api-secret-0123456789"]
+)
+def test_a_value_is_found_at_any_offset_among_thousands(value: str) -> None:
+    registry = SecretRegistry()
+    owners = [Owner() for _ in range(1000)]
+    for i, owner in enumerate(owners):
+        registry.hold(owner, f"key-{i:08d}-abcdef", f"secret-{i:010d}-0123456789abcdef")
+    registry.keep(value)
+    for offset in range(14):
+        text = "x" * offset + value + "-tail"
+        assert redact(text, registry) == "x" * offset + "***-tail", offset
+    assert redact("key-00000417-abcdef", registry) == "***"
