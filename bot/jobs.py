@@ -11,6 +11,8 @@ from typing import Any
 
 from telegram.ext import JobQueue
 
+from bot.logs import FailureLog
+from core.clock import Clock, SystemClock
 from core.exchange.protocol import ExchangeClient
 from core.heap import HeapGuard
 from core.metrics import Metrics
@@ -26,9 +28,10 @@ JobBody = Callable[[], Awaitable[object]]
 
 
 def timed_job(
-    name: str, body: JobBody, metrics: Metrics
+    name: str, body: JobBody, metrics: Metrics, clock: Clock | None = None
 ) -> Callable[[TradewindContext], Coroutine[Any, Any, None]]:
     """Wrap a job body: measure it, record it, and keep one failure from killing the schedule."""
+    failures = FailureLog(log, clock or SystemClock())
 
     async def run(context: TradewindContext) -> None:
         start = time.perf_counter()
@@ -41,9 +44,9 @@ def timed_job(
             # reporting a stop as a failure.
             log.debug("job %s cancelled by shutdown", name)
             return
-        except Exception:
+        except Exception as exc:
             ok = False
-            log.exception("job %s failed", name)
+            failures.failed(f"job {name}", exc)
         finally:
             elapsed = time.perf_counter() - start
             metrics.record_job(name, elapsed, ok)
