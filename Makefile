@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench clean
+.PHONY: run test check bench clean lock
 
 run: $(STAMP)
 	@$(BIN)/tradewind run
@@ -16,10 +16,22 @@ check: $(STAMP)
 	@$(BIN)/python scripts/check.py
 
 # Reinstall only when the dependency list changes; a present, current venv costs nothing.
-$(STAMP): pyproject.toml
+# constraints.txt holds the versions the tests passed with, so every machine (and CI) gets them.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 1>&2
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt -e '.[dev]' 1>&2
 	@touch $(STAMP)
+
+# Resolve pyproject.toml afresh (newest allowed versions) and record the result.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ import logging
 import time
 from contextlib import AsyncExitStack
 
-from telegram import BotCommand
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 from telegram.request import BaseRequest
@@ -25,6 +25,8 @@ from core.crypto import SecretBox, load_master_keys
 from core.health import HealthServer
 from core.heap import HeapGuard
 from core.metrics import Metrics
+from core.redaction import SECRETS
+from db.repositories.app_state import AppStateRepository
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
 from handlers.registry import register_handlers
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CONSOLE_TOKEN = "7000000001:offline-console-token-not-a-secret"
 CONSOLE_USER_ID = 1
+_MENU_ADMINS_KEY = "command_menu_admins"
 
 
 class Lifecycle:
@@ -122,7 +125,7 @@ class Lifecycle:
             )
             await self._start_dispatcher(app, services)
             phase("outbox")
-            await self._publish_commands(app)
+            await self._publish_commands(app, store)
             phase("commands")
         except BaseException:
             await self._stack.aclose()
@@ -168,13 +171,34 @@ class Lifecycle:
             admins.add(CONSOLE_USER_ID)
         return frozenset(admins)
 
-    async def _publish_commands(self, app: TradewindApp) -> None:
-        """Fill Telegram's command menu with the trader commands (admins use /help)."""
-        menu = [BotCommand(c.name, c.description) for c in app.bot_data.commands if not c.admin]
-        try:
-            await app.bot.set_my_commands(menu)
-        except TelegramError as exc:  # a cosmetic failure must not stop the bot
-            log.warning("could not publish the command menu: %s", exc)
+    async def _publish_commands(self, app: TradewindApp, store: Store) -> None:
+        """Publish the trader commands to everyone, and trader + admin ones to each admin.
+
+        Admin menus are per-chat scopes (an admin's private chat id is their user id); the
+        admins published last time are remembered so a removed admin loses the admin menu.
+        """
+        commands = app.bot_data.commands
+        traders = [BotCommand(c.name, c.description) for c in commands if not c.admin]
+        admins = traders + [BotCommand(c.name, c.description) for c in commands if c.admin]
+        state = AppStateRepository(store)
+        before = {int(i) for i in (await state.get(_MENU_ADMINS_KEY) or "").split(",") if i}
+        current = set(self._admins())
+        await _publish(app, traders, BotCommandScopeDefault())
+        for admin_id in sorted(current):
+            await _publish(app, admins, BotCommandScopeChat(admin_id))
+        for former in sorted(before - current):
+            try:
+                await app.bot.delete_my_commands(scope=BotCommandScopeChat(former))
+            except TelegramError as exc:
+                log.warning("could not remove the admin menu of %s: %s", former, exc)
+        await state.set(_MENU_ADMINS_KEY, ",".join(map(str, sorted(current))), self.clock.now())
+
+
+async def _publish(app: TradewindApp, menu: list[BotCommand], scope: BotCommandScope) -> None:
+    try:
+        await app.bot.set_my_commands(menu, scope=scope)
+    except TelegramError as exc:  # a cosmetic failure must not stop the bot
+        log.warning("could not publish the command menu (%s): %s", scope.type, exc)
 
 
 def _pool_gauges(services: Services) -> dict[str, float]:
@@ -205,6 +229,7 @@ def build_application(
     `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
     """
     quiet_shutdown_cancellations()
+    SECRETS.keep(settings.telegram_bot_token)  # PTB logs the Bot API URL, token included
     lifecycle = Lifecycle(
         settings, clock or SystemClock(), metrics or Metrics(), dispatch_policy, paid_broadcast
     )

@@ -10,6 +10,8 @@ from typing import Any
 
 from telegram.ext import JobQueue
 
+from bot.logs import FailureLog
+from core.clock import Clock, SystemClock
 from core.heap import HeapGuard
 from core.metrics import Metrics
 from handlers.broadcast import BROADCAST_PROGRESS_S, report_progress
@@ -22,9 +24,10 @@ JobBody = Callable[[], Awaitable[object]]
 
 
 def timed_job(
-    name: str, body: JobBody, metrics: Metrics
+    name: str, body: JobBody, metrics: Metrics, clock: Clock | None = None
 ) -> Callable[[TradewindContext], Coroutine[Any, Any, None]]:
     """Wrap a job body: measure it, record it, and keep one failure from killing the schedule."""
+    failures = FailureLog(log, clock or SystemClock())
 
     async def run(context: TradewindContext) -> None:
         start = time.perf_counter()
@@ -37,9 +40,9 @@ def timed_job(
             # reporting a stop as a failure.
             log.debug("job %s cancelled by shutdown", name)
             return
-        except Exception:
+        except Exception as exc:
             ok = False
-            log.exception("job %s failed", name)
+            failures.failed(f"job {name}", exc)
         finally:
             elapsed = time.perf_counter() - start
             metrics.record_job(name, elapsed, ok)

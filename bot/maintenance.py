@@ -31,3 +31,16 @@ async def rotate_key(settings: Settings) -> int:
     print(f"Re-encrypted {count} stored credentials under the newest key.")
     print("Restart a running bot so it loads the new key.")
     return 0
+
+
+async def check_database(settings: Settings) -> int:
+    """Run SQLite's full integrity check on the database; 0 when sound, 1 otherwise."""
+    async with Store(settings.db_path) as store:
+        problems = await store.check_integrity()
+    if not problems:
+        print(f"{settings.db_path}: integrity check passed.")
+        return 0
+    print(f"{settings.db_path}: integrity check found {len(problems)} problems:")
+    for problem in problems[:20]:
+        print(f"  {problem}")
+    return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import logging
 import re
@@ -57,6 +58,7 @@ class Settings:
     sync_interval: float = 300.0
     metrics_addr: tuple[str, int] | None = ("127.0.0.1", 9108)
     log_level: str = "INFO"
+    log_wire: bool = False
     plans: tuple[Plan, ...] = DEFAULT_PLANS
 
     @property
@@ -82,6 +84,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sync_interval=_seconds(env, "TRADEWIND_SYNC_INTERVAL", 300.0, 10.0, 86400.0),
         metrics_addr=_metrics_addr(env),
         log_level=_log_level(env),
+        log_wire=_flag(env, "TRADEWIND_LOG_WIRE"),
         plans=_plans(env),
     )
 
@@ -224,6 +227,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
 
 
 def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:
+    public = _flag(env, "TRADEWIND_METRICS_PUBLIC")
     if "TRADEWIND_METRICS_ADDR" in env and not env["TRADEWIND_METRICS_ADDR"].strip():
         return None
     value = _get(env, "TRADEWIND_METRICS_ADDR") or "127.0.0.1:9108"
@@ -234,7 +238,31 @@ def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:
             f"{value!r} is not host:port (port 0-65535; empty disables the endpoint)",
             "127.0.0.1:9108",
         )
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    if not _is_loopback(host) and not public:
+        raise ConfigError(
+            "TRADEWIND_METRICS_ADDR",
+            f"{host!r} is not a loopback address; /metrics and /health would be reachable "
+            "from other machines (set TRADEWIND_METRICS_PUBLIC=1 to allow it)",
+            "127.0.0.1:9108",
+        )
+    return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (_get(env, name) or "0").lower()
+    if value not in ("0", "1", "false", "true", "no", "yes"):
+        raise ConfigError(name, f"{value!r} is not a switch; use 1 or 0", "1")
+    return value in ("1", "true", "yes")
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -26,6 +26,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from core.files import private_dir
+
 _FORMAT_V1 = b"\x01"
 _FIELDS = frozenset({"u", "x", "a", "s"})
 # 0x80 version + 8-byte time + 16-byte IV + ciphertext (16-byte blocks, >= 1) + 32-byte HMAC.
@@ -175,7 +177,7 @@ def load_master_keys(env_value: str | None, key_file: Path) -> list[bytes]:
     try:
         return _parse_keys(_read_key_text(key_file), key_file)
     except FileNotFoundError:
-        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(key_file.parent)
         key = generate_key()
         try:
             _write_new_file(key_file, _FILE_HEADER + key.decode("ascii") + "\n", replace=False)

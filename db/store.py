@@ -25,6 +25,7 @@ from typing import Any, Protocol, Self
 import aiosqlite
 
 from core.errors import StoreError
+from core.files import private_file, tighten
 from db.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,32 @@ class Store:
         self._closed = False
 
     async def open(self) -> None:
-        """Open connections, check integrity and apply pending migrations."""
+        """Open connections, check integrity after an unclean shutdown, apply migrations.
+
+        The last connection to close checkpoints the WAL and deletes it, so a WAL file found
+        before opening means a process died with the database open (or another one has it
+        open right now, where the check costs time but does no harm).
+        """
         if self._closed:
             raise StoreError("store is closed")
-        if self.path.parent and str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        unclean = False
+        if str(self.path) != ":memory:":
+            # Created 0600 before SQLite opens it: its -wal and -shm files copy that mode.
+            private_file(self.path)
+            wal = self._sidecar("-wal")
+            unclean = wal.exists()
+            tighten(wal)
+            tighten(self._sidecar("-shm"))
         self._writer = await self._connect()
         try:
-            await self._quick_check(self._writer)
+            if unclean:
+                start = time.perf_counter()
+                await self._check(self._writer, "quick_check")
+                log.warning(
+                    "%s was not closed cleanly; quick_check passed in %.0f ms",
+                    self.path,
+                    (time.perf_counter() - start) * 1000,
+                )
             await apply_migrations(self._writer)
             for _ in range(self._reader_count):
                 reader = await self._connect()
@@ -234,8 +253,20 @@ class Store:
             raise
         return conn
 
-    async def _quick_check(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA quick_check") as cursor:
-            rows = [row[0] for row in await cursor.fetchall()]
+    async def check_integrity(self) -> list[str]:
+        """Run the full `PRAGMA integrity_check`; the problems found (empty when sound)."""
+        rows = await self._pragma_rows(self._reader(), "integrity_check")
+        return [] if rows == ["ok"] else rows
+
+    def _sidecar(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
+
+    async def _check(self, conn: aiosqlite.Connection, pragma: str) -> None:
+        rows = await self._pragma_rows(conn, pragma)
         if rows != ["ok"]:
             raise StoreError(f"database {self.path} failed its integrity check: {rows[:3]}")
+
+    @staticmethod
+    async def _pragma_rows(conn: aiosqlite.Connection, pragma: str) -> list[str]:
+        async with conn.execute(f"PRAGMA {pragma}") as cursor:
+            return [str(row[0]) for row in await cursor.fetchall()]

@@ -36,6 +36,7 @@ from core.exchange.retry import RetryPolicy
 from core.exchange.venues import Venue
 from core.metrics import Metrics
 from core.ratelimit import TokenBucket
+from core.redaction import SECRETS
 
 
 class CcxtVenue:
@@ -150,12 +151,14 @@ class CcxtVenue:
             api.apiKey = credentials.api_key
             api.secret = credentials.secret
             api.password = credentials.passphrase or ""
+            SECRETS.hold(api, *credentials.values())  # masked in logs while the client lives
         _ResponseGuard(api)
         return api
 
     def _configured_api(self, account_type: str) -> Any:
         config: dict[str, Any] = {
             "timeout": self.timeout_ms,
+            "verbose": False,  # verbose prints whole requests, signing headers included
             "enableRateLimit": True,
             "options": dict(self.venue.options),
             "session": self._shared_session(),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from core.errors import StoreError
 from core.metrics import Metrics
 from db.migrations import apply_migrations, load_migrations
@@ -120,3 +121,88 @@ async def test_corrupt_file_fails_the_integrity_check(tmp_path: Path) -> None:
     with pytest.raises((StoreError, sqlite3.DatabaseError)):
         async with Store(path):
             pass
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+async def test_data_directory_is_0700_and_database_files_0600(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "tradewind.db"
+    async with Store(path) as store:
+        await store.execute("t.write", "INSERT INTO audit_log (at, action) VALUES (1, 'x')")
+        assert _mode(path.parent) == 0o700
+        for name in ("tradewind.db", "tradewind.db-wal", "tradewind.db-shm"):
+            assert _mode(path.parent / name) == 0o600, name
+
+
+async def test_files_left_readable_by_an_older_version_are_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    async with Store(path):
+        pass
+    path.chmod(0o644)
+    async with Store(path):
+        assert _mode(path) == 0o600
+        assert _mode(tmp_path / "t.db-wal") == 0o600
+
+
+def _crash_image(path: Path, into: Path) -> Path:
+    """Copy an open database with its WAL: what a killed process leaves on disk."""
+    into.mkdir()
+    for suffix in ("", "-wal"):
+        (into / (path.name + suffix)).write_bytes(path.with_name(path.name + suffix).read_bytes())
+    return into / path.name
+
+
+async def test_quick_check_runs_only_after_an_unclean_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.db"
+    async with Store(path) as store:
+        await store.execute("t.write", "INSERT INTO audit_log (at, action) VALUES (1, 'x')")
+        crashed = _crash_image(path, tmp_path / "crashed")
+    assert not (tmp_path / "t.db-wal").exists()  # a clean close leaves no WAL behind
+    with caplog.at_level("WARNING", logger="db.store"):
+        async with Store(path):
+            pass
+        assert "not closed cleanly" not in caplog.text
+        async with Store(crashed) as store:
+            assert await store.fetchval("t.count", "SELECT COUNT(*) FROM audit_log") == 1
+        assert f"{crashed} was not closed cleanly; quick_check passed" in caplog.text
+
+
+async def test_a_crash_image_with_a_corrupt_file_fails_the_check(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    path.with_name("bad.db-wal").write_bytes(b"")
+    with pytest.raises((StoreError, sqlite3.DatabaseError)):
+        async with Store(path):
+            pass
+
+
+def _corrupt_index(path: Path) -> None:
+    """Make an index disagree with its table: every row then reads, but the check fails."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE t (v INTEGER, w INTEGER)")
+        conn.execute("CREATE INDEX t_v ON t (v)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, -i) for i in range(50)])
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute(
+            "UPDATE sqlite_master SET sql = 'CREATE INDEX t_v ON t (w)' WHERE name = 't_v'"
+        )
+    conn.close()
+
+
+def test_db_check_command_runs_the_full_integrity_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.db"
+    monkeypatch.setenv("TRADEWIND_DB", str(path))
+    monkeypatch.setenv("TRADEWIND_METRICS_ADDR", "")
+    assert main(["db", "check"]) == 0
+    assert "integrity check passed" in capsys.readouterr().out
+    _corrupt_index(path)
+    assert main(["db", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "integrity check found" in out and "t_v" in out

@@ -45,6 +45,7 @@ def test_good_values_are_parsed() -> None:
             "TRADEWIND_SCAN_INTERVAL": "2.5",
             "TRADEWIND_SYNC_INTERVAL": "60",
             "TRADEWIND_METRICS_ADDR": "0.0.0.0:9200",
+            "TRADEWIND_METRICS_PUBLIC": "1",
             "TRADEWIND_LOG_LEVEL": "debug",
         }
     )
@@ -57,6 +58,24 @@ def test_good_values_are_parsed() -> None:
     assert settings.scan_interval == 2.5 and settings.sync_interval == 60
     assert settings.metrics_addr == ("0.0.0.0", 9200)
     assert settings.log_level == "DEBUG"
+
+
+def test_metrics_on_loopback_needs_no_opt_in() -> None:
+    for addr, host in [
+        ("localhost:9108", "localhost"),
+        ("[::1]:9108", "::1"),
+        ("127.0.0.2:1", "127.0.0.2"),
+    ]:
+        assert load_settings({"TRADEWIND_METRICS_ADDR": addr}).metrics_addr[0] == host  # type: ignore[index]
+
+
+def test_public_metrics_address_needs_the_explicit_opt_in() -> None:
+    env = {"TRADEWIND_METRICS_ADDR": "[::]:9108"}
+    with pytest.raises(ConfigError, match="TRADEWIND_METRICS_PUBLIC=1"):
+        load_settings(env)
+    assert load_settings({**env, "TRADEWIND_METRICS_PUBLIC": "yes"}).metrics_addr == ("::", 9108)
+    with pytest.raises(ConfigError):
+        load_settings({**env, "TRADEWIND_METRICS_PUBLIC": "0"})
 
 
 def test_empty_metrics_addr_disables_the_endpoint() -> None:
@@ -83,6 +102,10 @@ BAD = [
     ("TRADEWIND_SYNC_INTERVAL", "1", "from 10 to 86400"),
     ("TRADEWIND_METRICS_ADDR", "9108", "is not host:port"),
     ("TRADEWIND_METRICS_ADDR", "localhost:99999", "is not host:port"),
+    ("TRADEWIND_METRICS_ADDR", "0.0.0.0:9108", "'0.0.0.0' is not a loopback address"),
+    ("TRADEWIND_METRICS_ADDR", "metrics.example:9108", "is not a loopback address"),
+    ("TRADEWIND_METRICS_PUBLIC", "maybe", "'maybe' is not a switch"),
+    ("TRADEWIND_LOG_WIRE", "loud", "'loud' is not a switch"),
     ("TRADEWIND_LOG_LEVEL", "LOUD", "'LOUD' is not a level"),
 ]
 
