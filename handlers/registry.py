@@ -9,7 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from core.errors import Forbidden
 from handlers import (
@@ -81,5 +87,6 @@ def register_handlers(app: TradewindApp) -> list[CommandInfo]:
     app.add_handler(
         MessageHandler(filters.TEXT & ~filters.COMMAND, measured("text", fallback.free_text))
     )
+    app.add_handler(CallbackQueryHandler(measured("button:unknown", fallback.unknown_button)))
     app.add_error_handler(errors.on_error)
     return infos
