@@ -8,7 +8,16 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import InvalidInput
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line, split_message
 from services.analytics import Dashboard, Stats, SymbolTotal, UserTotal
@@ -41,9 +50,7 @@ async def stats(update: Update, context: TradewindContext) -> None:
 
 async def users(update: Update, context: TradewindContext) -> None:
     """Find a user by id or username: one match gets a card, several a list to pick from."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     found = await context.services.user_admin.search(" ".join(context.args or []))
     if found.card is not None:
         await message.reply_html(render_card(found.card), reply_markup=card_buttons(found.card))
@@ -53,9 +60,7 @@ async def users(update: Update, context: TradewindContext) -> None:
 
 async def card_button(update: Update, context: TradewindContext) -> None:
     """Show a card or act on it (grant 30 d, revoke, block, unblock), then redraw it."""
-    query, actor = update.callback_query, update.effective_user
-    if query is None or actor is None:
-        return
+    actor, query = presser(update)
     parts = callback_parts(update)
     if len(parts) != 3 or not parts[2].isdigit():
         raise InvalidInput(BAD_BUTTON)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update, User
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
@@ -28,6 +28,27 @@ MAX_ANSWER = 200  # Telegram cuts callback answers at 200 characters
 ADMIN_BUTTON_PREFIXES: set[str] = set()
 
 
+class Unanswerable(Exception):
+    """An update without the sender or message a handler needs (a channel post, an inline
+    query): there is nobody to answer, so the handler stops quietly."""
+
+
+def sender(update: Update) -> tuple[User, Message]:
+    """Who sent a command, and the message to reply to."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        raise Unanswerable
+    return user, message
+
+
+def presser(update: Update) -> tuple[User, CallbackQuery]:
+    """Who pressed a button, and the press to answer."""
+    user, query = update.effective_user, update.callback_query
+    if user is None or query is None:
+        raise Unanswerable
+    return user, query
+
+
 def measured(name: str, callback: Callback) -> Callback:
     """Time a handler under `name`; a refusal it lets escape is told to the user.
 
@@ -42,6 +63,8 @@ def measured(name: str, callback: Callback) -> Callback:
                 await callback(update, context)
             except (DomainError, ExchangeError) as err:
                 await refuse(update, err)
+            except Unanswerable:
+                pass
 
     return run
 

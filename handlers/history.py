@@ -8,7 +8,16 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import MAX_MESSAGE, money, price, quantity, signed
 from services.history import PnlReport, TradePage, TradeRecord
@@ -32,9 +41,7 @@ PERIOD_TITLES = {"day": "today", "week": "this week", "month": "this month", "al
 
 async def trades(update: Update, context: TradewindContext) -> None:
     """Show the caller's latest N trades with Older/Newer buttons."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     limit = _int(args[0]) if args else DEFAULT_PAGE
     if limit is None or len(args) > 1:
@@ -47,9 +54,7 @@ async def trades(update: Update, context: TradewindContext) -> None:
 
 async def trades_button(update: Update, context: TradewindContext) -> None:
     """Turn the page (`tr:<offset>[:<size>]`) of the presser's own trade list."""
-    query, user = update.callback_query, update.effective_user
-    if query is None or user is None:
-        return
+    user, query = presser(update)
     wanted = _page_wanted(callback_parts(update)[1:])
     if wanted is None:
         await query.answer("This button is out of date; send /trades again.")
@@ -70,9 +75,7 @@ async def trades_button(update: Update, context: TradewindContext) -> None:
 
 async def pnl(update: Update, context: TradewindContext) -> None:
     """Show realised PnL and its statistics for a period (UTC)."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     period = " ".join(args).lower() if args else "all"
     report = await context.services.history.pnl_report(

@@ -6,7 +6,15 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line
 from services.licenses import LISTS, LicensePage
@@ -28,9 +36,7 @@ TITLES = {"active": "Active licences", "expiring": "Expiring within 3 days", "ex
 
 async def grant(update: Update, context: TradewindContext) -> None:
     """Add licence days to a trader, from the later of now and their current end."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
     if len(args) not in (2, 3):
         await message.reply_html(escape(GRANT_USAGE))
@@ -49,9 +55,7 @@ async def grant(update: Update, context: TradewindContext) -> None:
 
 async def revoke(update: Update, context: TradewindContext) -> None:
     """End a trader's licence now; they keep closing, cancelling and viewing."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
     if not args:
         await message.reply_html(escape(REVOKE_USAGE))
@@ -71,9 +75,7 @@ async def revoke(update: Update, context: TradewindContext) -> None:
 
 async def licenses_command(update: Update, context: TradewindContext) -> None:
     """List active, expiring or ended licences, a page at a time."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     args = context.args or []
     kind = args[0].lower() if args else "active"
     if len(args) > 1 or kind not in LISTS:

@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import Update
 
-from handlers.base import Handler, command
+from handlers.base import Handler, command, sender
 from handlers.context import CommandInfo, TradewindContext
 from services.notify_settings import USAGE, NotifySettings
 
@@ -27,9 +27,7 @@ MODE_WORDS = {"on": "on", "off": "off", "silent": "silent (no sound)"}
 
 async def notify(update: Update, context: TradewindContext) -> None:
     """`/notify` shows the settings; `/notify TOPIC MODE` changes one."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     settings = context.services.notify
     if not args:

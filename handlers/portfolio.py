@@ -9,7 +9,15 @@ from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import money, pct, price, quantity, signed
 from services.portfolio import BalanceView, OrderLine, OrdersView, PositionLine, PositionsView
@@ -31,18 +39,14 @@ Reader = Callable[[int, bool, int], Awaitable[V]]  # (user id, fresh, account id
 
 async def balance(update: Update, context: TradewindContext) -> None:
     """Show equity, available and used margin, unrealised PnL and assets."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     view = await context.services.portfolio.balance(user.id)
     await message.reply_html(render_balance(view))
 
 
 async def positions(update: Update, context: TradewindContext) -> None:
     """List open positions with a Close button each and a Refresh button."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     view = await context.services.portfolio.positions(user.id)
     text, keyboard = render_positions(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
@@ -50,9 +54,7 @@ async def positions(update: Update, context: TradewindContext) -> None:
 
 async def orders(update: Update, context: TradewindContext) -> None:
     """List open orders with a Cancel button each."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     view = await context.services.portfolio.open_orders(user.id)
     text, keyboard = render_orders(view, 0)
     await message.reply_html(text, reply_markup=keyboard)

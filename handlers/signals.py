@@ -6,7 +6,15 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import duration
 from services.signals import SCORE_USAGE, SignalPage, SignalRecord
@@ -20,9 +28,7 @@ COMMANDS = (
 
 async def signals(update: Update, context: TradewindContext) -> None:
     """Show the newest page of signals with an Older button."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     page = await context.services.signals.page(0)
     text, keyboard = render_page(page, context.services.clock.now().timestamp())
     await message.reply_html(text, reply_markup=keyboard)
@@ -45,9 +51,7 @@ async def signals_button(update: Update, context: TradewindContext) -> None:
 
 async def subscribe(update: Update, context: TradewindContext) -> None:
     """Turn signals on, optionally with a new minimum score."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     if len(args) > 1:
         await message.reply_html(escape(SCORE_USAGE))
@@ -61,9 +65,7 @@ async def subscribe(update: Update, context: TradewindContext) -> None:
 
 async def unsubscribe(update: Update, context: TradewindContext) -> None:
     """Turn signals off."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     if await context.services.signals.unsubscribe(user.id):
         await message.reply_html("Unsubscribed: no more signal messages. /subscribe resumes.")
     else:

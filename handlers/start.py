@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
-from handlers.base import Handler, command, profile_of
+from handlers.base import Handler, command, profile_of, sender
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line
 
@@ -19,9 +19,7 @@ COMMANDS = (
 
 async def start(update: Update, context: TradewindContext) -> None:
     """Register or refresh the caller, greet them, show their licence and the keyboard."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     chat_id = update.effective_chat.id if update.effective_chat else None
     registration = await context.services.users.register(profile_of(user, chat_id))
     hello = "Welcome to Tradewind" if registration.is_new else "Welcome back"
@@ -37,9 +35,7 @@ async def start(update: Update, context: TradewindContext) -> None:
 
 async def help_command(update: Update, context: TradewindContext) -> None:
     """List the commands the caller may use; admins also see the admin commands."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     is_admin = context.services.access.is_admin(user.id)
     lines = ["<b>Commands</b>"]
     lines += [_help_line(c) for c in context.bot_data.commands if not c.admin]
@@ -51,9 +47,7 @@ async def help_command(update: Update, context: TradewindContext) -> None:
 
 async def license_command(update: Update, context: TradewindContext) -> None:
     """Show the caller's licence state and days left."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     state = await context.services.licenses.state(user.id)
     await message.reply_html(license_line(state))
 

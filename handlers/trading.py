@@ -23,6 +23,8 @@ from handlers.base import (
     callback_parts,
     command,
     edit_in_place,
+    presser,
+    sender,
 )
 from handlers.context import CommandInfo, TradewindContext
 from services.amounts import TAKER_FEE
@@ -54,9 +56,8 @@ async def short(update: Update, context: TradewindContext) -> None:
 
 async def close(update: Update, context: TradewindContext) -> None:
     """Show the card closing PERCENT (default all) of the position in SYMBOL."""
-    user, message, args = update.effective_user, update.effective_message, context.args or []
-    if user is None or message is None:
-        return
+    user, message = sender(update)
+    args = context.args or []
     if len(args) not in (1, 2):
         await message.reply_html(escape(USAGE["close"]))
         return
@@ -79,9 +80,8 @@ async def cancel(update: Update, context: TradewindContext) -> None:
 
 async def confirm_button(update: Update, context: TradewindContext) -> None:
     """Place the card's order once, and turn the card into the result."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     try:
         placed = await context.services.trading.confirm(user.id, parts[-1])
     except CardExpired as expired:
@@ -101,9 +101,8 @@ async def confirm_button(update: Update, context: TradewindContext) -> None:
 
 async def discard_button(update: Update, context: TradewindContext) -> None:
     """Drop the card's draft; nothing is sent."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     await context.services.trading.discard(user.id, parts[-1])
     await query.answer("Cancelled.")
     await edit_in_place(update, "✖️ Cancelled — nothing was sent to the exchange.")
@@ -111,9 +110,8 @@ async def discard_button(update: Update, context: TradewindContext) -> None:
 
 async def close_button(update: Update, context: TradewindContext) -> None:
     """Open the card closing all of the position named by the button (from /positions)."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     card = await context.services.trading.close_card(user.id, parts[-1], None)
     await query.answer()
     await _send(update, context, user.id, render_close_card(card), _card_keys(card))
@@ -143,9 +141,8 @@ def handlers() -> list[Handler]:
 
 
 async def _open(update: Update, context: TradewindContext, side: PositionSide) -> None:
-    user, message, args = update.effective_user, update.effective_message, context.args or []
-    if user is None or message is None:
-        return
+    user, message = sender(update)
+    args = context.args or []
     if len(args) not in (2, 3):
         await message.reply_html(escape(USAGE[side.value]))
         return
