@@ -19,7 +19,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import license_line, split_message
+from handlers.render import licence_about, split_message
 from services.analytics import Dashboard, Stats, SymbolTotal, UserTotal
 from services.user_admin import USAGE, UserBrief, UserCard
 
@@ -29,8 +29,9 @@ COMMANDS = (
     CommandInfo("users", "Find a user; grant, revoke, block", usage="ID|NAME", admin=True),
 )
 
-CARD = "adm"  # adm:<action>:<user_id>; action: card, grant, revoke, block, unblock
+CARD = "adm"  # adm:<action>:<user_id>[:<licence mark>]; card, grant, revoke, block, unblock
 BAD_BUTTON = "This button is out of date; send /users again."
+GRANTED_ALREADY = "Already granted from this card; it now shows the current licence."
 
 
 async def admin(update: Update, context: TradewindContext) -> None:
@@ -62,14 +63,19 @@ async def card_button(update: Update, context: TradewindContext) -> None:
     """Show a card or act on it (grant 30 d, revoke, block, unblock), then redraw it."""
     actor, query = presser(update)
     parts = callback_parts(update)
-    if len(parts) != 3 or not parts[2].isdigit():
+    action = parts[1] if len(parts) > 1 else ""
+    if len(parts) != (4 if action == "grant" else 3) or not parts[2].isdigit():
         raise InvalidInput(BAD_BUTTON)
-    action, user_id = parts[1], int(parts[2])
+    user_id = int(parts[2])
     service = context.services.user_admin
     if action == "card":
         card = await service.card(user_id)
     elif action == "grant":
-        card = await service.grant(actor.id, user_id)
+        card, granted = await service.grant_from_card(actor.id, user_id, parts[3])
+        if not granted:
+            await query.answer(GRANTED_ALREADY, show_alert=True)
+            await edit_in_place(update, render_card(card), card_buttons(card))
+            return
     elif action == "revoke":
         card = await service.revoke(actor.id, user_id)
     elif action in ("block", "unblock"):
@@ -151,7 +157,7 @@ def render_card(card: UserCard) -> str:
     lines = [
         f"<b>{name}</b>{handle} · <code>{user.user_id}</code>",
         f"Joined {user.created_at:%Y-%m-%d}, last seen {_when(user.last_seen_at)}",
-        license_line(card.license),
+        licence_about(card.license),
     ]
     if card.totals is not None:
         t = card.totals
@@ -172,7 +178,9 @@ def card_buttons(card: UserCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Grant 30 d", callback_data=callback_data(CARD, "grant", uid)),
+                InlineKeyboardButton(
+                    "Grant 30 d", callback_data=callback_data(CARD, "grant", uid, card.licence_mark)
+                ),
                 InlineKeyboardButton("Revoke", callback_data=callback_data(CARD, "revoke", uid)),
                 InlineKeyboardButton(block.title(), callback_data=callback_data(CARD, block, uid)),
             ]

@@ -28,6 +28,16 @@ def license_line(state: LicenseState) -> str:
     )
 
 
+def licence_about(state: LicenseState) -> str:
+    """The licence of a trader as an admin reads it (third person), HTML."""
+    if state.status is LicenseStatus.ACTIVE:
+        return license_line(state)
+    if state.status is LicenseStatus.NONE:
+        return "Licence: none yet (may look around and connect; cannot open positions)."
+    ended = "revoked" if state.status is LicenseStatus.REVOKED else "expired"
+    return f"Licence: <b>{ended}</b> (may still view, close and cancel; cannot open new positions)."
+
+
 def duration(seconds: float) -> str:
     """Human duration: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
     seconds = max(0, int(seconds))

@@ -6,6 +6,7 @@ ids is cached and replaced whenever an admin blocks or unblocks someone.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from core.cache import CacheLayer
@@ -28,6 +29,13 @@ class UserCard:
     user: UserRecord
     license: LicenseState
     totals: UserTotal | None
+
+    @property
+    def licence_mark(self) -> str:
+        """The licence as this card shows it; a grant from the card applies only while the
+        licence still reads so, which makes a repeated press of one card grant once."""
+        end = self.license.end_at
+        return f"{self.license.status.value[0]}{int(end.timestamp()) if end else 0}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,6 +64,8 @@ class UserAdminService:
         self._licenses = licenses
         self._audit = audit
         self._blocked = cache.define(BLOCKED_CACHE, ttl=600, maxsize=1)
+        # Presses are handled concurrently: the check and the grant must not interleave.
+        self._granting = asyncio.Lock()
 
     async def search(self, query: str) -> UserSearch:
         """By Telegram id (digits) or by the start of a username (with or without @)."""
@@ -86,6 +96,17 @@ class UserAdminService:
             actor_id, user_id, days, plan=self._licenses.plans.default, source="grant"
         )
         return await self.card(user_id)
+
+    async def grant_from_card(
+        self, actor_id: int, user_id: int, shown: str
+    ) -> tuple[UserCard, bool]:
+        """Grant `GRANT_DAYS` unless the licence changed since the card showed `shown` (a
+        second press of the same card); the current card, and whether it granted."""
+        async with self._granting:
+            card = await self.card(user_id)
+            if card.licence_mark != shown:
+                return card, False
+            return await self.grant(actor_id, user_id), True
 
     async def revoke(self, actor_id: int, user_id: int) -> UserCard:
         await self.card(user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from db.repositories.trades import TradeLog, TradeRepository
+from handlers.admin import BAD_BUTTON, GRANTED_ALREADY
 from tests.harness import BotHarness, running_bot, texts
 
 ADMIN = 99
@@ -60,6 +62,13 @@ def _card_message(calls: list[Any]) -> dict[str, Any]:
     raise AssertionError("no card in these calls")
 
 
+def _grant_data(calls: list[Any]) -> str:
+    """The data of the card's Grant button (it carries the licence the card showed)."""
+    keyboard = _card_message(calls)["reply_markup"]["inline_keyboard"]
+    (data,) = [b["callback_data"] for row in keyboard for b in row if b["text"] == "Grant 30 d"]
+    return str(data)
+
+
 async def test_admin_dashboard_counts_users_and_is_cached(bot: BotHarness) -> None:
     (reply,) = texts(await bot.send(ADMIN, "/admin"))
     # Alice, Bob and the admin himself (registered by his first message).
@@ -76,7 +85,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
     calls = await bot.send(ADMIN, f"/users {ALICE}")
     (card,) = texts(calls)
     assert "Alice" in card and "Licence: none yet" in card
-    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
     (granted,) = _to(ADMIN, calls)
     assert "active until" in granted and "(30 days left)" in granted
     (reply,) = _to(ADMIN, await bot.send(ADMIN, "/admin"))  # the trader's notice may land too
@@ -87,7 +96,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
 
 async def test_revoke_from_the_card(bot: BotHarness) -> None:
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
     calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
     (revoked,) = _to(ADMIN, calls)
     assert "Licence: revoked" in revoked
@@ -162,3 +171,50 @@ async def test_card_shows_trade_totals(bot: BotHarness) -> None:
     await bot.services.history.record_close(_trade(ALICE, "BTC/USDT:USDT", "10", bot))
     (card,) = texts(await bot.send(ADMIN, f"/users {ALICE}"))
     assert "Trades: 1 (1 won) · PnL +10.00 USDT · volume 110 USDT" in card
+
+
+async def test_pressing_one_cards_grant_twice_grants_once(bot: BotHarness) -> None:
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    card, data = _card_message(calls), _grant_data(calls)
+    first = await bot.press(ADMIN, card, data)
+    (granted,) = _to(ADMIN, first)
+    assert "(30 days left)" in granted
+    again = await bot.press(ADMIN, card, data)  # a double tap, or the same card later
+    (answer,) = [c for c in again if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == GRANTED_ALREADY and answer.params["show_alert"] is True
+    state = await bot.services.licenses.state(ALICE)
+    assert state.days_left == 30
+    grants = [e for e in await bot.services.audit.recent() if e.action == "grant"]
+    assert len(grants) == 1
+    # The redrawn card's button is a new card: it grants another 30 days, once.
+    await bot.press(ADMIN, _card_message(first), _grant_data(first))
+    assert (await bot.services.licenses.state(ALICE)).days_left == 60
+
+
+async def test_two_presses_at_once_grant_once(bot: BotHarness) -> None:
+    calls = await bot.send(ADMIN, f"/users {BOB}")
+    card, data = _card_message(calls), _grant_data(calls)
+    await asyncio.gather(bot.press(ADMIN, card, data), bot.press(ADMIN, card, data))
+    assert (await bot.services.licenses.state(BOB)).days_left == 30
+
+
+async def test_a_grant_button_without_the_licence_it_showed_is_out_of_date(
+    bot: BotHarness,
+) -> None:
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    (answer,) = [c for c in calls if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == BAD_BUTTON
+    assert not (await bot.services.licenses.state(ALICE)).can_open_positions
+
+
+async def test_card_speaks_of_the_trader_not_to_them(bot: BotHarness) -> None:
+    (card,) = texts(await bot.send(ADMIN, f"/users {ALICE}"))
+    assert "Licence: none yet (may look around and connect; cannot open positions)." in card
+    assert "You " not in card and "you " not in card
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
+    calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
+    (revoked,) = _to(ADMIN, calls)
+    assert "Licence: revoked (may still view, close and cancel" in revoked
+    assert "You " not in revoked
