@@ -7,8 +7,8 @@ from collections.abc import Callable, Coroutine
 from html import escape
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
-from telegram.constants import ParseMode
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
@@ -148,11 +148,16 @@ async def edit_in_place(
     return True
 
 
-def profile_of(user: User, chat_id: int | None) -> UserProfile:
-    """The fields of a Telegram user that Tradewind keeps."""
+def profile_of(user: User, chat: Chat | None) -> UserProfile:
+    """The fields of a Telegram user that Tradewind keeps.
+
+    Only a private chat becomes the user's chat: notices sent there (fills, licences) must
+    never go to a group the user once wrote in.
+    """
+    private = chat is not None and chat.type == ChatType.PRIVATE
     return UserProfile(
         user_id=user.id,
-        chat_id=chat_id if chat_id is not None else user.id,
+        chat_id=chat.id if private and chat is not None else user.id,
         first_name=user.first_name,
         username=user.username,
         last_name=user.last_name,

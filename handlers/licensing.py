@@ -16,7 +16,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import license_line
+from handlers.render import licence_about
 from services.licenses import LISTS, LicensePage
 
 COMMANDS = (
@@ -50,7 +50,7 @@ async def grant(update: Update, context: TradewindContext) -> None:
     state = await licenses.grant(actor.id, user.user_id, int(args[1]), plan)
     who = _who(user.user_id, user.username, user.first_name)
     days = "1 day" if int(args[1]) == 1 else f"{int(args[1])} days"
-    await message.reply_html(f"✅ Granted {days} to {who}.\n{license_line(state)}")
+    await message.reply_html(f"✅ Granted {days} to {who}.\n{licence_about(state)}")
 
 
 async def revoke(update: Update, context: TradewindContext) -> None:

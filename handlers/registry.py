@@ -68,8 +68,7 @@ async def track_user(update: Update, context: TradewindContext) -> None:
     user = update.effective_user
     if user is None or user.is_bot:
         return
-    chat_id = update.effective_chat.id if update.effective_chat else None
-    await context.services.users.ensure(profile_of(user, chat_id))
+    await context.services.users.ensure(profile_of(user, update.effective_chat))
     services = context.services
     if await services.user_admin.is_blocked(user.id) and not services.access.is_admin(user.id):
         await refuse(update, Forbidden(BLOCKED))
