@@ -21,7 +21,10 @@ __all__ = ["UserAdminService", "UserBrief", "UserCard", "UserRecord", "UserTotal
 
 BLOCKED_CACHE = "blocked_users"
 GRANT_DAYS = 30
-USAGE = "Usage: /users ID or /users NAME (a Telegram id, or the start of a @username)."
+USAGE = (
+    "Usage: /users ID or /users NAME (a Telegram id, or the start of a @username, a first "
+    "or a last name)."
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -68,7 +71,8 @@ class UserAdminService:
         self._granting = asyncio.Lock()
 
     async def search(self, query: str) -> UserSearch:
-        """By Telegram id (digits) or by the start of a username (with or without @)."""
+        """By Telegram id (digits), or by the start of a username (with or without @), a first
+        or a last name."""
         text = query.strip().removeprefix("@")
         if not text:
             raise InvalidInput(USAGE)
@@ -78,7 +82,9 @@ class UserAdminService:
         if len(matches) == 1:
             return UserSearch(await self.card(matches[0].user_id), matches)
         if not matches:
-            raise NotFound(f"No user's username starts with {text!r}. {USAGE}")
+            raise NotFound(
+                f"No user's username starts with {text!r}. Nor does a first or last name. {USAGE}"
+            )
         return UserSearch(None, matches)
 
     async def card(self, user_id: int) -> UserCard:

@@ -218,3 +218,14 @@ async def test_card_speaks_of_the_trader_not_to_them(bot: BotHarness) -> None:
     (revoked,) = _to(ADMIN, calls)
     assert "Licence: revoked (may still view, close and cancel" in revoked
     assert "You " not in revoked
+
+
+async def test_users_finds_by_first_or_last_name_prefix_in_any_case(bot: BotHarness) -> None:
+    store = bot.services.users._users.store
+    await store.execute("t.names", "UPDATE users SET last_name = 'Smith' WHERE id = ?", (BOB,))
+    (by_first,) = texts(await bot.send(ADMIN, "/users aLi"))
+    assert by_first.startswith("Alice") and f"{ALICE}" in by_first
+    (by_last,) = texts(await bot.send(ADMIN, "/users SMI"))
+    assert by_last.startswith("Bob") and f"{BOB}" in by_last
+    (nobody,) = texts(await bot.send(ADMIN, "/users 100%"))
+    assert nobody.startswith("No user's username starts with '100%'. Nor does a first or last")
