@@ -8,6 +8,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
+from handlers.args import count_in
 from handlers.base import (
     Handler,
     button,
@@ -20,7 +21,7 @@ from handlers.base import (
 )
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import MAX_MESSAGE, money, price, quantity, signed
-from services.history import PnlReport, TradePage, TradeRecord
+from services.history import MAX_PAGE, PnlReport, TradePage, TradeRecord
 
 COMMANDS = (
     CommandInfo("trades", "Your realised trades, newest first", usage="[N]", keyboard=True),
@@ -43,7 +44,7 @@ async def trades(update: Update, context: TradewindContext) -> None:
     """Show the caller's latest N trades with Older/Newer buttons."""
     user, message = sender(update)
     args = context.args or []
-    limit = _int(args[0]) if args else DEFAULT_PAGE
+    limit = count_in(args[0], MAX_PAGE) if args else DEFAULT_PAGE
     if limit is None or len(args) > 1:
         await message.reply_html(escape(TRADES_USAGE))
         return

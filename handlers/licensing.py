@@ -6,6 +6,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from handlers.args import whole_number
 from handlers.base import (
     Handler,
     button,
@@ -41,15 +42,13 @@ async def grant(update: Update, context: TradewindContext) -> None:
     if len(args) not in (2, 3):
         await message.reply_html(escape(GRANT_USAGE))
         return
-    if not args[1].isdigit():
-        await message.reply_html(escape(f"DAYS must be a whole number, e.g. 30. {GRANT_USAGE}"))
-        return
+    count = whole_number(args[1], "DAYS", 30, GRANT_USAGE)
     licenses = context.services.licenses
     user = await licenses.find_user(args[0])
     plan = args[2] if len(args) == 3 else licenses.plans.default
-    state = await licenses.grant(actor.id, user.user_id, int(args[1]), plan)
+    state = await licenses.grant(actor.id, user.user_id, count, plan)
     who = _who(user.user_id, user.username, user.first_name)
-    days = "1 day" if int(args[1]) == 1 else f"{int(args[1])} days"
+    days = "1 day" if count == 1 else f"{count} days"
     await message.reply_html(f"✅ Granted {days} to {who}.\n{licence_about(state)}")
 
 

@@ -7,6 +7,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from handlers.args import looks_numeric, whole_number
 from handlers.base import (
     Handler,
     button,
@@ -59,14 +60,19 @@ async def promo_create(update: Update, context: TradewindContext) -> None:
     """Create a code worth DAYS for MAX_USES traders, valid VALID_DAYS (or forever)."""
     actor, message = sender(update)
     args = context.args or []
-    numbers = args[1:4] if len(args) >= 4 and args[3].isdigit() else args[1:3]
-    rest = args[1 + len(numbers) :]
-    if not 3 <= len(args) <= 5 or not all(n.isdigit() for n in numbers) or len(rest) > 1:
+    numbers = args[1:4] if len(args) == 5 else args[1:3]  # DAYS MAX_USES [VALID_DAYS]
+    if not 3 <= len(args) <= 5 or not all(looks_numeric(n) for n in numbers):
         await message.reply_html(escape(CREATE_USAGE))
         return
-    valid_days = int(numbers[2]) if len(numbers) == 3 else None
+    code, days, uses, *rest = args
+    valid = rest.pop(0) if rest and (len(rest) == 2 or looks_numeric(rest[0])) else None
     promo = await context.services.promos.create(
-        actor.id, args[0], int(numbers[0]), int(numbers[1]), valid_days, rest[0] if rest else None
+        actor.id,
+        code,
+        whole_number(days, "DAYS", 7, CREATE_USAGE),
+        whole_number(uses, "MAX_USES", 100, CREATE_USAGE),
+        None if valid is None else whole_number(valid, "VALID_DAYS", 30, CREATE_USAGE),
+        rest[0] if rest else None,
     )
     await message.reply_html(f"✅ Created {_line(promo, context.services.clock.now())}")
 
