@@ -21,8 +21,10 @@ from services.signals import SCORE_USAGE, SignalPage, SignalRecord
 
 COMMANDS = (
     CommandInfo("signals", "Latest market signals with score and reasons", keyboard=True),
-    CommandInfo("subscribe", "Get signals as they happen", usage="[MIN_SCORE]"),
-    CommandInfo("unsubscribe", "Stop getting signals"),
+    CommandInfo(
+        "subscribe", "Get signals as they happen, scoring MIN_SCORE or more", usage="[MIN_SCORE]"
+    ),
+    CommandInfo("unsubscribe", "Stop getting signals (/notify signals silent mutes them)"),
 )
 
 
