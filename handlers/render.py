@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal
+from html import escape
 
 from core.exchange.venues import title
 from services.licenses import LicenseState, LicenseStatus
@@ -95,9 +96,10 @@ def refused_keys(exchange: str) -> str:
     )
 
 
-def money(value: Decimal) -> str:
-    """10,000.00: an amount of quote currency, two decimals, thousands separated."""
-    return _fixed(value, 2)
+def money(value: Decimal, places: int = 2) -> str:
+    """10,000.00: an amount of quote currency, two decimals (or `places`), thousands
+    separated."""
+    return _fixed(value, places)
 
 
 def signed(value: Decimal) -> str:
@@ -124,6 +126,22 @@ def price(value: Decimal, tick: Decimal | None = None) -> str:
     while text.endswith("0") and len(text.partition(".")[2]) > 2:
         text = text[:-1]
     return text
+
+
+def level(value: Decimal | None, tick: Decimal | None = None) -> str:
+    """A TP, SL or liquidation price, or — for none. Bybit sends 0 for "not set"."""
+    return "—" if not value else price(value, tick)
+
+
+def symbol(name: str) -> str:
+    """A symbol as traders read it everywhere (cards, lists, replies): the unified
+    BTC/USDT:USDT, the form the services' own messages use too. HTML-escaped."""
+    return escape(name)
+
+
+def base(name: str) -> str:
+    """The base asset of a symbol (BTC of BTC/USDT:USDT), the unit of its quantities."""
+    return escape(name.split("/")[0])
 
 
 def quantity(value: Decimal, lot: Decimal | None = None) -> str:

@@ -8,7 +8,6 @@ open orders.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -27,6 +26,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
+from handlers.render import base, level, money, price, quantity, signed, symbol
 from services.amounts import TAKER_FEE
 from services.trading import CardExpired, CloseCard, OpenCard, Placement
 
@@ -152,17 +152,18 @@ async def _open(update: Update, context: TradewindContext, side: PositionSide) -
 
 
 def render_open_card(card: OpenCard) -> str:
-    base = _base(card.symbol)
     return "\n".join(
         [
-            f"<b>Confirm {card.side.value.upper()} {escape(card.symbol)}</b> · "
+            f"<b>Confirm {card.side.value.upper()} {symbol(card.symbol)}</b> · "
             f"{escape(card.account)}",
-            f"Price: {_num(card.price)} USDT (market order)",
-            f"Quantity: {_num(card.qty)} {base} (rounded down to the lot size)",
-            f"Notional: {_money(card.notional)} USDT",
-            f"Leverage: {card.leverage}× · margin {_money(card.margin)} USDT",
-            f"Take profit: {_level(card.take_profit)} · stop loss: {_level(card.stop_loss)}",
-            f"Fee estimate: {_money(card.fee, 4)} USDT (taker {TAKER_FEE * 100:.3f} %)",
+            f"Price: {price(card.price, card.tick)} USDT (market order)",
+            f"Quantity: {quantity(card.qty, card.lot)} {base(card.symbol)} "
+            "(rounded down to the lot size)",
+            f"Notional: {money(card.notional)} USDT",
+            f"Leverage: {card.leverage}× · margin {money(card.margin)} USDT",
+            f"Take profit: {level(card.take_profit, card.tick)} · stop loss: "
+            f"{level(card.stop_loss, card.tick)}",
+            f"Fee estimate: {money(card.fee, 4)} USDT (taker {TAKER_FEE * 100:.3f} %)",
             "",
             "Nothing is sent before you confirm; this card is valid for 2 minutes.",
         ]
@@ -170,15 +171,16 @@ def render_open_card(card: OpenCard) -> str:
 
 
 def render_close_card(card: CloseCard) -> str:
-    base = _base(card.symbol)
     return "\n".join(
         [
-            f"<b>Confirm closing {_num(card.percent)}% of your {card.side.value.upper()} "
-            f"{escape(card.symbol)}</b> · {escape(card.account)}",
-            f"Quantity: {_num(card.qty)} of {_num(card.position_qty)} {base} (reduce-only)",
-            f"Entry: {_num(card.entry_price)} · now: {_num(card.price)} USDT",
-            f"Estimated PnL: {_signed(card.pnl)} USDT after a fee of about "
-            f"{_money(card.fee, 4)} USDT",
+            f"<b>Confirm closing {quantity(card.percent)}% of your {card.side.value.upper()} "
+            f"{symbol(card.symbol)}</b> · {escape(card.account)}",
+            f"Quantity: {quantity(card.qty, card.lot)} of "
+            f"{quantity(card.position_qty, card.lot)} {base(card.symbol)} (reduce-only)",
+            f"Entry: {price(card.entry_price, card.tick)} · "
+            f"now: {price(card.price, card.tick)} USDT",
+            f"Estimated PnL: {signed(card.pnl)} USDT after a fee of about "
+            f"{money(card.fee, 4)} USDT",
             "",
             "Nothing is sent before you confirm; this card is valid for 2 minutes.",
         ]
@@ -186,7 +188,7 @@ def render_close_card(card: CloseCard) -> str:
 
 
 def render_placement(placed: Placement) -> str:
-    what = f"{placed.side.value.upper()} {escape(placed.symbol)} · {escape(placed.account)}"
+    what = f"{placed.side.value.upper()} {symbol(placed.symbol)} · {escape(placed.account)}"
     if placed.in_flight:
         note = escape(placed.error or "The exchange has not answered yet.")
         return f"⏳ <b>Sent, outcome being checked</b>: {what}\n{note}"
@@ -194,25 +196,25 @@ def render_placement(placed: Placement) -> str:
         return f"❌ <b>Not placed</b>: {what}\n{escape(placed.error)}"
     if placed.filled_qty <= 0 or placed.avg_price is None:
         return f"📨 <b>Order placed</b>: {what}\nOrder id: {escape(placed.order_id or '?')}"
-    base = _base(placed.symbol)
     title = "Closed" if placed.closing else "Opened"
     lines = [
         f"✅ <b>{title}</b>: {what}",
-        f"Filled {_num(placed.filled_qty)} {base} at {_num(placed.avg_price)} USDT",
-        f"Fee: {_money(placed.fee, 4)} USDT",
+        f"Filled {quantity(placed.filled_qty)} {base(placed.symbol)} at "
+        f"{price(placed.avg_price)} USDT",
+        f"Fee: {money(placed.fee, 4)} USDT",
     ]
     if not placed.closing:
         lines.append(f"Leverage: {placed.leverage}×")
-        lines.append(f"TP: {_level(placed.take_profit)} · SL: {_level(placed.stop_loss)}")
+        lines.append(f"TP: {level(placed.take_profit)} · SL: {level(placed.stop_loss)}")
     if placed.trade is not None:
-        lines.append(f"Realised PnL: {_signed(placed.trade.pnl)} USDT (after the fee)")
+        lines.append(f"Realised PnL: {signed(placed.trade.pnl)} USDT (after the fee)")
     lines.append(f"Order id: {escape(placed.order_id or '?')}")
     return "\n".join(lines)
 
 
 def render_cancelled(order: Order) -> str:
     return (
-        f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {_num(order.qty)} "
+        f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {quantity(order.qty)} "
         f"{escape(order.symbol)} (id {escape(order.order_id)})"
     )
 
@@ -254,23 +256,3 @@ async def _send(
     """A new message in the chat a button was pressed in (the pressed one stays as it is)."""
     chat_id = update.effective_chat.id if update.effective_chat is not None else user_id
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keys)
-
-
-def _base(symbol: str) -> str:
-    return escape(symbol.split("/")[0])
-
-
-def _num(value: Decimal) -> str:
-    return f"{value.normalize():,f}"
-
-
-def _money(value: Decimal, places: int = 2) -> str:
-    return f"{value:,.{places}f}"
-
-
-def _signed(value: Decimal) -> str:
-    return f"{value:+,.2f}"
-
-
-def _level(value: Decimal | None) -> str:
-    return "none" if value is None else _num(value)

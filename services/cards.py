@@ -32,6 +32,8 @@ class OpenCard:
     stop_loss: Decimal | None
     fee: Decimal
     expires_at: datetime
+    lot: Decimal | None = None  # the market's steps, so the card prints as /positions does
+    tick: Decimal | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +52,8 @@ class CloseCard:
     pnl: Decimal  # estimated, net of the closing fee
     fee: Decimal
     expires_at: datetime
+    lot: Decimal | None = None
+    tick: Decimal | None = None
 
 
 @dataclass(slots=True, frozen=True)

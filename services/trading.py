@@ -126,6 +126,8 @@ class TradingService:
             stop_loss=stop,
             fee=taker_fee(notional),
             expires_at=expires,
+            lot=market.lot_size,
+            tick=market.tick_size,
         )
 
     async def close_card(self, user_id: int, symbol: str, percent: str | None) -> CloseCard:
@@ -165,6 +167,8 @@ class TradingService:
             pnl=realised_pnl(position.side, position.entry_price, price, qty, fee),
             fee=fee,
             expires_at=expires,
+            lot=market.lot_size,
+            tick=market.tick_size,
         )
 
     async def confirm(self, user_id: int, cid: str) -> Placement:

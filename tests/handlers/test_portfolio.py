@@ -151,7 +151,7 @@ async def test_positions_show_what_the_exchange_reports(bot: BotHarness) -> None
         )  # fmt: skip
         tick = market.tick_size
         assert (
-            f"{n}. {market.exchange_id} · {p.side.upper()} {quantity(p.qty, market.lot_size)}"
+            f"{n}. {market.symbol} · {p.side.upper()} {quantity(p.qty, market.lot_size)}"
             f" · {p.leverage}×\nEntry {price(p.entry_price, tick)}"
             f" · mark {price(p.mark_price, tick)}\n"
             f"uPnL {signed(p.unrealised_pnl)} USDT ({pct(p.pnl_pct)} of margin)"
@@ -193,7 +193,7 @@ async def test_orders_list_a_resting_limit_with_its_cancel_button(bot: BotHarnes
     calls = await bot.send(TRADER, "/orders")
     (reply,) = texts(calls)
     assert reply.splitlines()[:2] == ["Open orders · Paper", "1 open"]
-    assert f"1. BTCUSDT · BUY LIMIT 0.010 @ {price(limit, btc.tick_size)}" in reply
+    assert f"1. BTC/USDT:USDT · BUY LIMIT 0.010 @ {price(limit, btc.tick_size)}" in reply
     assert "filled 0.000 · id twtestlimi" in reply
     assert _buttons(calls[-1])[0] == f"co:{order.order_id}"
 
@@ -217,7 +217,7 @@ async def test_many_positions_are_paged_within_limits(bot: BotHarness) -> None:
     (second,) = texts([edit])
     assert (
         "page 2/2" in second
-        and f"\n9. {markets[8].exchange_id} · " in second
+        and f"\n9. {markets[8].symbol} · " in second
         and "\n1. " not in second
     )
     assert [d for d in _buttons(edit) if d.startswith("cl:")] == [
@@ -255,7 +255,7 @@ async def test_refresh_bypasses_the_cache_and_edits_in_place(
     calls = await bybit_bot.send(TRADER, "/positions")
     (reply,) = texts(calls)
     assert reply.startswith("Positions · Bybit (demo)\n1 open")
-    assert "1. BTCUSDT · LONG 0.010" in reply and "Entry 60,000.0" in reply
+    assert "1. BTC/USDT:USDT · LONG 0.010" in reply and "Entry 60,000.0" in reply
     assert reads["/v5/position/list"] == before + 1
     again = await bybit_bot.send(TRADER, "/positions")
     assert reads["/v5/position/list"] == before + 1  # served from the 10 s cache
