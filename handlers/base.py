@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from html import escape
 from typing import Any
 
 from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
-from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from core.errors import DomainError
@@ -23,6 +25,8 @@ Handler = BaseHandler[Update, TradewindContext, Any]
 ADMIN_ONLY = "This command is for admins."
 MAX_CALLBACK_BYTES = 64
 MAX_ANSWER = 200  # Telegram cuts callback answers at 200 characters
+SLOW_STEP = 0.3  # seconds a step may take before the chat shows "typing…"
+TYPING_LASTS = 4.5  # Telegram shows an action for 5 s; renewed before it fades
 
 # Every prefix registered with `button(..., admin=True)`, so a test can press them all.
 ADMIN_BUTTON_PREFIXES: set[str] = set()
@@ -146,6 +150,38 @@ async def edit_in_place(
             raise
         return False
     return True
+
+
+@contextlib.asynccontextmanager
+async def typing_action(
+    update: Update, context: TradewindContext, after: float = SLOW_STEP
+) -> AsyncIterator[None]:
+    """Show "typing…" in the chat while the block runs, once it has run `after` seconds
+    (0: at once), renewed until it ends. A fast (cached) step shows nothing."""
+    chat = update.effective_chat
+    if chat is None:
+        yield
+        return
+
+    async def tell() -> None:
+        with contextlib.suppress(TelegramError):  # a lost action is not worth an error
+            await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+
+    async def keep_telling(first: float) -> None:
+        await asyncio.sleep(first)
+        while True:
+            await tell()
+            await asyncio.sleep(TYPING_LASTS)
+
+    if after <= 0:
+        await tell()
+    task = asyncio.create_task(keep_telling(after if after > 0 else TYPING_LASTS))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def profile_of(user: User, chat: Chat | None) -> UserProfile:

@@ -16,6 +16,7 @@ from handlers.base import (
     command,
     edit_in_place,
     sender,
+    typing_action,
 )
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import level, money, pct, price, quantity, signed, symbol
@@ -39,14 +40,16 @@ Reader = Callable[[int, bool, int], Awaitable[V]]  # (user id, fresh, account id
 async def balance(update: Update, context: TradewindContext) -> None:
     """Show equity, available and used margin, unrealised PnL and assets."""
     user, message = sender(update)
-    view = await context.services.portfolio.balance(user.id)
+    async with typing_action(update, context):  # a cold account reads the exchange
+        view = await context.services.portfolio.balance(user.id)
     await message.reply_html(render_balance(view))
 
 
 async def positions(update: Update, context: TradewindContext) -> None:
     """List open positions with a Close button each and a Refresh button."""
     user, message = sender(update)
-    view = await context.services.portfolio.positions(user.id)
+    async with typing_action(update, context):
+        view = await context.services.portfolio.positions(user.id)
     text, keyboard = render_positions(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
@@ -54,7 +57,8 @@ async def positions(update: Update, context: TradewindContext) -> None:
 async def orders(update: Update, context: TradewindContext) -> None:
     """List open orders with a Cancel button each."""
     user, message = sender(update)
-    view = await context.services.portfolio.open_orders(user.id)
+    async with typing_action(update, context):
+        view = await context.services.portfolio.open_orders(user.id)
     text, keyboard = render_orders(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
