@@ -67,8 +67,7 @@ async def test_reset_closes_everything_restores_the_balance_once_and_is_audited(
     pressed = await bot.press(TRADER, message, reset)
     (done,) = texts(pressed)
     assert done == (
-        "♻️ Paper account reset: 1 position closed, 1 open order cancelled, "
-        "balance 10,000 USDT."
+        "♻️ Paper account reset: 1 position closed, 1 open order cancelled, balance 10,000 USDT."
     )
     assert await _held(bot) == (0, 0, Decimal(10_000))
     (balance,) = texts(await bot.send(TRADER, "/balance"))

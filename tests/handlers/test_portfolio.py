@@ -216,9 +216,7 @@ async def test_many_positions_are_paged_within_limits(bot: BotHarness) -> None:
     (edit,) = [c for c in turned if c.method == "editMessageText"]
     (second,) = texts([edit])
     assert (
-        "page 2/2" in second
-        and f"\n9. {markets[8].symbol} · " in second
-        and "\n1. " not in second
+        "page 2/2" in second and f"\n9. {markets[8].symbol} · " in second and "\n1. " not in second
     )
     assert [d for d in _buttons(edit) if d.startswith("cl:")] == [
         f"cl:{m.exchange_id}" for m in markets[8:]

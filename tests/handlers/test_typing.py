@@ -49,9 +49,7 @@ async def test_a_cold_account_read_shows_typing_a_cached_one_does_not(
         creds = ApiCredentials("key-42", "secret-42")
         await bot.services.accounts.connect(TRADER, "bybit", "demo", creds)
         bot.services.cache.clear()
-        server.faults.add(
-            "/v5/account/wallet-balance", FaultKind.LATENCY, times=None, delay_ms=700
-        )
+        server.faults.add("/v5/account/wallet-balance", FaultKind.LATENCY, times=None, delay_ms=700)
         cold = await bot.send(TRADER, "/balance")
         assert _actions(cold) == ["typing"]
         assert texts(cold)[0].startswith("Balance · Bybit (demo)")
