@@ -21,7 +21,7 @@ from handlers.base import (
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import licence_about, split_message
 from services.analytics import Dashboard, Stats, SymbolTotal, UserTotal
-from services.user_admin import USAGE, UserBrief, UserCard
+from services.user_admin import GRANT_DAYS, USAGE, UserBrief, UserCard
 
 COMMANDS = (
     CommandInfo("admin", "Users, licences, revenue and today's activity", admin=True),
@@ -29,7 +29,9 @@ COMMANDS = (
     CommandInfo("users", "Find a user; grant, revoke, block", usage="ID|NAME", admin=True),
 )
 
-CARD = "adm"  # adm:<action>:<user_id>[:<licence mark>]; card, grant, revoke, block, unblock
+# adm:<action>:<user_id>; card, grant (asks), revoke, block, unblock;
+# adm:granted:<user_id>:<licence mark> (the confirmed grant)
+CARD = "adm"
 BAD_BUTTON = "This button is out of date; send /users again."
 GRANTED_ALREADY = "Already granted from this card; it now shows the current licence."
 
@@ -60,17 +62,19 @@ async def users(update: Update, context: TradewindContext) -> None:
 
 
 async def card_button(update: Update, context: TradewindContext) -> None:
-    """Show a card or act on it (grant 30 d, revoke, block, unblock), then redraw it."""
+    """Show a card or act on it (revoke, block, unblock), then redraw it. Grant asks first:
+    its confirmation names the licence it was asked over, so it grants once however often
+    it is pressed."""
     actor, query = presser(update)
     parts = callback_parts(update)
     action = parts[1] if len(parts) > 1 else ""
-    if len(parts) != (4 if action == "grant" else 3) or not parts[2].isdigit():
+    if len(parts) != (4 if action == "granted" else 3) or not parts[2].isdigit():
         raise InvalidInput(BAD_BUTTON)
     user_id = int(parts[2])
     service = context.services.user_admin
-    if action == "card":
+    if action in ("card", "grant"):
         card = await service.card(user_id)
-    elif action == "grant":
+    elif action == "granted":
         card, granted = await service.grant_from_card(actor.id, user_id, parts[3])
         if not granted:
             await query.answer(GRANTED_ALREADY, show_alert=True)
@@ -83,7 +87,10 @@ async def card_button(update: Update, context: TradewindContext) -> None:
     else:
         raise InvalidInput(BAD_BUTTON)
     await query.answer()
-    await edit_in_place(update, render_card(card), card_buttons(card))
+    if action == "grant":
+        await edit_in_place(update, render_grant_question(card), grant_buttons(card))
+    else:
+        await edit_in_place(update, render_card(card), card_buttons(card))
 
 
 def handlers() -> list[Handler]:
@@ -178,11 +185,28 @@ def card_buttons(card: UserCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    "Grant 30 d", callback_data=callback_data(CARD, "grant", uid, card.licence_mark)
-                ),
+                InlineKeyboardButton("Grant 30 d", callback_data=callback_data(CARD, "grant", uid)),
                 InlineKeyboardButton("Revoke", callback_data=callback_data(CARD, "revoke", uid)),
                 InlineKeyboardButton(block.title(), callback_data=callback_data(CARD, block, uid)),
+            ]
+        ]
+    )
+
+
+def render_grant_question(card: UserCard) -> str:
+    return f"{render_card(card)}\n\n<b>Grant {GRANT_DAYS} more days</b> to this trader?"
+
+
+def grant_buttons(card: UserCard) -> InlineKeyboardMarkup:
+    uid, mark = card.user.user_id, card.licence_mark
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    f"✅ Grant {GRANT_DAYS} d",
+                    callback_data=callback_data(CARD, "granted", uid, mark),
+                ),
+                InlineKeyboardButton("Back", callback_data=callback_data(CARD, "card", uid)),
             ]
         ]
     )

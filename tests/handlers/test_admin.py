@@ -62,11 +62,21 @@ def _card_message(calls: list[Any]) -> dict[str, Any]:
     raise AssertionError("no card in these calls")
 
 
-def _grant_data(calls: list[Any]) -> str:
-    """The data of the card's Grant button (it carries the licence the card showed)."""
+def _button(calls: list[Any], label: str) -> str:
     keyboard = _card_message(calls)["reply_markup"]["inline_keyboard"]
-    (data,) = [b["callback_data"] for row in keyboard for b in row if b["text"] == "Grant 30 d"]
+    (data,) = [b["callback_data"] for row in keyboard for b in row if b["text"] == label]
     return str(data)
+
+
+async def _ask_grant(bot: BotHarness, calls: list[Any]) -> list[Any]:
+    """Press the card's Grant button: the card asks to confirm."""
+    return await bot.press(ADMIN, _card_message(calls), _button(calls, "Grant 30 d"))
+
+
+async def _grant(bot: BotHarness, calls: list[Any]) -> list[Any]:
+    """Grant from the card: Grant, then the confirmation's button."""
+    asked = await _ask_grant(bot, calls)
+    return await bot.press(ADMIN, _card_message(asked), _button(asked, "✅ Grant 30 d"))
 
 
 async def test_admin_dashboard_counts_users_and_is_cached(bot: BotHarness) -> None:
@@ -85,7 +95,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
     calls = await bot.send(ADMIN, f"/users {ALICE}")
     (card,) = texts(calls)
     assert "Alice" in card and "Licence: none yet" in card
-    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
+    calls = await _grant(bot, calls)
     (granted,) = _to(ADMIN, calls)
     assert "active until" in granted and "(30 days left)" in granted
     (reply,) = _to(ADMIN, await bot.send(ADMIN, "/admin"))  # the trader's notice may land too
@@ -96,7 +106,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
 
 async def test_revoke_from_the_card(bot: BotHarness) -> None:
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
+    calls = await _grant(bot, calls)
     calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
     (revoked,) = _to(ADMIN, calls)
     assert "Licence: revoked" in revoked
@@ -173,36 +183,46 @@ async def test_card_shows_trade_totals(bot: BotHarness) -> None:
     assert "Trades: 1 (1 won) · PnL +10.00 USDT · volume 110 USDT" in card
 
 
-async def test_pressing_one_cards_grant_twice_grants_once(bot: BotHarness) -> None:
+async def test_grant_asks_first_and_its_confirmation_grants_once(bot: BotHarness) -> None:
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    card, data = _card_message(calls), _grant_data(calls)
-    first = await bot.press(ADMIN, card, data)
+    asked = await _ask_grant(bot, calls)
+    (question,) = _to(ADMIN, asked)
+    assert question.endswith("Grant 30 more days to this trader?")
+    assert not (await bot.services.licenses.state(ALICE)).can_open_positions  # not yet
+    confirm, data = _card_message(asked), _button(asked, "✅ Grant 30 d")
+    first = await bot.press(ADMIN, confirm, data)
     (granted,) = _to(ADMIN, first)
-    assert "(30 days left)" in granted
-    again = await bot.press(ADMIN, card, data)  # a double tap, or the same card later
+    assert "(30 days left)" in granted and "Grant 30 more days" not in granted
+    again = await bot.press(ADMIN, confirm, data)  # a double tap, or the same button later
     (answer,) = [c for c in again if c.method == "answerCallbackQuery"]
     assert answer.params["text"] == GRANTED_ALREADY and answer.params["show_alert"] is True
-    state = await bot.services.licenses.state(ALICE)
-    assert state.days_left == 30
+    assert (await bot.services.licenses.state(ALICE)).days_left == 30
     grants = [e for e in await bot.services.audit.recent() if e.action == "grant"]
     assert len(grants) == 1
-    # The redrawn card's button is a new card: it grants another 30 days, once.
-    await bot.press(ADMIN, _card_message(first), _grant_data(first))
+    # Asking again over the new licence is a new question: it grants another 30 days, once.
+    await _grant(bot, first)
     assert (await bot.services.licenses.state(ALICE)).days_left == 60
 
 
-async def test_two_presses_at_once_grant_once(bot: BotHarness) -> None:
-    calls = await bot.send(ADMIN, f"/users {BOB}")
-    card, data = _card_message(calls), _grant_data(calls)
-    await asyncio.gather(bot.press(ADMIN, card, data), bot.press(ADMIN, card, data))
+async def test_two_confirmations_at_once_grant_once(bot: BotHarness) -> None:
+    asked = await _ask_grant(bot, await bot.send(ADMIN, f"/users {BOB}"))
+    confirm, data = _card_message(asked), _button(asked, "✅ Grant 30 d")
+    await asyncio.gather(bot.press(ADMIN, confirm, data), bot.press(ADMIN, confirm, data))
     assert (await bot.services.licenses.state(BOB)).days_left == 30
 
 
-async def test_a_grant_button_without_the_licence_it_showed_is_out_of_date(
+async def test_back_from_the_question_grants_nothing(bot: BotHarness) -> None:
+    asked = await _ask_grant(bot, await bot.send(ADMIN, f"/users {BOB}"))
+    (card,) = _to(ADMIN, await bot.press(ADMIN, _card_message(asked), _button(asked, "Back")))
+    assert "Licence: none yet" in card and "Grant 30 more days" not in card
+    assert not (await bot.services.licenses.state(BOB)).can_open_positions
+
+
+async def test_a_grant_confirmation_without_the_licence_it_asked_over_is_out_of_date(
     bot: BotHarness,
 ) -> None:
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), f"adm:granted:{ALICE}")
     (answer,) = [c for c in calls if c.method == "answerCallbackQuery"]
     assert answer.params["text"] == BAD_BUTTON
     assert not (await bot.services.licenses.state(ALICE)).can_open_positions
@@ -213,7 +233,7 @@ async def test_card_speaks_of_the_trader_not_to_them(bot: BotHarness) -> None:
     assert "Licence: none yet (may look around and connect; cannot open positions)." in card
     assert "You " not in card and "you " not in card
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    calls = await bot.press(ADMIN, _card_message(calls), _grant_data(calls))
+    calls = await _grant(bot, calls)
     calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
     (revoked,) = _to(ADMIN, calls)
     assert "Licence: revoked (may still view, close and cancel" in revoked
