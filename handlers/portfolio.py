@@ -178,10 +178,9 @@ def render_orders(view: OrdersView, page: int) -> Page:
 
 def _position(n: int, line: PositionLine) -> str:
     p, tick = line.position, line.market.tick_size if line.market else None
-    lot = line.market.lot_size if line.market else None
     return (
         f"<b>{n}. {symbol(p.symbol)}</b> · {p.side.upper()} "
-        f"{quantity(p.qty, lot)} · {p.leverage}×\n"
+        f"{quantity(p.qty)} · {p.leverage}×\n"
         f"Entry {price(p.entry_price, tick)} · mark {price(p.mark_price, tick)}\n"
         f"uPnL <b>{signed(p.unrealised_pnl)} USDT</b> ({pct(p.pnl_pct)} of margin)\n"
         f"Liq. {level(p.liquidation_price, tick)} · TP {level(p.take_profit, tick)} · "
@@ -191,12 +190,11 @@ def _position(n: int, line: PositionLine) -> str:
 
 def _order(n: int, line: OrderLine) -> str:
     o, tick = line.order, line.market.tick_size if line.market else None
-    lot = line.market.lot_size if line.market else None
-    size = quantity(o.qty, lot) if o.qty else "whole position"
+    size = quantity(o.qty) if o.qty else "whole position"
     at = f" @ {price(o.price, tick)}" if o.price is not None else ""
     triggers = [f"TP {price(v, tick)}" for v in [o.take_profit] if v]  # Bybit: 0 is none
     triggers += [f"SL {price(v, tick)}" for v in [o.stop_loss] if v]
-    details = [f"filled {quantity(o.filled_qty, lot)}", *triggers]
+    details = [f"filled {quantity(o.filled_qty)}", *triggers]
     if o.reduce_only:
         details.append("reduce-only")
     ident = (o.client_order_id or o.order_id)[:10]

@@ -130,7 +130,9 @@ def price(value: Decimal, tick: Decimal | None = None) -> str:
 
 def level(value: Decimal | None, tick: Decimal | None = None) -> str:
     """A TP, SL or liquidation price, or — for none. Bybit sends 0 for "not set"."""
-    return "—" if not value else price(value, tick)
+    if not value:
+        return "—"
+    return price(value, tick) if tick else exact(value)
 
 
 def symbol(name: str) -> str:
@@ -144,10 +146,15 @@ def base(name: str) -> str:
     return escape(name.split("/")[0])
 
 
-def quantity(value: Decimal, lot: Decimal | None = None) -> str:
-    """A size in the lot's digits (0.010 on a 0.001 lot); without a lot, as precise as given."""
-    if lot:
-        return _fixed(value, _places(lot))
+def quantity(value: Decimal) -> str:
+    """A size as traded, trailing zeros dropped: 0.01, 1,200, 0. One form everywhere (lists,
+    cards, fills), since a fill or a notice knows no lot size to pad to."""
+    return exact(value)
+
+
+def exact(value: Decimal) -> str:
+    """A number as precise as it is, trailing zeros dropped, thousands separated: a fill
+    price (60,000 or 0.00451), where no tick size says how many digits to show."""
     return _fixed(value, _places(value)) if value else "0"
 
 

@@ -26,7 +26,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import base, level, money, price, quantity, signed, symbol
+from handlers.render import base, exact, level, money, price, quantity, signed, symbol
 from services.amounts import TAKER_FEE
 from services.trading import CardExpired, CloseCard, OpenCard, Placement
 
@@ -157,8 +157,7 @@ def render_open_card(card: OpenCard) -> str:
             f"<b>Confirm {card.side.value.upper()} {symbol(card.symbol)}</b> · "
             f"{escape(card.account)}",
             f"Price: {price(card.price, card.tick)} USDT (market order)",
-            f"Quantity: {quantity(card.qty, card.lot)} {base(card.symbol)} "
-            "(rounded down to the lot size)",
+            f"Quantity: {quantity(card.qty)} {base(card.symbol)} (rounded down to the lot size)",
             f"Notional: {money(card.notional)} USDT",
             f"Leverage: {card.leverage}× · margin {money(card.margin)} USDT",
             f"Take profit: {level(card.take_profit, card.tick)} · stop loss: "
@@ -175,8 +174,8 @@ def render_close_card(card: CloseCard) -> str:
         [
             f"<b>Confirm closing {quantity(card.percent)}% of your {card.side.value.upper()} "
             f"{symbol(card.symbol)}</b> · {escape(card.account)}",
-            f"Quantity: {quantity(card.qty, card.lot)} of "
-            f"{quantity(card.position_qty, card.lot)} {base(card.symbol)} (reduce-only)",
+            f"Quantity: {quantity(card.qty)} of "
+            f"{quantity(card.position_qty)} {base(card.symbol)} (reduce-only)",
             f"Entry: {price(card.entry_price, card.tick)} · "
             f"now: {price(card.price, card.tick)} USDT",
             f"Estimated PnL: {signed(card.pnl)} USDT after a fee of about "
@@ -200,7 +199,7 @@ def render_placement(placed: Placement) -> str:
     lines = [
         f"✅ <b>{title}</b>: {what}",
         f"Filled {quantity(placed.filled_qty)} {base(placed.symbol)} at "
-        f"{price(placed.avg_price)} USDT",
+        f"{exact(placed.avg_price)} USDT",
         f"Fee: {money(placed.fee, 4)} USDT",
     ]
     if not placed.closing:

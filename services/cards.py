@@ -32,8 +32,7 @@ class OpenCard:
     stop_loss: Decimal | None
     fee: Decimal
     expires_at: datetime
-    lot: Decimal | None = None  # the market's steps, so the card prints as /positions does
-    tick: Decimal | None = None
+    tick: Decimal | None = None  # the market's, so prices print as /positions prints them
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,7 +51,6 @@ class CloseCard:
     pnl: Decimal  # estimated, net of the closing fee
     fee: Decimal
     expires_at: datetime
-    lot: Decimal | None = None
     tick: Decimal | None = None
 
 

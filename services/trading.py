@@ -126,7 +126,6 @@ class TradingService:
             stop_loss=stop,
             fee=taker_fee(notional),
             expires_at=expires,
-            lot=market.lot_size,
             tick=market.tick_size,
         )
 
@@ -167,7 +166,6 @@ class TradingService:
             pnl=realised_pnl(position.side, position.entry_price, price, qty, fee),
             fee=fee,
             expires_at=expires,
-            lot=market.lot_size,
             tick=market.tick_size,
         )
 
