@@ -20,7 +20,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import MAX_MESSAGE, money, price, quantity, signed
+from handlers.render import MAX_MESSAGE, base, money, price, quantity, signed
 from services.history import MAX_PAGE, PnlReport, TradePage, TradeRecord
 
 COMMANDS = (
@@ -142,7 +142,7 @@ def render_pnl(r: PnlReport) -> str:
         f"<b>By symbol</b> (top {len(r.by_symbol)} of {r.symbols} by |PnL|)",
     ]
     lines += [
-        f"{escape(_base(t.symbol))}: {signed(t.pnl)} · {_count(t.trades, 'trade')} · "
+        f"{base(t.symbol)}: {signed(t.pnl)} · {_count(t.trades, 'trade')} · "
         f"{t.wins / t.trades:.0%} won · fees {money(t.fees)}"
         for t in r.by_symbol
     ]
@@ -153,7 +153,7 @@ def _trade_line(record: TradeRecord) -> str:
     t = record.trade
     reason = REASONS.get(t.close_reason or "", t.close_reason or "closed")
     return (
-        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{escape(_base(t.symbol))}</b> {escape(t.side)} "
+        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{base(t.symbol)}</b> {escape(t.side)} "
         f"{quantity(t.qty)} @ {price(t.entry_price)} → {price(t.exit_price)} "
         f"<b>{signed(t.pnl)}</b> fee {money(t.fee)} · {escape(reason)}"
     )
@@ -170,7 +170,7 @@ def _extreme(record: TradeRecord | None) -> str:
     if record is None:
         return "—"
     t = record.trade
-    return f"{signed(t.pnl)} {escape(_base(t.symbol))} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
+    return f"{signed(t.pnl)} {base(t.symbol)} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
 
 
 def _maybe(value: Decimal | None) -> str:
@@ -179,10 +179,6 @@ def _maybe(value: Decimal | None) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _base(symbol: str) -> str:
-    return symbol.split("/")[0]
 
 
 def _page_wanted(parts: list[str]) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from handlers.base import (
     sender,
 )
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import duration
+from handlers.render import base, duration
 from services.signals import SCORE_USAGE, SignalPage, SignalRecord
 
 COMMANDS = (
@@ -96,10 +96,10 @@ def render_page(page: SignalPage, now: float) -> tuple[str, InlineKeyboardMarkup
 
 def _block(signal: SignalRecord, now: float) -> str:
     arrow = "📈" if signal.side == "long" else "📉"
-    base = escape(signal.symbol.split("/")[0])
+    name = base(signal.symbol)
     ago = duration(now - signal.created_at.timestamp())
     return (
-        f"{arrow} <b>{base} {escape(signal.side)}</b> · score {signal.score:.2f} · {ago} ago\n"
+        f"{arrow} <b>{name} {escape(signal.side)}</b> · score {signal.score:.2f} · {ago} ago\n"
         f"at {signal.price.normalize():f} · {signal.leverage}× · "
         f"TP +{signal.tp_pct.normalize():f} % · SL −{signal.sl_pct.normalize():f} %\n"
         f"{escape(' · '.join(signal.reasons))}"
