@@ -9,7 +9,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
 from core.exchange.errors import AuthFailed, ExchangeError
-from handlers.base import callback_data, callback_parts, edit_in_place, presser, sender
+from handlers.base import (
+    callback_data,
+    callback_parts,
+    edit_in_place,
+    presser,
+    sender,
+    typing_action,
+)
 from handlers.context import TradewindContext
 from handlers.render import refused_keys, usdt
 from services.accounts import AccountService, AccountView
@@ -30,9 +37,10 @@ async def keys_button(update: Update, context: TradewindContext) -> None:
         await query.answer("This button is not valid any more. Send /keys again.")
         return
     try:
-        notice, text, markup = await _act(
-            context.services.accounts, user.id, parts[1], int(parts[2])
-        )
+        async with typing_action(update, context):  # a re-check asks the exchange
+            notice, text, markup = await _act(
+                context.services.accounts, user.id, parts[1], int(parts[2])
+            )
     except DomainError as err:  # not the presser's account, or removed since
         await query.answer(str(err), show_alert=True)
         return
