@@ -8,11 +8,20 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import InvalidInput
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import license_line, split_message
+from handlers.render import licence_about, split_message
 from services.analytics import Dashboard, Stats, SymbolTotal, UserTotal
-from services.user_admin import USAGE, UserBrief, UserCard
+from services.user_admin import GRANT_DAYS, USAGE, UserBrief, UserCard
 
 COMMANDS = (
     CommandInfo("admin", "Users, licences, revenue and today's activity", admin=True),
@@ -20,8 +29,11 @@ COMMANDS = (
     CommandInfo("users", "Find a user; grant, revoke, block", usage="ID|NAME", admin=True),
 )
 
-CARD = "adm"  # adm:<action>:<user_id>; action: card, grant, revoke, block, unblock
+# adm:<action>:<user_id>; card, grant (asks), revoke, block, unblock;
+# adm:granted:<user_id>:<licence mark> (the confirmed grant)
+CARD = "adm"
 BAD_BUTTON = "This button is out of date; send /users again."
+GRANTED_ALREADY = "Already granted from this card; it now shows the current licence."
 
 
 async def admin(update: Update, context: TradewindContext) -> None:
@@ -41,9 +53,7 @@ async def stats(update: Update, context: TradewindContext) -> None:
 
 async def users(update: Update, context: TradewindContext) -> None:
     """Find a user by id or username: one match gets a card, several a list to pick from."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     found = await context.services.user_admin.search(" ".join(context.args or []))
     if found.card is not None:
         await message.reply_html(render_card(found.card), reply_markup=card_buttons(found.card))
@@ -52,19 +62,24 @@ async def users(update: Update, context: TradewindContext) -> None:
 
 
 async def card_button(update: Update, context: TradewindContext) -> None:
-    """Show a card or act on it (grant 30 d, revoke, block, unblock), then redraw it."""
-    query, actor = update.callback_query, update.effective_user
-    if query is None or actor is None:
-        return
+    """Show a card or act on it (revoke, block, unblock), then redraw it. Grant asks first:
+    its confirmation names the licence it was asked over, so it grants once however often
+    it is pressed."""
+    actor, query = presser(update)
     parts = callback_parts(update)
-    if len(parts) != 3 or not parts[2].isdigit():
+    action = parts[1] if len(parts) > 1 else ""
+    if len(parts) != (4 if action == "granted" else 3) or not parts[2].isdigit():
         raise InvalidInput(BAD_BUTTON)
-    action, user_id = parts[1], int(parts[2])
+    user_id = int(parts[2])
     service = context.services.user_admin
-    if action == "card":
+    if action in ("card", "grant"):
         card = await service.card(user_id)
-    elif action == "grant":
-        card = await service.grant(actor.id, user_id)
+    elif action == "granted":
+        card, granted = await service.grant_from_card(actor.id, user_id, parts[3])
+        if not granted:
+            await query.answer(GRANTED_ALREADY, show_alert=True)
+            await edit_in_place(update, render_card(card), card_buttons(card))
+            return
     elif action == "revoke":
         card = await service.revoke(actor.id, user_id)
     elif action in ("block", "unblock"):
@@ -72,7 +87,10 @@ async def card_button(update: Update, context: TradewindContext) -> None:
     else:
         raise InvalidInput(BAD_BUTTON)
     await query.answer()
-    await edit_in_place(update, render_card(card), card_buttons(card))
+    if action == "grant":
+        await edit_in_place(update, render_grant_question(card), grant_buttons(card))
+    else:
+        await edit_in_place(update, render_card(card), card_buttons(card))
 
 
 def handlers() -> list[Handler]:
@@ -146,7 +164,7 @@ def render_card(card: UserCard) -> str:
     lines = [
         f"<b>{name}</b>{handle} · <code>{user.user_id}</code>",
         f"Joined {user.created_at:%Y-%m-%d}, last seen {_when(user.last_seen_at)}",
-        license_line(card.license),
+        licence_about(card.license),
     ]
     if card.totals is not None:
         t = card.totals
@@ -170,6 +188,25 @@ def card_buttons(card: UserCard) -> InlineKeyboardMarkup:
                 InlineKeyboardButton("Grant 30 d", callback_data=callback_data(CARD, "grant", uid)),
                 InlineKeyboardButton("Revoke", callback_data=callback_data(CARD, "revoke", uid)),
                 InlineKeyboardButton(block.title(), callback_data=callback_data(CARD, block, uid)),
+            ]
+        ]
+    )
+
+
+def render_grant_question(card: UserCard) -> str:
+    return f"{render_card(card)}\n\n<b>Grant {GRANT_DAYS} more days</b> to this trader?"
+
+
+def grant_buttons(card: UserCard) -> InlineKeyboardMarkup:
+    uid, mark = card.user.user_id, card.licence_mark
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    f"✅ Grant {GRANT_DAYS} d",
+                    callback_data=callback_data(CARD, "granted", uid, mark),
+                ),
+                InlineKeyboardButton("Back", callback_data=callback_data(CARD, "card", uid)),
             ]
         ]
     )

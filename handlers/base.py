@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update, User
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from core.errors import DomainError
@@ -23,9 +25,32 @@ Handler = BaseHandler[Update, TradewindContext, Any]
 ADMIN_ONLY = "This command is for admins."
 MAX_CALLBACK_BYTES = 64
 MAX_ANSWER = 200  # Telegram cuts callback answers at 200 characters
+SLOW_STEP = 0.3  # seconds a step may take before the chat shows "typing…"
+TYPING_LASTS = 4.5  # Telegram shows an action for 5 s; renewed before it fades
 
 # Every prefix registered with `button(..., admin=True)`, so a test can press them all.
 ADMIN_BUTTON_PREFIXES: set[str] = set()
+
+
+class Unanswerable(Exception):
+    """An update without the sender or message a handler needs (a channel post, an inline
+    query): there is nobody to answer, so the handler stops quietly."""
+
+
+def sender(update: Update) -> tuple[User, Message]:
+    """Who sent a command, and the message to reply to."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        raise Unanswerable
+    return user, message
+
+
+def presser(update: Update) -> tuple[User, CallbackQuery]:
+    """Who pressed a button, and the press to answer."""
+    user, query = update.effective_user, update.callback_query
+    if user is None or query is None:
+        raise Unanswerable
+    return user, query
 
 
 def measured(name: str, callback: Callback) -> Callback:
@@ -42,6 +67,8 @@ def measured(name: str, callback: Callback) -> Callback:
                 await callback(update, context)
             except (DomainError, ExchangeError) as err:
                 await refuse(update, err)
+            except Unanswerable:
+                pass
 
     return run
 
@@ -125,11 +152,48 @@ async def edit_in_place(
     return True
 
 
-def profile_of(user: User, chat_id: int | None) -> UserProfile:
-    """The fields of a Telegram user that Tradewind keeps."""
+@contextlib.asynccontextmanager
+async def typing_action(
+    update: Update, context: TradewindContext, after: float = SLOW_STEP
+) -> AsyncIterator[None]:
+    """Show "typing…" in the chat while the block runs, once it has run `after` seconds
+    (0: at once), renewed until it ends. A fast (cached) step shows nothing."""
+    chat = update.effective_chat
+    if chat is None:
+        yield
+        return
+
+    async def tell() -> None:
+        with contextlib.suppress(TelegramError):  # a lost action is not worth an error
+            await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+
+    async def keep_telling(first: float) -> None:
+        await asyncio.sleep(first)
+        while True:
+            await tell()
+            await asyncio.sleep(TYPING_LASTS)
+
+    if after <= 0:
+        await tell()
+    task = asyncio.create_task(keep_telling(after if after > 0 else TYPING_LASTS))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def profile_of(user: User, chat: Chat | None) -> UserProfile:
+    """The fields of a Telegram user that Tradewind keeps.
+
+    Only a private chat becomes the user's chat: notices sent there (fills, licences) must
+    never go to a group the user once wrote in.
+    """
+    private = chat is not None and chat.type == ChatType.PRIVATE
     return UserProfile(
         user_id=user.id,
-        chat_id=chat_id if chat_id is not None else user.id,
+        chat_id=chat.id if private and chat is not None else user.id,
         first_name=user.first_name,
         username=user.username,
         last_name=user.last_name,

@@ -33,7 +33,15 @@ from core.errors import DomainError
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed, ExchangeError
 from core.exchange.venues import title
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    typing_action,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.keys import keys, keys_button
 from handlers.render import refused_keys, usdt
@@ -206,7 +214,8 @@ async def _finish(
     """Validate and store the keys (one balance call), report, and end the conversation."""
     _forget(update, context)  # the keys leave user_data before the exchange is asked
     user_id = update.effective_user.id if update.effective_user else 0
-    text = await _connect_text(context.services.accounts, user_id, draft)
+    async with typing_action(update, context, after=0):  # the exchange checks the keys
+        text = await _connect_text(context.services.accounts, user_id, draft)
     if update.callback_query is not None:
         await edit_in_place(update, text, None)
     else:

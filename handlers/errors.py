@@ -65,7 +65,7 @@ async def _alert_admins(
     )
     for admin_id in services.access.admin_ids:
         try:
-            await context.bot.send_message(admin_id, text)
+            await context.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
         except Forbidden:
             log.warning("admin %s has blocked the bot", admin_id)
         except TelegramError:

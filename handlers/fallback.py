@@ -10,6 +10,8 @@ from telegram import Update
 from handlers.context import TradewindContext
 from handlers.start import main_keyboard
 
+STALE_BUTTON = "This button is no longer valid."
+
 
 async def unknown_command(update: Update, context: TradewindContext) -> None:
     """Point an unknown /command at /help, suggesting the nearest real one."""
@@ -26,6 +28,13 @@ async def unknown_command(update: Update, context: TradewindContext) -> None:
     await message.reply_html(
         f"I don't know /{escape(word[:40])}.{hint} Send /help to see what I can do."
     )
+
+
+async def unknown_button(update: Update, context: TradewindContext) -> None:
+    """Answer a button no handler knows (an older version's, or forged data), so the
+    client stops spinning."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(STALE_BUTTON, show_alert=True)
 
 
 async def free_text(update: Update, context: TradewindContext) -> None:

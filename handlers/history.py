@@ -8,10 +8,20 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.args import count_in
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import MAX_MESSAGE, money, price, quantity, signed
-from services.history import PnlReport, TradePage, TradeRecord
+from handlers.render import MAX_MESSAGE, base, money, price, quantity, signed
+from services.history import MAX_PAGE, PnlReport, TradePage, TradeRecord
 
 COMMANDS = (
     CommandInfo("trades", "Your realised trades, newest first", usage="[N]", keyboard=True),
@@ -32,11 +42,9 @@ PERIOD_TITLES = {"day": "today", "week": "this week", "month": "this month", "al
 
 async def trades(update: Update, context: TradewindContext) -> None:
     """Show the caller's latest N trades with Older/Newer buttons."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
-    limit = _int(args[0]) if args else DEFAULT_PAGE
+    limit = count_in(args[0], MAX_PAGE) if args else DEFAULT_PAGE
     if limit is None or len(args) > 1:
         await message.reply_html(escape(TRADES_USAGE))
         return
@@ -47,9 +55,7 @@ async def trades(update: Update, context: TradewindContext) -> None:
 
 async def trades_button(update: Update, context: TradewindContext) -> None:
     """Turn the page (`tr:<offset>[:<size>]`) of the presser's own trade list."""
-    query, user = update.callback_query, update.effective_user
-    if query is None or user is None:
-        return
+    user, query = presser(update)
     wanted = _page_wanted(callback_parts(update)[1:])
     if wanted is None:
         await query.answer("This button is out of date; send /trades again.")
@@ -70,9 +76,7 @@ async def trades_button(update: Update, context: TradewindContext) -> None:
 
 async def pnl(update: Update, context: TradewindContext) -> None:
     """Show realised PnL and its statistics for a period (UTC)."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     period = " ".join(args).lower() if args else "all"
     report = await context.services.history.pnl_report(
@@ -138,7 +142,7 @@ def render_pnl(r: PnlReport) -> str:
         f"<b>By symbol</b> (top {len(r.by_symbol)} of {r.symbols} by |PnL|)",
     ]
     lines += [
-        f"{escape(_base(t.symbol))}: {signed(t.pnl)} · {_count(t.trades, 'trade')} · "
+        f"{base(t.symbol)}: {signed(t.pnl)} · {_count(t.trades, 'trade')} · "
         f"{t.wins / t.trades:.0%} won · fees {money(t.fees)}"
         for t in r.by_symbol
     ]
@@ -149,7 +153,7 @@ def _trade_line(record: TradeRecord) -> str:
     t = record.trade
     reason = REASONS.get(t.close_reason or "", t.close_reason or "closed")
     return (
-        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{escape(_base(t.symbol))}</b> {escape(t.side)} "
+        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{base(t.symbol)}</b> {escape(t.side)} "
         f"{quantity(t.qty)} @ {price(t.entry_price)} → {price(t.exit_price)} "
         f"<b>{signed(t.pnl)}</b> fee {money(t.fee)} · {escape(reason)}"
     )
@@ -166,7 +170,7 @@ def _extreme(record: TradeRecord | None) -> str:
     if record is None:
         return "—"
     t = record.trade
-    return f"{signed(t.pnl)} {escape(_base(t.symbol))} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
+    return f"{signed(t.pnl)} {base(t.symbol)} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
 
 
 def _maybe(value: Decimal | None) -> str:
@@ -175,10 +179,6 @@ def _maybe(value: Decimal | None) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _base(symbol: str) -> str:
-    return symbol.split("/")[0]
 
 
 def _page_wanted(parts: list[str]) -> tuple[int, int] | None:

@@ -9,7 +9,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
 from core.exchange.errors import AuthFailed, ExchangeError
-from handlers.base import callback_data, callback_parts, edit_in_place
+from handlers.base import (
+    callback_data,
+    callback_parts,
+    edit_in_place,
+    presser,
+    sender,
+    typing_action,
+)
 from handlers.context import TradewindContext
 from handlers.render import refused_keys, usdt
 from services.accounts import AccountService, AccountView
@@ -17,25 +24,23 @@ from services.accounts import AccountService, AccountView
 
 async def keys(update: Update, context: TradewindContext) -> None:
     """List the caller's accounts, keys masked, with buttons to choose, re-check or remove."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     views = await context.services.accounts.accounts(user.id)
     await message.reply_html(render_keys(views), reply_markup=keys_keyboard(views))
 
 
 async def keys_button(update: Update, context: TradewindContext) -> None:
     """Act on one of the caller's own accounts, then show the list (or the question) again."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not parts[2].isdigit():
         await query.answer("This button is not valid any more. Send /keys again.")
         return
     try:
-        notice, text, markup = await _act(
-            context.services.accounts, user.id, parts[1], int(parts[2])
-        )
+        async with typing_action(update, context):  # a re-check asks the exchange
+            notice, text, markup = await _act(
+                context.services.accounts, user.id, parts[1], int(parts[2])
+            )
     except DomainError as err:  # not the presser's account, or removed since
         await query.answer(str(err), show_alert=True)
         return

@@ -6,9 +6,18 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.args import whole_number
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import license_line
+from handlers.render import licence_about
 from services.licenses import LISTS, LicensePage
 
 COMMANDS = (
@@ -28,30 +37,24 @@ TITLES = {"active": "Active licences", "expiring": "Expiring within 3 days", "ex
 
 async def grant(update: Update, context: TradewindContext) -> None:
     """Add licence days to a trader, from the later of now and their current end."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
     if len(args) not in (2, 3):
         await message.reply_html(escape(GRANT_USAGE))
         return
-    if not args[1].isdigit():
-        await message.reply_html(escape(f"DAYS must be a whole number, e.g. 30. {GRANT_USAGE}"))
-        return
+    count = whole_number(args[1], "DAYS", 30, GRANT_USAGE)
     licenses = context.services.licenses
     user = await licenses.find_user(args[0])
     plan = args[2] if len(args) == 3 else licenses.plans.default
-    state = await licenses.grant(actor.id, user.user_id, int(args[1]), plan)
+    state = await licenses.grant(actor.id, user.user_id, count, plan)
     who = _who(user.user_id, user.username, user.first_name)
-    days = "1 day" if int(args[1]) == 1 else f"{int(args[1])} days"
-    await message.reply_html(f"✅ Granted {days} to {who}.\n{license_line(state)}")
+    days = "1 day" if count == 1 else f"{count} days"
+    await message.reply_html(f"✅ Granted {days} to {who}.\n{licence_about(state)}")
 
 
 async def revoke(update: Update, context: TradewindContext) -> None:
     """End a trader's licence now; they keep closing, cancelling and viewing."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
     if not args:
         await message.reply_html(escape(REVOKE_USAGE))
@@ -71,9 +74,7 @@ async def revoke(update: Update, context: TradewindContext) -> None:
 
 async def licenses_command(update: Update, context: TradewindContext) -> None:
     """List active, expiring or ended licences, a page at a time."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     args = context.args or []
     kind = args[0].lower() if args else "active"
     if len(args) > 1 or kind not in LISTS:

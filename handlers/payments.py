@@ -8,7 +8,16 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, U
 from telegram.ext import MessageHandler, PreCheckoutQueryHandler, filters
 
 from core.errors import DomainError
-from handlers.base import Handler, button, callback_data, callback_parts, command, measured
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    measured,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line
 
@@ -19,9 +28,7 @@ NOTHING_FOR_SALE = "Nothing is for sale right now. /redeem a promo code or ask a
 
 async def buy(update: Update, context: TradewindContext) -> None:
     """List the plans for sale, one button each."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     offers = context.services.payments.offers()
     if not offers:
         await message.reply_html(escape(NOTHING_FOR_SALE))
@@ -44,9 +51,7 @@ async def buy(update: Update, context: TradewindContext) -> None:
 
 async def buy_button(update: Update, context: TradewindContext) -> None:
     """Send the Stars invoice for the chosen plan (`buy:<plan>`)."""
-    query, user = update.callback_query, update.effective_user
-    if query is None or user is None:
-        return
+    user, query = presser(update)
     parts = callback_parts(update)
     invoice = context.services.payments.invoice(user.id, parts[1] if len(parts) == 2 else "")
     await query.answer()

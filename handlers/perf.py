@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import Update
 
-from handlers.base import Handler, command
+from handlers.base import Handler, command, sender
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import duration, split_message
 from services.monitoring import PerfSnapshot
@@ -16,9 +16,7 @@ COMMANDS = (CommandInfo("perf", "Latency, cache hit rates, DB and job timings", 
 
 async def perf(update: Update, context: TradewindContext) -> None:
     """Show a snapshot of command latency, caches, statements and jobs."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     for chunk in split_message(render_perf(context.services.monitoring.snapshot())):
         await message.reply_html(chunk)
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from html import escape
 from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+    typing_action,
+)
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import money, pct, price, quantity, signed
+from handlers.render import level, money, pct, price, quantity, signed, symbol
 from services.portfolio import BalanceView, OrderLine, OrdersView, PositionLine, PositionsView
 
 COMMANDS = (
@@ -31,29 +39,26 @@ Reader = Callable[[int, bool, int], Awaitable[V]]  # (user id, fresh, account id
 
 async def balance(update: Update, context: TradewindContext) -> None:
     """Show equity, available and used margin, unrealised PnL and assets."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    view = await context.services.portfolio.balance(user.id)
+    user, message = sender(update)
+    async with typing_action(update, context):  # a cold account reads the exchange
+        view = await context.services.portfolio.balance(user.id)
     await message.reply_html(render_balance(view))
 
 
 async def positions(update: Update, context: TradewindContext) -> None:
     """List open positions with a Close button each and a Refresh button."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    view = await context.services.portfolio.positions(user.id)
+    user, message = sender(update)
+    async with typing_action(update, context):
+        view = await context.services.portfolio.positions(user.id)
     text, keyboard = render_positions(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
 
 async def orders(update: Update, context: TradewindContext) -> None:
     """List open orders with a Cancel button each."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    view = await context.services.portfolio.open_orders(user.id)
+    user, message = sender(update)
+    async with typing_action(update, context):
+        view = await context.services.portfolio.open_orders(user.id)
     text, keyboard = render_orders(view, 0)
     await message.reply_html(text, reply_markup=keyboard)
 
@@ -140,7 +145,12 @@ def render_positions(view: PositionsView, page: int) -> Page:
         blocks = [_position(n, line) for n, line in enumerate(items, page * PAGE_SIZE + 1)]
         text = "\n\n".join([f"{head}\n{summary}{_page_note(page, pages)}", *blocks])
     rows = [
-        [_key(f"Close {line.market_id} {line.position.side}", callback_data("cl", line.market_id))]
+        [
+            _key(
+                f"Close {line.position.symbol} {line.position.side}",
+                callback_data("cl", line.market_id),
+            )
+        ]
         for line in items
     ]
     rows.append(_navigation("pr", view.account.credential_id, page, pages))
@@ -159,7 +169,7 @@ def render_orders(view: OrdersView, page: int) -> Page:
         text = "\n\n".join([f"{head}\n{summary}", *blocks])
     first = page * PAGE_SIZE + 1
     rows = [
-        [_key(f"Cancel {n}. {line.market_id}", callback_data("co", line.order.order_id))]
+        [_key(f"Cancel {n}. {line.order.symbol}", callback_data("co", line.order.order_id))]
         for n, line in enumerate(items, first)
     ]
     rows.append(_navigation("or", view.account.credential_id, page, pages))
@@ -168,35 +178,29 @@ def render_orders(view: OrdersView, page: int) -> Page:
 
 def _position(n: int, line: PositionLine) -> str:
     p, tick = line.position, line.market.tick_size if line.market else None
-    lot = line.market.lot_size if line.market else None
-
-    def level(value: Decimal | None) -> str:
-        return "—" if value is None else price(value, tick)
-
     return (
-        f"<b>{n}. {escape(line.market_id)}</b> · {p.side.upper()} "
-        f"{quantity(p.qty, lot)} · {p.leverage}×\n"
+        f"<b>{n}. {symbol(p.symbol)}</b> · {p.side.upper()} "
+        f"{quantity(p.qty)} · {p.leverage}×\n"
         f"Entry {price(p.entry_price, tick)} · mark {price(p.mark_price, tick)}\n"
         f"uPnL <b>{signed(p.unrealised_pnl)} USDT</b> ({pct(p.pnl_pct)} of margin)\n"
-        f"Liq. {level(p.liquidation_price)} · TP {level(p.take_profit)} · "
-        f"SL {level(p.stop_loss)}"
+        f"Liq. {level(p.liquidation_price, tick)} · TP {level(p.take_profit, tick)} · "
+        f"SL {level(p.stop_loss, tick)}"
     )
 
 
 def _order(n: int, line: OrderLine) -> str:
     o, tick = line.order, line.market.tick_size if line.market else None
-    lot = line.market.lot_size if line.market else None
-    size = quantity(o.qty, lot) if o.qty else "whole position"
+    size = quantity(o.qty) if o.qty else "whole position"
     at = f" @ {price(o.price, tick)}" if o.price is not None else ""
-    triggers = [f"TP {price(v, tick)}" for v in [o.take_profit] if v is not None]
-    triggers += [f"SL {price(v, tick)}" for v in [o.stop_loss] if v is not None]
-    details = [f"filled {quantity(o.filled_qty, lot)}", *triggers]
+    triggers = [f"TP {price(v, tick)}" for v in [o.take_profit] if v]  # Bybit: 0 is none
+    triggers += [f"SL {price(v, tick)}" for v in [o.stop_loss] if v]
+    details = [f"filled {quantity(o.filled_qty)}", *triggers]
     if o.reduce_only:
         details.append("reduce-only")
     ident = (o.client_order_id or o.order_id)[:10]
     details.append(f"id {escape(ident)}")
     return (
-        f"<b>{n}. {escape(line.market_id)}</b> · {o.side.upper()} {o.order_type.upper()} "
+        f"<b>{n}. {symbol(o.symbol)}</b> · {o.side.upper()} {o.order_type.upper()} "
         f"{size}{at}\n{' · '.join(details)}"
     )
 

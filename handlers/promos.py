@@ -7,7 +7,16 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.args import looks_numeric, whole_number
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import license_line
 from services.promos import PromoPage, PromoRecord
@@ -34,9 +43,7 @@ DISABLE_USAGE = "Usage: /promo_disable CODE"
 
 async def redeem(update: Update, context: TradewindContext) -> None:
     """Redeem a promo code (any case) for licence days."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     if len(args) != 1:
         await message.reply_html(escape(REDEEM_USAGE))
@@ -51,27 +58,28 @@ async def redeem(update: Update, context: TradewindContext) -> None:
 
 async def promo_create(update: Update, context: TradewindContext) -> None:
     """Create a code worth DAYS for MAX_USES traders, valid VALID_DAYS (or forever)."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
-    numbers = args[1:4] if len(args) >= 4 and args[3].isdigit() else args[1:3]
-    rest = args[1 + len(numbers) :]
-    if not 3 <= len(args) <= 5 or not all(n.isdigit() for n in numbers) or len(rest) > 1:
+    numbers = args[1:4] if len(args) == 5 else args[1:3]  # DAYS MAX_USES [VALID_DAYS]
+    if not 3 <= len(args) <= 5 or not all(looks_numeric(n) for n in numbers):
         await message.reply_html(escape(CREATE_USAGE))
         return
-    valid_days = int(numbers[2]) if len(numbers) == 3 else None
+    code, days, uses, *rest = args
+    valid = rest.pop(0) if rest and (len(rest) == 2 or looks_numeric(rest[0])) else None
     promo = await context.services.promos.create(
-        actor.id, args[0], int(numbers[0]), int(numbers[1]), valid_days, rest[0] if rest else None
+        actor.id,
+        code,
+        whole_number(days, "DAYS", 7, CREATE_USAGE),
+        whole_number(uses, "MAX_USES", 100, CREATE_USAGE),
+        None if valid is None else whole_number(valid, "VALID_DAYS", 30, CREATE_USAGE),
+        rest[0] if rest else None,
     )
     await message.reply_html(f"✅ Created {_line(promo, context.services.clock.now())}")
 
 
 async def promo_list(update: Update, context: TradewindContext) -> None:
     """List promo codes, newest first, a page at a time."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     page = await context.services.promos.page()
     text, keyboard = render_promos(page, context.services.clock.now())
     await message.reply_html(text, reply_markup=keyboard)
@@ -93,9 +101,7 @@ async def promo_list_button(update: Update, context: TradewindContext) -> None:
 
 async def promo_disable(update: Update, context: TradewindContext) -> None:
     """Stop a code from being redeemed."""
-    actor, message = update.effective_user, update.effective_message
-    if actor is None or message is None:
-        return
+    actor, message = sender(update)
     args = context.args or []
     if len(args) != 1:
         await message.reply_html(escape(DISABLE_USAGE))

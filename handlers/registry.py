@@ -9,7 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from core.errors import Forbidden
 from handlers import (
@@ -21,6 +27,7 @@ from handlers import (
     history,
     licensing,
     notify,
+    paper,
     payments,
     perf,
     portfolio,
@@ -40,6 +47,7 @@ FEATURES: tuple[ModuleType, ...] = (
     perf,
     portfolio,
     trading,
+    paper,
     strategy,
     history,
     signals,
@@ -62,8 +70,7 @@ async def track_user(update: Update, context: TradewindContext) -> None:
     user = update.effective_user
     if user is None or user.is_bot:
         return
-    chat_id = update.effective_chat.id if update.effective_chat else None
-    await context.services.users.ensure(profile_of(user, chat_id))
+    await context.services.users.ensure(profile_of(user, update.effective_chat))
     services = context.services
     if await services.user_admin.is_blocked(user.id) and not services.access.is_admin(user.id):
         await refuse(update, Forbidden(BLOCKED))
@@ -81,5 +88,6 @@ def register_handlers(app: TradewindApp) -> list[CommandInfo]:
     app.add_handler(
         MessageHandler(filters.TEXT & ~filters.COMMAND, measured("text", fallback.free_text))
     )
+    app.add_handler(CallbackQueryHandler(measured("button:unknown", fallback.unknown_button)))
     app.add_error_handler(errors.on_error)
     return infos

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal
+from html import escape
 
 from core.exchange.venues import title
 from services.licenses import LicenseState, LicenseStatus
@@ -26,6 +27,16 @@ def license_line(state: LicenseState) -> str:
         f"Licence: <b>{ended}</b>. You can still view, close and cancel everything; "
         "opening new positions needs a renewed licence."
     )
+
+
+def licence_about(state: LicenseState) -> str:
+    """The licence of a trader as an admin reads it (third person), HTML."""
+    if state.status is LicenseStatus.ACTIVE:
+        return license_line(state)
+    if state.status is LicenseStatus.NONE:
+        return "Licence: none yet (may look around and connect; cannot open positions)."
+    ended = "revoked" if state.status is LicenseStatus.REVOKED else "expired"
+    return f"Licence: <b>{ended}</b> (may still view, close and cancel; cannot open new positions)."
 
 
 def duration(seconds: float) -> str:
@@ -85,9 +96,10 @@ def refused_keys(exchange: str) -> str:
     )
 
 
-def money(value: Decimal) -> str:
-    """10,000.00: an amount of quote currency, two decimals, thousands separated."""
-    return _fixed(value, 2)
+def money(value: Decimal, places: int = 2) -> str:
+    """10,000.00: an amount of quote currency, two decimals (or `places`), thousands
+    separated."""
+    return _fixed(value, places)
 
 
 def signed(value: Decimal) -> str:
@@ -116,10 +128,33 @@ def price(value: Decimal, tick: Decimal | None = None) -> str:
     return text
 
 
-def quantity(value: Decimal, lot: Decimal | None = None) -> str:
-    """A size in the lot's digits (0.010 on a 0.001 lot); without a lot, as precise as given."""
-    if lot:
-        return _fixed(value, _places(lot))
+def level(value: Decimal | None, tick: Decimal | None = None) -> str:
+    """A TP, SL or liquidation price, or — for none. Bybit sends 0 for "not set"."""
+    if not value:
+        return "—"
+    return price(value, tick) if tick else exact(value)
+
+
+def symbol(name: str) -> str:
+    """A symbol as traders read it everywhere (cards, lists, replies): the unified
+    BTC/USDT:USDT, the form the services' own messages use too. HTML-escaped."""
+    return escape(name)
+
+
+def base(name: str) -> str:
+    """The base asset of a symbol (BTC of BTC/USDT:USDT), the unit of its quantities."""
+    return escape(name.split("/")[0])
+
+
+def quantity(value: Decimal) -> str:
+    """A size as traded, trailing zeros dropped: 0.01, 1,200, 0. One form everywhere (lists,
+    cards, fills), since a fill or a notice knows no lot size to pad to."""
+    return exact(value)
+
+
+def exact(value: Decimal) -> str:
+    """A number as precise as it is, trailing zeros dropped, thousands separated: a fill
+    price (60,000 or 0.00451), where no tick size says how many digits to show."""
     return _fixed(value, _places(value)) if value else "0"
 
 

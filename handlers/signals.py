@@ -6,23 +6,31 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import duration
+from handlers.render import base, duration
 from services.signals import SCORE_USAGE, SignalPage, SignalRecord
 
 COMMANDS = (
     CommandInfo("signals", "Latest market signals with score and reasons", keyboard=True),
-    CommandInfo("subscribe", "Get signals as they happen", usage="[MIN_SCORE]"),
-    CommandInfo("unsubscribe", "Stop getting signals"),
+    CommandInfo(
+        "subscribe", "Get signals as they happen, scoring MIN_SCORE or more", usage="[MIN_SCORE]"
+    ),
+    CommandInfo("unsubscribe", "Stop getting signals (/notify signals silent mutes them)"),
 )
 
 
 async def signals(update: Update, context: TradewindContext) -> None:
     """Show the newest page of signals with an Older button."""
-    message = update.effective_message
-    if message is None:
-        return
+    _, message = sender(update)
     page = await context.services.signals.page(0)
     text, keyboard = render_page(page, context.services.clock.now().timestamp())
     await message.reply_html(text, reply_markup=keyboard)
@@ -45,9 +53,7 @@ async def signals_button(update: Update, context: TradewindContext) -> None:
 
 async def subscribe(update: Update, context: TradewindContext) -> None:
     """Turn signals on, optionally with a new minimum score."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     if len(args) > 1:
         await message.reply_html(escape(SCORE_USAGE))
@@ -61,9 +67,7 @@ async def subscribe(update: Update, context: TradewindContext) -> None:
 
 async def unsubscribe(update: Update, context: TradewindContext) -> None:
     """Turn signals off."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     if await context.services.signals.unsubscribe(user.id):
         await message.reply_html("Unsubscribed: no more signal messages. /subscribe resumes.")
     else:
@@ -92,10 +96,10 @@ def render_page(page: SignalPage, now: float) -> tuple[str, InlineKeyboardMarkup
 
 def _block(signal: SignalRecord, now: float) -> str:
     arrow = "📈" if signal.side == "long" else "📉"
-    base = escape(signal.symbol.split("/")[0])
+    name = base(signal.symbol)
     ago = duration(now - signal.created_at.timestamp())
     return (
-        f"{arrow} <b>{base} {escape(signal.side)}</b> · score {signal.score:.2f} · {ago} ago\n"
+        f"{arrow} <b>{name} {escape(signal.side)}</b> · score {signal.score:.2f} · {ago} ago\n"
         f"at {signal.price.normalize():f} · {signal.leverage}× · "
         f"TP +{signal.tp_pct.normalize():f} % · SL −{signal.sl_pct.normalize():f} %\n"
         f"{escape(' · '.join(signal.reasons))}"

@@ -7,7 +7,7 @@ from html import escape
 
 from telegram import Update
 
-from handlers.base import Handler, command
+from handlers.base import Handler, command, sender
 from handlers.context import CommandInfo, TradewindContext
 from services.strategy import KEYS, SettingChange, StrategyRecord
 
@@ -23,18 +23,14 @@ USAGE = (
 
 async def strategy(update: Update, context: TradewindContext) -> None:
     """Show the caller's strategy settings."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     record = await context.services.strategy.settings(user.id)
     await message.reply_html(render_strategy(record))
 
 
 async def set_command(update: Update, context: TradewindContext) -> None:
     """Change one setting: `/set KEY VALUE`; refusals name the accepted values."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    user, message = sender(update)
     args = context.args or []
     if len(args) < 2:
         await message.reply_html(escape(USAGE))

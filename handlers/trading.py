@@ -8,7 +8,6 @@ open orders.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -23,8 +22,11 @@ from handlers.base import (
     callback_parts,
     command,
     edit_in_place,
+    presser,
+    sender,
 )
 from handlers.context import CommandInfo, TradewindContext
+from handlers.render import base, exact, level, money, price, quantity, signed, symbol
 from services.amounts import TAKER_FEE
 from services.trading import CardExpired, CloseCard, OpenCard, Placement
 
@@ -54,9 +56,8 @@ async def short(update: Update, context: TradewindContext) -> None:
 
 async def close(update: Update, context: TradewindContext) -> None:
     """Show the card closing PERCENT (default all) of the position in SYMBOL."""
-    user, message, args = update.effective_user, update.effective_message, context.args or []
-    if user is None or message is None:
-        return
+    user, message = sender(update)
+    args = context.args or []
     if len(args) not in (1, 2):
         await message.reply_html(escape(USAGE["close"]))
         return
@@ -79,9 +80,8 @@ async def cancel(update: Update, context: TradewindContext) -> None:
 
 async def confirm_button(update: Update, context: TradewindContext) -> None:
     """Place the card's order once, and turn the card into the result."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     try:
         placed = await context.services.trading.confirm(user.id, parts[-1])
     except CardExpired as expired:
@@ -101,9 +101,8 @@ async def confirm_button(update: Update, context: TradewindContext) -> None:
 
 async def discard_button(update: Update, context: TradewindContext) -> None:
     """Drop the card's draft; nothing is sent."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     await context.services.trading.discard(user.id, parts[-1])
     await query.answer("Cancelled.")
     await edit_in_place(update, "✖️ Cancelled — nothing was sent to the exchange.")
@@ -111,9 +110,8 @@ async def discard_button(update: Update, context: TradewindContext) -> None:
 
 async def close_button(update: Update, context: TradewindContext) -> None:
     """Open the card closing all of the position named by the button (from /positions)."""
-    query, user, parts = update.callback_query, update.effective_user, callback_parts(update)
-    if query is None or user is None:
-        return
+    user, query = presser(update)
+    parts = callback_parts(update)
     card = await context.services.trading.close_card(user.id, parts[-1], None)
     await query.answer()
     await _send(update, context, user.id, render_close_card(card), _card_keys(card))
@@ -143,9 +141,8 @@ def handlers() -> list[Handler]:
 
 
 async def _open(update: Update, context: TradewindContext, side: PositionSide) -> None:
-    user, message, args = update.effective_user, update.effective_message, context.args or []
-    if user is None or message is None:
-        return
+    user, message = sender(update)
+    args = context.args or []
     if len(args) not in (2, 3):
         await message.reply_html(escape(USAGE[side.value]))
         return
@@ -155,17 +152,17 @@ async def _open(update: Update, context: TradewindContext, side: PositionSide) -
 
 
 def render_open_card(card: OpenCard) -> str:
-    base = _base(card.symbol)
     return "\n".join(
         [
-            f"<b>Confirm {card.side.value.upper()} {escape(card.symbol)}</b> · "
+            f"<b>Confirm {card.side.value.upper()} {symbol(card.symbol)}</b> · "
             f"{escape(card.account)}",
-            f"Price: {_num(card.price)} USDT (market order)",
-            f"Quantity: {_num(card.qty)} {base} (rounded down to the lot size)",
-            f"Notional: {_money(card.notional)} USDT",
-            f"Leverage: {card.leverage}× · margin {_money(card.margin)} USDT",
-            f"Take profit: {_level(card.take_profit)} · stop loss: {_level(card.stop_loss)}",
-            f"Fee estimate: {_money(card.fee, 4)} USDT (taker {TAKER_FEE * 100:.3f} %)",
+            f"Price: {price(card.price, card.tick)} USDT (market order)",
+            f"Quantity: {quantity(card.qty)} {base(card.symbol)} (rounded down to the lot size)",
+            f"Notional: {money(card.notional)} USDT",
+            f"Leverage: {card.leverage}× · margin {money(card.margin)} USDT",
+            f"Take profit: {level(card.take_profit, card.tick)} · stop loss: "
+            f"{level(card.stop_loss, card.tick)}",
+            f"Fee estimate: {money(card.fee, 4)} USDT (taker {TAKER_FEE * 100:.3f} %)",
             "",
             "Nothing is sent before you confirm; this card is valid for 2 minutes.",
         ]
@@ -173,15 +170,16 @@ def render_open_card(card: OpenCard) -> str:
 
 
 def render_close_card(card: CloseCard) -> str:
-    base = _base(card.symbol)
     return "\n".join(
         [
-            f"<b>Confirm closing {_num(card.percent)}% of your {card.side.value.upper()} "
-            f"{escape(card.symbol)}</b> · {escape(card.account)}",
-            f"Quantity: {_num(card.qty)} of {_num(card.position_qty)} {base} (reduce-only)",
-            f"Entry: {_num(card.entry_price)} · now: {_num(card.price)} USDT",
-            f"Estimated PnL: {_signed(card.pnl)} USDT after a fee of about "
-            f"{_money(card.fee, 4)} USDT",
+            f"<b>Confirm closing {quantity(card.percent)}% of your {card.side.value.upper()} "
+            f"{symbol(card.symbol)}</b> · {escape(card.account)}",
+            f"Quantity: {quantity(card.qty)} of "
+            f"{quantity(card.position_qty)} {base(card.symbol)} (reduce-only)",
+            f"Entry: {price(card.entry_price, card.tick)} · "
+            f"now: {price(card.price, card.tick)} USDT",
+            f"Estimated PnL: {signed(card.pnl)} USDT after a fee of about "
+            f"{money(card.fee, 4)} USDT",
             "",
             "Nothing is sent before you confirm; this card is valid for 2 minutes.",
         ]
@@ -189,7 +187,7 @@ def render_close_card(card: CloseCard) -> str:
 
 
 def render_placement(placed: Placement) -> str:
-    what = f"{placed.side.value.upper()} {escape(placed.symbol)} · {escape(placed.account)}"
+    what = f"{placed.side.value.upper()} {symbol(placed.symbol)} · {escape(placed.account)}"
     if placed.in_flight:
         note = escape(placed.error or "The exchange has not answered yet.")
         return f"⏳ <b>Sent, outcome being checked</b>: {what}\n{note}"
@@ -197,25 +195,25 @@ def render_placement(placed: Placement) -> str:
         return f"❌ <b>Not placed</b>: {what}\n{escape(placed.error)}"
     if placed.filled_qty <= 0 or placed.avg_price is None:
         return f"📨 <b>Order placed</b>: {what}\nOrder id: {escape(placed.order_id or '?')}"
-    base = _base(placed.symbol)
     title = "Closed" if placed.closing else "Opened"
     lines = [
         f"✅ <b>{title}</b>: {what}",
-        f"Filled {_num(placed.filled_qty)} {base} at {_num(placed.avg_price)} USDT",
-        f"Fee: {_money(placed.fee, 4)} USDT",
+        f"Filled {quantity(placed.filled_qty)} {base(placed.symbol)} at "
+        f"{exact(placed.avg_price)} USDT",
+        f"Fee: {money(placed.fee, 4)} USDT",
     ]
     if not placed.closing:
         lines.append(f"Leverage: {placed.leverage}×")
-        lines.append(f"TP: {_level(placed.take_profit)} · SL: {_level(placed.stop_loss)}")
+        lines.append(f"TP: {level(placed.take_profit)} · SL: {level(placed.stop_loss)}")
     if placed.trade is not None:
-        lines.append(f"Realised PnL: {_signed(placed.trade.pnl)} USDT (after the fee)")
+        lines.append(f"Realised PnL: {signed(placed.trade.pnl)} USDT (after the fee)")
     lines.append(f"Order id: {escape(placed.order_id or '?')}")
     return "\n".join(lines)
 
 
 def render_cancelled(order: Order) -> str:
     return (
-        f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {_num(order.qty)} "
+        f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {quantity(order.qty)} "
         f"{escape(order.symbol)} (id {escape(order.order_id)})"
     )
 
@@ -257,23 +255,3 @@ async def _send(
     """A new message in the chat a button was pressed in (the pressed one stays as it is)."""
     chat_id = update.effective_chat.id if update.effective_chat is not None else user_id
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keys)
-
-
-def _base(symbol: str) -> str:
-    return escape(symbol.split("/")[0])
-
-
-def _num(value: Decimal) -> str:
-    return f"{value.normalize():,f}"
-
-
-def _money(value: Decimal, places: int = 2) -> str:
-    return f"{value:,.{places}f}"
-
-
-def _signed(value: Decimal) -> str:
-    return f"{value:+,.2f}"
-
-
-def _level(value: Decimal | None) -> str:
-    return "none" if value is None else _num(value)

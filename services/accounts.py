@@ -22,6 +22,7 @@ from db.repositories.users import UserRepository
 from db.store import Store
 from services.caching import ACCOUNTS
 from services.exchanges import ExchangeGateway
+from services.paper_reset import PaperResets
 
 PAPER = "paper"
 
@@ -92,6 +93,7 @@ class AccountService:
         self._active = cache.cache(ACCOUNTS.name)
         self._clock = clock
         self.offered = offered
+        self.paper = PaperResets(store, gateway, clock)
 
     async def connect(
         self,

@@ -32,6 +32,7 @@ class OpenCard:
     stop_loss: Decimal | None
     fee: Decimal
     expires_at: datetime
+    tick: Decimal | None = None  # the market's, so prices print as /positions prints them
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +51,7 @@ class CloseCard:
     pnl: Decimal  # estimated, net of the closing fee
     fee: Decimal
     expires_at: datetime
+    tick: Decimal | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -114,6 +114,7 @@ class TradingService:
             stop_loss=stop,
             fee=taker_fee(notional),
             expires_at=expires,
+            tick=market.tick_size,
         )
 
     async def close_card(self, user_id: int, symbol: str, percent: str | None) -> CloseCard:
@@ -157,6 +158,7 @@ class TradingService:
             pnl=realised_pnl(position.side, position.entry_price, price, qty, fee),
             fee=fee,
             expires_at=expires,
+            tick=market.tick_size,
         )
 
     async def confirm(self, user_id: int, cid: str) -> Placement:

@@ -6,6 +6,7 @@ ids is cached and replaced whenever an admin blocks or unblocks someone.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from core.cache import CacheLayer
@@ -20,7 +21,10 @@ __all__ = ["UserAdminService", "UserBrief", "UserCard", "UserRecord", "UserTotal
 
 BLOCKED_CACHE = "blocked_users"
 GRANT_DAYS = 30
-USAGE = "Usage: /users ID or /users NAME (a Telegram id, or the start of a @username)."
+USAGE = (
+    "Usage: /users ID or /users NAME (a Telegram id, or the start of a @username, a first "
+    "or a last name)."
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -28,6 +32,13 @@ class UserCard:
     user: UserRecord
     license: LicenseState
     totals: UserTotal | None
+
+    @property
+    def licence_mark(self) -> str:
+        """The licence as this card shows it; a grant from the card applies only while the
+        licence still reads so, which makes a repeated press of one card grant once."""
+        end = self.license.end_at
+        return f"{self.license.status.value[0]}{int(end.timestamp()) if end else 0}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,9 +67,12 @@ class UserAdminService:
         self._licenses = licenses
         self._audit = audit
         self._blocked = cache.define(BLOCKED_CACHE, ttl=600, maxsize=1)
+        # Presses are handled concurrently: the check and the grant must not interleave.
+        self._granting = asyncio.Lock()
 
     async def search(self, query: str) -> UserSearch:
-        """By Telegram id (digits) or by the start of a username (with or without @)."""
+        """By Telegram id (digits), or by the start of a username (with or without @), a first
+        or a last name."""
         text = query.strip().removeprefix("@")
         if not text:
             raise InvalidInput(USAGE)
@@ -68,7 +82,9 @@ class UserAdminService:
         if len(matches) == 1:
             return UserSearch(await self.card(matches[0].user_id), matches)
         if not matches:
-            raise NotFound(f"No user's username starts with {text!r}. {USAGE}")
+            raise NotFound(
+                f"No user's username starts with {text!r}. Nor does a first or last name. {USAGE}"
+            )
         return UserSearch(None, matches)
 
     async def card(self, user_id: int) -> UserCard:
@@ -86,6 +102,17 @@ class UserAdminService:
             actor_id, user_id, days, plan=self._licenses.plans.default, source="grant"
         )
         return await self.card(user_id)
+
+    async def grant_from_card(
+        self, actor_id: int, user_id: int, shown: str
+    ) -> tuple[UserCard, bool]:
+        """Grant `GRANT_DAYS` unless the licence changed since the card showed `shown` (a
+        second press of the same card); the current card, and whether it granted."""
+        async with self._granting:
+            card = await self.card(user_id)
+            if card.licence_mark != shown:
+                return card, False
+            return await self.grant(actor_id, user_id), True
 
     async def revoke(self, actor_id: int, user_id: int) -> UserCard:
         await self.card(user_id)

@@ -45,6 +45,15 @@ class BotHarness:
         update = make_message_update(next(self._ids), user_id, text, first_name=first_name)
         return await self._process(self.state.record_incoming(update))
 
+    async def send_in_group(
+        self, user_id: int, chat_id: int, text: str, first_name: str = "Trader"
+    ) -> list[ApiCall]:
+        """Process a text message from `user_id` in the group chat `chat_id` (negative)."""
+        update = make_message_update(
+            next(self._ids), user_id, text, first_name=first_name, chat_id=chat_id
+        )
+        return await self._process(self.state.record_incoming(update))
+
     async def press(
         self, user_id: int, message: dict[str, Any], data: str, first_name: str = "Trader"
     ) -> list[ApiCall]:

@@ -137,9 +137,12 @@ _BY_SOURCE = (
 )
 
 _USER_TOTAL = _USER_TOTALS + "WHERE t.user_id = ?"
+# Three NOCASE index ranges (MULTI-INDEX OR); the few rows found are sorted in Python, as an
+# ORDER BY across three indexes would sort in a temporary b-tree.
 _SEARCH = (
     "SELECT id, username, first_name, is_blocked FROM users "
-    "WHERE username LIKE ? ESCAPE '\\' ORDER BY username COLLATE NOCASE LIMIT ?"
+    "WHERE username LIKE ?1 ESCAPE '\\' OR first_name LIKE ?1 ESCAPE '\\' "
+    "OR last_name LIKE ?1 ESCAPE '\\' LIMIT ?2"
 )
 # `id > 0` (every Telegram user id) makes this a search of the partial index, not a scan.
 _BLOCKED = "SELECT id FROM users WHERE is_blocked = 1 AND id > 0"
@@ -238,13 +241,15 @@ class AnalyticsRepository(Repository):
         row = await self.store.fetchone("analytics.user_total", _USER_TOTAL, (user_id,))
         return None if row is None else _user_total(row)
 
-    async def search_users(self, username_prefix: str, limit: int = 10) -> list[UserBrief]:
-        """Users whose username starts with the prefix (any case), alphabetically."""
-        escaped = username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    async def search_users(self, prefix: str, limit: int = 10) -> list[UserBrief]:
+        """Users whose username, first or last name starts with the prefix (any case),
+        alphabetically by username, else first name."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await self._rows("analytics.search", _SEARCH, (f"{escaped}%", limit))
-        return [
+        found = [
             UserBrief(r["id"], r["username"], r["first_name"], bool(r["is_blocked"])) for r in rows
         ]
+        return sorted(found, key=lambda u: ((u.username or u.first_name).lower(), u.user_id))
 
     async def blocked_user_ids(self) -> frozenset[int]:
         rows = await self._rows("analytics.blocked", _BLOCKED, ())

@@ -69,7 +69,7 @@ async def test_long_then_close_on_bybit_logs_the_right_pnl(
     assert server.account(KEY).lev(server.market.instrument("BTCUSDT")) == Decimal(10)
 
     (held,) = texts(await bot.send(TRADER, "/positions"))
-    assert "BTCUSDT · LONG 0.010 · 10×" in held and "TP 61,800.0 · SL 59,100.0" in held
+    assert "BTC/USDT:USDT · LONG 0.01 · 10×" in held and "TP 61,800.0 · SL 59,100.0" in held
 
     server.set_price("BTCUSDT", "61000")
     message, closing = _card(await bot.send(TRADER, "/close BTC"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from db.repositories.trades import TradeLog, TradeRepository
+from handlers.admin import BAD_BUTTON, GRANTED_ALREADY
 from tests.harness import BotHarness, running_bot, texts
 
 ADMIN = 99
@@ -60,6 +62,23 @@ def _card_message(calls: list[Any]) -> dict[str, Any]:
     raise AssertionError("no card in these calls")
 
 
+def _button(calls: list[Any], label: str) -> str:
+    keyboard = _card_message(calls)["reply_markup"]["inline_keyboard"]
+    (data,) = [b["callback_data"] for row in keyboard for b in row if b["text"] == label]
+    return str(data)
+
+
+async def _ask_grant(bot: BotHarness, calls: list[Any]) -> list[Any]:
+    """Press the card's Grant button: the card asks to confirm."""
+    return await bot.press(ADMIN, _card_message(calls), _button(calls, "Grant 30 d"))
+
+
+async def _grant(bot: BotHarness, calls: list[Any]) -> list[Any]:
+    """Grant from the card: Grant, then the confirmation's button."""
+    asked = await _ask_grant(bot, calls)
+    return await bot.press(ADMIN, _card_message(asked), _button(asked, "✅ Grant 30 d"))
+
+
 async def test_admin_dashboard_counts_users_and_is_cached(bot: BotHarness) -> None:
     (reply,) = texts(await bot.send(ADMIN, "/admin"))
     # Alice, Bob and the admin himself (registered by his first message).
@@ -76,7 +95,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
     calls = await bot.send(ADMIN, f"/users {ALICE}")
     (card,) = texts(calls)
     assert "Alice" in card and "Licence: none yet" in card
-    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    calls = await _grant(bot, calls)
     (granted,) = _to(ADMIN, calls)
     assert "active until" in granted and "(30 days left)" in granted
     (reply,) = _to(ADMIN, await bot.send(ADMIN, "/admin"))  # the trader's notice may land too
@@ -87,7 +106,7 @@ async def test_a_grant_from_the_card_shows_at_once_on_the_dashboard(bot: BotHarn
 
 async def test_revoke_from_the_card(bot: BotHarness) -> None:
     calls = await bot.send(ADMIN, f"/users {ALICE}")
-    calls = await bot.press(ADMIN, _card_message(calls), f"adm:grant:{ALICE}")
+    calls = await _grant(bot, calls)
     calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
     (revoked,) = _to(ADMIN, calls)
     assert "Licence: revoked" in revoked
@@ -162,3 +181,71 @@ async def test_card_shows_trade_totals(bot: BotHarness) -> None:
     await bot.services.history.record_close(_trade(ALICE, "BTC/USDT:USDT", "10", bot))
     (card,) = texts(await bot.send(ADMIN, f"/users {ALICE}"))
     assert "Trades: 1 (1 won) · PnL +10.00 USDT · volume 110 USDT" in card
+
+
+async def test_grant_asks_first_and_its_confirmation_grants_once(bot: BotHarness) -> None:
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    asked = await _ask_grant(bot, calls)
+    (question,) = _to(ADMIN, asked)
+    assert question.endswith("Grant 30 more days to this trader?")
+    assert not (await bot.services.licenses.state(ALICE)).can_open_positions  # not yet
+    confirm, data = _card_message(asked), _button(asked, "✅ Grant 30 d")
+    first = await bot.press(ADMIN, confirm, data)
+    (granted,) = _to(ADMIN, first)
+    assert "(30 days left)" in granted and "Grant 30 more days" not in granted
+    again = await bot.press(ADMIN, confirm, data)  # a double tap, or the same button later
+    (answer,) = [c for c in again if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == GRANTED_ALREADY and answer.params["show_alert"] is True
+    assert (await bot.services.licenses.state(ALICE)).days_left == 30
+    grants = [e for e in await bot.services.audit.recent() if e.action == "grant"]
+    assert len(grants) == 1
+    # Asking again over the new licence is a new question: it grants another 30 days, once.
+    await _grant(bot, first)
+    assert (await bot.services.licenses.state(ALICE)).days_left == 60
+
+
+async def test_two_confirmations_at_once_grant_once(bot: BotHarness) -> None:
+    asked = await _ask_grant(bot, await bot.send(ADMIN, f"/users {BOB}"))
+    confirm, data = _card_message(asked), _button(asked, "✅ Grant 30 d")
+    await asyncio.gather(bot.press(ADMIN, confirm, data), bot.press(ADMIN, confirm, data))
+    assert (await bot.services.licenses.state(BOB)).days_left == 30
+
+
+async def test_back_from_the_question_grants_nothing(bot: BotHarness) -> None:
+    asked = await _ask_grant(bot, await bot.send(ADMIN, f"/users {BOB}"))
+    (card,) = _to(ADMIN, await bot.press(ADMIN, _card_message(asked), _button(asked, "Back")))
+    assert "Licence: none yet" in card and "Grant 30 more days" not in card
+    assert not (await bot.services.licenses.state(BOB)).can_open_positions
+
+
+async def test_a_grant_confirmation_without_the_licence_it_asked_over_is_out_of_date(
+    bot: BotHarness,
+) -> None:
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    calls = await bot.press(ADMIN, _card_message(calls), f"adm:granted:{ALICE}")
+    (answer,) = [c for c in calls if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == BAD_BUTTON
+    assert not (await bot.services.licenses.state(ALICE)).can_open_positions
+
+
+async def test_card_speaks_of_the_trader_not_to_them(bot: BotHarness) -> None:
+    (card,) = texts(await bot.send(ADMIN, f"/users {ALICE}"))
+    assert "Licence: none yet (may look around and connect; cannot open positions)." in card
+    assert "You " not in card and "you " not in card
+    calls = await bot.send(ADMIN, f"/users {ALICE}")
+    calls = await _grant(bot, calls)
+    calls = await bot.press(ADMIN, _card_message(calls), f"adm:revoke:{ALICE}")
+    (revoked,) = _to(ADMIN, calls)
+    assert "Licence: revoked (may still view, close and cancel" in revoked
+    assert "You " not in revoked
+
+
+async def test_users_finds_by_first_or_last_name_prefix_in_any_case(bot: BotHarness) -> None:
+    store = bot.services.users._users.store
+    await store.execute("t.names", "UPDATE users SET last_name = 'Smith' WHERE id = ?", (BOB,))
+    (by_first,) = texts(await bot.send(ADMIN, "/users aLi"))
+    assert by_first.startswith("Alice") and f"{ALICE}" in by_first
+    (by_last,) = texts(await bot.send(ADMIN, "/users SMI"))
+    assert by_last.startswith("Bob") and f"{BOB}" in by_last
+    (nobody,) = texts(await bot.send(ADMIN, "/users 100%"))
+    assert nobody.startswith("No user's username starts with '100%'. Nor does a first or last")

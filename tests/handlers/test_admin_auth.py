@@ -83,7 +83,7 @@ async def test_every_admin_button_is_refused_to_a_trader(bot: BotHarness) -> Non
     # A real draft the "Confirm" press below would send, were the presser its admin.
     await bot.send(ADMIN, "/broadcast Hello everyone")
     draft = await store.fetchval("t.draft", "SELECT MAX(id) FROM broadcasts")
-    realistic = {"adm": f"adm:grant:{VICTIM}", "bc": f"bc:go:{draft}"}
+    realistic = {"adm": f"adm:granted:{VICTIM}:n0", "bc": f"bc:go:{draft}"}
     message = (await bot.send(TRADER, "/help"))[-1].result
     assert isinstance(message, dict)
     for prefix in sorted(ADMIN_BUTTON_PREFIXES):

@@ -23,6 +23,10 @@ async def _explode(update: Update, context: TradewindContext) -> None:
     raise ZeroDivisionError("division by zero in a handler")
 
 
+async def _explode_html(update: Update, context: TradewindContext) -> None:
+    raise ValueError("bad <tag> & <b>markup</b> from an exchange")
+
+
 async def _refuse(update: Update, context: TradewindContext) -> None:
     raise InvalidInput("Amount must be a positive number, e.g. /long BTC 50")
 
@@ -34,6 +38,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[BotHarness]:
         group = harness.app.handlers[0]
         group.insert(0, CommandHandler("explode", measured("explode", _explode)))
         group.insert(0, CommandHandler("refuse", measured("refuse", _refuse)))
+        group.insert(0, CommandHandler("explode_html", measured("explode_html", _explode_html)))
         yield harness
 
 
@@ -75,3 +80,14 @@ async def test_errors_are_counted_per_command(bot: BotHarness) -> None:
     assert sample("tradewind_command_errors_total", {"command": "explode"}) == 1
     assert sample("tradewind_command_errors_total", {"command": "help"}) is None
     assert sample("tradewind_command_seconds_count", {"command": "explode"}) == 1
+
+
+async def test_admin_alert_is_html_with_the_error_escaped(bot: BotHarness) -> None:
+    calls = await bot.send(TRADER, "/explode_html")
+    (alert,) = [c for c in calls if c.params.get("chat_id") == ADMIN]
+    assert alert.params["parse_mode"] == "HTML"
+    text = alert.result["text"]
+    assert "<b>" not in text.split("ValueError")[0]  # the heading is formatted, not raw tags
+    assert "bad <tag> & <b>markup</b> from an exchange" in text  # shown literally
+    kinds = {e["type"] for e in alert.result["entities"]}
+    assert {"bold", "pre"} <= kinds

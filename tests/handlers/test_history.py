@@ -151,6 +151,13 @@ async def test_bad_trade_counts_get_the_usage(bot: BotHarness) -> None:
         assert "1 to 50" in text
 
 
+async def test_every_trade_count_out_of_range_gets_the_same_answer(bot: BotHarness) -> None:
+    answers = {
+        texts(await bot.send(TRADER, f"/trades {n}"))[0] for n in ("-1", "0", "51", "x", "+0")
+    }
+    assert answers == {"Usage: /trades [N], N from 1 to 50 (default 10)."}
+
+
 async def test_a_full_page_of_long_lines_stays_within_one_message(bot: BotHarness) -> None:
     long = dict(symbol="1000SHIBAINUCOIN", qty=Decimal("123456789.123"),
                 entry_price=Decimal("0.000012345678"), exit_price=Decimal("0.000012987654"),

@@ -88,6 +88,8 @@ async def test_trader_sees_the_grant_in_license_and_start(bot: BotHarness) -> No
         ("/grant 42 30 pro extra", "Usage: /grant USER DAYS [PLAN]"),
         ("/grant 42 thirty", "DAYS must be a whole number, e.g. 30."),
         ("/grant 42 0", "Days must be a whole number from 1 to 3650."),
+        ("/grant 42 -5", "DAYS must be positive, e.g. 30. Usage: /grant USER DAYS"),
+        ("/grant 42 2.5", "DAYS must be a whole number, e.g. 30. Usage: /grant USER DAYS"),
         ("/grant 42 5000", "Days must be a whole number from 1 to 3650."),
         ("/grant 42 30 gold", "There is no plan 'gold'; plans: trial, pro."),
         ("/grant 777 30", "No user with id 777 has talked to the bot yet."),

@@ -62,3 +62,26 @@ async def test_notify_answers_bad_input_with_the_usage_and_changes_nothing(
     user = await bot.services.users.get(TRADER)
     assert user is not None
     assert (user.notify_signals, user.notify_fills, user.notify_reports) == ("on", "on", "on")
+
+
+async def test_signals_off_is_the_same_switch_as_unsubscribe(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/subscribe 0.7")
+    assert "you are (/unsubscribe stops them)" in await reply(bot, "/notify")
+    text = await reply(bot, "/notify signals off")
+    assert text.startswith("Signals: off — you are unsubscribed, as with /unsubscribe.")
+    assert await bot.services.signals.subscription(TRADER) == (False, 0.7)
+    user = await bot.services.users.get(TRADER)
+    assert user is not None and user.notify_signals == "on"  # one switch, not two
+    assert "you are not (/subscribe)" in await reply(bot, "/notify")
+    (again,) = texts(await bot.send(TRADER, "/unsubscribe"))
+    assert again.startswith("You are not subscribed")
+    await bot.send(TRADER, "/subscribe")
+    assert await bot.services.signals.subscription(TRADER) == (True, 0.7)
+
+
+async def test_help_says_how_unsubscribe_and_notify_differ(bot: BotHarness) -> None:
+    lines = (await reply(bot, "/help")).splitlines()
+    (unsubscribe,) = [line for line in lines if line.startswith("/unsubscribe")]
+    (notify,) = [line for line in lines if line.startswith("/notify")]
+    assert "/notify signals silent mutes them" in unsubscribe
+    assert "signals off is /unsubscribe" in notify

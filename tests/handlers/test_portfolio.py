@@ -94,7 +94,7 @@ def test_number_formats() -> None:
     assert price(Decimal("0.0045123"), Decimal("0.000001")) == "0.004512"
     assert price(Decimal("62000"), Decimal("0.5")) == "62,000.0"
     assert price(Decimal("0.00001234")) == "0.00001234" and price(Decimal("1.5")) == "1.50"
-    assert quantity(Decimal("0.01"), Decimal("0.001")) == "0.010"
+    assert quantity(Decimal("0.010")) == "0.01"  # one form everywhere: no lot padding
     assert quantity(Decimal("0.0100")) == "0.01" and quantity(Decimal("1E+1")) == "10"
 
 
@@ -151,7 +151,7 @@ async def test_positions_show_what_the_exchange_reports(bot: BotHarness) -> None
         )  # fmt: skip
         tick = market.tick_size
         assert (
-            f"{n}. {market.exchange_id} · {p.side.upper()} {quantity(p.qty, market.lot_size)}"
+            f"{n}. {market.symbol} · {p.side.upper()} {quantity(p.qty)}"
             f" · {p.leverage}×\nEntry {price(p.entry_price, tick)}"
             f" · mark {price(p.mark_price, tick)}\n"
             f"uPnL {signed(p.unrealised_pnl)} USDT ({pct(p.pnl_pct)} of margin)"
@@ -193,8 +193,8 @@ async def test_orders_list_a_resting_limit_with_its_cancel_button(bot: BotHarnes
     calls = await bot.send(TRADER, "/orders")
     (reply,) = texts(calls)
     assert reply.splitlines()[:2] == ["Open orders · Paper", "1 open"]
-    assert f"1. BTCUSDT · BUY LIMIT 0.010 @ {price(limit, btc.tick_size)}" in reply
-    assert "filled 0.000 · id twtestlimi" in reply
+    assert f"1. BTC/USDT:USDT · BUY LIMIT 0.01 @ {price(limit, btc.tick_size)}" in reply
+    assert "filled 0 · id twtestlimi" in reply
     assert _buttons(calls[-1])[0] == f"co:{order.order_id}"
 
 
@@ -216,9 +216,7 @@ async def test_many_positions_are_paged_within_limits(bot: BotHarness) -> None:
     (edit,) = [c for c in turned if c.method == "editMessageText"]
     (second,) = texts([edit])
     assert (
-        "page 2/2" in second
-        and f"\n9. {markets[8].exchange_id} · " in second
-        and "\n1. " not in second
+        "page 2/2" in second and f"\n9. {markets[8].symbol} · " in second and "\n1. " not in second
     )
     assert [d for d in _buttons(edit) if d.startswith("cl:")] == [
         f"cl:{m.exchange_id}" for m in markets[8:]
@@ -255,7 +253,7 @@ async def test_refresh_bypasses_the_cache_and_edits_in_place(
     calls = await bybit_bot.send(TRADER, "/positions")
     (reply,) = texts(calls)
     assert reply.startswith("Positions · Bybit (demo)\n1 open")
-    assert "1. BTCUSDT · LONG 0.010" in reply and "Entry 60,000.0" in reply
+    assert "1. BTC/USDT:USDT · LONG 0.01" in reply and "Entry 60,000.0" in reply
     assert reads["/v5/position/list"] == before + 1
     again = await bybit_bot.send(TRADER, "/positions")
     assert reads["/v5/position/list"] == before + 1  # served from the 10 s cache

@@ -117,3 +117,27 @@ async def test_command_menu_is_published_without_admin_commands(bot: BotHarness)
     (call,) = [c for c in calls if c.params.get("scope", {"type": "default"})["type"] == "default"]
     names = [c["command"] for c in call.params["commands"]]
     assert "start" in names and "perf" not in names
+
+
+GROUP = -1001234567890
+
+
+async def test_start_in_a_group_points_to_a_private_chat(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/start", first_name="Alice")
+    for command in ("/start", "/start@tradewind_bot", "/license"):
+        calls = await bot.send_in_group(TRADER, GROUP, command, first_name="Alice")
+        (reply,) = texts(calls)
+        assert reply == "Tradewind works in a private chat with @tradewind_bot; send /start there."
+        assert "Licence" not in reply
+        (sent,) = [c for c in calls if c.method == "sendMessage"]
+        assert sent.params["chat_id"] == GROUP
+        (row,) = sent.params["reply_markup"]["inline_keyboard"]
+        assert row[0]["url"] == "https://t.me/tradewind_bot?start=start"
+    user = await bot.services.users.get(TRADER)
+    assert user is not None and user.chat_id == TRADER  # notices still go to the private chat
+
+
+async def test_a_first_message_in_a_group_keeps_notices_private(bot: BotHarness) -> None:
+    await bot.send_in_group(TRADER, GROUP, "/start")
+    user = await bot.services.users.get(TRADER)
+    assert user is not None and user.chat_id == TRADER

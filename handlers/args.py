@@ -1,0 +1,38 @@
+"""Whole-number arguments of commands, refused in one wording everywhere.
+
+The handler checks the form (a whole number, not negative) and names the argument as the
+usage line spells it; the service checks the range and names it in its own words
+("Days must be a whole number from 1 to 3,650."). A refusal is an `InvalidInput`, answered
+by `handlers.base.measured`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import InvalidInput
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def looks_numeric(text: str) -> bool:
+    """Whether the text is written as a number (so a wrong one is a bad value, not a word)."""
+    return _NUMBER.fullmatch(text) is not None
+
+
+def whole_number(text: str, arg: str, example: int, usage: str) -> int:
+    """`text` as a whole number ≥ 0, or a refusal naming `arg` (e.g. DAYS)."""
+    if _INTEGER.fullmatch(text) is None:
+        raise InvalidInput(f"{arg} must be a whole number, e.g. {example}. {usage}")
+    value = int(text)
+    if value < 0:
+        raise InvalidInput(f"{arg} must be positive, e.g. {example}. {usage}")
+    return value
+
+
+def count_in(text: str, high: int) -> int | None:
+    """A count from 1 to `high`, or None: a list size, where the usage line says it all."""
+    if _INTEGER.fullmatch(text) is None or not 1 <= int(text) <= high:
+        return None
+    return int(text)
