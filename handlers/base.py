@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from html import escape
 from typing import Any
 
-from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
+from telegram import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
@@ -104,11 +112,40 @@ def admin_only(what: str, callback: Callback) -> Callback:
     return guarded
 
 
-def command(name: str, callback: Callback, *, admin: bool = False) -> Handler:
-    """A measured CommandHandler; admin commands are guarded and refusals audited."""
+def command(
+    name: str, callback: Callback, *, admin: bool = False, in_groups: bool = False
+) -> Handler:
+    """A measured CommandHandler; admin commands are guarded and refusals audited.
+
+    A command answers in private chats only unless `in_groups`: what it shows (a licence,
+    balances, positions, admin figures) is the sender's, not the group's to read."""
     if admin:
         callback = admin_only(f"/{name}", callback)
+    if not in_groups:
+        callback = private_only(callback)
     return CommandHandler(name, measured(name, callback))
+
+
+def private_only(callback: Callback) -> Callback:
+    """In a group, answer briefly and point to a private chat instead of running."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: TradewindContext) -> None:
+        chat, message = update.effective_chat, update.effective_message
+        if chat is None or message is None or chat.type == ChatType.PRIVATE:
+            await callback(update, context)
+            return
+        name = context.bot.username
+        where = f"in a private chat with @{escape(name)}" if name else "in a private chat with me"
+        keys = None
+        if name:
+            link = InlineKeyboardButton(
+                "Open a private chat", url=f"https://t.me/{name}?start=start"
+            )
+            keys = InlineKeyboardMarkup([[link]])
+        await message.reply_html(f"Tradewind works {where}; send /start there.", reply_markup=keys)
+
+    return guarded
 
 
 def button(prefix: str, callback: Callback, *, admin: bool = False) -> Handler:

@@ -5,13 +5,10 @@ from __future__ import annotations
 from html import escape
 
 from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.constants import ChatType
 
 from handlers.base import Handler, command, profile_of, sender
 from handlers.context import CommandInfo, TradewindContext
@@ -27,8 +24,6 @@ COMMANDS = (
 async def start(update: Update, context: TradewindContext) -> None:
     """Register or refresh the caller, greet them, show their licence and the keyboard."""
     user, message = sender(update)
-    if await _in_group(update, context):
-        return
     registration = await context.services.users.register(profile_of(user, update.effective_chat))
     hello = "Welcome to Tradewind" if registration.is_new else "Welcome back"
     text = (
@@ -56,8 +51,6 @@ async def help_command(update: Update, context: TradewindContext) -> None:
 async def license_command(update: Update, context: TradewindContext) -> None:
     """Show the caller's licence state and days left."""
     user, message = sender(update)
-    if await _in_group(update, context):
-        return
     state = await context.services.licenses.state(user.id)
     await message.reply_html(license_line(state))
 
@@ -65,7 +58,7 @@ async def license_command(update: Update, context: TradewindContext) -> None:
 def handlers() -> list[Handler]:
     return [
         command("start", start),
-        command("help", help_command),
+        command("help", help_command, in_groups=True),
         command("license", license_command),
     ]
 
@@ -80,22 +73,6 @@ def main_keyboard(context: TradewindContext) -> ReplyKeyboardMarkup:
         is_persistent=True,
         input_field_placeholder="Command or /help",
     )
-
-
-async def _in_group(update: Update, context: TradewindContext) -> bool:
-    """In a group, answer briefly and point to a private chat: what is the presser's own
-    (licence, account) is not the group's to read. True if it answered so."""
-    chat, message = update.effective_chat, update.effective_message
-    if chat is None or message is None or chat.type == ChatType.PRIVATE:
-        return False
-    name = context.bot.username
-    where = f"in a private chat with @{escape(name)}" if name else "in a private chat with me"
-    keys = None
-    if name:
-        link = InlineKeyboardButton("Open a private chat", url=f"https://t.me/{name}?start=start")
-        keys = InlineKeyboardMarkup([[link]])
-    await message.reply_html(f"Tradewind works {where}; send /start there.", reply_markup=keys)
-    return True
 
 
 def _help_line(command: CommandInfo) -> str:

@@ -141,3 +141,18 @@ async def test_a_first_message_in_a_group_keeps_notices_private(bot: BotHarness)
     await bot.send_in_group(TRADER, GROUP, "/start")
     user = await bot.services.users.get(TRADER)
     assert user is not None and user.chat_id == TRADER
+
+
+async def test_account_and_admin_commands_in_a_group_point_to_a_private_chat(
+    bot: BotHarness,
+) -> None:
+    await bot.send(ADMIN, "/start", first_name="Ada")
+    for command in ("/balance", "/positions", "/orders", "/pnl", "/strategy", "/stats"):
+        calls = await bot.send_in_group(ADMIN, GROUP, command, first_name="Ada")
+        (reply,) = texts(calls)
+        assert reply == "Tradewind works in a private chat with @tradewind_bot; send /start there."
+
+
+async def test_help_answers_in_a_group(bot: BotHarness) -> None:
+    (reply,) = texts(await bot.send_in_group(TRADER, GROUP, "/help"))
+    assert "/balance" in reply and "Tradewind works in a private chat" not in reply
