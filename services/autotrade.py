@@ -1,19 +1,25 @@
 """Auto-trading: a new signal becomes one order for every trader who asked for it.
 
-For each signal, one query finds the candidates (auto-trade on, the score meets their
-threshold, not yet handled for this signal). Each is decided locally (licence, account,
-allow/deny list, max positions, size and the market's minimum) and either skipped with a
-reason or given an order intent whose client order id is derived from (signal id, user id):
-a retry, a crash or a redelivered signal meets the same id, and the executor never sends
-it twice. Orders of all users go out concurrently; every ccxt client of one exchange spends
-the venue's one request budget, so together they stay under the per-IP limit instead of
-being refused for rate. One user's failure is that user's outcome only. Every outcome is
-written to `executions` with the user's notice, in one transaction at the end.
+For each signal, one query finds the candidates (auto-trade on since before the signal was
+published, the score meets their threshold, not yet handled for this signal). Each is
+decided locally (allow/deny list, the signal's age and price drift against the trader's
+limits, licence, account, max positions, size and the market's minimum) and either skipped
+with a reason or given an order intent whose client order id is derived from (signal id,
+user id): a retry, a crash or a redelivered signal meets the same id, and the executor
+never sends it twice. Orders of all users go out concurrently; every ccxt client of one
+exchange spends the venue's one request budget, so together they stay under the per-IP
+limit instead of being refused for rate. Signals found together share that budget fairly:
+their orders go out round-robin, each signal's first traders before any signal's later
+ones, so the third signal of a scan does not wait behind every order of the first two.
+One user's failure is that user's outcome only. Every outcome is written to `executions`
+with the user's notice, in one transaction at the end; a signal skipped as stale (too old,
+price moved) is audited instead of told.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,8 +47,9 @@ from db.repositories.executions import (
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from db.repositories.positions import ActivePosition, PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
-from db.store import Store
+from db.store import Store, Tx
 from services.amounts import protective_levels
+from services.audit import AuditService
 from services.caching import BALANCE, account_key, invalidate_user
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
@@ -59,9 +66,14 @@ BELOW_MINIMUM = "below minimum notional"
 DENIED = "symbol denied"
 NOT_LISTED = "symbol not listed"
 UNAVAILABLE = "exchange unavailable"
-# A signal older than this is not traded after a restart: its price has moved on.
+TOO_OLD = "signal too old"
+PRICE_MOVED = "price moved"
+# A signal older than this is not looked at again after a restart, whatever the trader's
+# own age limit: its move is over.
 RESUME_WINDOW = timedelta(minutes=2)
-QUIET = frozenset({DENIED})  # the trader's own filter said no: nothing to tell them
+STALE = frozenset({TOO_OLD, PRICE_MOVED})  # audited, not told: the trader lost nothing
+QUIET = frozenset({DENIED}) | STALE  # the trader's own filter said no: nothing to tell them
+AUDITED_USERS = 100  # traders named in one audit row; the count covers the rest
 
 _WORDS = {
     NO_LICENCE: "auto-trading needs an active licence (/license).",
@@ -93,6 +105,17 @@ class _Outcome:
     record: ExecutionRecord
     candidate: Candidate
     intent: IntentRecord | None = None
+    detail: str | None = None  # for the audit of a stale skip: how old, how far
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One signal's decisions, waiting for its orders to go out."""
+
+    signal: SignalRecord
+    candidates: int
+    outcomes: list[_Outcome]
+    plans: list[_Plan]
 
 
 @dataclass(slots=True)
@@ -126,6 +149,7 @@ class AutoTrader:
         cache: CacheLayer,
         clock: Clock,
         signals: SignalRepository,
+        audit: AuditService,
         concurrency: int = 500,
         on_change: Callable[[], None] | None = None,
     ) -> None:
@@ -143,6 +167,7 @@ class AutoTrader:
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._signals = signals
+        self._audit = audit
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, signals: Sequence[SignalRecord]) -> None:
@@ -182,29 +207,70 @@ class AutoTrader:
             log.exception("auto-trading signals %s failed", [s.id for s in signals])
 
     async def on_signals(self, signals: Sequence[SignalRecord]) -> list[AutoTradeReport]:
-        """Trade every new signal for the users who want it; return what happened."""
-        return [await self.on_signal(signal) for signal in signals]
+        """Trade every new signal for the users who want it; return what happened.
+
+        Orders go out interleaved across the signals: the n-th trader of every signal before
+        the (n+1)-th of any. A trader's orders planned for earlier signals count towards their
+        maximum of open positions, as if those signals had been traded first.
+        """
+        started = time.perf_counter()
+        planned: dict[int, int] = {}
+        batches = [await self._prepare(signal, planned) for signal in signals]
+        tasks: list[list[asyncio.Task[_Outcome]]] = [[] for _ in batches]
+        loop = asyncio.get_running_loop()
+        # Tasks reach the concurrency slots and the venue's request queue in creation order.
+        for turn in itertools.zip_longest(*(b.plans for b in batches)):
+            for index, plan in enumerate(turn):
+                if plan is not None:
+                    work = self._execute(batches[index].signal, plan)
+                    tasks[index].append(loop.create_task(work))
+        try:
+            return list(
+                await asyncio.gather(
+                    *(self._conclude(b, t, started) for b, t in zip(batches, tasks, strict=True))
+                )
+            )
+        finally:
+            for task in itertools.chain.from_iterable(tasks):
+                task.cancel()  # only those still running: a failed sibling stops the batch
 
     async def on_signal(self, signal: SignalRecord) -> AutoTradeReport:
-        started = time.perf_counter()
-        report = AutoTradeReport(signal.id)
-        candidates = await self._executions.candidates(signal.id, signal.score, self._clock.now())
-        report.candidates = len(candidates)
+        (report,) = await self.on_signals([signal])
+        return report
+
+    async def _prepare(self, signal: SignalRecord, planned: dict[int, int]) -> _Batch:
+        """Find and decide the signal's candidates; record the intents already sized."""
+        now = self._clock.now()
+        candidates = await self._executions.candidates(
+            signal.id, signal.score, now, signal.created_at
+        )
+        batch = _Batch(signal, len(candidates), [], [])
         if not candidates:
-            return report
-        outcomes: list[_Outcome] = []
-        plans: list[_Plan] = []
+            return batch
         context = await self._market_context(signal, candidates)
+        reference = await self._reference(signal)
         for candidate in candidates:
-            decided = self._decide(signal, candidate, context)
+            held = planned.get(candidate.user_id, 0)
+            decided = self._decide(signal, candidate, context, reference, held)
             if isinstance(decided, _Plan):
-                plans.append(decided)
+                batch.plans.append(decided)
+                planned[candidate.user_id] = planned.get(candidate.user_id, 0) + 1
             else:
-                outcomes.append(decided)
-        ready = [p.intent for p in plans if p.intent is not None]
+                batch.outcomes.append(decided)
+        ready = [p.intent for p in batch.plans if p.intent is not None]
         if ready:
-            await self._intents.create_many(ready, self._clock.now())
-        outcomes += await asyncio.gather(*(self._execute(signal, plan) for plan in plans))
+            await self._intents.create_many(ready, now)
+        return batch
+
+    async def _conclude(
+        self, batch: _Batch, tasks: Sequence[asyncio.Task[_Outcome]], started: float
+    ) -> AutoTradeReport:
+        """Wait for the signal's orders, then write its outcomes; report what happened."""
+        signal = batch.signal
+        report = AutoTradeReport(signal.id, batch.candidates)
+        if not batch.candidates:
+            return report
+        outcomes = batch.outcomes + list(await asyncio.gather(*tasks))
         await self._finish(signal, outcomes)
         for outcome in outcomes:
             what = outcome.record.reason if outcome.record.status == SKIPPED else None
@@ -231,23 +297,35 @@ class AutoTrader:
             context[exchange] = (markets, ticker)
         return context
 
+    async def _reference(self, signal: SignalRecord) -> Ticker | None:
+        """The signal symbol's price now on the market the signal was found on, against which
+        its drift is measured (None if that market cannot be read: each trader's own is used)."""
+        try:
+            return (await self._market.tickers(signal.source)).get(signal.symbol)
+        except ExchangeError as error:
+            log.warning("auto-trade: no %s price for drift: %s", signal.source, error.message)
+            return None
+
     def _decide(
         self,
         signal: SignalRecord,
         candidate: Candidate,
         context: Mapping[str, tuple[Mapping[str, Market], Ticker | None] | None],
+        reference: Ticker | None,
+        planned: int = 0,
     ) -> _Plan | _Outcome:
         strategy = candidate.strategy
         if signal.symbol in strategy.deny_symbols or (
             strategy.allow_symbols and signal.symbol not in strategy.allow_symbols
         ):
             return self._skip(signal, candidate, DENIED)
+        age = (self._clock.now() - signal.created_at).total_seconds()
+        if age > strategy.max_signal_age_s:
+            return replace(self._skip(signal, candidate, TOO_OLD), detail=f"{age:.0f} s")
         if not candidate.licensed:
             return self._skip(signal, candidate, NO_LICENCE)
         if candidate.exchange is None or candidate.account_type is None:
             return self._skip(signal, candidate, NO_ACCOUNT)
-        if candidate.open_positions >= strategy.max_positions:
-            return self._skip(signal, candidate, MAX_POSITIONS)
         found = context[candidate.exchange]
         if found is None:
             return self._skip(signal, candidate, UNAVAILABLE)
@@ -255,6 +333,12 @@ class AutoTrader:
         market = markets.get(signal.symbol)
         if market is None or ticker is None or ticker.last <= 0:
             return self._skip(signal, candidate, NOT_LISTED)
+        now = (reference or ticker).last
+        drift = abs(now - signal.price) / signal.price * 100 if signal.price else ZERO
+        if drift > strategy.max_drift_pct:
+            return replace(self._skip(signal, candidate, PRICE_MOVED), detail=f"{drift:.2f} %")
+        if candidate.open_positions + planned >= strategy.max_positions:
+            return self._skip(signal, candidate, MAX_POSITIONS)
         leverage = max(1, min(strategy.leverage, market.max_leverage))
         plan = _Plan(
             candidate=candidate,
@@ -396,8 +480,27 @@ class AutoTrader:
             await self._executions.record_many([o.record for o in outcomes], tx)
             await self._positions.opened_many([p for p in opened if p is not None], tx)
             await self._outbox.enqueue(notices, tx)
+            await self._audit_stale(signal, outcomes, tx)
         self._outbox.wake()
         self._on_change()
+
+    async def _audit_stale(
+        self, signal: SignalRecord, outcomes: Sequence[_Outcome], tx: Tx
+    ) -> None:
+        """One audit row per stale reason of the signal, naming the traders it skipped."""
+        for reason in sorted(STALE):
+            skipped = [o for o in outcomes if o.record.reason == reason]
+            if not skipped:
+                continue
+            details = {
+                "reason": reason,
+                "symbol": signal.symbol,
+                "signal_price": str(signal.price),
+                "count": len(skipped),
+                "users": {str(o.candidate.user_id): o.detail for o in skipped[:AUDITED_USERS]},
+            }
+            target = f"signal {signal.id}"
+            await self._audit.record(None, "autotrade_stale", target, details, tx=tx)
 
 
 def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:

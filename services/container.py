@@ -224,6 +224,7 @@ async def build_services(
             cache=cache,
             clock=clock,
             signals=SignalRepository(store),
+            audit=audit,
             on_change=analytics.invalidate,
         ),
         position_sync=PositionSync(
