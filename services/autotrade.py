@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from html import escape
@@ -45,11 +45,24 @@ from db.repositories.executions import (
     ExecutionRepository,
 )
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
-from db.repositories.positions import ActivePosition, PositionRepository
+from db.repositories.positions import PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
 from db.store import Store, Tx
 from services.amounts import protective_levels
 from services.audit import AuditService
+from services.autotrade_plan import (
+    PRICE_MOVED,
+    STALE,
+    TOO_OLD,
+    AutoTradeReport,
+    moved,
+    stale_audits,
+    too_old,
+)
+from services.autotrade_plan import Batch as _Batch
+from services.autotrade_plan import Outcome as _Outcome
+from services.autotrade_plan import Plan as _Plan
+from services.autotrade_plan import opened_position as _opened
 from services.caching import BALANCE, account_key, invalidate_user
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
@@ -66,14 +79,10 @@ BELOW_MINIMUM = "below minimum notional"
 DENIED = "symbol denied"
 NOT_LISTED = "symbol not listed"
 UNAVAILABLE = "exchange unavailable"
-TOO_OLD = "signal too old"
-PRICE_MOVED = "price moved"
 # A signal older than this is not looked at again after a restart, whatever the trader's
 # own age limit: its move is over.
 RESUME_WINDOW = timedelta(minutes=2)
-STALE = frozenset({TOO_OLD, PRICE_MOVED})  # audited, not told: the trader lost nothing
 QUIET = frozenset({DENIED}) | STALE  # the trader's own filter said no: nothing to tell them
-AUDITED_USERS = 100  # traders named in one audit row; the count covers the rest
 
 _WORDS = {
     NO_LICENCE: "auto-trading needs an active licence (/license).",
@@ -84,52 +93,6 @@ _WORDS = {
     NOT_LISTED: "the symbol is not listed on your exchange.",
     UNAVAILABLE: "your exchange could not be reached; nothing was sent.",
 }
-
-
-@dataclass(slots=True, frozen=True)
-class _Plan:
-    """One candidate's order, decided; `intent` is None until the size is known."""
-
-    candidate: Candidate
-    exchange: str
-    account_type: str
-    market: Market
-    price: Decimal
-    leverage: int
-    cid: str
-    intent: NewIntent | None
-
-
-@dataclass(slots=True, frozen=True)
-class _Outcome:
-    record: ExecutionRecord
-    candidate: Candidate
-    intent: IntentRecord | None = None
-    detail: str | None = None  # for the audit of a stale skip: how old, how far
-
-
-@dataclass(slots=True)
-class _Batch:
-    """One signal's decisions, waiting for its orders to go out."""
-
-    signal: SignalRecord
-    candidates: int
-    outcomes: list[_Outcome]
-    plans: list[_Plan]
-
-
-@dataclass(slots=True)
-class AutoTradeReport:
-    """What one signal did: outcomes by status and reason, and the time it took."""
-
-    signal_id: int
-    candidates: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def __str__(self) -> str:
-        parts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
-        return f"signal {self.signal_id}: {self.candidates} candidates ({parts or 'none'})"
 
 
 class AutoTrader:
@@ -319,9 +282,9 @@ class AutoTrader:
             strategy.allow_symbols and signal.symbol not in strategy.allow_symbols
         ):
             return self._skip(signal, candidate, DENIED)
-        age = (self._clock.now() - signal.created_at).total_seconds()
-        if age > strategy.max_signal_age_s:
-            return replace(self._skip(signal, candidate, TOO_OLD), detail=f"{age:.0f} s")
+        age = too_old(signal, strategy, self._clock.now())
+        if age is not None:
+            return replace(self._skip(signal, candidate, TOO_OLD), detail=age)
         if not candidate.licensed:
             return self._skip(signal, candidate, NO_LICENCE)
         if candidate.exchange is None or candidate.account_type is None:
@@ -333,10 +296,9 @@ class AutoTrader:
         market = markets.get(signal.symbol)
         if market is None or ticker is None or ticker.last <= 0:
             return self._skip(signal, candidate, NOT_LISTED)
-        now = (reference or ticker).last
-        drift = abs(now - signal.price) / signal.price * 100 if signal.price else ZERO
-        if drift > strategy.max_drift_pct:
-            return replace(self._skip(signal, candidate, PRICE_MOVED), detail=f"{drift:.2f} %")
+        drift = moved(signal, strategy, (reference or ticker).last)
+        if drift is not None:
+            return replace(self._skip(signal, candidate, PRICE_MOVED), detail=drift)
         if candidate.open_positions + planned >= strategy.max_positions:
             return self._skip(signal, candidate, MAX_POSITIONS)
         leverage = max(1, min(strategy.leverage, market.max_leverage))
@@ -488,42 +450,8 @@ class AutoTrader:
         self, signal: SignalRecord, outcomes: Sequence[_Outcome], tx: Tx
     ) -> None:
         """One audit row per stale reason of the signal, naming the traders it skipped."""
-        for reason in sorted(STALE):
-            skipped = [o for o in outcomes if o.record.reason == reason]
-            if not skipped:
-                continue
-            details = {
-                "reason": reason,
-                "symbol": signal.symbol,
-                "signal_price": str(signal.price),
-                "count": len(skipped),
-                "users": {str(o.candidate.user_id): o.detail for o in skipped[:AUDITED_USERS]},
-            }
-            target = f"signal {signal.id}"
-            await self._audit.record(None, "autotrade_stale", target, details, tx=tx)
-
-
-def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
-    """The position an order just opened, so max positions counts it before the next sync."""
-    intent = outcome.intent
-    if intent is None:
-        return None
-    return ActivePosition(
-        user_id=intent.user_id,
-        exchange=intent.exchange,
-        account_type=intent.account_type,
-        symbol=intent.symbol,
-        side=signal.side,
-        qty=intent.filled_qty or intent.qty,
-        entry_price=intent.avg_price or signal.price,
-        leverage=intent.leverage or 1,
-        opened_at=intent.updated_at,
-        updated_at=intent.updated_at,
-        take_profit=intent.take_profit,
-        stop_loss=intent.stop_loss,
-        origin="auto",
-        signal_id=signal.id,
-    )
+        for details in stale_audits(signal, outcomes):
+            await self._audit.record(None, "autotrade_stale", f"signal {signal.id}", details, tx=tx)
 
 
 def _notice(signal: SignalRecord, outcome: _Outcome) -> Notice:
