@@ -55,6 +55,7 @@ from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
 from services.promos import PromoService
 from services.scanner import Scanner
+from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
@@ -101,6 +102,7 @@ class Services:
     autotrader: AutoTrader
     position_sync: PositionSync
     order_expiry: OrderExpiry
+    settlement: OrderSettlement
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -252,6 +254,13 @@ async def build_services(
             outbox=outbox,
             cache=cache,
             clock=clock,
+        ),
+        settlement=OrderSettlement(
+            executor=executor,
+            gateway=exchanges,
+            users=UserRepository(store),
+            outbox=outbox,
+            cache=cache,
         ),
     )
 
