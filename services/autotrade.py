@@ -2,18 +2,15 @@
 
 For each signal, one query finds the candidates (auto-trade on since before the signal was
 published, the score meets their threshold, not yet handled for this signal). Each is
-decided locally (allow/deny list, the signal's age and price drift against the trader's
-limits, licence, account, max positions, size and the market's minimum) and either skipped
-with a reason or given an order intent whose client order id is derived from (signal id,
-user id): a retry, a crash or a redelivered signal meets the same id, and the executor
-never sends it twice. Orders of all users go out concurrently; every ccxt client of one
-exchange spends the venue's one request budget, so together they stay under the per-IP
-limit instead of being refused for rate. Signals found together share that budget fairly:
-their orders go out round-robin, each signal's first traders before any signal's later
-ones, so the third signal of a scan does not wait behind every order of the first two.
-One user's failure is that user's outcome only. Every outcome is written to `executions`
-with the user's notice, in one transaction at the end; a signal skipped as stale (too old,
-price moved) is audited instead of told.
+decided locally (allow/deny list, age and price drift within the trader's limits, licence,
+account, max positions, size, the market's minimum): skipped with a reason, or given an
+order intent whose client order id is derived from (signal id, user id), so a retry, a
+crash or a redelivered signal meets the same id and the executor never sends it twice.
+Every ccxt client of one exchange spends the venue's one request budget, so together they
+stay under the per-IP limit. Signals found together share it fairly: orders go out
+round-robin, each signal's first traders before any signal's later ones. One user's
+failure is that user's outcome only. Outcomes go to `executions` with the user's notices
+in one transaction at the end; stale skips (too old, price moved) are audited, not told.
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ from db.repositories.executions import (
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from db.repositories.positions import PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
-from db.store import Store, Tx
+from db.store import Store
 from services.amounts import protective_levels
 from services.audit import AuditService
 from services.autotrade_plan import (
@@ -60,6 +57,7 @@ from services.autotrade_plan import (
     too_old,
 )
 from services.autotrade_plan import Batch as _Batch
+from services.autotrade_plan import MarketContext as _Context
 from services.autotrade_plan import Outcome as _Outcome
 from services.autotrade_plan import Plan as _Plan
 from services.autotrade_plan import opened_position as _opened
@@ -79,8 +77,7 @@ BELOW_MINIMUM = "below minimum notional"
 DENIED = "symbol denied"
 NOT_LISTED = "symbol not listed"
 UNAVAILABLE = "exchange unavailable"
-# A signal older than this is not looked at again after a restart, whatever the trader's
-# own age limit: its move is over.
+# A signal older than this is not looked at again after a restart, whatever the trader's limit.
 RESUME_WINDOW = timedelta(minutes=2)
 QUIET = frozenset({DENIED}) | STALE  # the trader's own filter said no: nothing to tell them
 
@@ -187,12 +184,9 @@ class AutoTrader:
                 if plan is not None:
                     work = self._execute(batches[index].signal, plan)
                     tasks[index].append(loop.create_task(work))
+        concluding = (self._conclude(b, t, started) for b, t in zip(batches, tasks, strict=True))
         try:
-            return list(
-                await asyncio.gather(
-                    *(self._conclude(b, t, started) for b, t in zip(batches, tasks, strict=True))
-                )
-            )
+            return list(await asyncio.gather(*concluding))
         finally:
             for task in itertools.chain.from_iterable(tasks):
                 task.cancel()  # only those still running: a failed sibling stops the batch
@@ -220,10 +214,33 @@ class AutoTrader:
                 planned[candidate.user_id] = planned.get(candidate.user_id, 0) + 1
             else:
                 batch.outcomes.append(decided)
+        await self._finish_begun(batch, context, reference, planned)
         ready = [p.intent for p in batch.plans if p.intent is not None]
         if ready:
             await self._intents.create_many(ready, now)
         return batch
+
+    async def _finish_begun(
+        self, batch: _Batch, context: _Context, reference: Ticker | None, planned: dict[int, int]
+    ) -> None:
+        """Orders a cut-off run recorded may be on the exchange: finish and record them as
+        they are, never skip them as stale (the executor sends none of them twice)."""
+        signal = batch.signal
+        stale = {
+            client_order_id("auto", signal.id, o.candidate.user_id): o
+            for o in batch.outcomes
+            if o.record.reason in STALE
+        }
+        for cid in await self._intents.recorded(list(stale)) if stale else ():
+            outcome, user_id = stale[cid], stale[cid].candidate.user_id
+            held = planned.get(user_id, 0)
+            decided = self._decide(signal, outcome.candidate, context, reference, held, False)
+            batch.outcomes.remove(outcome)
+            if isinstance(decided, _Plan):
+                batch.plans.append(decided)
+                planned[user_id] = held + 1
+            else:
+                batch.outcomes.append(decided)
 
     async def _conclude(
         self, batch: _Batch, tasks: Sequence[asyncio.Task[_Outcome]], started: float
@@ -261,8 +278,7 @@ class AutoTrader:
         return context
 
     async def _reference(self, signal: SignalRecord) -> Ticker | None:
-        """The signal symbol's price now on the market the signal was found on, against which
-        its drift is measured (None if that market cannot be read: each trader's own is used)."""
+        """The price now where the signal was found, to measure drift (None: the trader's)."""
         try:
             return (await self._market.tickers(signal.source)).get(signal.symbol)
         except ExchangeError as error:
@@ -273,16 +289,17 @@ class AutoTrader:
         self,
         signal: SignalRecord,
         candidate: Candidate,
-        context: Mapping[str, tuple[Mapping[str, Market], Ticker | None] | None],
+        context: _Context,
         reference: Ticker | None,
         planned: int = 0,
+        fresh_only: bool = True,
     ) -> _Plan | _Outcome:
         strategy = candidate.strategy
         if signal.symbol in strategy.deny_symbols or (
             strategy.allow_symbols and signal.symbol not in strategy.allow_symbols
         ):
             return self._skip(signal, candidate, DENIED)
-        age = too_old(signal, strategy, self._clock.now())
+        age = too_old(signal, strategy, self._clock.now()) if fresh_only else None
         if age is not None:
             return replace(self._skip(signal, candidate, TOO_OLD), detail=age)
         if not candidate.licensed:
@@ -296,7 +313,7 @@ class AutoTrader:
         market = markets.get(signal.symbol)
         if market is None or ticker is None or ticker.last <= 0:
             return self._skip(signal, candidate, NOT_LISTED)
-        drift = moved(signal, strategy, (reference or ticker).last)
+        drift = moved(signal, strategy, (reference or ticker).last) if fresh_only else None
         if drift is not None:
             return replace(self._skip(signal, candidate, PRICE_MOVED), detail=drift)
         if candidate.open_positions + planned >= strategy.max_positions:
@@ -442,16 +459,10 @@ class AutoTrader:
             await self._executions.record_many([o.record for o in outcomes], tx)
             await self._positions.opened_many([p for p in opened if p is not None], tx)
             await self._outbox.enqueue(notices, tx)
-            await self._audit_stale(signal, outcomes, tx)
+            for target, stale in stale_audits(signal, outcomes):  # not told, so audited
+                await self._audit.record(None, "autotrade_stale", target, stale, tx=tx)
         self._outbox.wake()
         self._on_change()
-
-    async def _audit_stale(
-        self, signal: SignalRecord, outcomes: Sequence[_Outcome], tx: Tx
-    ) -> None:
-        """One audit row per stale reason of the signal, naming the traders it skipped."""
-        for details in stale_audits(signal, outcomes):
-            await self._audit.record(None, "autotrade_stale", f"signal {signal.id}", details, tx=tx)
 
 
 def _notice(signal: SignalRecord, outcome: _Outcome) -> Notice:

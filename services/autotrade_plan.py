@@ -3,12 +3,12 @@ report, and when a signal is too stale to trade."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.exchange.models import Market
+from core.exchange.models import Market, Ticker
 from db.repositories.executions import Candidate, ExecutionRecord
 from db.repositories.intents import IntentRecord, NewIntent
 from db.repositories.positions import ActivePosition
@@ -18,6 +18,8 @@ from db.repositories.strategy import StrategyRecord
 TOO_OLD = "signal too old"
 PRICE_MOVED = "price moved"
 STALE = frozenset({TOO_OLD, PRICE_MOVED})  # audited, not told: the trader lost nothing
+# Per exchange: its markets and the signal symbol's ticker, None if it cannot be reached.
+MarketContext = Mapping[str, tuple[Mapping[str, Market], Ticker | None] | None]
 AUDITED_USERS = 100  # traders named in one audit row; the count covers the rest
 
 
@@ -104,19 +106,21 @@ def moved(signal: SignalRecord, strategy: StrategyRecord, price: Decimal) -> str
     return f"{drift:.2f} %" if drift > strategy.max_drift_pct else None
 
 
-def stale_audits(signal: SignalRecord, outcomes: Sequence[Outcome]) -> list[dict[str, object]]:
-    """The details of one audit row per stale reason, naming the traders skipped for it."""
-    audits: list[dict[str, object]] = []
+def stale_audits(
+    signal: SignalRecord, outcomes: Sequence[Outcome]
+) -> list[tuple[str, dict[str, object]]]:
+    """Target and details of one audit row per stale reason, naming the traders skipped."""
+    audits: list[tuple[str, dict[str, object]]] = []
     for reason in sorted(STALE):
         skipped = [o for o in outcomes if o.record.reason == reason]
-        if skipped:
-            audits.append(
-                {
-                    "reason": reason,
-                    "symbol": signal.symbol,
-                    "signal_price": str(signal.price),
-                    "count": len(skipped),
-                    "users": {str(o.candidate.user_id): o.detail for o in skipped[:AUDITED_USERS]},
-                }
-            )
+        if not skipped:
+            continue
+        details: dict[str, object] = {
+            "reason": reason,
+            "symbol": signal.symbol,
+            "signal_price": str(signal.price),
+            "count": len(skipped),
+            "users": {str(o.candidate.user_id): o.detail for o in skipped[:AUDITED_USERS]},
+        }
+        audits.append((f"signal {signal.id}", details))
     return audits

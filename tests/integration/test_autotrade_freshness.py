@@ -143,3 +143,23 @@ async def test_a_fresh_signal_is_traded_once_however_often_it_is_processed(w: Wo
     notices = await w.rows("SELECT user_id FROM notifications ORDER BY user_id")
     assert notices == [(PAPER_USER,), (BYBIT_USER,)]
     assert await _audited(w) == []
+
+
+async def test_an_order_sent_before_a_crash_is_recorded_as_it_is_not_as_stale(w: World) -> None:
+    await w.trader(PAPER_USER, "paper")
+    await w.trader(BYBIT_USER, "bybit")
+    signal = await w.signal()
+    await w.services.autotrader.on_signal(signal)
+    # The crash came after the orders left but before the outcomes were written; the bot
+    # is back when the signal is stale for anyone who had not been served.
+    await w.store.execute("t.forget", "DELETE FROM executions WHERE signal_id = ?", (signal.id,))
+    await w.trader(3, "paper")  # on since the signal's very moment, never served
+    w.clock.advance(150)
+
+    report = await w.services.autotrader.on_signal(signal)
+
+    assert report.counts == {"filled": 1, "placed": 1, "skipped: signal too old": 1}
+    assert w.orders_with(BYBIT_USER, client_order_id("auto", signal.id, BYBIT_USER)) == 1
+    assert await _paper_fills(w, PAPER_USER) == 1
+    ((_, details),) = await _audited(w)
+    assert details["users"] == {"3": "150 s"}
