@@ -92,7 +92,9 @@ def _errors(metrics: Metrics) -> Counter[str]:
     return found
 
 
-async def _orders_on_exchange(services: Services, users: int) -> Counter[int]:
+async def _orders_on_exchange(
+    services: Services, users: int, symbols: tuple[str, ...]
+) -> Counter[int]:
     """How many Tradewind orders each account holds on the exchange (after the run)."""
     counts: Counter[int] = Counter()
     sem = asyncio.Semaphore(200)
@@ -100,8 +102,11 @@ async def _orders_on_exchange(services: Services, users: int) -> Counter[int]:
     async def count(uid: int) -> None:
         async with sem, services.exchanges.lease(uid, "bybit", "demo") as client:
             api = client.api  # type: ignore[attr-defined]
-            orders = await api.fetch_closed_orders(SYMBOL) + await api.fetch_open_orders(SYMBOL)
-            counts[uid] = sum(1 for o in orders if (o.get("clientOrderId") or "").startswith("tw"))
+            for symbol in symbols:
+                orders = await api.fetch_closed_orders(symbol) + await api.fetch_open_orders(symbol)
+                counts[uid] += sum(
+                    1 for o in orders if (o.get("clientOrderId") or "").startswith("tw")
+                )
 
     await asyncio.gather(*(count(uid) for uid in range(1, users + 1)))
     return counts
@@ -149,7 +154,7 @@ async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> No
                         "bench.executions",
                         "SELECT signal_id, status, latency_ms FROM executions",
                     )
-                    on_exchange = await _orders_on_exchange(services, users)
+                    on_exchange = await _orders_on_exchange(services, users, symbols)
                     rss = rss_mb()
                 finally:
                     await services.aclose()
