@@ -109,9 +109,11 @@ def schedule_jobs(
 
     async def settle_then_resume() -> str | None:
         # Everything an earlier run left unknown is settled first, so auto-trading resumes
-        # on orders whose outcome is known.
-        settled = len(await services.settlement.settle())
-        resumed = await services.autotrader.resume()
+        # on orders whose outcome is known; a failure there must not stop the resume.
+        try:
+            settled = len(await services.settlement.settle())
+        finally:
+            resumed = await services.autotrader.resume()
         done = [f"settled {settled} orders left unknown"] if settled else []
         done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
         return "; ".join(done) or None
