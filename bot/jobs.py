@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram.ext import JobQueue
 
 from bot.logs import FailureLog
 from core.clock import Clock, SystemClock
-from core.exchange.protocol import ExchangeClient
 from core.heap import HeapGuard
 from core.metrics import Metrics
-from db.repositories.intents import IntentRecord
 from handlers.broadcast import BROADCAST_PROGRESS_S, report_progress
 from handlers.context import TradewindContext
 from services.caching import invalidate_user
@@ -94,12 +91,7 @@ def schedule_jobs(
         return f"closed {count} idle exchange clients" if count else None
 
     async def resolve_orders() -> str | None:
-        @asynccontextmanager
-        async def lease(intent: IntentRecord) -> AsyncIterator[ExchangeClient]:
-            async with exchanges.lease(intent.user_id, intent.exchange, intent.account_type) as c:
-                yield c
-
-        count = await services.executor.resolve_pending(lease)
+        count = len(await services.settlement.settle())
         return f"settled {count} orders whose outcome was unknown" if count else None
 
     async def expire_cards() -> str | None:
@@ -118,9 +110,16 @@ def schedule_jobs(
         services.autotrader.submit(report.signals)  # in the background: scans keep their pace
         return report.line()
 
-    async def resume_autotrade() -> str | None:
-        count = await services.autotrader.resume()
-        return f"resumed auto-trading of {count} recent signals" if count else None
+    async def settle_then_resume() -> str | None:
+        # Everything an earlier run left unknown is settled first, so auto-trading resumes
+        # on orders whose outcome is known; a failure there must not stop the resume.
+        try:
+            settled = len(await services.settlement.settle())
+        finally:
+            resumed = await services.autotrader.resume()
+        done = [f"settled {settled} orders left unknown"] if settled else []
+        done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
+        return "; ".join(done) or None
 
     async def sync_positions() -> str | None:
         report = await services.position_sync.sync_once()
@@ -141,7 +140,7 @@ def schedule_jobs(
         ("paper_settle", settle_paper, price_interval_s, price_interval_s),
         ("client_eviction", evict_idle_clients, 60, 60),
         ("cache_warming", warm_caches, services.warmer.lead_s / 2, 1),
-        ("order_resolution", resolve_orders, 60, 5),  # first run soon after a restart
+        ("order_resolution", resolve_orders, 60, 60),  # the first run is at start-up
         ("card_expiry", expire_cards, 600, 60),
         ("registry_sync", sync_registry, services.registry.interval_s, 1),
         ("market_scan", scan_market, services.scanner.interval_s, services.scanner.interval_s),
@@ -155,4 +154,4 @@ def schedule_jobs(
         job_queue.run_repeating(
             timed_job(name, body, metrics), interval=interval, first=first, name=name
         )
-    job_queue.run_once(timed_job("autotrade_resume", resume_autotrade, metrics), 3)
+    job_queue.run_once(timed_job("startup_settlement", settle_then_resume, metrics), 0)

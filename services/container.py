@@ -55,6 +55,7 @@ from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
 from services.promos import PromoService
 from services.scanner import Scanner
+from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
@@ -102,6 +103,7 @@ class Services:
     autotrader: AutoTrader
     position_sync: PositionSync
     order_expiry: OrderExpiry
+    settlement: OrderSettlement
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -214,6 +216,7 @@ async def build_services(
             cache=cache,
             clock=clock,
             signals=SignalRepository(store),
+            audit=audit,
         ),
         position_sync=PositionSync(
             work=work,
@@ -237,6 +240,13 @@ async def build_services(
             gateway=exchanges,
             cache=cache,
             clock=clock,
+        ),
+        settlement=OrderSettlement(
+            executor=executor,
+            gateway=exchanges,
+            users=UserRepository(store),
+            work=work,
+            cache=cache,
         ),
     )
 

@@ -1,0 +1,60 @@
+"""Settling orders whose outcome is unknown, and telling their traders how they ended.
+
+A crash between recording an order and hearing back from the exchange, or a lookup that
+failed, leaves an intent `pending`, `sent` or `unknown`. At start-up everything an earlier
+run left is looked up at once (nobody else will), then a job takes what has been unknown
+for 30 s. Each trader gets one notice per settled order through the outbox.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from core.cache import CacheLayer
+from core.exchange.protocol import ExchangeClient
+from db.repositories.intents import IntentRecord
+from db.repositories.users import UserRepository
+from services import notices
+from services.caching import invalidate_user
+from services.exchanges import ExchangeGateway
+from services.execution import OrderExecutor
+from services.unit_of_work import UnitOfWork
+
+
+class OrderSettlement:
+    """Looks up orders left unknown and tells each trader the outcome."""
+
+    def __init__(
+        self,
+        *,
+        executor: OrderExecutor,
+        gateway: ExchangeGateway,
+        users: UserRepository,
+        work: UnitOfWork,
+        cache: CacheLayer,
+    ) -> None:
+        self._executor = executor
+        self._gateway = gateway
+        self._users = users
+        self._work = work
+        self._cache = cache
+
+    async def settle(self, older_than_s: float = 30) -> list[IntentRecord]:
+        """Settle what is left unknown (all of it from before this start); return it."""
+        settled = await self._executor.settle_unresolved(self._lease, older_than_s)
+        if not settled:
+            return settled
+        for user_id in {intent.user_id for intent in settled}:
+            invalidate_user(self._cache, user_id)  # a settled order changes what they hold
+        users = await self._users.get_many(sorted({i.user_id for i in settled}))
+        told = [
+            notices.order_settled(intent, users[intent.user_id].chat_id)
+            for intent in settled
+            if intent.user_id in users
+        ]
+        async with self._work.begin() as work:
+            await work.notify(told)
+        return settled
+
+    def _lease(self, intent: IntentRecord) -> AbstractAsyncContextManager[ExchangeClient]:
+        return self._gateway.lease(intent.user_id, intent.exchange, intent.account_type)
