@@ -81,7 +81,7 @@ def schedule_jobs(
         return f"closed {count} idle exchange clients" if count else None
 
     async def resolve_orders() -> str | None:
-        count = await services.executor.resolve_pending(exchanges.lease_for)
+        count = len(await services.settlement.settle())
         return f"settled {count} orders whose outcome was unknown" if count else None
 
     async def expire_cards() -> str | None:
@@ -100,9 +100,16 @@ def schedule_jobs(
         services.autotrader.submit(report.signals)  # in the background: scans keep their pace
         return report.line()
 
-    async def resume_autotrade() -> str | None:
-        count = await services.autotrader.resume()
-        return f"resumed auto-trading of {count} recent signals" if count else None
+    async def settle_then_resume() -> str | None:
+        # Everything an earlier run left unknown is settled first, so auto-trading resumes
+        # on orders whose outcome is known; a failure there must not stop the resume.
+        try:
+            settled = len(await services.settlement.settle())
+        finally:
+            resumed = await services.autotrader.resume()
+        done = [f"settled {settled} orders left unknown"] if settled else []
+        done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
+        return "; ".join(done) or None
 
     async def sync_positions() -> str | None:
         report = await services.position_sync.sync_once()
@@ -123,7 +130,7 @@ def schedule_jobs(
         ("paper_settle", settle_paper, price_interval_s, price_interval_s),
         ("client_eviction", evict_idle_clients, 60, 60),
         ("cache_warming", warm_caches, services.warmer.lead_s / 2, 1),
-        ("order_resolution", resolve_orders, 60, 5),  # first run soon after a restart
+        ("order_resolution", resolve_orders, 60, 60),  # the first run is at start-up
         ("card_expiry", expire_cards, 600, 60),
         ("registry_sync", sync_registry, services.registry.interval_s, 1),
         ("market_scan", scan_market, services.scanner.interval_s, services.scanner.interval_s),
@@ -137,4 +144,4 @@ def schedule_jobs(
         job_queue.run_repeating(
             timed_job(name, body, metrics), interval=interval, first=first, name=name
         )
-    job_queue.run_once(timed_job("autotrade_resume", resume_autotrade, metrics), 3)
+    job_queue.run_once(timed_job("startup_settlement", settle_then_resume, metrics), 0)

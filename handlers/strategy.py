@@ -62,6 +62,8 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Max open positions: <b>{s.max_positions}</b> (max_positions)",
         f"Auto-trade: <b>{auto}</b> (auto_trade), on signals scoring ≥ <b>{s.min_score:.2f}</b>"
         " (min_score)",
+        f"Auto-trade skips a signal once the price moved over <b>{_num(s.max_drift_pct)}%</b>"
+        f" (max_drift_pct) or it is older than <b>{s.max_signal_age_s} s</b> (max_signal_age_s)",
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
@@ -84,6 +86,8 @@ def render_change(change: SettingChange) -> str:
         "auto_trade": "on" if s.auto_trade else "off",
         "min_score": f"{s.min_score:.2f}",
         "limit_order_ttl_min": f"{s.limit_order_ttl_min} min",
+        "max_drift_pct": f"{_num(s.max_drift_pct)}%",
+        "max_signal_age_s": f"{s.max_signal_age_s} s",
         "allow": _symbols(s.allow_symbols, "all symbols"),
         "deny": _symbols(s.deny_symbols, "none"),
     }

@@ -40,7 +40,8 @@ USAGE = {
     "long": "/long SYMBOL USDT [LEVERAGE] — e.g. /long BTC 50 10",
     "short": "/short SYMBOL USDT [LEVERAGE] — e.g. /short ETH 100 5",
     "close": "/close SYMBOL [PERCENT] — e.g. /close BTC 50 (no percent closes all of it)",
-    "cancel": "/cancel ORDER_ID — e.g. /cancel 5f1c2a (/orders lists the ids)",
+    "cancel": "/cancel ORDER_ID — the id /orders shows, or any unique start of it, "
+    "e.g. /cancel 685bd851-9",
 }
 
 

@@ -1,7 +1,7 @@
 """Auto-trade fan-out: one signal for 1,000 auto-trading users on the local Bybit server.
 
 Usage: .venv/bin/python -m scripts.bench_autotrade [--users 1000] [--latency-ms 25]
-                                                  [--rate-limit 100]
+                                                  [--rate-limit 100] [--signals 1]
 
 The local exchange server runs in its own process with `--rate-limit` requests/s for the
 whole IP (what Bybit enforces) and `--latency-ms` added to every request. Each user has a
@@ -10,7 +10,9 @@ already trade the signal's symbol at the strategy's leverage (set once before, a
 earlier signal on it). Measured: `AutoTrader.on_signal` for one signal — wall time, orders
 placed, refusals for rate (429 / retCode 10006), p50/p99 latency from the signal to each
 order's acknowledgement — then the same signal delivered again, and the orders counted on
-the exchange (duplicates: more than one order for a user).
+the exchange (duplicates: more than one order for a user per signal). With `--signals N`,
+N signals on N symbols found in one scan are traded together (`on_signals`), and each
+signal's first and last order latency is shown: how long its traders wait behind the others.
 """
 
 from __future__ import annotations
@@ -40,10 +42,13 @@ from scripts._bench import exchange_process, machine, percentile, rss_mb, table
 from services.container import Services, build_services
 
 SYMBOL = "BTC/USDT:USDT"
+SYMBOLS = (SYMBOL, "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "DOGE/USDT:USDT")
 LEVERAGE = 5
 
 
-async def _traders(services: Services, store: Store, secrets: SecretBox, users: int) -> None:
+async def _traders(
+    services: Services, store: Store, secrets: SecretBox, users: int, symbols: tuple[str, ...]
+) -> None:
     """Users, strategies, licences and encrypted keys, written without touching the venue."""
     now = datetime.now(UTC)
     people, credentials = UserRepository(store), CredentialRepository(store)
@@ -66,7 +71,8 @@ async def _traders(services: Services, store: Store, secrets: SecretBox, users: 
 
     async def at_leverage(uid: int) -> None:
         async with sem, gateway.lease(uid, "bybit", "demo") as client:
-            await client.set_leverage(SYMBOL, LEVERAGE)
+            for symbol in symbols:
+                await client.set_leverage(symbol, LEVERAGE)
 
     await asyncio.gather(*(at_leverage(uid) for uid in range(1, users + 1)))
 
@@ -86,7 +92,9 @@ def _errors(metrics: Metrics) -> Counter[str]:
     return found
 
 
-async def _orders_on_exchange(services: Services, users: int) -> Counter[int]:
+async def _orders_on_exchange(
+    services: Services, users: int, symbols: tuple[str, ...]
+) -> Counter[int]:
     """How many Tradewind orders each account holds on the exchange (after the run)."""
     counts: Counter[int] = Counter()
     sem = asyncio.Semaphore(200)
@@ -94,14 +102,18 @@ async def _orders_on_exchange(services: Services, users: int) -> Counter[int]:
     async def count(uid: int) -> None:
         async with sem, services.exchanges.lease(uid, "bybit", "demo") as client:
             api = client.api  # type: ignore[attr-defined]
-            orders = await api.fetch_closed_orders(SYMBOL) + await api.fetch_open_orders(SYMBOL)
-            counts[uid] = sum(1 for o in orders if (o.get("clientOrderId") or "").startswith("tw"))
+            for symbol in symbols:
+                orders = await api.fetch_closed_orders(symbol) + await api.fetch_open_orders(symbol)
+                counts[uid] += sum(
+                    1 for o in orders if (o.get("clientOrderId") or "").startswith("tw")
+                )
 
     await asyncio.gather(*(count(uid) for uid in range(1, users + 1)))
     return counts
 
 
-async def main(users: int, latency_ms: float, rate: float) -> None:
+async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> None:
+    symbols = SYMBOLS[:count]
     with tempfile.TemporaryDirectory() as tmp:
         async with exchange_process(latency_ms=latency_ms, rate=rate, accounts=users) as base_url:
             db = Path(tmp) / "bench.db"
@@ -119,29 +131,30 @@ async def main(users: int, latency_ms: float, rate: float) -> None:
                 )
                 try:
                     setup = time.perf_counter()
-                    await _traders(services, store, secrets, users)
+                    await _traders(services, store, secrets, users, symbols)
                     setup_s = time.perf_counter() - setup
-                    price = (await services.market.ticker("bybit", SYMBOL)).last
-                    draft = SignalDraft(
-                        "bybit", SYMBOL, "long", 0.9, price, LEVERAGE, Decimal(3),
-                        Decimal("1.5"), ("benchmark",),
-                    )  # fmt: skip
-                    signal = await SignalRepository(store).insert(draft, clock.now())
+                    signals = []
+                    for symbol in symbols:
+                        price = (await services.market.ticker("bybit", symbol)).last
+                        draft = SignalDraft(
+                            "bybit", symbol, "long", 0.9, price, LEVERAGE, Decimal(3),
+                            Decimal("1.5"), ("benchmark",),
+                        )  # fmt: skip
+                        signals.append(await SignalRepository(store).insert(draft, clock.now()))
                     calls_before, errors_before = _calls(metrics), _errors(metrics)
                     started = time.perf_counter()
-                    report = await services.autotrader.on_signal(signal)
+                    reports = await services.autotrader.on_signals(signals)
                     wall = time.perf_counter() - started
                     calls = _calls(metrics) - calls_before
                     errors = _errors(metrics) - errors_before
                     again = time.perf_counter()
-                    redelivered = await services.autotrader.on_signal(signal)
+                    redelivered = await services.autotrader.on_signals(signals)
                     again_s = time.perf_counter() - again
                     rows = await store.fetchall(
                         "bench.executions",
-                        "SELECT status, latency_ms FROM executions WHERE signal_id = ?",
-                        (signal.id,),
+                        "SELECT signal_id, status, latency_ms FROM executions",
                     )
-                    on_exchange = await _orders_on_exchange(services, users)
+                    on_exchange = await _orders_on_exchange(services, users, symbols)
                     rss = rss_mb()
                 finally:
                     await services.aclose()
@@ -149,19 +162,19 @@ async def main(users: int, latency_ms: float, rate: float) -> None:
     statuses = Counter(row["status"] for row in rows)
     latencies = [row["latency_ms"] for row in rows if row["latency_ms"] is not None]
     placed = statuses["placed"] + statuses["filled"]
-    duplicates = sum(n - 1 for n in on_exchange.values() if n > 1)
+    duplicates = sum(n - count for n in on_exchange.values() if n > count)
     refused = errors.get("RateLimited", 0)
     print(
-        f"{users} auto-trading users, one signal, local Bybit server with {rate:.0f} requests/s "
-        f"per IP and {latency_ms:.0f} ms latency; {machine()}"
+        f"{users} auto-trading users, {count} signal(s), local Bybit server with "
+        f"{rate:.0f} requests/s per IP and {latency_ms:.0f} ms latency; {machine()}"
     )
     print(f"setup (users, keys, licences, leverage once per account): {setup_s:.1f} s\n")
     print(
         table(
             ["measure", "value"],
             [
-                ("wall time of on_signal (s)", f"{wall:.2f}"),
-                ("candidates", report.candidates),
+                ("wall time of on_signals (s)", f"{wall:.2f}"),
+                ("candidates", sum(r.candidates for r in reports)),
                 ("orders placed", placed),
                 ("outcomes by status", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))),
                 ("orders on the exchange", sum(on_exchange.values())),
@@ -172,12 +185,22 @@ async def main(users: int, latency_ms: float, rate: float) -> None:
                 ("latency p99 (ms)", f"{percentile(latencies, 99):.0f}"),
                 ("latency max (ms)", f"{max(latencies):.0f}"),
                 ("requests per user", f"{sum(calls.values()) / users:.2f}"),
-                ("redelivered: candidates / wall (s)", f"{redelivered.candidates} / {again_s:.3f}"),
+                (
+                    "redelivered: candidates / wall (s)",
+                    f"{sum(r.candidates for r in redelivered)} / {again_s:.3f}",
+                ),
                 ("RSS at the end (MB)", f"{rss:.0f}"),
             ],
         )
     )
-    print("\n" + table(["exchange call in on_signal", "calls"], sorted(calls.items())))
+    if count > 1:
+        per_signal = []
+        for n, signal in enumerate(signals, 1):
+            mine = [r["latency_ms"] for r in rows if r["signal_id"] == signal.id]
+            mine = [ms for ms in mine if ms is not None]
+            per_signal.append((n, signal.symbol, f"{min(mine):.0f}", f"{max(mine):.0f}"))
+        print("\n" + table(["signal", "symbol", "first order (ms)", "last order (ms)"], per_signal))
+    print("\n" + table(["exchange call in on_signals", "calls"], sorted(calls.items())))
 
 
 if __name__ == "__main__":
@@ -185,5 +208,6 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--rate-limit", type=float, default=100)
+    parser.add_argument("--signals", type=int, default=1, choices=range(1, len(SYMBOLS) + 1))
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.latency_ms, args.rate_limit))
+    asyncio.run(main(args.users, args.latency_ms, args.rate_limit, args.signals))

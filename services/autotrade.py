@@ -1,23 +1,26 @@
 """Auto-trading: a new signal becomes one order for every trader who asked for it.
 
-For each signal, one query finds the candidates (auto-trade on, the score meets their
-threshold, not yet handled for this signal). Each is decided locally (licence, account,
-allow/deny list, max positions, size and the market's minimum) and either skipped with a
-reason or given an order intent whose client order id is derived from (signal id, user id):
-a retry, a crash or a redelivered signal meets the same id, and the executor never sends
-it twice. Orders of all users go out concurrently; every ccxt client of one exchange spends
-the venue's one request budget, so together they stay under the per-IP limit instead of
-being refused for rate. One user's failure is that user's outcome only. Every outcome is
-written to `executions` with the user's notice, in one transaction at the end.
+For each signal, one query finds the candidates (auto-trade on since before the signal was
+published, the score meets their threshold, not yet handled for this signal). Each is
+decided locally (allow/deny list, age and price drift within the trader's limits, licence,
+account, max positions, size, the market's minimum): skipped with a reason, or given an
+order intent whose client order id is derived from (signal id, user id), so a retry, a
+crash or a redelivered signal meets the same id and the executor never sends it twice.
+Every ccxt client of one exchange spends the venue's one request budget, so together they
+stay under the per-IP limit. Signals found together share it fairly: orders go out
+round-robin, each signal's first traders before any signal's later ones. One user's
+failure is that user's outcome only. Outcomes go to `executions` with the user's notices
+in one transaction at the end; stale skips (too old, price moved) are audited, not told.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,11 +31,26 @@ from core.exchange.models import ZERO, Market, PositionSide, Ticker
 from core.lifecycle import ExecutionStatus, IntentStatus, Origin
 from db.repositories.executions import Candidate, ExecutionRecord, ExecutionRepository
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
-from db.repositories.positions import ActivePosition, PositionRepository
+from db.repositories.positions import PositionRepository
 from db.repositories.signals import SignalRecord, SignalRepository
 from services import notices
 from services.account_client import AccountClient
 from services.amounts import protective_levels
+from services.audit import AuditService
+from services.autotrade_plan import (
+    PRICE_MOVED,
+    STALE,
+    TOO_OLD,
+    AutoTradeReport,
+    moved,
+    stale_audits,
+    too_old,
+)
+from services.autotrade_plan import Batch as _Batch
+from services.autotrade_plan import MarketContext as _Context
+from services.autotrade_plan import Outcome as _Outcome
+from services.autotrade_plan import Plan as _Plan
+from services.autotrade_plan import opened_position as _opened
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.market import MarketService
@@ -51,44 +69,9 @@ BELOW_MINIMUM = "below minimum notional"
 DENIED = "symbol denied"
 NOT_LISTED = "symbol not listed"
 UNAVAILABLE = "exchange unavailable"
-# A signal older than this is not traded after a restart: its price has moved on.
+# A signal older than this is not looked at again after a restart, whatever the trader's limit.
 RESUME_WINDOW = timedelta(minutes=2)
-QUIET = frozenset({DENIED})  # the trader's own filter said no: nothing to tell them
-
-
-@dataclass(slots=True, frozen=True)
-class _Plan:
-    """One candidate's order, decided; `intent` is None until the size is known."""
-
-    candidate: Candidate
-    exchange: str
-    account_type: str
-    market: Market
-    price: Decimal
-    leverage: int
-    cid: str
-    intent: NewIntent | None
-
-
-@dataclass(slots=True, frozen=True)
-class _Outcome:
-    record: ExecutionRecord
-    candidate: Candidate
-    intent: IntentRecord | None = None
-
-
-@dataclass(slots=True)
-class AutoTradeReport:
-    """What one signal did: outcomes by status and reason, and the time it took."""
-
-    signal_id: int
-    candidates: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def __str__(self) -> str:
-        parts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
-        return f"signal {self.signal_id}: {self.candidates} candidates ({parts or 'none'})"
+QUIET = frozenset({DENIED}) | STALE  # the trader's own filter said no: nothing to tell them
 
 
 class AutoTrader:
@@ -106,6 +89,7 @@ class AutoTrader:
         gateway: ExchangeGateway,
         clock: Clock,
         signals: SignalRepository,
+        audit: AuditService,
         concurrency: int = 500,
     ) -> None:
         self._work = work
@@ -118,6 +102,7 @@ class AutoTrader:
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._signals = signals
+        self._audit = audit
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, signals: Sequence[SignalRecord]) -> None:
@@ -157,29 +142,90 @@ class AutoTrader:
             log.exception("auto-trading signals %s failed", [s.id for s in signals])
 
     async def on_signals(self, signals: Sequence[SignalRecord]) -> list[AutoTradeReport]:
-        """Trade every new signal for the users who want it; return what happened."""
-        return [await self.on_signal(signal) for signal in signals]
+        """Trade every new signal for the users who want it; return what happened.
+
+        Orders go out interleaved across the signals: the n-th trader of every signal before
+        the (n+1)-th of any. A trader's orders planned for earlier signals count towards their
+        maximum of open positions, as if those signals had been traded first.
+        """
+        started = time.perf_counter()
+        planned: dict[int, int] = {}
+        batches = [await self._prepare(signal, planned) for signal in signals]
+        tasks: list[list[asyncio.Task[_Outcome]]] = [[] for _ in batches]
+        loop = asyncio.get_running_loop()
+        # Tasks reach the concurrency slots and the venue's request queue in creation order.
+        for turn in itertools.zip_longest(*(b.plans for b in batches)):
+            for index, plan in enumerate(turn):
+                if plan is not None:
+                    work = self._execute(batches[index].signal, plan)
+                    tasks[index].append(loop.create_task(work))
+        concluding = (self._conclude(b, t, started) for b, t in zip(batches, tasks, strict=True))
+        try:
+            return list(await asyncio.gather(*concluding))
+        finally:
+            for task in itertools.chain.from_iterable(tasks):
+                task.cancel()  # only those still running: a failed sibling stops the batch
 
     async def on_signal(self, signal: SignalRecord) -> AutoTradeReport:
-        started = time.perf_counter()
-        report = AutoTradeReport(signal.id)
-        candidates = await self._executions.candidates(signal.id, signal.score, self._clock.now())
-        report.candidates = len(candidates)
+        (report,) = await self.on_signals([signal])
+        return report
+
+    async def _prepare(self, signal: SignalRecord, planned: dict[int, int]) -> _Batch:
+        """Find and decide the signal's candidates; record the intents already sized."""
+        now = self._clock.now()
+        candidates = await self._executions.candidates(
+            signal.id, signal.score, now, signal.created_at
+        )
+        batch = _Batch(signal, len(candidates), [], [])
         if not candidates:
-            return report
-        outcomes: list[_Outcome] = []
-        plans: list[_Plan] = []
+            return batch
         context = await self._market_context(signal, candidates)
+        reference = await self._reference(signal)
         for candidate in candidates:
-            decided = self._decide(signal, candidate, context)
+            held = planned.get(candidate.user_id, 0)
+            decided = self._decide(signal, candidate, context, reference, held)
             if isinstance(decided, _Plan):
-                plans.append(decided)
+                batch.plans.append(decided)
+                planned[candidate.user_id] = planned.get(candidate.user_id, 0) + 1
             else:
-                outcomes.append(decided)
-        ready = [p.intent for p in plans if p.intent is not None]
+                batch.outcomes.append(decided)
+        await self._finish_begun(batch, context, reference, planned)
+        ready = [p.intent for p in batch.plans if p.intent is not None]
         if ready:
-            await self._intents.create_many(ready, self._clock.now())
-        outcomes += await asyncio.gather(*(self._execute(signal, plan) for plan in plans))
+            await self._intents.create_many(ready, now)
+        return batch
+
+    async def _finish_begun(
+        self, batch: _Batch, context: _Context, reference: Ticker | None, planned: dict[int, int]
+    ) -> None:
+        """Orders a cut-off run recorded may be on the exchange: finish and record them as
+        they are, never skip them as stale (the executor sends none of them twice)."""
+        signal = batch.signal
+        stale = {
+            client_order_id(Origin.AUTO, signal.id, o.candidate.user_id): o
+            for o in batch.outcomes
+            if o.record.reason in STALE
+        }
+        for cid in await self._intents.recorded(list(stale)) if stale else ():
+            outcome, user_id = stale[cid], stale[cid].candidate.user_id
+            held = planned.get(user_id, 0)
+            decided = self._decide(signal, outcome.candidate, context, reference, held, False)
+            batch.outcomes.remove(outcome)
+            if isinstance(decided, _Plan):
+                batch.plans.append(decided)
+                planned[user_id] = held + 1
+            else:
+                batch.outcomes.append(decided)
+
+    async def _conclude(
+        self, batch: _Batch, tasks: Sequence[asyncio.Task[_Outcome]], started: float
+    ) -> AutoTradeReport:
+        """Wait for the signal's orders, then write its outcomes; report what happened."""
+        signal = batch.signal
+        report = AutoTradeReport(signal.id, batch.candidates)
+        if not batch.candidates:
+            return report
+        outcomes = batch.outcomes + list(await asyncio.gather(*tasks))
         await self._finish(signal, outcomes)
         for outcome in outcomes:
             what = outcome.record.reason if outcome.record.status == SKIPPED else None
@@ -206,23 +252,35 @@ class AutoTrader:
             context[exchange] = (markets, ticker)
         return context
 
+    async def _reference(self, signal: SignalRecord) -> Ticker | None:
+        """The price now where the signal was found, to measure drift (None: the trader's)."""
+        try:
+            return (await self._market.tickers(signal.source)).get(signal.symbol)
+        except ExchangeError as error:
+            log.warning("auto-trade: no %s price for drift: %s", signal.source, error.message)
+            return None
+
     def _decide(
         self,
         signal: SignalRecord,
         candidate: Candidate,
-        context: Mapping[str, tuple[Mapping[str, Market], Ticker | None] | None],
+        context: _Context,
+        reference: Ticker | None,
+        planned: int = 0,
+        fresh_only: bool = True,
     ) -> _Plan | _Outcome:
         strategy = candidate.strategy
         if signal.symbol in strategy.deny_symbols or (
             strategy.allow_symbols and signal.symbol not in strategy.allow_symbols
         ):
             return self._skip(signal, candidate, DENIED)
+        age = too_old(signal, strategy, self._clock.now()) if fresh_only else None
+        if age is not None:
+            return replace(self._skip(signal, candidate, TOO_OLD), detail=age)
         if not candidate.licensed:
             return self._skip(signal, candidate, NO_LICENCE)
         if candidate.exchange is None or candidate.account_type is None:
             return self._skip(signal, candidate, NO_ACCOUNT)
-        if candidate.open_positions >= strategy.max_positions:
-            return self._skip(signal, candidate, MAX_POSITIONS)
         found = context[candidate.exchange]
         if found is None:
             return self._skip(signal, candidate, UNAVAILABLE)
@@ -230,6 +288,11 @@ class AutoTrader:
         market = markets.get(signal.symbol)
         if market is None or ticker is None or ticker.last <= 0:
             return self._skip(signal, candidate, NOT_LISTED)
+        drift = moved(signal, strategy, (reference or ticker).last) if fresh_only else None
+        if drift is not None:
+            return replace(self._skip(signal, candidate, PRICE_MOVED), detail=drift)
+        if candidate.open_positions + planned >= strategy.max_positions:
+            return self._skip(signal, candidate, MAX_POSITIONS)
         leverage = max(1, min(strategy.leverage, market.max_leverage))
         plan = _Plan(
             candidate=candidate,
@@ -368,27 +431,6 @@ class AutoTrader:
             await self._executions.record_many([o.record for o in outcomes], work.tx)
             await self._positions.opened_many([p for p in opened if p is not None], work.tx)
             await work.notify(told)
+            for target, stale in stale_audits(signal, outcomes):  # not told, so audited
+                await self._audit.record(None, "autotrade_stale", target, stale, tx=work.tx)
             work.changed()  # the admin analytics count auto-trades
-
-
-def _opened(outcome: _Outcome, signal: SignalRecord) -> ActivePosition | None:
-    """The position an order just opened, so max positions counts it before the next sync."""
-    intent = outcome.intent
-    if intent is None:
-        return None
-    return ActivePosition(
-        user_id=intent.user_id,
-        exchange=intent.exchange,
-        account_type=intent.account_type,
-        symbol=intent.symbol,
-        side=signal.side,
-        qty=intent.filled_qty or intent.qty,
-        entry_price=intent.avg_price or signal.price,
-        leverage=intent.leverage or 1,
-        opened_at=intent.updated_at,
-        updated_at=intent.updated_at,
-        take_profit=intent.take_profit,
-        stop_loss=intent.stop_loss,
-        origin=Origin.AUTO,
-        signal_id=signal.id,
-    )

@@ -56,6 +56,7 @@ from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
 from services.promos import PromoService
 from services.scanner import Scanner
+from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
@@ -104,6 +105,7 @@ class Services:
     autotrader: AutoTrader
     position_sync: PositionSync
     order_expiry: OrderExpiry
+    settlement: OrderSettlement
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -216,6 +218,7 @@ async def build_services(
             gateway=exchanges,
             clock=clock,
             signals=SignalRepository(store),
+            audit=audit,
         ),
         position_sync=PositionSync(
             work=work,
@@ -237,6 +240,12 @@ async def build_services(
             users=UserRepository(store),
             gateway=exchanges,
             clock=clock,
+        ),
+        settlement=OrderSettlement(
+            executor=executor,
+            gateway=exchanges,
+            users=UserRepository(store),
+            work=work,
         ),
     )
 

@@ -6,8 +6,9 @@
 3. No answer (timeout, dropped connection, 5xx, garbled body) or a duplicate-id refusal makes
    the outcome unknown: the order is looked up by its client id. Found → settled. Only a
    confirmed absence allows sending again, with the same id, a bounded number of times.
-4. If even the lookup fails, the intent stays `unknown` and `resolve_pending` (run at start-up
-   and by a job) finishes the work later; the trader is told the order is being checked.
+4. If even the lookup fails, the intent stays `unknown` and `settle_unresolved` (run at
+   start-up for everything an earlier run left, then by a job for what is 30 s old) finishes
+   the work later; the trader is told the order is being checked, and then how it ended.
 
 Concurrent calls for the same client order id (a double tap, a redelivered update) are
 serialised, and an intent already settled is answered from the record without sending.
@@ -32,7 +33,7 @@ from core.exchange.errors import (
     UnknownOutcome,
 )
 from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
-from core.lifecycle import FINAL, IntentStatus
+from core.lifecycle import FINAL, UNRESOLVED, IntentStatus
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,18 @@ class OrderExecutor:
         self._clock = clock
         self._max_attempts = max_attempts
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Whatever was left unresolved before this start has no sender any more: no age floor.
+        self._started = clock.now()
 
     async def record(self, intent: NewIntent) -> bool:
         """Write the intent down; False if it already exists (same client order id)."""
         return await self._intents.create(intent, self._clock.now())
+
+    def _lock(self, client_order_id: str) -> asyncio.Lock:
+        lock = self._locks.get(client_order_id)
+        if lock is None:
+            lock = self._locks[client_order_id] = asyncio.Lock()
+        return lock
 
     async def place(
         self, client: OrderPlacer, client_order_id: str, *, await_fill: bool = False
@@ -81,10 +90,7 @@ class OrderExecutor:
         `await_fill`: a market order the venue reports as just accepted is looked up once,
         so the intent settles with its fill (a trader waiting on a card wants the price).
         """
-        lock = self._locks.get(client_order_id)
-        if lock is None:
-            lock = self._locks[client_order_id] = asyncio.Lock()
-        async with lock:
+        async with self._lock(client_order_id):
             intent = await self._require(client_order_id)
             if intent.status in FINAL:
                 return Execution(intent, None, already_done=True)
@@ -99,26 +105,44 @@ class OrderExecutor:
 
     async def resolve_pending(self, lease: ClientLease, older_than_s: float = 30) -> int:
         """Settle intents left `sent`/`unknown` by a crash or a failed lookup; return how many."""
-        cutoff = self._clock.now() - timedelta(seconds=older_than_s)
-        settled = 0
-        for intent in await self._intents.unresolved(cutoff):
-            if intent.status == IntentStatus.PENDING:
-                # Recorded but never sent: the sender died before the request left.
-                await self._update(intent, IntentUpdate(IntentStatus.REJECTED, error="not sent"))
-                settled += 1
-                continue
-            try:
-                async with lease(intent) as client:
-                    order = await self._lookup(client, intent)
-                if order is None:
-                    change = IntentUpdate(IntentStatus.REJECTED, error="never reached the exchange")
-                    await self._update(intent, change)
-                else:
-                    await self._settle(intent, order)
-                settled += 1
-            except ExchangeError as error:
-                log.warning("intent %s still unresolved: %s", intent.client_order_id, error)
+        return len(await self.settle_unresolved(lease, older_than_s))
+
+    async def settle_unresolved(
+        self, lease: ClientLease, older_than_s: float = 30
+    ) -> list[IntentRecord]:
+        """Settle intents left `pending`/`sent`/`unknown`; return them as settled.
+
+        Those from before this start are all taken; later ones once `older_than_s` old (a
+        younger one may still be in its sender's hands).
+        """
+        cutoff = max(self._clock.now() - timedelta(seconds=older_than_s), self._started)
+        settled: list[IntentRecord] = []
+        for found in await self._intents.unresolved(cutoff):
+            async with self._lock(found.client_order_id):  # never beside a sender of it
+                intent = await self._require(found.client_order_id)
+                if intent.status not in UNRESOLVED:
+                    continue
+                done = await self._settle_one(lease, intent)
+            if done is not None:
+                settled.append(done)
         return settled
+
+    async def _settle_one(self, lease: ClientLease, intent: IntentRecord) -> IntentRecord | None:
+        if intent.status == IntentStatus.PENDING:
+            # Recorded but never sent: the sender died before the request left.
+            await self._update(intent, IntentUpdate(IntentStatus.REJECTED, error="not sent"))
+            return await self._require(intent.client_order_id)
+        try:
+            async with lease(intent) as client:
+                order = await self._lookup(client, intent)
+        except ExchangeError as error:
+            log.warning("intent %s still unresolved: %s", intent.client_order_id, error)
+            return None
+        if order is None:
+            change = IntentUpdate(IntentStatus.REJECTED, error="never reached the exchange")
+            await self._update(intent, change)
+            return await self._require(intent.client_order_id)
+        return (await self._settle(intent, order)).intent
 
     async def _send(self, client: OrderPlacer, intent: IntentRecord) -> Order:
         """The exchange's answer to the order, sent at most until it is known to exist."""

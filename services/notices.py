@@ -15,7 +15,8 @@ from decimal import Decimal
 from html import escape
 
 from core.exchange.models import ZERO
-from core.lifecycle import ExecutionStatus
+from core.exchange.venues import title
+from core.lifecycle import ExecutionStatus, IntentStatus
 from db.repositories.broadcasts import Recipient
 from db.repositories.executions import Candidate, ExecutionRecord
 from db.repositories.intents import IntentRecord
@@ -156,6 +157,33 @@ def order_expired(order: PendingOrder, chat_id: int) -> Notice:
         ),
         dedup_key=f"expiry:{order.client_order_id}",
     )
+
+
+def order_settled(intent: IntentRecord, chat_id: int) -> Notice:
+    """How an order whose outcome was unknown (a crash, a lost answer) ended."""
+    return Notice(
+        user_id=intent.user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.FILL,
+        text=settled_text(intent),
+        dedup_key=f"settled:{intent.client_order_id}",
+    )
+
+
+def settled_text(intent: IntentRecord) -> str:
+    venue = escape(title(intent.exchange))
+    what = escape(f"{intent.side} {intent.qty} {intent.symbol}")
+    head = f"Your order {what}, interrupted before {venue} answered,"
+    if intent.status == IntentStatus.FILLED:
+        filled = escape(f"{intent.filled_qty or intent.qty} at {intent.avg_price}")
+        return f"✅ {head} was filled: {filled}. /positions shows it."
+    if intent.status == IntentStatus.OPEN:
+        return f"✅ {head} was placed and is open. /orders shows it."
+    if intent.status == IntentStatus.CANCELLED:
+        return f"✖️ {head} was cancelled on {venue}; nothing more will happen to it."
+    reasons = {"not sent": "it was never sent", "never reached the exchange": "it never got there"}
+    reason = reasons.get(intent.error or "", f"{venue} refused it")
+    return f"❌ {head} was not placed: {reason}. Nothing was traded."
 
 
 # Licences

@@ -57,6 +57,10 @@ _RANGES = {
     "limit_order_ttl_min": _Range(
         Decimal(1), Decimal(10_080), "a whole number of minutes", "60", " min", True
     ),
+    "max_drift_pct": _Range(Decimal("0.01"), Decimal(20), "a price move", "0.3", " %"),
+    "max_signal_age_s": _Range(
+        Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
+    ),
 }
 KEYS = (*_RANGES, "auto_trade", "allow", "deny")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
@@ -68,6 +72,8 @@ _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "max_positions": lambda r, n: replace(r, max_positions=int(n)),
     "min_score": lambda r, n: replace(r, min_score=float(n)),
     "limit_order_ttl_min": lambda r, n: replace(r, limit_order_ttl_min=int(n)),
+    "max_drift_pct": lambda r, n: replace(r, max_drift_pct=n),
+    "max_signal_age_s": lambda r, n: replace(r, max_signal_age_s=int(n)),
 }
 
 
@@ -140,7 +146,20 @@ class StrategyService:
                 note = "size_usdt is cleared: every trade is now sized from your equity."
             elif name == "leverage":
                 note = "Each market's own maximum is checked when you trade."
+            elif name == "auto_trade":
+                record, note = self._auto_trade_switched(current, record)
             return await self._store(record, name, note)
+
+    def _auto_trade_switched(
+        self, current: StrategyRecord, record: StrategyRecord
+    ) -> tuple[StrategyRecord, str]:
+        """Stamp when auto-trade went on: only signals published after it are traded."""
+        if not record.auto_trade:
+            return replace(record, auto_trade_since=None), ""
+        if current.auto_trade and current.auto_trade_since is not None:
+            return record, ""  # already on: the earlier start stands
+        note = "Signals published from now on are traded; earlier ones are not."
+        return replace(record, auto_trade_since=self._clock.now()), note
 
     async def _store(self, record: StrategyRecord, key: str, note: str = "") -> SettingChange:
         await self.save(record)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from core.clock import Clock
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.exchange.errors import ExchangeError, InvalidOrder
 from core.exchange.ids import client_order_id
-from core.exchange.models import ZERO, Order, Position, PositionSide, Side
+from core.exchange.models import ZERO, Order, OrderStatus, Position, PositionSide, Side
 from core.lifecycle import UNRESOLVED, CloseReason, IntentStatus, Origin
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from services.account_client import AccountClient
@@ -46,6 +47,8 @@ __all__ = ["LICENCE_NEEDED", "CardExpired", "CloseCard", "OpenCard", "Placement"
 log = logging.getLogger(__name__)
 
 DRAFT_TTL = timedelta(minutes=2)
+MIN_PREFIX = 4  # a shorter start of an id is too easily a typo to cancel an order by
+AMBIGUOUS_SHOWN = 5
 LICENCE_NEEDED = (
     "Opening new positions needs an active licence (/redeem a promo code or ask an admin). "
     "Closing positions, cancelling orders and viewing never need one."
@@ -198,17 +201,22 @@ class TradingService:
         return await self._intents.expire_drafts(self._clock.now())
 
     async def cancel_order(self, user_id: int, order_id: str) -> Order:
-        """Cancel one of the caller's open orders on their active account."""
+        """Cancel one of the caller's open orders on their active account, named by its
+        exchange or client order id or a unique start of either (as /orders shows it).
+
+        The order returned is the one known before the cancel (venues answer a cancel with
+        little more than the id), marked cancelled.
+        """
         account = await self._accounts.require_active(user_id)
         wanted = order_id.strip()
         client = self._account(account)
-        orders = await client.open_orders(fresh=True)
-        found = next((o for o in orders if wanted in (o.order_id, o.client_order_id)), None)
+        found = _matching(await client.open_orders(fresh=True), wanted)
         if found is None:
             raise NotFound(f"No open order {wanted[:40]} on {account.label}. /orders lists yours.")
         cancelled = await client.cancel_order(found.symbol, found.order_id)
         await self._note_cancelled(user_id, found.client_order_id)
-        return cancelled
+        filled = max(found.filled_qty, cancelled.filled_qty)
+        return replace(found, status=OrderStatus.CANCELLED, filled_qty=filled)
 
     async def _place(self, client: AccountClient, intent: IntentRecord) -> Placement:
         position = None
@@ -325,6 +333,30 @@ class TradingService:
 
     def _account(self, account: AccountRef) -> AccountClient:
         return self._gateway.account(account.user_id, account.exchange, account.account_type)
+
+
+def _matching(orders: Sequence[Order], wanted: str) -> Order | None:
+    """The order with this id, or the only one whose exchange or client id starts with it;
+    several make the prefix ambiguous: refused with the candidates."""
+    key = wanted.lower()
+    exact = [o for o in orders if key in (o.order_id.lower(), (o.client_order_id or "").lower())]
+    if exact or len(key) < MIN_PREFIX:
+        return exact[0] if exact else None
+    starts = [
+        o
+        for o in orders
+        if o.order_id.lower().startswith(key) or (o.client_order_id or "").lower().startswith(key)
+    ]
+    if len(starts) > 1:
+        shown = ", ".join(
+            f"{o.order_id} ({o.side.value} {o.symbol})" for o in starts[:AMBIGUOUS_SHOWN]
+        )
+        more = f" and {len(starts) - AMBIGUOUS_SHOWN} more" if len(starts) > AMBIGUOUS_SHOWN else ""
+        raise InvalidInput(
+            f"{wanted[:40]} starts {len(starts)} open orders: {shown}{more}. "
+            "Give more of the id; nothing was cancelled."
+        )
+    return starts[0] if starts else None
 
 
 def _find(positions: Sequence[Position], symbol: str) -> Position | None:

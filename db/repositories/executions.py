@@ -2,7 +2,8 @@
 
 `candidates` is the one query behind a signal's fan-out: every auto-trading user whose
 threshold the score meets, with their settings, licence, active account and open position
-count, minus the users this signal already has an outcome for (a redelivered signal finds
+count, minus traders who turned auto-trade on after the signal was published and
+the users this signal already has an outcome for (a redelivered signal finds
 nobody new). Outcomes are written once per (signal, user); a second write is ignored.
 """
 
@@ -51,7 +52,7 @@ class ExecutionRecord:
 _CANDIDATES = """
 SELECT s.user_id, u.chat_id, s.size_usdt, s.risk_pct, s.leverage, s.tp_pct, s.sl_pct,
     s.max_positions, s.auto_trade, s.min_score, s.allow_symbols, s.deny_symbols,
-    s.limit_order_ttl_min,
+    s.limit_order_ttl_min, s.auto_trade_since, s.max_drift_pct, s.max_signal_age_s,
     COALESCE(l.active = 1 AND l.end_at > :now, 0) AS licensed,
     c.exchange, c.account_type,
     (SELECT COUNT(*) FROM active_positions p
@@ -66,6 +67,7 @@ LEFT JOIN api_credentials c ON c.id = COALESCE(
     (SELECT f.id FROM api_credentials f WHERE f.user_id = s.user_id
      ORDER BY f.exchange, f.account_type LIMIT 1))
 WHERE s.auto_trade = 1 AND s.min_score <= :score AND u.is_active = 1 AND u.is_blocked = 0
+  AND s.auto_trade_since <= :published
   AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.signal_id = :signal AND e.user_id = s.user_id)
 """
 _COLUMNS = (
@@ -83,7 +85,11 @@ WHERE signal_id = ? AND user_id = ? AND status = '{ExecutionStatus.PLACED}'
 """
 
 HOT_QUERIES = (
-    HotQuery("executions.candidates", _CANDIDATES, {"now": 0, "score": 0.8, "signal": 1}),
+    HotQuery(
+        "executions.candidates",
+        _CANDIDATES,
+        {"now": 0, "score": 0.8, "signal": 1, "published": 0},
+    ),
     HotQuery("executions.for_signal", _FOR_SIGNAL, (1,)),
     HotQuery("executions.get", _GET, (1, 2)),
 )
@@ -92,8 +98,16 @@ HOT_QUERIES = (
 class ExecutionRepository(Repository):
     """SQL for executions (and the candidate query that feeds them)."""
 
-    async def candidates(self, signal_id: int, score: float, now: datetime) -> list[Candidate]:
-        params = {"now": to_ms(now), "score": score, "signal": signal_id}
+    async def candidates(
+        self, signal_id: int, score: float, now: datetime, published: datetime
+    ) -> list[Candidate]:
+        """Only traders whose auto-trade was on when the signal was `published`."""
+        params = {
+            "now": to_ms(now),
+            "score": score,
+            "signal": signal_id,
+            "published": to_ms(published),
+        }
         rows = await self.store.fetchall("executions.candidates", _CANDIDATES, params)
         return [_candidate(row) for row in rows]
 

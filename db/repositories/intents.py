@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -163,6 +163,19 @@ class IntentRepository(Repository):
             return await t.executemany(
                 "intents.create_many", _INSERT, [_insert_params(i, now) for i in intents]
             )
+
+    async def recorded(self, client_order_ids: Sequence[str]) -> set[str]:
+        """Which of these client order ids have an intent (primary-key lookups, in chunks)."""
+        found: set[str] = set()
+        for start in range(0, len(client_order_ids), 500):
+            chunk = tuple(client_order_ids[start : start + 500])
+            sql = (
+                "SELECT client_order_id FROM order_intents "
+                f"WHERE client_order_id IN ({','.join('?' * len(chunk))})"
+            )
+            rows = await self.store.fetchall("intents.recorded", sql, chunk)
+            found.update(row["client_order_id"] for row in rows)
+        return found
 
     async def get(self, client_order_id: str) -> IntentRecord | None:
         row = await self.store.fetchone("intents.get", _GET, (client_order_id,))

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from db.repositories import HotQuery
-from db.repositories.base import Repository, to_dec, to_ms, to_text
+from db.repositories.base import Repository, from_ms, to_dec, to_ms, to_text
 from db.store import Row, Tx
 
 
@@ -29,27 +29,35 @@ class StrategyRecord:
     allow_symbols: tuple[str, ...] = field(default_factory=tuple)
     deny_symbols: tuple[str, ...] = field(default_factory=tuple)
     limit_order_ttl_min: int = 60
+    # When auto-trade was last turned on: signals published before it are not traded.
+    # Saving an auto-trading record without one stamps the time of the save.
+    auto_trade_since: datetime | None = None
+    max_drift_pct: Decimal = Decimal("0.3")  # skip a signal once the price moved further
+    max_signal_age_s: int = 120  # skip a signal older than this
 
 
 _COLUMNS = (
     "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
-    "min_score, allow_symbols, deny_symbols, limit_order_ttl_min"
+    "min_score, allow_symbols, deny_symbols, limit_order_ttl_min, auto_trade_since, "
+    "max_drift_pct, max_signal_age_s"
 )
 _GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
 _AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
 _UPSERT = """
 INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
     max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
-    updated_at)
+    auto_trade_since, max_drift_pct, max_signal_age_s, updated_at)
 VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
-    :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min, :now)
+    :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min,
+    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :now)
 ON CONFLICT (user_id) DO UPDATE SET
     size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
     leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
     max_positions = excluded.max_positions, auto_trade = excluded.auto_trade,
     min_score = excluded.min_score, allow_symbols = excluded.allow_symbols,
     deny_symbols = excluded.deny_symbols, limit_order_ttl_min = excluded.limit_order_ttl_min,
-    updated_at = excluded.updated_at
+    auto_trade_since = excluded.auto_trade_since, max_drift_pct = excluded.max_drift_pct,
+    max_signal_age_s = excluded.max_signal_age_s, updated_at = excluded.updated_at
 """
 
 HOT_QUERIES = (
@@ -97,8 +105,18 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
         "allow_symbols": json.dumps(list(record.allow_symbols)),
         "deny_symbols": json.dumps(list(record.deny_symbols)),
         "limit_order_ttl_min": record.limit_order_ttl_min,
+        "auto_trade_since": _since(record, now),
+        "max_drift_pct": str(record.max_drift_pct),
+        "max_signal_age_s": record.max_signal_age_s,
         "now": to_ms(now),
     }
+
+
+def _since(record: StrategyRecord, now: datetime) -> int | None:
+    """Off has no start; on without a known start began now, never earlier."""
+    if not record.auto_trade:
+        return None
+    return to_ms(record.auto_trade_since or now)
 
 
 def strategy_from_row(row: Row) -> StrategyRecord:
@@ -116,4 +134,7 @@ def strategy_from_row(row: Row) -> StrategyRecord:
         allow_symbols=tuple(json.loads(row["allow_symbols"])),
         deny_symbols=tuple(json.loads(row["deny_symbols"])),
         limit_order_ttl_min=row["limit_order_ttl_min"],
+        auto_trade_since=from_ms(row["auto_trade_since"]),
+        max_drift_pct=Decimal(row["max_drift_pct"]),
+        max_signal_age_s=row["max_signal_age_s"],
     )

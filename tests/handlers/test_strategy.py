@@ -42,6 +42,8 @@ async def test_strategy_shows_the_defaults(bot: BotHarness) -> None:
         "Take profit: 3% (tp_pct) · Stop loss: 1.5% (sl_pct)",
         "Max open positions: 5 (max_positions)",
         "Auto-trade: off (auto_trade), on signals scoring ≥ 0.70 (min_score)",
+        "Auto-trade skips a signal once the price moved over 0.3% (max_drift_pct) or it is "
+        "older than 120 s (max_signal_age_s)",
         "Allowed symbols: all (allow)",
         "Denied symbols: none (deny)",
         "/set KEY VALUE",
@@ -58,6 +60,8 @@ HAPPY = [
     ("max_positions", "12", "12", "max_positions", 12),
     ("auto_trade", "on", "on", "auto_trade", True),
     ("min_score", "0.85", "0.85", "min_score", 0.85),
+    ("max_drift_pct", "0.5%", "0.5%", "max_drift_pct", Decimal("0.5")),
+    ("max_signal_age_s", "60", "60 s", "max_signal_age_s", 60),
 ]
 
 
@@ -92,6 +96,8 @@ RANGES = {
     "sl_pct": ("0.09", "from 0.1 to 100 %"),
     "max_positions": ("51", "from 1 to 50"),
     "min_score": ("1.01", "from 0 to 1"),
+    "max_drift_pct": ("20.01", "from 0.01 to 20 %"),
+    "max_signal_age_s": ("3601", "from 5 to 3,600 s"),
 }
 
 
@@ -173,3 +179,14 @@ async def test_values_are_escaped_and_rounded(bot: BotHarness) -> None:
     assert (await reply(bot, "/set size_usdt 1000000")).startswith(
         "✅ size_usdt is now 1,000,000 USDT per trade."
     )
+
+
+async def test_auto_trade_on_says_only_later_signals_trade(bot: BotHarness) -> None:
+    text = await reply(bot, "/set auto_trade on")
+    assert "Signals published from now on are traded; earlier ones are not." in text
+    since = (await bot.services.strategy.settings(TRADER)).auto_trade_since
+    assert since is not None
+    assert "earlier ones" not in await reply(bot, "/set auto_trade on")  # still on since then
+    assert (await bot.services.strategy.settings(TRADER)).auto_trade_since == since
+    await reply(bot, "/set auto_trade off")
+    assert (await bot.services.strategy.settings(TRADER)).auto_trade_since is None

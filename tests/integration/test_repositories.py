@@ -73,6 +73,7 @@ async def test_strategy_defaults_roundtrip_and_auto_traders(store: Store) -> Non
     mine = StrategyRecord(
         user_id=1, size_usdt=None, risk_pct=Decimal("1.5"), leverage=10,
         auto_trade=True, min_score=0.8, allow_symbols=("BTC/USDT:USDT",),
+        auto_trade_since=NOW,
     )  # fmt: skip
     await strategies.save_many([mine, StrategyRecord(user_id=2, auto_trade=True)], NOW)
     assert await strategies.get(1) == mine
