@@ -166,8 +166,16 @@ def order_settled(intent: IntentRecord, chat_id: int) -> Notice:
         chat_id=chat_id,
         kind=NoticeKind.FILL,
         text=settled_text(intent),
-        dedup_key=f"settled:{intent.client_order_id}",
+        dedup_key=_order_key(intent),
     )
+
+
+def _order_key(intent: IntentRecord) -> str:
+    """An auto-trade order shares its signal notice's key: after a crash the settlement and
+    the resumed auto-trade both know its outcome, and the trader is told once."""
+    if intent.signal_id is not None:
+        return f"auto:{intent.signal_id}:{intent.user_id}"
+    return f"settled:{intent.client_order_id}"
 
 
 def settled_text(intent: IntentRecord) -> str:

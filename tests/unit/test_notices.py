@@ -184,3 +184,16 @@ def test_broadcast_goes_out_as_the_admin_wrote_it() -> None:
         "broadcast:3:42",
         3,
     )
+
+
+def test_a_settled_auto_trade_order_shares_the_auto_trade_notice_key() -> None:
+    """After a crash both the settlement and the resumed auto-trade know the outcome: the
+    outbox keeps the first and ignores the second, so the trader is told once."""
+    auto = notices.order_settled(intent(), 4200)
+    told = notices.auto_trade(
+        SIGNAL, execution(ExecutionStatus.FILLED, fill_price=Decimal("65010")), CANDIDATE, intent()
+    )
+    assert auto.dedup_key == told.dedup_key == "auto:7:42"
+    assert auto.text.startswith("✅ Your order buy 0.010 BTC/USDT:USDT, interrupted before Paper")
+    manual = notices.order_settled(intent(origin="manual", signal_id=None), 4200)
+    assert manual.dedup_key == "settled:tw-1"
