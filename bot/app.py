@@ -18,6 +18,7 @@ from telegram.request import BaseRequest
 from bot.jobs import schedule_jobs
 from bot.logs import quiet_shutdown_cancellations
 from bot.sender import TelegramSender
+from bot.wiring import build_services
 from core.cache import CacheLayer
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -30,7 +31,7 @@ from db.repositories.app_state import AppStateRepository
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
 from handlers.registry import register_handlers
-from services.container import Services, build_services
+from services.container import Services
 from services.dispatcher import Dispatcher, DispatchPolicy
 
 log = logging.getLogger(__name__)

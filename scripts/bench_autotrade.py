@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bot.wiring import build_services
 from core.cache import CacheLayer
 from core.clock import SystemClock
 from core.config import Settings
@@ -39,7 +40,7 @@ from db.repositories.strategy import StrategyRecord, StrategyRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from scripts._bench import exchange_process, machine, percentile, rss_mb, table
-from services.container import Services, build_services
+from services.container import Services
 
 SYMBOL = "BTC/USDT:USDT"
 SYMBOLS = (SYMBOL, "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "DOGE/USDT:USDT")

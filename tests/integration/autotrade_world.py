@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bot.wiring import build_services
 from core.cache import CacheLayer
 from core.config import Settings
 from core.crypto import SecretBox, generate_key
@@ -20,7 +21,7 @@ from db.repositories.signals import SignalDraft, SignalRecord, SignalRepository
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
-from services.container import Services, build_services
+from services.container import Services
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
 
