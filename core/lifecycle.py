@@ -81,6 +81,14 @@ class CloseReason(StrEnum):
 STOPS = frozenset({CloseReason.TAKE_PROFIT, CloseReason.STOP_LOSS, CloseReason.LIQUIDATION})
 
 
+class LimitStatus(StrEnum):
+    """A resting limit order Tradewind watches for its time-to-live."""
+
+    OPEN = "open"
+    EXPIRED = "expired"  # cancelled by Tradewind when its time ran out
+    CLOSED = "closed"  # filled or cancelled elsewhere
+
+
 class ExecutionStatus(StrEnum):
     """One trader's outcome of one auto-traded signal."""
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.errors import InvalidInput
+from core.lifecycle import CloseReason, Origin
 from core.paper.engine import EXCHANGE, EngineEvent, EngineReport, EventKind
 from core.paper.ledger import DEFAULT_LEVERAGE, fine_price
 from db.repositories.trades import PaperFill, SymbolTotals, TradeLog, TradeRecord, TradeRepository
@@ -37,9 +38,9 @@ MAX_PAGE = 50
 TOP_SYMBOLS = 10
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REASONS = {
-    EventKind.TAKE_PROFIT: "take_profit",
-    EventKind.STOP_LOSS: "stop_loss",
-    EventKind.LIQUIDATION: "liquidation",
+    EventKind.TAKE_PROFIT: CloseReason.TAKE_PROFIT,
+    EventKind.STOP_LOSS: CloseReason.STOP_LOSS,
+    EventKind.LIQUIDATION: CloseReason.LIQUIDATION,
 }
 
 
@@ -218,7 +219,7 @@ def _paper_trade(event: EngineEvent, close: PaperFill, earlier: list[PaperFill])
         entry_ts=first.at if first else close.at,
         exit_ts=close.at,
         leverage=close.leverage or DEFAULT_LEVERAGE,
-        origin=(first.origin if first else None) or "manual",
+        origin=(first.origin if first else None) or Origin.MANUAL,
         signal_id=first.signal_id if first else None,
         close_reason=_REASONS[event.kind],
     )

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, OrderNotFound
-from core.lifecycle import IntentStatus
+from core.lifecycle import IntentStatus, LimitStatus
 from db.repositories.intents import IntentRepository, IntentUpdate
-from db.repositories.pending_orders import CLOSED, EXPIRED, PendingOrder, PendingOrderRepository
+from db.repositories.pending_orders import PendingOrder, PendingOrderRepository
 from db.repositories.users import UserRepository
 from services import notices
 from services.exchanges import ExchangeGateway
@@ -72,17 +72,17 @@ class OrderExpiry:
         outcomes = await asyncio.gather(*(self._cancel(order) for order in due))
         done = [(o, outcome) for o, outcome in zip(due, outcomes, strict=True) if outcome]
         await self._commit(done)
-        cancelled = sum(1 for _, outcome in done if outcome == EXPIRED)
+        cancelled = sum(1 for _, outcome in done if outcome == LimitStatus.EXPIRED)
         return ExpiryReport(len(due), cancelled, len(done) - cancelled, len(due) - len(done))
 
     async def _cancel(self, order: PendingOrder) -> str | None:
-        """EXPIRED once cancelled, CLOSED if the exchange no longer has it, None to retry."""
+        """Expired once cancelled, closed if the exchange no longer has it, None to retry."""
         account = self._gateway.account(order.user_id, order.exchange, order.account_type)
         try:
             async with self._slots:
                 await account.cancel_order(order.symbol, order.exchange_order_id)
         except OrderNotFound:
-            return CLOSED
+            return LimitStatus.CLOSED
         except ExchangeError as error:
             log.warning(
                 "expiry of %s for user %s failed: %s",
@@ -91,12 +91,12 @@ class OrderExpiry:
                 error.message,
             )
             return None
-        return EXPIRED
+        return LimitStatus.EXPIRED
 
     async def _commit(self, done: Sequence[tuple[PendingOrder, str]]) -> None:
         if not done:
             return
-        expired = [order for order, outcome in done if outcome == EXPIRED]
+        expired = [order for order, outcome in done if outcome == LimitStatus.EXPIRED]
         users = await self._users.get_many(sorted({o.user_id for o in expired}))
         told = [
             notices.order_expired(o, users[o.user_id].chat_id)

@@ -14,11 +14,12 @@ from decimal import Decimal
 
 from core.clock import Clock
 from core.errors import Forbidden, InvalidInput
+from core.lifecycle import LimitStatus
 from core.paper.exchange import PaperExchange
 from core.paper.ledger import INITIAL_BALANCE, AccountState
 from db.repositories.audit import AuditRepository
 from db.repositories.paper import PaperRepository
-from db.repositories.pending_orders import CLOSED, PendingOrderRepository
+from db.repositories.pending_orders import PendingOrderRepository
 from db.repositories.positions import PositionRepository
 from db.store import Store
 from services.audit import AuditService
@@ -102,7 +103,7 @@ class PaperResets:
         tracked = [p for p in await self._positions.for_user(user_id) if p.exchange == PAPER]
         await self._positions.delete_many(tracked)
         pending = [o for o in await self._pending.open_for_user(user_id) if o.exchange == PAPER]
-        await self._pending.finish_many([(o.order_row_id, CLOSED) for o in pending])
+        await self._pending.finish_many([(o.order_row_id, LimitStatus.CLOSED) for o in pending])
 
 
 def _mark(state: AccountState) -> int:

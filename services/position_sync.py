@@ -28,11 +28,11 @@ from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import PREFIX
 from core.exchange.models import ZERO, Order, OrderType, Position, PositionSide
-from core.lifecycle import STOPS, CloseReason, ExecutionStatus, Origin
+from core.lifecycle import STOPS, CloseReason, ExecutionStatus, LimitStatus, Origin
 from db.repositories.base import to_ms
 from db.repositories.executions import ExecutionRepository
 from db.repositories.intents import IntentRecord, IntentRepository
-from db.repositories.pending_orders import CLOSED, PendingOrder, PendingOrderRepository
+from db.repositories.pending_orders import PendingOrder, PendingOrderRepository
 from db.repositories.positions import AccountKey, ActivePosition, PositionRepository
 from db.repositories.trades import TradeLog, TradeRepository
 from db.repositories.users import UserRepository
@@ -302,7 +302,7 @@ class PositionSync:
         ]
         resting = {o.order_id for o in orders}
         gone = [p for p in tracked if p.exchange_order_id not in resting]
-        changes.finished += [(p.order_row_id, CLOSED) for p in gone]
+        changes.finished += [(p.order_row_id, LimitStatus.CLOSED) for p in gone]
         if not ours:
             return
         ttl = timedelta(minutes=(await self._strategy.settings(account[0])).limit_order_ttl_min)

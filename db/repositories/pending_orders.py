@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.lifecycle import LimitStatus, Origin
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
 from db.store import Row, Tx
 
-OPEN, EXPIRED, CLOSED = "open", "expired", "closed"  # closed: filled or cancelled elsewhere
+OPEN = LimitStatus.OPEN.value  # written into statements: the partial index matches on text
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,8 +32,8 @@ class PendingOrder:
     qty: Decimal
     created_at: datetime
     expires_at: datetime
-    strategy: str = "manual"
-    status: str = OPEN
+    strategy: str = Origin.MANUAL
+    status: str = LimitStatus.OPEN
     order_row_id: int = 0
 
 
@@ -40,20 +41,20 @@ _COLUMNS = (
     "id, user_id, exchange, account_type, symbol, side, strategy, client_order_id, "
     "exchange_order_id, price, qty, status, created_at, expires_at"
 )
-_TRACK = """
+_TRACK = f"""
 INSERT INTO pending_limit_orders (user_id, exchange, account_type, symbol, side, strategy,
     client_order_id, exchange_order_id, price, qty, status, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{OPEN}', ?, ?)
 ON CONFLICT (client_order_id) DO NOTHING
 """
 _DUE = (
     f"SELECT {_COLUMNS} FROM pending_limit_orders "
-    "WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?"
+    f"WHERE status = '{OPEN}' AND expires_at <= ? ORDER BY expires_at LIMIT ?"
 )
 _OPEN_FOR_USER = (
-    f"SELECT {_COLUMNS} FROM pending_limit_orders WHERE user_id = ? AND status = 'open'"
+    f"SELECT {_COLUMNS} FROM pending_limit_orders WHERE user_id = ? AND status = '{OPEN}'"
 )
-_FINISH = "UPDATE pending_limit_orders SET status = ? WHERE id = ? AND status = 'open'"
+_FINISH = f"UPDATE pending_limit_orders SET status = ? WHERE id = ? AND status = '{OPEN}'"
 
 HOT_QUERIES = (
     HotQuery("pending_orders.due", _DUE, (0, 100)),

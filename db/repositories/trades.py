@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.lifecycle import Origin
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
 from db.store import Row, Tx
@@ -36,7 +37,7 @@ class TradeLog:
     entry_ts: datetime
     exit_ts: datetime
     leverage: int | None = None
-    origin: str = "manual"
+    origin: str = Origin.MANUAL
     signal_id: int | None = None
     close_reason: str | None = None  # manual, take_profit, stop_loss, liquidation, sync
 
