@@ -10,7 +10,16 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from core.errors import InvalidInput
-from handlers.base import Handler, button, callback_data, callback_parts, command, edit_in_place
+from handlers.base import (
+    Handler,
+    button,
+    callback_data,
+    callback_parts,
+    command,
+    edit_in_place,
+    presser,
+    sender,
+)
 from handlers.context import CommandInfo, TradewindContext
 from services.broadcasts import USAGE, BroadcastReport, BroadcastService
 
@@ -28,9 +37,7 @@ BROADCAST_PROGRESS_S = 3.0  # how often the progress message is edited
 
 async def broadcast(update: Update, context: TradewindContext) -> None:
     """Draft the text (or the replied-to message): show it as sent, then ask to confirm."""
-    message, admin = update.effective_message, update.effective_user
-    if message is None or admin is None:
-        return
+    admin, message = sender(update)
     draft = await context.services.broadcasts.draft(admin.id, _broadcast_text(message))
     await message.reply_html(draft.text)
     keyboard = InlineKeyboardMarkup(
@@ -52,8 +59,8 @@ async def broadcast(update: Update, context: TradewindContext) -> None:
 
 async def broadcast_button(update: Update, context: TradewindContext) -> None:
     """Confirm (this message becomes the progress report) or cancel a draft."""
-    query, admin = update.callback_query, update.effective_user
-    if query is None or admin is None or query.message is None:
+    admin, query = presser(update)
+    if query.message is None:
         return
     parts = callback_parts(update)
     if len(parts) != 3 or parts[1] not in ("go", "no") or not parts[2].isdigit():

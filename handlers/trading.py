@@ -69,9 +69,8 @@ async def close(update: Update, context: TradewindContext) -> None:
 
 async def cancel(update: Update, context: TradewindContext) -> None:
     """Cancel the open order ORDER_ID."""
-    user, message, args = update.effective_user, update.effective_message, context.args or []
-    if user is None or message is None:
-        return
+    user, message = sender(update)
+    args = context.args or []
     if len(args) != 1:
         await message.reply_html(escape(USAGE["cancel"]))
         return
