@@ -143,7 +143,8 @@ class Store:
                 start = time.perf_counter()
                 await self._check(self._writer, "quick_check")
                 log.warning(
-                    "%s was not closed cleanly; quick_check passed in %.0f ms",
+                    "%s has a write-ahead log (not closed cleanly, or open elsewhere); "
+                    "quick_check passed in %.0f ms",
                     self.path,
                     (time.perf_counter() - start) * 1000,
                 )

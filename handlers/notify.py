@@ -13,7 +13,7 @@ from services.notify_settings import USAGE, NotifySettings
 COMMANDS = (
     CommandInfo(
         "notify", "Signal, fill and report messages on, silent (no sound) or off; "
-        "signals off is /unsubscribe", usage="[signals|fills|reports on|off|silent]",
+        "signals off is /unsubscribe, on or silent subscribes", usage="[signals|fills|reports on|off|silent]",
     ),
 )  # fmt: skip
 
@@ -45,6 +45,9 @@ async def notify(update: Update, context: TradewindContext) -> None:
         return
     changed = await settings.change(user.id, args[0], args[1])
     done = f"{TOPIC_TITLES[topic]} notifications: <b>{MODE_WORDS[changed.of(topic)]}</b>."
+    if topic == "signals" and not await _subscribed(user.id, context):
+        score = await context.services.signals.subscribe(user.id)  # on or silent: they come
+        done += f" Subscribed, at your minimum score {score:.2f} (/subscribe SCORE changes it)."
     subscribed = await _subscribed(user.id, context)
     await message.reply_html(f"{done}\n\n{render_settings(changed, subscribed)}")
 
@@ -73,7 +76,10 @@ def render_settings(settings: NotifySettings, subscribed: bool | None = None) ->
     """One line per topic, whether signals come at all, then how to change them."""
     lines = ["<b>Notifications</b>"]
     for topic, label in TOPIC_TITLES.items():
-        lines.append(f"{label}: <b>{MODE_WORDS[settings.of(topic)]}</b> ({topic})")
+        mode = MODE_WORDS[settings.of(topic)]
+        if topic == "signals" and subscribed is False:
+            mode = "off"  # whether signals come is the subscription alone
+        lines.append(f"{label}: <b>{mode}</b> ({topic})")
     if subscribed is not None:
         lines.append(SUBSCRIBED if subscribed else NOT_SUBSCRIBED)
     lines += ["", escape(USAGE)]

@@ -26,6 +26,7 @@ async def reply(bot: BotHarness, text: str) -> str:
 
 
 async def test_notify_shows_every_setting_on_by_default(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/subscribe")
     text = await reply(bot, "/notify")
 
     assert text.splitlines()[:4] == [
@@ -40,8 +41,9 @@ async def test_notify_shows_every_setting_on_by_default(bot: BotHarness) -> None
 async def test_notify_changes_one_setting_and_stores_it(bot: BotHarness) -> None:
     text = await reply(bot, "/notify Signals SILENT")
 
-    assert text.startswith("Signals notifications: silent (no sound).")
+    assert text.startswith("Signals notifications: silent (no sound). Subscribed, at your")
     assert "Signals: silent (no sound) (signals)" in text
+    assert (await bot.services.signals.subscription(TRADER) or (False,))[0] is True
     await reply(bot, "/notify reports off")
     user = await bot.services.users.get(TRADER)
     assert user is not None
@@ -85,3 +87,14 @@ async def test_help_says_how_unsubscribe_and_notify_differ(bot: BotHarness) -> N
     (notify,) = [line for line in lines if line.startswith("/notify")]
     assert "/notify signals silent mutes them" in unsubscribe
     assert "signals off is /unsubscribe" in notify
+
+
+async def test_unsubscribed_signals_read_off_and_on_subscribes_again(bot: BotHarness) -> None:
+    """One switch: the listing never says "on" while no signal would come."""
+    await bot.send(TRADER, "/subscribe 0.8")
+    await reply(bot, "/notify signals off")
+    assert "Signals: off (signals)" in await reply(bot, "/notify")
+    text = await reply(bot, "/notify signals on")
+    assert "Subscribed, at your minimum score 0.80" in text
+    assert "Signals: on (signals)" in text and "you are (/unsubscribe stops them)" in text
+    assert await bot.services.signals.subscription(TRADER) == (True, 0.8)
