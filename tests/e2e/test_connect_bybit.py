@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ import pytest
 from bot.offline_api import ApiCall
 from bot.offline_updates import make_callback_update, make_message_update
 from tests.botapi_server import BotApiServer
+from tests.e2e.process import tradewind_run
 from tests.exchange_server import ExchangeServer
 
 pytestmark = pytest.mark.e2e
@@ -72,15 +70,8 @@ async def test_connect_bybit_demo_then_keys_shows_it_active(tmp_path: Path) -> N
             "TRADEWIND_EXCHANGE_URLS": json.dumps({"bybit": exchange.base_url}),
         }
         env.pop("TRADEWIND_MASTER_KEY", None)
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "tradewind"),
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
         chat = Chat(telegram)
-        try:
+        async with tradewind_run(env, tmp_path) as bot:
             chat.say("/connect")
             prompt = await chat.reply("sendMessage", "Connect an account")
             chat.press(prompt, "connect:ex:bybit")
@@ -99,11 +90,7 @@ async def test_connect_bybit_demo_then_keys_shows_it_active(tmp_path: Path) -> N
             assert "● Bybit (demo) — active" in keys["text"] and "key …c3d4" in keys["text"]
             texts = [str(m.get("text", "")) for m in telegram.state.chat_messages(TRADER)]
             assert not any(KEY in t or SECRET in t for t in texts)
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGINT)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        log = stderr.decode()
-        assert process.returncode == 0, log[-2000:]
+        log = bot.stderr
+        assert bot.returncode == 0, log[-2000:]
         assert "Traceback" not in log, log[-2000:]
         assert KEY not in log and SECRET not in log

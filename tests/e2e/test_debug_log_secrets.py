@@ -4,17 +4,15 @@ the log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.botapi_server import BotApiServer
+from tests.e2e.process import tradewind_run
 from tests.e2e.test_connect_bybit import KEY, SECRET, TOKEN, Chat
 from tests.exchange_server import ExchangeServer
 
@@ -35,15 +33,8 @@ async def test_debug_log_of_a_connect_session_holds_no_secret(tmp_path: Path) ->
             "TRADEWIND_LOG_WIRE": "1",
         }
         env.pop("TRADEWIND_MASTER_KEY", None)
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "tradewind"),
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
         chat = Chat(telegram)
-        try:
+        async with tradewind_run(env, tmp_path) as bot:
             chat.say("/connect")
             prompt = await chat.reply("sendMessage", "Connect an account")
             chat.press(prompt, "connect:ex:bybit")
@@ -56,12 +47,8 @@ async def test_debug_log_of_a_connect_session_holds_no_secret(tmp_path: Path) ->
             await chat.reply("sendMessage", "Connected Bybit (demo)")
             chat.say("/balance")
             await chat.reply("sendMessage", "")
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGINT)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    log = stderr.decode()
-    assert process.returncode == 0, log[-2000:]
+    log = bot.stderr
+    assert bot.returncode == 0, log[-2000:]
     # The dumps that once carried the secrets are there, masked.
     assert "getUpdates" in log and "Processing update" in log
     assert "'X-BAPI-API-KEY': '***'" in log and "/v5/account/wallet-balance" in log

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from bot.offline_updates import make_message_update
 from tests.botapi_server import BotApiServer
+from tests.e2e.process import tradewind_run
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +49,7 @@ async def test_polling_bot_answers_start_and_serves_health(tmp_path: Path) -> No
         }
         env.pop("TRADEWIND_MASTER_KEY", None)
         started = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "tradewind"),
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
+        async with tradewind_run(env, tmp_path) as bot:
             server.push_update(make_message_update(1, 42, "/start", first_name="Alice"))
             call = await server.wait_for_call(
                 "sendMessage", lambda c: c.params.get("chat_id") == 42, timeout=30
@@ -71,12 +64,8 @@ async def test_polling_bot_answers_start_and_serves_health(tmp_path: Path) -> No
             assert status == 200 and health["checks"] == {"db": "ok"}
             status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{metrics_port}/metrics")
             assert status == 200 and b'tradewind_command_seconds_count{command="start"}' in body
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGINT)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        assert process.returncode == 0, stderr.decode()[-2000:]
-        assert b"Traceback" not in stderr, stderr.decode()[-2000:]
+        assert bot.returncode == 0, bot.stderr[-2000:]
+        assert "Traceback" not in bot.stderr, bot.stderr[-2000:]
         assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
         print(f"first update answered {answered_after * 1000:.0f} ms after process start")
 
