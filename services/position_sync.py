@@ -27,7 +27,7 @@ from decimal import Decimal
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import PREFIX
-from core.exchange.models import ZERO, Order, OrderType, Position, PositionSide
+from core.exchange.models import ZERO, Listing, Order, OrderType, Position, PositionSide
 from core.lifecycle import STOPS, CloseReason, ExecutionStatus, LimitStatus, Origin
 from db.repositories.base import to_ms
 from db.repositories.executions import ExecutionRepository
@@ -52,8 +52,8 @@ RECENT = timedelta(hours=1)
 
 @dataclass(slots=True, frozen=True)
 class _Snapshot:
-    positions: tuple[Position, ...]
-    orders: tuple[Order, ...]
+    positions: Listing[Position]
+    orders: Listing[Order]
 
 
 @dataclass(slots=True)
@@ -172,6 +172,9 @@ class PositionSync:
         known: set[str] = set()
         for row in rows:
             position = current.get(row.symbol)
+            if position is None and not snapshot.positions.complete:
+                known.add(row.symbol)  # beyond the pages read: unseen is not closed
+                continue
             same = position is not None and position.side.value == row.side
             remaining = position.qty if position is not None and same else ZERO
             if row.qty > remaining and not await self._closed(row, row.qty - remaining, changes):
@@ -285,7 +288,7 @@ class PositionSync:
         return await self._intents.latest_opening(*account, position.symbol, side)
 
     async def _track_orders(
-        self, account: AccountKey, orders: Sequence[Order], changes: _Changes, now: datetime
+        self, account: AccountKey, orders: Listing[Order], changes: _Changes, now: datetime
     ) -> None:
         ours = [
             o
@@ -301,7 +304,7 @@ class PositionSync:
             if (p.exchange, p.account_type) == account[1:]
         ]
         resting = {o.order_id for o in orders}
-        gone = [p for p in tracked if p.exchange_order_id not in resting]
+        gone = [p for p in tracked if orders.complete and p.exchange_order_id not in resting]
         changes.finished += [(p.order_row_id, LimitStatus.CLOSED) for p in gone]
         if not ours:
             return
