@@ -33,6 +33,7 @@ class BybitClient(CcxtClient):
     def __init__(self, venue: VenueContext, api: Any, account_type: str, public: bool = False):
         super().__init__(venue, api, account_type, public)
         self._instruments = InstrumentParser()  # the contracts as last loaded
+        self.position_page, self.order_page = POSITION_PAGE, ORDER_PAGE
 
     @classmethod
     def configure(cls, api: Any) -> None:
@@ -82,16 +83,16 @@ class BybitClient(CcxtClient):
         return parser.combine(pages, pre_launch)
 
     async def _positions_page(self, params: dict[str, Any], cursor: str | None) -> Page:
-        asked = {**params, "limit": POSITION_PAGE, **({"cursor": cursor} if cursor else {})}
+        asked = {**params, "limit": self.position_page, **({"cursor": cursor} if cursor else {})}
         found = await self.api.fetch_positions(None, asked)
-        return found, _following(found, POSITION_PAGE)
+        return found, _following(found, self.position_page)
 
     async def _orders_page(
         self, symbol: str | None, params: dict[str, Any], cursor: str | None
     ) -> Page:
         asked = {**params, **({"cursor": cursor} if cursor else {})}
-        found = await self.api.fetch_open_orders(symbol, None, ORDER_PAGE, asked)
-        return found, _following(found, ORDER_PAGE)
+        found = await self.api.fetch_open_orders(symbol, None, self.order_page, asked)
+        return found, _following(found, self.order_page)
 
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None

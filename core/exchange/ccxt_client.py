@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -39,6 +40,7 @@ from core.exchange.venues import Venue
 from core.metrics import Metrics
 
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One page of a list read: the raw ccxt items and the cursor of the next page, None at the end.
 Page = tuple[list[Any], str | None]
 
@@ -214,7 +216,7 @@ class CcxtClient:
             "fetch_open_orders", lambda cursor: self._orders_page(symbol, params, cursor)
         )
         orders = _unique([parse.order(o) for o in raw], lambda o: o.order_id)
-        return PagedList(orders, complete)
+        return PagedList(_oldest_first(orders), complete)
 
     async def _read_pages(
         self, method: str, page: Callable[[str | None], Awaitable[Page]]
@@ -329,6 +331,14 @@ class CcxtClient:
             return
         self.closed = True
         await self.api.close()
+
+
+def _oldest_first(orders: list[Order]) -> list[Order]:
+    """Oldest first, as one page always came. The venues page newest first and ccxt sorts
+    each page oldest first, keeping the venue's order among orders of one millisecond; a
+    stable newest-first sort of the pages in turn restores the venue's order, reversed."""
+    newest = sorted(orders, key=lambda o: o.created_at or _EPOCH, reverse=True)
+    return newest[::-1]
 
 
 def _position_key(position: Position) -> tuple[str, str]:
