@@ -37,7 +37,7 @@ from db.repositories.positions import AccountKey, ActivePosition, PositionReposi
 from db.repositories.trades import TradeLog, TradeRepository
 from db.repositories.users import UserRepository
 from services import notices
-from services.amounts import realised_pnl, taker_fee
+from services.amounts import opening_fee, realised_pnl, taker_fee
 from services.caching import account_key
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
@@ -216,8 +216,21 @@ class PositionSync:
             return False  # the paper engine logs its closes from its own fills
         ticker = (await self._market.tickers(row.exchange)).get(row.symbol)
         exit_price, reason = _exit(row, ticker.last if ticker else row.entry_price)
-        fee = taker_fee(unlogged * exit_price)
         side = PositionSide(row.side)
+        opened = await self._intents.latest_opening(
+            row.user_id,
+            row.exchange,
+            row.account_type,
+            row.symbol,
+            side.opening_side.value,
+            filled_only=True,
+        )
+        fee = taker_fee(unlogged * exit_price) + opening_fee(  # both legs
+            opened.fee if opened else None,
+            opened.filled_qty if opened else None,
+            unlogged,
+            row.entry_price,
+        )
         changes.trades.append(
             TradeLog(
                 user_id=row.user_id,
