@@ -243,7 +243,7 @@ class CcxtClient:
         self, symbol: str | None, params: dict[str, Any], cursor: str | None
     ) -> Page:
         """One page of open orders through the venue's own cursor parameter, if it pages
-        (OKX: `after` the last order id, 100 a page); Binance answers all at once."""
+        (OKX: `after` the oldest order id so far, 100 a page); Binance answers all at once."""
         paging = self._venue.venue.order_pages
         if paging is None:
             return await self.api.fetch_open_orders(symbol, None, None, dict(params)), None
