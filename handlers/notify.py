@@ -13,7 +13,8 @@ from services.notify_settings import USAGE, NotifySettings
 COMMANDS = (
     CommandInfo(
         "notify", "Signal, fill and report messages on, silent (no sound) or off; "
-        "signals off is /unsubscribe, on or silent subscribes", usage="[signals|fills|reports on|off|silent]",
+        "signals off is /unsubscribe, on or silent subscribes",
+        usage="[signals|fills|reports on|off|silent]",
     ),
 )  # fmt: skip
 
