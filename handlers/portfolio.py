@@ -29,6 +29,10 @@ COMMANDS = (
 )
 
 PAGE_SIZE = 8  # positions or orders per message: keeps text and keyboard small
+BEYOND_BOUND = (
+    "⚠️ More than the bot reads at once: these are the newest {count}; the exchange's "
+    "own site lists the rest."
+)
 OUT_OF_DATE = "This button is out of date; send the command again."
 STABLE = ("USDT", "USDC", "USD")
 
@@ -141,9 +145,11 @@ def render_positions(view: PositionsView, page: int) -> Page:
     if not items:
         text = f"{head}\n\nNo open positions."
     else:
-        summary = f"{len(view.positions)} open · uPnL <b>{signed(view.unrealised_pnl)} USDT</b>"
+        count, complete = len(view.positions), view.complete
+        upnl = f"uPnL <b>{signed(view.unrealised_pnl)} USDT</b>"
+        summary = f"{_count(count, complete)} open · {upnl}{_page_note(page, pages)}"
         blocks = [_position(n, line) for n, line in enumerate(items, page * PAGE_SIZE + 1)]
-        text = "\n\n".join([f"{head}\n{summary}{_page_note(page, pages)}", *blocks])
+        text = "\n\n".join([f"{head}\n{summary}{_bound(count, complete)}", *blocks])
     rows = [
         [
             _key(
@@ -165,7 +171,8 @@ def render_orders(view: OrdersView, page: int) -> Page:
         text = f"{head}\n\nNo open orders."
     else:
         blocks = [_order(n, line) for n, line in enumerate(items, page * PAGE_SIZE + 1)]
-        summary = f"{len(view.orders)} open{_page_note(page, pages)}"
+        count, note = len(view.orders), _page_note(page, pages)
+        summary = f"{_count(count, view.complete)} open{note}{_bound(count, view.complete)}"
         text = "\n\n".join([f"{head}\n{summary}", *blocks])
     first = page * PAGE_SIZE + 1
     rows = [
@@ -203,6 +210,15 @@ def _order(n: int, line: OrderLine) -> str:
         f"<b>{n}. {symbol(o.symbol)}</b> · {o.side.upper()} {o.order_type.upper()} "
         f"{size}{at}\n{' · '.join(details)}"
     )
+
+
+def _count(shown: int, complete: bool) -> str:
+    """How many there are: exact, or "more than" when the read stopped at its bound."""
+    return str(shown) if complete else f"More than {shown:,}"
+
+
+def _bound(shown: int, complete: bool) -> str:
+    return "" if complete else "\n" + BEYOND_BOUND.format(count=f"{shown:,}")
 
 
 def _page(items: Sequence[V], page: int) -> tuple[Sequence[V], int, int]:

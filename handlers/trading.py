@@ -178,8 +178,8 @@ def render_close_card(card: CloseCard) -> str:
             f"{quantity(card.position_qty)} {base(card.symbol)} (reduce-only)",
             f"Entry: {price(card.entry_price, card.tick)} · "
             f"now: {price(card.price, card.tick)} USDT",
-            f"Estimated PnL: {signed(card.pnl)} USDT after a fee of about "
-            f"{money(card.fee, 4)} USDT",
+            f"Estimated PnL: {signed(card.pnl)} USDT after fees of about "
+            f"{money(card.fee, 4)} USDT (opening and closing)",
             "",
             "Nothing is sent before you confirm; this card is valid for 2 minutes.",
         ]
@@ -206,7 +206,10 @@ def render_placement(placed: Placement) -> str:
         lines.append(f"Leverage: {placed.leverage}×")
         lines.append(f"TP: {level(placed.take_profit)} · SL: {level(placed.stop_loss)}")
     if placed.trade is not None:
-        lines.append(f"Realised PnL: {signed(placed.trade.pnl)} USDT (after the fee)")
+        lines.append(
+            f"Realised PnL: {signed(placed.trade.pnl)} USDT (after fees of "
+            f"{money(placed.trade.fee, 4)} USDT, opening and closing)"
+        )
     lines.append(f"Order id: {escape(placed.order_id or '?')}")
     return "\n".join(lines)
 

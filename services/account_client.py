@@ -12,7 +12,9 @@ exactly the entries that write can change:
     set_leverage   balance, positions           (a position's leverage and margin)
 
 A value the exchange pushes (a websocket update) replaces the cached one with `push_*`, and
-readers are served it without a call. The entries are the ones the cache warmer reloads.
+readers are served it without a call. Positions and open orders are `Listing`s: read to the
+end of the venue's pages, or marked incomplete when a trader has more than the bound. The
+entries are the ones the cache warmer reloads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from core.cache import CacheLayer, NamedCache
-from core.exchange.models import Balance, Order, OrderRequest, Position
+from core.exchange.models import Balance, Listing, Order, OrderRequest, Position
 from core.exchange.protocol import ExchangeClient
 from services.caching import BALANCE, ORDERS, PER_ACCOUNT, POSITIONS, account_key
 
@@ -44,8 +46,8 @@ class AccountCaches:
         for spec in PER_ACCOUNT:
             layer.define(spec.name, spec.ttl, spec.maxsize)
         self.balance: NamedCache[Balance] = layer.cache(BALANCE.name)
-        self.positions: NamedCache[tuple[Position, ...]] = layer.cache(POSITIONS.name)
-        self.orders: NamedCache[tuple[Order, ...]] = layer.cache(ORDERS.name)
+        self.positions: NamedCache[Listing[Position]] = layer.cache(POSITIONS.name)
+        self.orders: NamedCache[Listing[Order]] = layer.cache(ORDERS.name)
 
     def by_kind(self, kind: str) -> NamedCache[Any]:
         """The cache the warmer names by `kind` (balance, positions, orders)."""
@@ -97,11 +99,11 @@ class AccountClient:
         """The balance, at most 15 s old unless `fresh`."""
         return await self._read(self._caches.balance, self._load_balance, fresh)
 
-    async def positions(self, fresh: bool = False) -> tuple[Position, ...]:
+    async def positions(self, fresh: bool = False) -> Listing[Position]:
         """The open positions, at most 10 s old unless `fresh`."""
         return await self._read(self._caches.positions, self._load_positions, fresh)
 
-    async def open_orders(self, fresh: bool = False) -> tuple[Order, ...]:
+    async def open_orders(self, fresh: bool = False) -> Listing[Order]:
         """The resting orders, at most 10 s old unless `fresh`."""
         return await self._read(self._caches.orders, self._load_orders, fresh)
 
@@ -140,10 +142,10 @@ class AccountClient:
         self._caches.balance.set(self.key, balance)
 
     def push_positions(self, positions: Iterable[Position]) -> None:
-        self._caches.positions.set(self.key, tuple(positions))
+        self._caches.positions.set(self.key, Listing(positions))
 
     def push_orders(self, orders: Iterable[Order]) -> None:
-        self._caches.orders.set(self.key, tuple(orders))
+        self._caches.orders.set(self.key, Listing(orders))
 
     def forget(self) -> None:
         """Drop everything cached about this account."""
@@ -189,14 +191,16 @@ class AccountClient:
         async with self._client() as client:
             return await client.fetch_balance()
 
-    async def _load_positions(self) -> tuple[Position, ...]:
+    async def _load_positions(self) -> Listing[Position]:
         # Cached values are shared by every reader: immutable, so no caller edits another's.
         async with self._client() as client:
-            return tuple(await client.fetch_positions())
+            found = await client.fetch_positions()
+        return Listing(found, found.complete)
 
-    async def _load_orders(self) -> tuple[Order, ...]:
+    async def _load_orders(self) -> Listing[Order]:
         async with self._client() as client:
-            return tuple(await client.fetch_open_orders())
+            found = await client.fetch_open_orders()
+        return Listing(found, found.complete)
 
     def _client(self) -> AbstractAsyncContextManager[ExchangeClient]:
         return self._lender.lease(self.user_id, self.exchange, self.account_type)

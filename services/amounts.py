@@ -17,6 +17,7 @@ MAX_DECIMALS = 8
 MAX_USDT = Decimal(100_000_000)  # more than any account trades at once: beyond it, a typo
 TAKER_FEE = Decimal("0.00055")
 CENT = Decimal("0.01")
+FEE_PLACES = Decimal("1e-10")  # a pro-rata fee share: finer than any venue charges
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
 _MAX_CHARS = 24  # 9 integer digits, a point and 8 decimals, with room for zeros
@@ -140,11 +141,30 @@ def taker_fee(notional: Decimal) -> Decimal:
 
 
 def realised_pnl(
-    side: PositionSide, entry: Decimal, exit_price: Decimal, qty: Decimal, fee: Decimal
+    side: PositionSide, entry: Decimal, exit_price: Decimal, qty: Decimal, fees: Decimal
 ) -> Decimal:
-    """(exit − entry) × qty for a long, mirrored for a short, less the closing fee."""
+    """(exit − entry) × qty for a long, mirrored for a short, less the fees of both legs:
+    the closing fee and the closed share of the opening fee (`opening_fee`). So a trade's
+    PnL is what it did to the wallet."""
     move = exit_price - entry if side is PositionSide.LONG else entry - exit_price
-    return move * qty - fee
+    return move * qty - fees
+
+
+def opening_fee(
+    fee: Decimal | None, opened: Decimal | None, closed: Decimal, entry: Decimal
+) -> Decimal:
+    """The share of the opening fee that closing `closed` carries: the opening order paid
+    `fee` for `opened`; a whole close carries all of it, a partial one its part.
+
+    Unknown (a position opened outside Tradewind): the taker fee at the entry price, the
+    rate a market order pays. A position built by several orders is charged at the rate of
+    the latest, which `fee` and `opened` describe.
+    """
+    if fee is None or not opened or opened <= 0:
+        return taker_fee(closed * entry)
+    if closed == opened:
+        return fee
+    return (fee * closed / opened).quantize(FEE_PLACES)
 
 
 def _positive(level: Decimal | None) -> Decimal | None:

@@ -48,8 +48,8 @@ class CloseCard:
     percent: Decimal
     entry_price: Decimal
     price: Decimal
-    pnl: Decimal  # estimated, net of the closing fee
-    fee: Decimal
+    pnl: Decimal  # estimated, net of both legs' fees
+    fee: Decimal  # the closing fee estimated, and the opening fee's share of `qty`
     expires_at: datetime
     tick: Decimal | None = None
 

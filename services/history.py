@@ -3,7 +3,8 @@
 Paper positions closed by the engine (take profit, stop loss, liquidation) are written down
 from its report: the event's realised PnL is authoritative; the closing fill gives the side,
 fee and time, and the account's earlier fills give the entry (replayed the way the ledger
-averaged it), the opening time and the origin of the opening order.
+averaged it), the opening fees, the opening time and the origin of the opening order. A
+trade's fee is both legs and its PnL is net of both, so it is what the wallet gained.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.lifecycle import CloseReason, Origin
 from core.paper.engine import EXCHANGE, EngineEvent, EngineReport, EventKind
 from core.paper.ledger import DEFAULT_LEVERAGE, fine_price
 from db.repositories.trades import PaperFill, SymbolTotals, TradeLog, TradeRecord, TradeRepository
+from services.amounts import FEE_PLACES, opening_fee
 
 __all__ = [
     "PERIODS",
@@ -203,8 +205,10 @@ def _paper_trade(event: EngineEvent, close: PaperFill, earlier: list[PaperFill])
     if opened is None:  # history gone (never expected): derive the entry from the PnL
         move = event.realised_pnl / event.qty
         entry, first = (close.price - move if long else close.price + move), None
+        opening = opening_fee(None, None, event.qty, entry)
     else:
-        entry, first = opened
+        entry, first, opening = opened
+    fee = close.fee + opening  # both legs: the trade's PnL is the wallet's change
     return TradeLog(
         user_id=close.user_id,
         exchange=EXCHANGE,
@@ -214,8 +218,8 @@ def _paper_trade(event: EngineEvent, close: PaperFill, earlier: list[PaperFill])
         qty=event.qty,
         entry_price=entry,
         exit_price=event.price if event.price is not None else close.price,
-        pnl=event.realised_pnl - close.fee,
-        fee=close.fee,
+        pnl=event.realised_pnl - fee,
+        fee=fee,
         entry_ts=first.at if first else close.at,
         exit_ts=close.at,
         leverage=close.leverage or DEFAULT_LEVERAGE,
@@ -225,8 +229,12 @@ def _paper_trade(event: EngineEvent, close: PaperFill, earlier: list[PaperFill])
     )
 
 
-def _replay(earlier: list[PaperFill], close: PaperFill) -> tuple[Decimal, PaperFill] | None:
-    """Walk back to the fill that opened the closed position; replay forward for its entry."""
+def _replay(
+    earlier: list[PaperFill], close: PaperFill
+) -> tuple[Decimal, PaperFill, Decimal] | None:
+    """Walk back to the fill that opened the closed position; replay forward for its entry
+    and for the opening fees the closed quantity carries (each opening fill's fee joins the
+    position's; a partial close before takes its share away)."""
     opening = "buy" if close.side == "sell" else "sell"
     size = close.qty  # the position's size after each fill, walking backwards
     chain: list[PaperFill] = []
@@ -239,10 +247,14 @@ def _replay(earlier: list[PaperFill], close: PaperFill) -> tuple[Decimal, PaperF
         return None
     first, *rest = reversed(chain)
     qty, entry = first.qty + size, first.price  # a flipping fill opened only part of itself
+    fees = first.fee if qty == first.qty else first.fee * qty / first.qty
     for fill in rest:
         if fill.side == opening:
             entry = fine_price((qty * entry + fill.qty * fill.price) / (qty + fill.qty))
             qty += fill.qty
+            fees += fill.fee
         else:
+            fees -= fees * fill.qty / qty
             qty -= fill.qty
-    return entry, first
+    share = fees if close.qty >= qty else fees * close.qty / qty
+    return entry, first, share.quantize(FEE_PLACES)

@@ -2,7 +2,9 @@
 
 Every read goes through the account's cache-aware client (balance 15 s, positions and orders
 10 s), so a burst of identical reads makes one exchange call; `fresh=True` drops the entry
-first and loads it again. Orders placed through that client drop what they change.
+first and loads it again. Orders placed through that client drop what they change. Lists are
+whole (every page the venue has); `complete` is False only past the page bound, and then the
+views hold the newest items the bound allowed.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class PositionLine:
 class PositionsView:
     account: AccountRef
     positions: tuple[PositionLine, ...]
+    complete: bool = True  # False: the account holds more than one read may follow
 
     @property
     def unrealised_pnl(self) -> Decimal:
@@ -86,6 +89,7 @@ class OrderLine:
 class OrdersView:
     account: AccountRef
     orders: tuple[OrderLine, ...]
+    complete: bool = True  # False: the account holds more than one read may follow
 
 
 def venue_id(symbol: str) -> str:
@@ -124,7 +128,7 @@ class PortfolioService:
             self._client(ref).positions(fresh), self._market.markets(ref.exchange)
         )
         lines = tuple(PositionLine(p, markets.get(p.symbol)) for p in positions)
-        return PositionsView(ref, lines)
+        return PositionsView(ref, lines, positions.complete)
 
     async def open_orders(
         self, user_id: int, fresh: bool = False, *, account_id: int | None = None
@@ -134,7 +138,8 @@ class PortfolioService:
         orders, markets = await asyncio.gather(
             self._client(ref).open_orders(fresh), self._market.markets(ref.exchange)
         )
-        return OrdersView(ref, tuple(OrderLine(o, markets.get(o.symbol)) for o in orders))
+        lines = tuple(OrderLine(o, markets.get(o.symbol)) for o in orders)
+        return OrdersView(ref, lines, orders.complete)
 
     async def warm(self, kind: str, key: str) -> None:
         """Reload one cached entry (account, balance, positions, orders) before it expires.

@@ -27,7 +27,7 @@ from decimal import Decimal
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import PREFIX
-from core.exchange.models import ZERO, Order, OrderType, Position, PositionSide
+from core.exchange.models import ZERO, Listing, Order, OrderType, Position, PositionSide
 from core.lifecycle import STOPS, CloseReason, ExecutionStatus, LimitStatus, Origin
 from db.repositories.base import to_ms
 from db.repositories.executions import ExecutionRepository
@@ -37,7 +37,7 @@ from db.repositories.positions import AccountKey, ActivePosition, PositionReposi
 from db.repositories.trades import TradeLog, TradeRepository
 from db.repositories.users import UserRepository
 from services import notices
-from services.amounts import realised_pnl, taker_fee
+from services.amounts import opening_fee, realised_pnl, taker_fee
 from services.caching import account_key
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
@@ -52,8 +52,8 @@ RECENT = timedelta(hours=1)
 
 @dataclass(slots=True, frozen=True)
 class _Snapshot:
-    positions: tuple[Position, ...]
-    orders: tuple[Order, ...]
+    positions: Listing[Position]
+    orders: Listing[Order]
 
 
 @dataclass(slots=True)
@@ -172,6 +172,9 @@ class PositionSync:
         known: set[str] = set()
         for row in rows:
             position = current.get(row.symbol)
+            if position is None and not snapshot.positions.complete:
+                known.add(row.symbol)  # beyond the pages read: unseen is not closed
+                continue
             same = position is not None and position.side.value == row.side
             remaining = position.qty if position is not None and same else ZERO
             if row.qty > remaining and not await self._closed(row, row.qty - remaining, changes):
@@ -213,8 +216,21 @@ class PositionSync:
             return False  # the paper engine logs its closes from its own fills
         ticker = (await self._market.tickers(row.exchange)).get(row.symbol)
         exit_price, reason = _exit(row, ticker.last if ticker else row.entry_price)
-        fee = taker_fee(unlogged * exit_price)
         side = PositionSide(row.side)
+        opened = await self._intents.latest_opening(
+            row.user_id,
+            row.exchange,
+            row.account_type,
+            row.symbol,
+            side.opening_side.value,
+            filled_only=True,
+        )
+        fee = taker_fee(unlogged * exit_price) + opening_fee(  # both legs
+            opened.fee if opened else None,
+            opened.filled_qty if opened else None,
+            unlogged,
+            row.entry_price,
+        )
         changes.trades.append(
             TradeLog(
                 user_id=row.user_id,
@@ -285,7 +301,7 @@ class PositionSync:
         return await self._intents.latest_opening(*account, position.symbol, side)
 
     async def _track_orders(
-        self, account: AccountKey, orders: Sequence[Order], changes: _Changes, now: datetime
+        self, account: AccountKey, orders: Listing[Order], changes: _Changes, now: datetime
     ) -> None:
         ours = [
             o
@@ -301,7 +317,7 @@ class PositionSync:
             if (p.exchange, p.account_type) == account[1:]
         ]
         resting = {o.order_id for o in orders}
-        gone = [p for p in tracked if p.exchange_order_id not in resting]
+        gone = [p for p in tracked if orders.complete and p.exchange_order_id not in resting]
         changes.finished += [(p.order_row_id, LimitStatus.CLOSED) for p in gone]
         if not ours:
             return

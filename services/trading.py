@@ -26,6 +26,7 @@ from services.account_client import AccountClient
 from services.accounts import AccountRef, AccountService
 from services.amounts import (
     check_leverage,
+    opening_fee,
     parse_leverage,
     parse_percent,
     parse_usdt,
@@ -139,7 +140,16 @@ class TradingService:
                 f"/close {market.base}."
             )
         price = (await self._market.ticker(account.exchange, market.symbol)).last
-        fee = taker_fee(qty * price)
+        opened = await self._intents.latest_opening(
+            *_account_of(account), market.symbol, position.side.opening_side.value, filled_only=True
+        )
+        opening = opening_fee(
+            opened.fee if opened else None,
+            opened.filled_qty if opened else None,
+            qty,
+            position.entry_price,
+        )
+        fee = taker_fee(qty * price) + opening  # both legs, as the trade will be logged
         cid, expires = await self._draft(
             account,
             market.symbol,
@@ -234,9 +244,16 @@ class TradingService:
         return _placement(record, trade=trade)
 
     async def _record_close(self, intent: IntentRecord, position: Position) -> TradeLog:
+        """Log the close: its fee is both legs, the closing order's and the share of the
+        opening order's fee the closed quantity carries, so its PnL is the wallet's change."""
         qty, exit_price = intent.filled_qty or ZERO, intent.avg_price or ZERO
-        fee = intent.fee or ZERO
         opened = await self._opening(intent, position.side)
+        fee = (intent.fee or ZERO) + opening_fee(
+            opened.fee if opened else None,
+            opened.filled_qty if opened else None,
+            qty,
+            position.entry_price,
+        )
         trade = TradeLog(
             user_id=intent.user_id,
             exchange=intent.exchange,
@@ -357,6 +374,10 @@ def _matching(orders: Sequence[Order], wanted: str) -> Order | None:
             "Give more of the id; nothing was cancelled."
         )
     return starts[0] if starts else None
+
+
+def _account_of(account: AccountRef) -> tuple[int, str, str]:
+    return account.user_id, account.exchange, account.account_type
 
 
 def _find(positions: Sequence[Position], symbol: str) -> Position | None:

@@ -4,7 +4,9 @@ Whole-market reads skip ccxt's parsers: the bulk tickers and the instruments pag
 raw and parsed by `core.exchange.lean_tickers` and `core.exchange.lean_markets` (tickers ~6x
 faster than ccxt's parse_tickers; markets without ccxt's tables, which for 5,000 contracts
 cost ~1 s and tens of MB). An order is looked up among open orders, then history, by
-orderId or orderLinkId. The venue table (`core.exchange.venues`) names this class for Bybit.
+orderId or orderLinkId. Positions and open orders follow `nextPageCursor` with the largest
+pages Bybit serves (200 positions, 50 orders). The venue table (`core.exchange.venues`)
+names this class for Bybit.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from core.exchange import ccxt_parse as parse
-from core.exchange.ccxt_client import CcxtClient, VenueContext
+from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
 from core.exchange.errors import OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import Market, Order, Ticker
 
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
+POSITION_PAGE = 200  # the most /v5/position/list serves at once
+ORDER_PAGE = 50  # the most /v5/order/realtime serves at once
 
 
 class BybitClient(CcxtClient):
@@ -29,6 +33,7 @@ class BybitClient(CcxtClient):
     def __init__(self, venue: VenueContext, api: Any, account_type: str, public: bool = False):
         super().__init__(venue, api, account_type, public)
         self._instruments = InstrumentParser()  # the contracts as last loaded
+        self.position_page, self.order_page = POSITION_PAGE, ORDER_PAGE
 
     @classmethod
     def configure(cls, api: Any) -> None:
@@ -77,6 +82,18 @@ class BybitClient(CcxtClient):
                 break
         return parser.combine(pages, pre_launch)
 
+    async def _positions_page(self, params: dict[str, Any], cursor: str | None) -> Page:
+        asked = {**params, "limit": self.position_page, **({"cursor": cursor} if cursor else {})}
+        found = await self.api.fetch_positions(None, asked)
+        return found, _following(found, self.position_page)
+
+    async def _orders_page(
+        self, symbol: str | None, params: dict[str, Any], cursor: str | None
+    ) -> Page:
+        asked = {**params, **({"cursor": cursor} if cursor else {})}
+        found = await self.api.fetch_open_orders(symbol, None, self.order_page, asked)
+        return found, _following(found, self.order_page)
+
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None
     ) -> Order:
@@ -93,6 +110,17 @@ class BybitClient(CcxtClient):
         if not found:
             raise OrderNotFound(self.exchange, f"{self._venue.venue.title} has no such order")
         return parse.order(found[0])
+
+
+def _following(found: list[Any], size: int) -> str | None:
+    """The next page's cursor, None at the end. Bybit names a cursor on every page that has
+    rows, the last one too; a page shorter than asked is the last, which saves the request
+    that would only find it empty. ccxt leaves the cursor in one item's `info` (it sorts the
+    page, so not always the first)."""
+    if len(found) < size:
+        return None
+    cursors = (item.get("info", {}).get("nextPageCursor") for item in found)
+    return next((str(c) for c in cursors if c), None)
 
 
 async def _parse_in_parts(payload: Any, symbols_by_id: Mapping[str, str]) -> dict[str, Ticker]:

@@ -11,6 +11,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from core.exchange import ccxt_parse as parse
@@ -22,12 +24,14 @@ from core.exchange.errors import (
     UnknownOutcome,
 )
 from core.exchange.models import (
+    LIST_PAGES,
     Balance,
     Candle,
     Market,
     Order,
     OrderRequest,
     OrderType,
+    PagedList,
     Position,
     Ticker,
 )
@@ -36,6 +40,9 @@ from core.exchange.venues import Venue
 from core.metrics import Metrics
 
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One page of a list read: the raw ccxt items and the cursor of the next page, None at the end.
+Page = tuple[list[Any], str | None]
 
 
 class VenueContext(Protocol):
@@ -71,6 +78,7 @@ class CcxtClient:
         self.closed = False
         self.last_used = time.monotonic()
         self._leverage: dict[str, int] = {}  # symbol → leverage this client set
+        self.list_pages = LIST_PAGES  # most pages one list read follows
 
     @classmethod
     def configure(cls, api: Any) -> None:
@@ -189,20 +197,63 @@ class CcxtClient:
         raw = await self.call("fetch_balance", lambda: self.api.fetch_balance())
         return parse.balance(raw)
 
-    async def fetch_positions(self) -> list[Position]:
+    async def fetch_positions(self) -> PagedList[Position]:
+        """Every open position, page after page to the end (or `list_pages` pages)."""
         params = dict(self._venue.venue.linear_params)
-        raw = await self.call("fetch_positions", lambda: self.api.fetch_positions(None, params))
-        positions = [p for p in (parse.position(p) for p in raw) if p is not None]
+        raw, complete = await self._read_pages(
+            "fetch_positions", lambda cursor: self._positions_page(params, cursor)
+        )
+        parsed = (parse.position(p) for p in raw)
+        positions = _unique([p for p in parsed if p is not None], _position_key)
         for position in positions:  # what the exchange says beats what we remember
             self._leverage[position.symbol] = position.leverage
-        return positions
+        return PagedList(positions, complete)
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def fetch_open_orders(self, symbol: str | None = None) -> PagedList[Order]:
+        """Every resting order, page after page to the end (or `list_pages` pages)."""
         params = {} if symbol else dict(self._venue.venue.linear_params)
-        raw = await self.call(
-            "fetch_open_orders", lambda: self.api.fetch_open_orders(symbol, None, None, params)
+        raw, complete = await self._read_pages(
+            "fetch_open_orders", lambda cursor: self._orders_page(symbol, params, cursor)
         )
-        return [parse.order(o) for o in raw]
+        orders = _unique([parse.order(o) for o in raw], lambda o: o.order_id)
+        return PagedList(_oldest_first(orders), complete)
+
+    async def _read_pages(
+        self, method: str, page: Callable[[str | None], Awaitable[Page]]
+    ) -> tuple[list[Any], bool]:
+        """Follow a list's cursor: stop at the end, at a cursor seen before (a venue that
+        stopped advancing), or after `list_pages` pages; True when the end was reached."""
+        rows: list[Any] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(self.list_pages):
+            found, following = await self.call(method, partial(page, cursor))
+            rows.extend(found)
+            if not found or not following or following in seen:
+                return rows, True
+            seen.add(following)
+            cursor = following
+        return rows, False
+
+    async def _positions_page(self, params: dict[str, Any], cursor: str | None) -> Page:
+        """Binance and OKX answer every position at once: one page."""
+        return await self.api.fetch_positions(None, dict(params)), None
+
+    async def _orders_page(
+        self, symbol: str | None, params: dict[str, Any], cursor: str | None
+    ) -> Page:
+        """One page of open orders through the venue's own cursor parameter, if it pages
+        (OKX: `after` the oldest order id so far, 100 a page); Binance answers all at once."""
+        paging = self._venue.venue.order_pages
+        if paging is None:
+            return await self.api.fetch_open_orders(symbol, None, None, dict(params)), None
+        name, size = paging
+        asked = dict(params) if cursor is None else {**params, name: cursor}
+        found = await self.api.fetch_open_orders(symbol, None, size, asked)
+        if len(found) < size:  # a short page is the last
+            return found, None
+        oldest = min(found, key=lambda o: o.get("timestamp") or 0)  # ccxt sorts by time
+        return found, str(oldest["id"])
 
     async def create_order(self, request: OrderRequest) -> Order:
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
@@ -280,6 +331,29 @@ class CcxtClient:
             return
         self.closed = True
         await self.api.close()
+
+
+def _oldest_first(orders: list[Order]) -> list[Order]:
+    """Oldest first, as one page always came. The venues page newest first and ccxt sorts
+    each page oldest first, keeping the venue's order among orders of one millisecond; a
+    stable newest-first sort of the pages in turn restores the venue's order, reversed."""
+    newest = sorted(orders, key=lambda o: o.created_at or _EPOCH, reverse=True)
+    return newest[::-1]
+
+
+def _position_key(position: Position) -> tuple[str, str]:
+    return position.symbol, position.side.value
+
+
+def _unique(items: list[T], key: Callable[[T], object]) -> list[T]:
+    """Items in order, each once: a list that changed between two pages may repeat one."""
+    seen: set[object] = set()
+    kept = []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            kept.append(item)
+    return kept
 
 
 def _with_cid(order: Order, client_order_id: str) -> Order:

@@ -7,11 +7,41 @@ venue's own id (`BTCUSDT`) for the adapters. Quantities are in base currency.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 ZERO = Decimal(0)
+LIST_PAGES = 50  # most pages one list read follows: 2,500 open orders on Bybit
+
+T = TypeVar("T")
+
+
+class PagedList(list[T]):
+    """What a list read (positions, open orders) found on the venue's pages.
+
+    `complete` is False when the read stopped at `LIST_PAGES` pages with more left: the
+    items are then the newest ones only, and whoever shows them must say so.
+    """
+
+    __slots__ = ("complete",)
+
+    def __init__(self, items: Iterable[T] = (), complete: bool = True) -> None:
+        super().__init__(items)
+        self.complete = complete
+
+
+class Listing(tuple[T, ...]):
+    """An immutable `PagedList`, as caches share it: the items and whether they are all."""
+
+    complete: bool
+
+    def __new__(cls, items: Iterable[T] = (), complete: bool = True) -> Listing[T]:
+        listing = super().__new__(cls, items)
+        listing.complete = complete
+        return listing
 
 
 class Side(enum.StrEnum):

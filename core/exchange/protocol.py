@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from core.exchange.models import Balance, Candle, Market, Order, OrderRequest, Position, Ticker
+from core.exchange.models import (
+    Balance,
+    Candle,
+    Market,
+    Order,
+    OrderRequest,
+    PagedList,
+    Position,
+    Ticker,
+)
 
 
 class ExchangeClient(Protocol):
     """One account on one exchange (or the public market-data client of that exchange).
 
     Every method raises `core.exchange.errors.ExchangeError` subclasses only. A closed client
-    refuses use. `fetch_tickers` returns the whole market in one request.
+    refuses use. `fetch_tickers` returns the whole market in one request; positions and
+    open orders are read to the end of the venue's pages (bounded: see `PagedList`).
     """
 
     @property
@@ -33,9 +43,9 @@ class ExchangeClient(Protocol):
 
     async def fetch_balance(self) -> Balance: ...
 
-    async def fetch_positions(self) -> list[Position]: ...
+    async def fetch_positions(self) -> PagedList[Position]: ...
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]: ...
+    async def fetch_open_orders(self, symbol: str | None = None) -> PagedList[Order]: ...
 
     async def create_order(self, request: OrderRequest) -> Order: ...
 

@@ -34,6 +34,8 @@ class Venue:
     linear_params: Mapping[str, Any] = field(default_factory=dict)
     # ccxt's demo-trading switch does not reach this venue's demo: it is the sandbox.
     demo_in_sandbox: bool = False
+    # How open orders page, if they do: (the cursor parameter, orders per page).
+    order_pages: tuple[str, int] | None = None
     # The client class, imported with ccxt on first use: the venue's quirks live there.
     client: str = "core.exchange.ccxt_client.CcxtClient"
 
@@ -75,6 +77,7 @@ VENUES: dict[str, Venue] = {
         rate_per_s=30.0,
         options={"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
         linear_params={"instType": "SWAP"},
+        order_pages=("after", 100),  # orders older than the given order id
     ),
 }
 

@@ -32,6 +32,7 @@ from core.exchange.models import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    PagedList,
     Position,
     Side,
     Ticker,
@@ -140,17 +141,18 @@ class PaperExchange:
         usdt = AssetBalance("USDT", total=wallet, free=wallet - used, used=used)
         return Balance(wallet + upnl, wallet - used, used, upnl, (usdt,))
 
-    async def fetch_positions(self) -> list[Position]:
+    async def fetch_positions(self) -> PagedList[Position]:
+        """Every position: the paper exchange has no pages, so the list is always whole."""
         state, marks = await self._marked_state()
-        return [_position(p, marks) for _, p in sorted(state.positions.items())]
+        return PagedList(_position(p, marks) for _, p in sorted(state.positions.items()))
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def fetch_open_orders(self, symbol: str | None = None) -> PagedList[Order]:
         self._check_open()
         async with self._guard():
             state = await self._ledger.load(self.user_id)
         orders = [] if state is None else list(state.open_orders.values())
         orders.sort(key=lambda o: (o.created_at, o.order_id))
-        return [_order(o) for o in orders if symbol is None or o.symbol == symbol]
+        return PagedList(_order(o) for o in orders if symbol is None or o.symbol == symbol)
 
     async def fetch_fills(self, limit: int = 100) -> list[FillRecord]:
         """Return the most recent fills, newest first."""

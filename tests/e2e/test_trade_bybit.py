@@ -57,6 +57,7 @@ def _orders_with(server: ExchangeServer, cid: str) -> int:
 async def test_long_then_close_on_bybit_logs_the_right_pnl(
     bot: BotHarness, server: ExchangeServer
 ) -> None:
+    wallet = server.account(KEY).wallet
     message, opening = _card(await bot.send(TRADER, "/long BTC 600 10"))
     assert message["text"].startswith("Confirm LONG BTC/USDT:USDT · Bybit (demo)")
     assert "Quantity: 0.01 BTC" in message["text"]
@@ -77,7 +78,7 @@ async def test_long_then_close_on_bybit_logs_the_right_pnl(
     (closed,) = texts(await bot.press(TRADER, message, f"ok:{closing}"))
     assert closed.startswith("✅ Closed: LONG BTC/USDT:USDT · Bybit (demo)")
     assert "Filled 0.01 BTC at 61,000 USDT" in closed
-    assert "Realised PnL: +9.66 USDT" in closed
+    assert "Realised PnL: +9.33 USDT (after fees of 0.6655 USDT, opening and closing)" in closed
     assert _orders_with(server, closing) == 1
     assert server.account(KEY).position("BTCUSDT").size == 0
 
@@ -89,13 +90,14 @@ async def test_long_then_close_on_bybit_logs_the_right_pnl(
         Decimal("60000"),
         Decimal("61000"),
     )
-    assert trade.fee == Decimal("0.3355")  # 610 USDT × 0.055 %
-    assert trade.pnl == Decimal("9.6645")  # (61,000 − 60,000) × 0.01 − 0.3355
+    assert trade.fee == Decimal("0.6655")  # both legs: (600 + 610) USDT × 0.055 %
+    assert trade.pnl == Decimal("9.3345")  # (61,000 − 60,000) × 0.01 − 0.6655
+    assert trade.pnl == server.account(KEY).wallet - wallet  # what the wallet gained
     assert trade.close_reason == "manual" and trade.leverage == 10
 
     (listed,) = texts(await bot.send(TRADER, "/trades"))
-    assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.66" in listed
+    assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.33" in listed
     (summary,) = texts(await bot.send(TRADER, "/pnl"))
-    assert "+9.66" in summary
+    assert "+9.33" in summary
     (flat,) = texts(await bot.send(TRADER, "/positions"))
     assert "No open positions" in flat

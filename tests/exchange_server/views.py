@@ -3,9 +3,10 @@ order, execution and position query endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from .engine import MMR, Engine
 from .market import fmt
@@ -15,21 +16,65 @@ T = TypeVar("T")
 WEEK_MS = 7 * 86_400_000
 
 
-def paginate(
-    items: Sequence[T], params: Mapping[str, Any], default: int, maximum: int
-) -> tuple[list[T], str]:
-    """Cursor pagination; cursors are opaque-looking but URL-safe (ccxt sends them raw)."""
+def _limit(params: Mapping[str, Any], default: int, maximum: int) -> int:
     try:
         limit = int(param_text(params, "limit") or default)
     except ValueError:
         raise BybitError(10001, "params error: limit invalid") from None
     if not 1 <= limit <= maximum:
         raise BybitError(10001, f"params error: limit must be in [1, {maximum}]")
+    return limit
+
+
+def paginate(
+    items: Sequence[T], params: Mapping[str, Any], default: int, maximum: int
+) -> tuple[list[T], str]:
+    """Cursor pagination; cursors are opaque-looking but URL-safe (ccxt sends them raw)."""
+    limit = _limit(params, default, maximum)
     cursor = param_text(params, "cursor")
     offset = int(cursor[4:]) if cursor.startswith("page") and cursor[4:].isdigit() else 0
     page = list(items[offset : offset + limit])
     nxt = f"page{offset + limit}" if offset + limit < len(items) else ""
     return page, nxt
+
+
+def keyset_paginate(
+    rows: Sequence[T],
+    params: Mapping[str, Any],
+    default: int,
+    maximum: int,
+    mark: Callable[[T], tuple[str, int]],
+    tie: Callable[[str], Any],
+) -> tuple[list[T], str]:
+    """Bybit's cursor over a list newest first (open orders, positions).
+
+    Rows run by (time, tie(id)) descending, `mark` giving a row's id and time. A page's
+    `nextPageCursor` names its first and last rows, `id:time,id:time`, percent-encoded as
+    Bybit sends it (`...%3A1757837618905%2C...`): a client passes it back untouched, and
+    the query decodes it. The next page starts after the last row named, so rows added or
+    removed meanwhile move nothing. Every page with rows names a cursor, the last page too;
+    the page after the last is empty, its cursor "".
+    """
+    limit = _limit(params, default, maximum)
+
+    def rank(row: T) -> tuple[int, Any]:
+        ident, at = mark(row)
+        return at, tie(ident)
+
+    ordered = sorted(rows, key=rank, reverse=True)
+    cursor = param_text(params, "cursor")
+    if cursor:
+        last = cursor.rpartition(",")[2]
+        ident, _, at = last.rpartition(":")
+        if not ident or not at.isdigit():
+            raise BybitError(10001, "params error: cursor invalid")
+        after = (int(at), tie(ident))
+        ordered = [r for r in ordered if rank(r) < after]
+    page = ordered[:limit]
+    if not page:
+        return [], ""
+    (first, first_at), (final, final_at) = mark(page[0]), mark(page[-1])
+    return page, quote(f"{first}:{first_at},{final}:{final_at}", safe="")
 
 
 def _require_category(params: Mapping[str, Any]) -> None:
@@ -244,8 +289,14 @@ def realtime_orders(engine: Engine, acct: Account, params: Mapping[str, Any]) ->
         if not want_open:
             orders = orders[-500:]
     orders = [o for o in orders if _in_scope(engine, o.symbol, params) and _order_filter(o, params)]
-    orders.sort(key=lambda o: o.created, reverse=True)
-    page, nxt = paginate(orders, params, 20, 50)
+    placed = {order_id: n for n, order_id in enumerate(acct.orders)}  # same-ms orders: by arrival
+
+    def tie(order_id: str) -> int:
+        if order_id not in placed:
+            raise BybitError(10001, "params error: cursor invalid")
+        return placed[order_id]
+
+    page, nxt = keyset_paginate(orders, params, 20, 50, lambda o: (o.order_id, o.created), tie)
     return {
         "category": "linear",
         "list": [order_json(engine, o) for o in page],
@@ -306,8 +357,7 @@ def positions(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict[
         rows = [
             p for p in acct.positions.values() if p.size and _in_scope(engine, p.symbol, params)
         ]
-    rows.sort(key=lambda p: p.updated, reverse=True)
-    page, nxt = paginate(rows, params, 20, 200)
+    page, nxt = keyset_paginate(rows, params, 20, 200, lambda p: (p.symbol, p.updated), str)
     return {
         "category": "linear",
         "list": [position_json(engine, acct, p) for p in page],

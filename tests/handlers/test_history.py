@@ -229,7 +229,11 @@ async def test_a_paper_take_profit_lands_in_the_trade_log(bot: BotHarness) -> No
     assert report.tp_hits == 1
     assert await bot.services.history.record_paper_events(report) == 1
     (record,) = await bot.services.history.recent(TRADER)
-    fee = (Decimal("0.01") * exit_price * Decimal("0.00055")).quantize(Decimal("1e-8"))
+    closing = (Decimal("0.01") * exit_price * Decimal("0.00055")).quantize(Decimal("1e-8"))
+    opening = (Decimal("0.01") * position.entry_price * Decimal("0.00055")).quantize(
+        Decimal("1e-8")
+    )
+    fee = opening + closing  # both legs
     gross = Decimal("0.01") * (exit_price - position.entry_price)
     assert record.trade.close_reason == "take_profit"
     assert (record.trade.qty, record.trade.entry_price) == (Decimal("0.01"), position.entry_price)

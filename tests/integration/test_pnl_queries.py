@@ -198,10 +198,13 @@ async def test_paper_triggers_become_trades_in_one_transaction(tmp_path: Path) -
         assert await history.record_paper_events(report) == 1
         assert log.names.count("trades.record_many") == 1
         (tp,) = await history.recent(7)
+        # fee, both legs: closing 4.62; opening 2.75 + 2.86 for 0.2, less the quarter the
+        # partial close of 0.05 took: 4.2075
         assert tp.trade == TradeLog(
             user_id=7, exchange="paper", account_type="paper", symbol=BTC, side="long",
             qty=D("0.15"), entry_price=D("51000"), exit_price=D("56000"),
-            pnl=D("750") - D("4.62"), fee=D("4.62"), entry_ts=opened_at, exit_ts=clock.now(),
+            pnl=D("750") - D("8.8275"), fee=D("8.8275"), entry_ts=opened_at,
+            exit_ts=clock.now(),
             leverage=20, origin="auto", close_reason="take_profit",
         )  # fmt: skip
 
@@ -224,7 +227,8 @@ async def test_paper_triggers_become_trades_in_one_transaction(tmp_path: Path) -
         assert (sl.trade.side, sl.trade.qty, sl.trade.entry_price, sl.trade.exit_price) == (
             "short", D("2"), D("2100"), D("2250"),
         )  # fmt: skip
-        assert (sl.trade.fee, sl.trade.pnl) == (D("2.475"), D("-300") - D("2.475"))
+        # closing 2.475; opening: the 2 of the flipping fill's 3 that opened the short, 2.31
+        assert (sl.trade.fee, sl.trade.pnl) == (D("4.785"), D("-300") - D("4.785"))
         assert (sl.trade.entry_ts, sl.trade.close_reason, sl.trade.leverage) == (
             flipped_at, "stop_loss", 10,
         )  # fmt: skip
@@ -233,7 +237,7 @@ async def test_paper_triggers_become_trades_in_one_transaction(tmp_path: Path) -
         assert (liq.trade.entry_price, liq.trade.exit_price, liq.trade.close_reason) == (
             D("50000"), D("45250"), "liquidation",
         )  # fmt: skip
-        assert liq.trade.pnl == D("-500")  # the whole margin, the engine's realised PnL + fee
+        assert liq.trade.pnl == D("-502.75")  # the whole margin and the opening fee
 
 
 async def test_fills_of_plain_orders_are_not_trades(store: Store) -> None:

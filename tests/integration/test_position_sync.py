@@ -79,6 +79,9 @@ async def test_manual_close_on_the_exchange_is_picked_up(w: World) -> None:
         "SELECT CAST(qty AS REAL), CAST(exit_price AS REAL), close_reason, pnl < 0 FROM trade_logs"
     )
     assert trades == [(0.01, 60000.0, "exchange", 1)]  # flat price: the fee is the loss
+    # both legs: 600 USDT × 0.055 % to open and (estimated) to close; the wallet lost 0.66
+    fees = await w.rows("SELECT CAST(fee AS REAL), CAST(pnl AS REAL) FROM trade_logs")
+    assert fees == [(0.66, -0.66)]
     assert await w.rows("SELECT id FROM active_positions") == []
     told = await w.rows("SELECT kind FROM notifications WHERE dedup_key LIKE 'sync-close:%'")
     assert told == [("fill",)]

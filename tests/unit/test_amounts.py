@@ -13,6 +13,7 @@ from core.exchange.models import Market, PositionSide
 from services.amounts import (
     MAX_USDT,
     AmountRange,
+    opening_fee,
     parse_leverage,
     parse_number,
     parse_percent,
@@ -198,3 +199,17 @@ def test_fee_and_pnl() -> None:
     long = realised_pnl(PositionSide.LONG, Decimal(100), Decimal(110), Decimal(2), Decimal("0.1"))
     short = realised_pnl(PositionSide.SHORT, Decimal(100), Decimal(110), Decimal(2), Decimal("0.1"))
     assert (long, short) == (Decimal("19.9"), Decimal("-20.1"))
+
+
+def test_a_close_carries_its_share_of_the_opening_fee() -> None:
+    d = Decimal
+    assert opening_fee(d("0.66"), d("0.02"), d("0.02"), d("60000")) == d("0.66")  # all of it
+    assert opening_fee(d("0.66"), d("0.02"), d("0.01"), d("60000")) == d("0.33")  # half
+    third = opening_fee(d("1"), d("0.03"), d("0.01"), d("1"))
+    assert third == d("0.3333333333")  # pro rata, to 10 decimals
+    # opened outside Tradewind: the taker fee at the entry price
+    assert opening_fee(None, None, d("0.01"), d("60000")) == taker_fee(d("600")) == d("0.33")
+    gross_less_both = realised_pnl(
+        PositionSide.LONG, d("60000"), d("61000"), d("0.01"), d("0.6655")
+    )
+    assert gross_less_both == d("9.3345")
