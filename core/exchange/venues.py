@@ -63,7 +63,13 @@ VENUES: dict[str, Venue] = {
         ccxt_id="binanceusdm",
         account_types=("live", "demo", "testnet"),
         rate_per_s=30.0,  # 2,400 request weight per minute per IP
-        options={"defaultType": "future", "fetchMarkets": {"types": ["linear"]}},
+        options={
+            "defaultType": "future",
+            "fetchMarkets": {"types": ["linear"]},
+            # Open orders across the account are one request (weight 40), not one per symbol.
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
+        },
+        client="core.exchange.binance.BinanceClient",
     ),
     "okx": Venue(
         name="okx",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.exchange.binance import BinanceClient
 from core.exchange.bybit import BybitClient
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.ccxt_venue import CcxtVenue, client_class, rebase_urls
@@ -59,7 +60,7 @@ def _market(symbol: str, qty: str, cid: str, **kw: object) -> OrderRequest:
 
 def test_the_venue_table_names_each_venues_client_class() -> None:
     classes = {name: client_class(venue) for name, venue in VENUES.items()}
-    assert classes == {"bybit": BybitClient, "binance": CcxtClient, "okx": CcxtClient}
+    assert classes == {"bybit": BybitClient, "binance": BinanceClient, "okx": CcxtClient}
 
 
 async def test_bybit_clients_carry_bybits_quirks_and_others_do_not(

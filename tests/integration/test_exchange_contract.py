@@ -1,6 +1,7 @@
-"""One contract, two implementations: the paper exchange and ccxt-bybit on the local server.
+"""One contract, four implementations: the paper exchange, and the real ccxt client of each
+venue (Bybit, Binance USDⓈ-M) against its local server.
 
-Every test here runs against both, with the same assertions; a service written against
+Every test here runs against each, with the same assertions; a service written against
 `ExchangeClient` cannot tell them apart.
 """
 
@@ -29,6 +30,7 @@ from core.paper.exchange import PaperExchange
 from db.repositories.paper import PaperRepository
 from db.store import Store
 from tests.exchange_server import ExchangeServer
+from tests.exchange_server.binance import BinanceServer
 from tests.fakes.clock import FakeClock
 from tests.fakes.market import FakeMarketSource
 
@@ -43,7 +45,10 @@ class Venue:
     set_price: Callable[[str], None]
 
 
-@pytest.fixture(params=["paper", "bybit"])
+SERVERS: dict[str, type[ExchangeServer]] = {"bybit": ExchangeServer, "binance": BinanceServer}
+
+
+@pytest.fixture(params=["paper", *SERVERS])
 async def venue(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Venue]:
     if request.param == "paper":
         source = FakeMarketSource(FakeClock())
@@ -52,17 +57,17 @@ async def venue(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[V
         yield Venue(client, lambda price: source.set_price(BTC, price))
         await client.close()
         return
-    async with ExchangeServer(symbols=10, seed=11) as server:
+    async with SERVERS[request.param](symbols=10, seed=11) as server:
         server.add_account("key", "secret", Decimal("10000"))
         server.set_price("BTCUSDT", "60000")
         adapter = CcxtVenue(
-            VENUES["bybit"],
+            VENUES[request.param],
             base_url=server.base_url,
             retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
         )
-        client = await adapter.client("live", ApiCredentials("key", "secret"))
-        yield Venue(client, lambda price: server.set_price("BTCUSDT", price))
-        await client.close()
+        real = await adapter.client("live", ApiCredentials("key", "secret"))
+        yield Venue(real, lambda price: server.set_price("BTCUSDT", price))
+        await real.close()
         await adapter.aclose()
 
 

@@ -1,0 +1,122 @@
+"""Binance USDⓈ-M's quirks over the generic ccxt client.
+
+- A client order id is unique among *open* orders only: once an order filled, Binance
+  accepts its id again and places a second order. Tradewind's ids are deterministic, so a
+  resend must never reach Binance while the first order exists: an id already used is an
+  `UnknownOutcome` (resolved by lookup), as Bybit's and OKX's own refusals are.
+- No TP/SL rides on an order: ccxt would pass `takeProfit`/`stopLoss` through unread, and
+  Binance refuses unread parameters (-1104). They are placed after the entry as
+  whole-position TAKE_PROFIT_MARKET / STOP_MARKET conditional orders.
+- Order answers carry no fee: a filled order's fee is read from its trades.
+- Position risk v3 carries no leverage: it is notional ÷ initial margin.
+- Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
+  by URL, and only the production, testnet and demo hosts name the futures API.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from core.exchange import ccxt_parse as parse
+from core.exchange.ccxt_client import CcxtClient
+from core.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
+from core.exchange.models import Order, OrderRequest, Position, Side
+
+log = logging.getLogger(__name__)
+
+
+class BinanceClient(CcxtClient):
+    """A Binance USDⓈ-M account through ccxt."""
+
+    @classmethod
+    def configure(cls, api: Any) -> None:
+        table = api.exceptions.get("linear") or {}
+
+        def linear_errors(url: str, exact_or_broad: str) -> Any:
+            return table.get(exact_or_broad, {})
+
+        api.get_exceptions_by_url = linear_errors
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        try:
+            existing = await self._lookup(request.symbol, None, request.client_order_id)
+        except OrderNotFound:
+            existing = None
+        if existing is not None:
+            raise UnknownOutcome(
+                self.exchange,
+                "Binance already has an order with this id; checking it",
+                request.client_order_id,
+            )
+        entry = replace(request, take_profit=None, stop_loss=None)
+        placed = await self._with_fee(await super().create_order(entry))
+        if request.take_profit is None and request.stop_loss is None:
+            return placed
+        return await self._protect(request, placed)
+
+    async def _protect(self, request: OrderRequest, placed: Order) -> Order:
+        """Attach TP/SL as whole-position conditional orders; a level Binance refuses is
+        left off the returned order, so the caller sees the position unprotected there."""
+        closing = Side.SELL if request.side is Side.BUY else Side.BUY
+        levels = {}
+        for key, price, suffix in (
+            ("takeProfitPrice", request.take_profit, "tp"),
+            ("stopLossPrice", request.stop_loss, "sl"),
+        ):
+            if price is None:
+                continue
+            params = {
+                key: float(price),
+                "closePosition": True,
+                "clientOrderId": request.client_order_id + suffix,
+            }
+            try:
+                await self.call(
+                    "create_order",
+                    lambda p=params: self.api.create_order(  # type: ignore[misc]
+                        request.symbol, "market", closing.value, None, None, p
+                    ),
+                    retry=False,
+                )
+            except ExchangeError as error:
+                log.warning("Binance refused the %s of %s: %s", suffix, placed.order_id, error)
+                continue
+            levels[suffix] = price
+        return replace(placed, take_profit=levels.get("tp"), stop_loss=levels.get("sl"))
+
+    async def _lookup(
+        self, symbol: str, order_id: str | None, client_order_id: str | None
+    ) -> Order:
+        return await self._with_fee(await super()._lookup(symbol, order_id, client_order_id))
+
+    async def _with_fee(self, order: Order) -> Order:
+        if order.filled_qty == 0 or order.fee:
+            return order
+        trades = await self.call(
+            "fetch_my_trades",
+            lambda: self.api.fetch_my_trades(order.symbol, None, None, {"orderId": order.order_id}),
+        )
+        fee = sum((parse.dec0((t.get("fee") or {}).get("cost")) for t in trades), Decimal(0))
+        return replace(order, fee=fee)
+
+    async def fetch_positions(self) -> list[Position]:
+        raw = await self.call("fetch_positions", lambda: self.api.fetch_positions())
+        found = [parse.position({**p, "leverage": _leverage(p)}) for p in raw]
+        positions = [p for p in found if p is not None]
+        for position in positions:
+            self._leverage[position.symbol] = position.leverage
+        return positions
+
+
+def _leverage(raw: dict[str, Any]) -> Any:
+    if raw.get("leverage"):
+        return raw["leverage"]
+    info = raw.get("info") or {}
+    notional = parse.dec(info.get("notional"))
+    margin = parse.dec(info.get("positionInitialMargin") or info.get("initialMargin"))
+    if not notional or not margin:
+        return None
+    return int((abs(notional) / margin).to_integral_value())
