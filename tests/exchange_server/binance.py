@@ -42,6 +42,10 @@ class BinanceServer(ExchangeServer):
         super().__init__(*args, **kwargs)
         self.hedge_mode: set[str] = set()
 
+    async def __aenter__(self) -> BinanceServer:
+        await self.start()
+        return self
+
     def ccxt(self, api_key: str | None = None, secret: str | None = None, **kwargs: Any) -> Any:
         """A real ``ccxt.async_support.binanceusdm`` whose every URL points here."""
         config: dict[str, Any] = {"timeout": 10_000, "enableRateLimit": False, **kwargs}
