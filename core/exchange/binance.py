@@ -22,7 +22,7 @@ from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient
-from core.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
+from core.exchange.errors import ExchangeError
 from core.exchange.models import Order, OrderRequest, Position, Side
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,9 @@ class BinanceClient(CcxtClient):
 
         api.get_exceptions_by_url = linear_errors
 
+    ids_free_after_fill = True
+
     async def create_order(self, request: OrderRequest) -> Order:
-        try:
-            existing = await self._lookup(request.symbol, None, request.client_order_id)
-        except OrderNotFound:
-            existing = None
-        if existing is not None:
-            raise UnknownOutcome(
-                self.exchange,
-                "Binance already has an order with this id; checking it",
-                request.client_order_id,
-            )
         entry = replace(request, take_profit=None, stop_loss=None)
         placed = await self._with_fee(await super().create_order(entry))
         if request.take_profit is None and request.stop_loss is None:

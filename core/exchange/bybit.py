@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, VenueContext
 from core.exchange.errors import OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
@@ -92,7 +91,7 @@ class BybitClient(CcxtClient):
             )
         if not found:
             raise OrderNotFound(self.exchange, f"{self._venue.venue.title} has no such order")
-        return parse.order(found[0])
+        return self._order(found[0])
 
 
 async def _parse_in_parts(payload: Any, symbols_by_id: Mapping[str, str]) -> dict[str, Ticker]:

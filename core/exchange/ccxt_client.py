@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from core.exchange import ccxt_parse as parse
@@ -19,6 +20,7 @@ from core.exchange.errors import (
     ExchangeError,
     ExchangeUnavailable,
     InvalidOrder,
+    OrderNotFound,
     UnknownOutcome,
 )
 from core.exchange.models import (
@@ -71,6 +73,10 @@ class CcxtClient:
         self.closed = False
         self.last_used = time.monotonic()
         self._leverage: dict[str, int] = {}  # symbol → leverage this client set
+
+    # A venue that accepts a finished order's client id again (Binance, OKX) gets a lookup
+    # before each placement, so a resend can never become a second order.
+    ids_free_after_fill = False
 
     @classmethod
     def configure(cls, api: Any) -> None:
@@ -202,9 +208,11 @@ class CcxtClient:
         raw = await self.call(
             "fetch_open_orders", lambda: self.api.fetch_open_orders(symbol, None, None, params)
         )
-        return [parse.order(o) for o in raw]
+        return [self._order(o) for o in raw]
 
     async def create_order(self, request: OrderRequest) -> Order:
+        if self.ids_free_after_fill:
+            await self._refuse_reuse(request)
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
         if request.reduce_only:
             params["reduceOnly"] = True
@@ -223,7 +231,7 @@ class CcxtClient:
                 request.symbol,
                 request.order_type.value,
                 request.side.value,
-                float(request.qty),
+                float(request.qty / self._contract_size(request.symbol)),
                 price,
                 params,
             ),
@@ -233,12 +241,38 @@ class CcxtClient:
             raise UnknownOutcome(
                 self.exchange, "the exchange's answer had no order id", request.client_order_id
             )
-        placed = parse.order({**raw, "symbol": raw.get("symbol") or request.symbol})
+        placed = self._order({**raw, "symbol": raw.get("symbol") or request.symbol})
         return placed if placed.client_order_id else _with_cid(placed, request.client_order_id)
+
+    async def _refuse_reuse(self, request: OrderRequest) -> None:
+        """Where a finished order's id is accepted again, an id already used must not reach
+        the venue: it is an `UnknownOutcome`, resolved by lookup like a venue's refusal."""
+        try:
+            await self._lookup(request.symbol, None, request.client_order_id)
+        except OrderNotFound:
+            return
+        raise UnknownOutcome(
+            self.exchange,
+            f"{self._venue.venue.title} already has an order with this id; checking it",
+            request.client_order_id,
+        )
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        """Base units per contract: ccxt sizes orders in contracts (OKX: 0.01 BTC each)."""
+        market = (self.api.markets or {}).get(symbol) or {}
+        return parse.dec(market.get("contractSize")) or Decimal(1)
+
+    def _order(self, raw: Mapping[str, Any]) -> Order:
+        """A ccxt order with its sizes in base units."""
+        order = parse.order(raw)
+        size = self._contract_size(order.symbol)
+        if size == 1:
+            return order
+        return replace(order, qty=order.qty * size, filled_qty=order.filled_qty * size)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         raw = await self.call("cancel_order", lambda: self.api.cancel_order(order_id, symbol))
-        return parse.order({**raw, "symbol": raw.get("symbol") or symbol})
+        return self._order({**raw, "symbol": raw.get("symbol") or symbol})
 
     async def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
@@ -256,7 +290,7 @@ class CcxtClient:
         raw = await self.call(
             "fetch_order", lambda: self.api.fetch_order(order_id or "", symbol, params)
         )
-        return parse.order(raw)
+        return self._order(raw)
 
     async def set_leverage(self, symbol: str, leverage: int) -> None:
         """Set a symbol's leverage; a value this client already set costs no request.

@@ -81,6 +81,7 @@ VENUES: dict[str, Venue] = {
         rate_per_s=30.0,
         options={"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
         linear_params={"instType": "SWAP"},
+        client="core.exchange.okx.OkxClient",
     ),
 }
 

@@ -1,5 +1,5 @@
 """One contract, four implementations: the paper exchange, and the real ccxt client of each
-venue (Bybit, Binance USDⓈ-M) against its local server.
+venue (Bybit, Binance USDⓈ-M, OKX) against its local server.
 
 Every test here runs against each, with the same assertions; a service written against
 `ExchangeClient` cannot tell them apart.
@@ -31,6 +31,7 @@ from db.repositories.paper import PaperRepository
 from db.store import Store
 from tests.exchange_server import ExchangeServer
 from tests.exchange_server.binance import BinanceServer
+from tests.exchange_server.okx import OkxServer
 from tests.fakes.clock import FakeClock
 from tests.fakes.market import FakeMarketSource
 
@@ -45,7 +46,11 @@ class Venue:
     set_price: Callable[[str], None]
 
 
-SERVERS: dict[str, type[ExchangeServer]] = {"bybit": ExchangeServer, "binance": BinanceServer}
+SERVERS: dict[str, type[ExchangeServer]] = {
+    "bybit": ExchangeServer,
+    "binance": BinanceServer,
+    "okx": OkxServer,
+}
 
 
 @pytest.fixture(params=["paper", *SERVERS])
@@ -65,7 +70,7 @@ async def venue(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[V
             base_url=server.base_url,
             retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
         )
-        real = await adapter.client("live", ApiCredentials("key", "secret"))
+        real = await adapter.client("live", ApiCredentials("key", "secret", "passphrase"))
         yield Venue(real, lambda price: server.set_price("BTCUSDT", price))
         await real.close()
         await adapter.aclose()
