@@ -142,8 +142,8 @@ def _raw_message(error: BaseException) -> str:
             nested = (
                 data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
             )
-            for key in ("retMsg", "msg", "sMsg"):
-                value = body.get(key) or nested.get(key)
+            # OKX says why an order failed in data[].sMsg, under a generic msg.
+            for value in (nested.get("sMsg"), body.get("retMsg"), body.get("msg")):
                 if value:
                     return str(value)
     # ccxt prefixes its own messages with the exchange id ("bybit GET https://...").

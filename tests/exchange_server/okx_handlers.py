@@ -212,14 +212,13 @@ def cancel_order(server: Any, account: Account | None, params: Params) -> Any:
 def _listing(server: Any, account: Account | None, params: Params, pending: bool) -> Any:
     """Newest first, at most ``limit`` (100) a page; ``after`` = an ordId to page past."""
     acct, only = acct_of(account), inst_of(server, params, required=False)
-    orders = [
+    orders = [  # newest first: OKX's ids grow with time, the engine's dict keeps the order
         o
-        for o in acct.orders.values()
+        for o in reversed(acct.orders.values())
         if o.is_open == pending
         and not o.stop_order_type
         and (only is None or o.symbol == only.symbol)
     ]
-    orders.sort(key=lambda o: (o.created, order_no(o)), reverse=True)
     if params.get("after"):
         ids = [order_no(o) for o in orders]
         after = str(params["after"])
