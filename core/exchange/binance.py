@@ -22,7 +22,7 @@ from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient
-from core.exchange.errors import ExchangeError
+from core.exchange.errors import AccountSetupRequired, ExchangeError
 from core.exchange.models import Order, OrderRequest, Position, Side
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,17 @@ class BinanceClient(CcxtClient):
         )
         fee = sum((parse.dec0((t.get("fee") or {}).get("cost")) for t in trades), Decimal(0))
         return replace(order, fee=fee)
+
+    async def check_account(self) -> None:
+        """Tradewind trades one-way: a Hedge Mode account refuses its orders (-4061)."""
+        mode = await self.call("fetch_position_mode", lambda: self.api.fetch_position_mode())
+        if mode.get("hedged"):
+            raise AccountSetupRequired(
+                self.exchange,
+                "Your Binance futures account is in Hedge Mode; Tradewind trades in One-way "
+                "Mode. Switch it in Binance Futures → Preferences → Position Mode (with no "
+                "open positions or orders), then /connect again.",
+            )
 
     async def fetch_positions(self) -> list[Position]:
         raw = await self.call("fetch_positions", lambda: self.api.fetch_positions())

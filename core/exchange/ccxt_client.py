@@ -309,6 +309,10 @@ class CcxtClient:
             # already at this leverage: Bybit answers 110043
         self._leverage[symbol] = leverage
 
+    async def check_account(self) -> None:
+        """Raise `AccountSetupRequired` when the account cannot be traded as it is set up;
+        a venue whose accounts need no check (Bybit's one-way default) has nothing to do."""
+
     async def close(self) -> None:
         if self.closed:
             return
