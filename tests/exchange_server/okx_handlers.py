@@ -64,7 +64,9 @@ def positions(server: Any, account: Account | None, params: Params) -> Any:
         hedged = acct.api_key in server.long_short
         side = ("long" if pos.size > 0 else "short") if hedged else "net"
         size = contracts(inst, pos.size if not hedged else abs(pos.size))
-        im = server.engine.position_im(acct, pos)
+        im, lev = server.engine.position_im(acct, pos), acct.lev(inst)
+        sign = Decimal(1) if pos.size > 0 else Decimal(-1)
+        liq = max(pos.avg * (1 - sign / lev + sign * MMR), inst.tick_size)
         rows.append(
             {
                 "instType": "SWAP",
@@ -76,8 +78,8 @@ def positions(server: Any, account: Account | None, params: Params) -> Any:
                 "avgPx": fmt_num(pos.avg),
                 "markPx": inst.price_str(mark),
                 "upl": fmt_num(server.engine.upnl(acct, pos)),
-                "lever": fmt_num(acct.lev(inst)),
-                "liqPx": "",
+                "lever": fmt_num(lev),
+                "liqPx": inst.price_str(liq),
                 "imr": fmt_num(im),
                 "margin": "",
                 "mmr": fmt_num(abs(pos.size) * mark * MMR),
