@@ -9,7 +9,8 @@ The pipeline, faults, stats and test controls are the Bybit server's; the wire i
 the base64 HMAC-SHA256 of timestamp + method + path (+ query) + body, and answers as
 ``{"code": "0", "msg": "", "data": [...]}``; a refused order says why in ``data[].sCode``.
 Rate limits answer HTTP 429 with code 50011. ``long_short`` holds the api keys whose
-account is in long/short position mode; every other account is in net mode.
+account is in long/short position mode (every other account is in net mode);
+``simple_mode`` those whose account is at level 1, which cannot trade swaps.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class OkxServer(ExchangeServer):
         super().__init__(*args, **kwargs)
         self.passphrases: dict[str, str] = {}
         self.long_short: set[str] = set()
+        self.simple_mode: set[str] = set()  # account level 1: spot only
 
     async def __aenter__(self) -> OkxServer:
         await self.start()

@@ -95,8 +95,8 @@ def positions(server: Any, account: Account | None, params: Params) -> Any:
 def config(server: Any, account: Account | None, _p: Params) -> Any:
     acct = acct_of(account)
     mode = "long_short_mode" if acct.api_key in server.long_short else "net_mode"
-    uid = str(acct.uid)
-    return [{"uid": uid, "mainUid": uid, "acctLv": "2", "posMode": mode, "autoLoan": False,
+    uid, level = str(acct.uid), "1" if acct.api_key in server.simple_mode else "2"
+    return [{"uid": uid, "mainUid": uid, "acctLv": level, "posMode": mode, "autoLoan": False,
              "level": "Lv1", "label": "", "perm": "read_only,trade"}]  # fmt: skip
 
 
@@ -118,6 +118,8 @@ def set_leverage(server: Any, account: Account | None, params: Params) -> Any:
 def place_order(server: Any, account: Account | None, params: Params) -> Any:
     acct, inst = acct_of(account), inst_of(server, params)
     assert inst is not None
+    if acct.api_key in server.simple_mode:
+        raise OkxError("51010", "Operation not supported under the current account mode")
     if params.get("tdMode") not in ("cross", "isolated"):
         raise OkxError("51000", "Parameter tdMode error")
     cid = str(params.get("clOrdId") or "")

@@ -17,7 +17,7 @@ from ccxt.base.errors import BadRequest, BaseError, DDoSProtection, ExchangeErro
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
-from core.exchange.errors import AuthFailed, RateLimited, UnknownOutcome
+from core.exchange.errors import AccountSetupRequired, AuthFailed, RateLimited, UnknownOutcome
 from core.exchange.errors import InvalidOrder as DomainInvalidOrder
 from core.exchange.models import OrderRequest, OrderType, Side
 from core.exchange.retry import RetryPolicy
@@ -115,10 +115,15 @@ async def test_fees_come_from_trades_and_leverage_from_margin(client: CcxtClient
     assert position.leverage == 5
 
 
-async def test_hedge_mode_refuses_one_way_orders(client: CcxtClient, server: BinanceServer) -> None:
+async def test_hedge_mode_refuses_one_way_orders_and_is_caught_at_connect(
+    venue: CcxtVenue, client: CcxtClient, server: BinanceServer
+) -> None:
+    await venue.check_account("live", ApiCredentials(KEY, SECRET))  # one-way: nothing to say
     server.hedge_mode.add(KEY)
     with pytest.raises(DomainInvalidOrder, match="position side"):
         await client.create_order(buy("twhedge1"))
+    with pytest.raises(AccountSetupRequired, match="Hedge Mode"):
+        await venue.check_account("live", ApiCredentials(KEY, SECRET))
 
 
 async def test_invalid_symbol_and_insufficient_margin_codes(raw: Any) -> None:

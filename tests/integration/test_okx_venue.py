@@ -16,7 +16,7 @@ from ccxt.base.errors import AuthenticationError, BadRequest, InvalidOrder
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
-from core.exchange.errors import AuthFailed, RateLimited, UnknownOutcome
+from core.exchange.errors import AccountSetupRequired, AuthFailed, RateLimited, UnknownOutcome
 from core.exchange.errors import InvalidOrder as DomainInvalidOrder
 from core.exchange.ids import client_order_id
 from core.exchange.models import OrderRequest, OrderType, Side
@@ -160,3 +160,17 @@ async def test_rate_limit_is_50011(client: CcxtClient, server: OkxServer) -> Non
     server.faults.add(path="/api/v5/account/balance", kind=FaultKind.RATE_LIMIT, times=None)
     with pytest.raises(RateLimited):
         await client.fetch_balance()
+
+
+@pytest.mark.parametrize(
+    ("setting", "told"),
+    [("long_short", "Long/short position mode"), ("simple_mode", "Simple mode")],
+)
+async def test_the_account_check_says_what_to_change(
+    venue: CcxtVenue, server: OkxServer, setting: str, told: str
+) -> None:
+    credentials = ApiCredentials(KEY, SECRET, PHRASE)
+    await venue.check_account("demo", credentials)  # net mode, level 2: nothing to say
+    getattr(server, setting).add(KEY)
+    with pytest.raises(AccountSetupRequired, match=told):
+        await venue.check_account("demo", credentials)
