@@ -6,7 +6,9 @@
   `UnknownOutcome` (resolved by lookup), as Bybit's and OKX's own refusals are.
 - No TP/SL rides on an order: ccxt would pass `takeProfit`/`stopLoss` through unread, and
   Binance refuses unread parameters (-1104). They are placed after the entry as
-  whole-position TAKE_PROFIT_MARKET / STOP_MARKET conditional orders.
+  whole-position TAKE_PROFIT_MARKET / STOP_MARKET conditional orders, replacing the
+  symbol's earlier ones. Those outlive their position (and one's firing leaves the other),
+  so a close that leaves the symbol flat cancels them.
 - Order answers carry no fee: a filled order's fee is read from its trades.
 - Position risk v3 carries no leverage: it is notional ÷ initial margin.
 - Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
@@ -45,9 +47,29 @@ class BinanceClient(CcxtClient):
     async def create_order(self, request: OrderRequest) -> Order:
         entry = replace(request, take_profit=None, stop_loss=None)
         placed = await self._with_fee(await super().create_order(entry))
+        if request.reduce_only:
+            await self._unprotect_if_flat(request.symbol)
         if request.take_profit is None and request.stop_loss is None:
             return placed
+        await self._cancel_protection(request.symbol)  # new levels replace the old ones
         return await self._protect(request, placed)
+
+    async def _cancel_protection(self, symbol: str) -> None:
+        await self.call(
+            "cancel_order",
+            lambda: self.api.cancel_all_orders(symbol, {"trigger": True}),
+            retry=False,
+        )
+
+    async def _unprotect_if_flat(self, symbol: str) -> None:
+        """A closed position's TP/SL orders stay on Binance and would close the next
+        position on the symbol at the old levels: cancel them once it is flat. A failure
+        here is logged, not raised: the close itself went through."""
+        try:
+            if not any(p.symbol == symbol for p in await self.fetch_positions()):
+                await self._cancel_protection(symbol)
+        except ExchangeError as error:
+            log.warning("could not clear Binance TP/SL orders of %s: %s", symbol, error)
 
     async def _protect(self, request: OrderRequest, placed: Order) -> Order:
         """Attach TP/SL as whole-position conditional orders; a level Binance refuses is

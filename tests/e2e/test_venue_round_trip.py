@@ -72,6 +72,17 @@ async def _connect(bot: BotHarness, venue: str) -> str:
     return reply
 
 
+def _protection(server: ExchangeServer) -> tuple[Decimal, Decimal]:
+    """The TP and SL the venue holds for BTC: Bybit and OKX on the position, Binance as
+    conditional orders of their own."""
+    if isinstance(server, BinanceServer):
+        live = [a for a in server.algos(server.account(KEY)) if a["algoStatus"] == "NEW"]
+        levels = {a["orderType"]: Decimal(a["triggerPrice"]) for a in live}
+        return levels.get("TAKE_PROFIT_MARKET", Decimal(0)), levels.get("STOP_MARKET", Decimal(0))
+    held = server.account(KEY).position("BTCUSDT")
+    return held.take_profit, held.stop_loss
+
+
 def _card(calls: list[ApiCall]) -> tuple[dict[str, Any], str]:
     (message,) = [c.result for c in calls if c.method == "sendMessage"]
     assert isinstance(message, dict), texts(calls)
@@ -101,8 +112,8 @@ async def test_connect_then_long_close_and_trades(
     assert sum(1 for o in account.orders.values() if o.link_id == opening) == 1
     assert account.position("BTCUSDT").size == Decimal("0.01")
     assert account.lev(server.market.instrument("BTCUSDT")) == Decimal(10)
-    held = account.position("BTCUSDT")
-    assert held.take_profit > 60000 > held.stop_loss > 0  # the default TP/SL reached the venue
+    take_profit, stop_loss = _protection(server)
+    assert take_profit > 60000 > stop_loss > 0  # the default TP/SL reached the venue
 
     server.set_price("BTCUSDT", "61000")
     message, closing = _card(await bot.send(TRADER, "/close BTC"))
@@ -110,6 +121,7 @@ async def test_connect_then_long_close_and_trades(
     assert closed.startswith(f"✅ Closed: LONG BTC/USDT:USDT · {name}"), closed
     assert "Filled 0.01 BTC at 61,000 USDT" in closed and "Realised PnL: +9.66 USDT" in closed
     assert account.position("BTCUSDT").size == 0
+    assert _protection(server) == (0, 0)  # no TP/SL left behind to close a later position
 
     (listed,) = texts(await bot.send(TRADER, "/trades"))
     assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.66" in listed

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,7 +29,7 @@ from core.exchange.ccxt_venue import rebase_urls
 from .binance_handlers import ROUTES
 from .binance_views import BinanceError, binance_error
 from .faults import TERMINAL_BEFORE, Fault, FaultKind
-from .models import Account, BybitError
+from .models import Account, BybitError, now_ms
 from .server import ExchangeServer, _dumps
 
 DEFAULT_RECV_WINDOW = 5000
@@ -41,6 +42,35 @@ class BinanceServer(ExchangeServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hedge_mode: set[str] = set()
+        self._algos: dict[str, list[dict[str, Any]]] = {}  # api key → conditional orders
+
+    def algos(self, acct: Account) -> list[dict[str, Any]]:
+        """The account's conditional (TP/SL) orders, in every state."""
+        return self._algos.setdefault(acct.api_key, [])
+
+    def set_price(self, symbol: str, price: Decimal | str | float) -> None:
+        """Move the price, then fire the conditional orders it crosses: each closes whatever
+        position there is then, and one that finds none expires."""
+        super().set_price(symbol, price)
+        last = self.market.last(symbol)
+        for acct in self.engine.accounts.values():
+            for algo in self.algos(acct):
+                if algo["symbol"] != symbol or algo["algoStatus"] != "NEW":
+                    continue
+                trigger = Decimal(algo["triggerPrice"])
+                rising = (algo["orderType"] == "TAKE_PROFIT_MARKET") == (algo["side"] == "SELL")
+                if not (last >= trigger if rising else last <= trigger):
+                    continue
+                algo["algoStatus"], algo["updateTime"] = "FINISHED", now_ms()
+                size = acct.position(symbol).size
+                if not size or (size > 0) != (algo["side"] == "SELL"):
+                    algo["algoStatus"] = "EXPIRED"
+                    continue
+                self.engine.create_order(
+                    acct,
+                    {"category": "linear", "symbol": symbol, "side": algo["side"].capitalize(),
+                     "orderType": "Market", "qty": str(abs(size)), "reduceOnly": "true"},
+                )  # fmt: skip
 
     async def __aenter__(self) -> BinanceServer:
         await self.start()

@@ -136,30 +136,36 @@ def new_order(server: Any, account: Account | None, params: Params) -> Any:
 
 
 def algo_order(server: Any, account: Account | None, params: Params) -> Any:
-    """A whole-position TAKE_PROFIT_MARKET / STOP_MARKET (``closePosition=true``)."""
+    """A whole-position TAKE_PROFIT_MARKET / STOP_MARKET (``closePosition=true``).
+
+    As on Binance it is an order of its own: it outlives the position it was placed for, and
+    its sibling is not cancelled when one of them fires (``BinanceServer.set_price``)."""
     acct = acct_of(account)
     only(params, ALGO_PARAMS)
     inst, kind = inst_of(server, params), params.get("type", "")
     if params.get("closePosition") != "true" or kind not in ("TAKE_PROFIT_MARKET", "STOP_MARKET"):
         raise BinanceError(400, -4136, "Target strategy invalid for orderType and closePosition.")
-    if not acct.position(inst.symbol).size:
-        raise BinanceError(400, -2022, "ReduceOnly Order is rejected.")
-    key = "takeProfit" if kind == "TAKE_PROFIT_MARKET" else "stopLoss"
-    trigger = params.get("triggerPrice", "")
-    server.engine.trading_stop(acct, {"category": "linear", "symbol": inst.symbol, key: trigger})
+    side, trigger = params.get("side", ""), Decimal(params.get("triggerPrice") or "0")
+    last = server.market.last(inst.symbol)
+    rising = (kind == "TAKE_PROFIT_MARKET") == (side == "SELL")
+    if trigger <= 0 or (trigger <= last if rising else trigger >= last):
+        raise BinanceError(400, -2021, "Order would immediately trigger.")
+    cid = params.get("clientAlgoId", "")
+    if any(a["clientAlgoId"] == cid and a["algoStatus"] == "NEW" for a in server.algos(acct)):
+        raise BinanceError(400, -4116, "ClientOrderId is duplicated.")
     stamp = now_ms()
-    return {
-        "algoId": stamp,
-        "clientAlgoId": params.get("clientAlgoId", ""),
+    algo = {
+        "algoId": stamp * 100 + len(server.algos(acct)),
+        "clientAlgoId": cid,
         "algoType": "CONDITIONAL",
         "orderType": kind,
         "symbol": inst.symbol,
-        "side": params.get("side", ""),
+        "side": side,
         "positionSide": "BOTH",
         "timeInForce": "GTC",
         "quantity": "0",
         "algoStatus": "NEW",
-        "triggerPrice": trigger,
+        "triggerPrice": inst.price_str(trigger),
         "price": "0",
         "closePosition": True,
         "reduceOnly": True,
@@ -167,6 +173,22 @@ def algo_order(server: Any, account: Account | None, params: Params) -> Any:
         "createTime": stamp,
         "updateTime": stamp,
     }
+    server.algos(acct).append(algo)
+    return algo
+
+
+def open_algo_orders(server: Any, account: Account | None, params: Params) -> Any:
+    symbol = inst_of(server, params).symbol if params.get("symbol") else ""
+    algos = server.algos(acct_of(account))
+    return [a for a in algos if a["algoStatus"] == "NEW" and (not symbol or a["symbol"] == symbol)]
+
+
+def cancel_algo_orders(server: Any, account: Account | None, params: Params) -> Any:
+    symbol = inst_of(server, params).symbol
+    for algo in server.algos(acct_of(account)):
+        if algo["symbol"] == symbol and algo["algoStatus"] == "NEW":
+            algo["algoStatus"], algo["updateTime"] = "CANCELED", now_ms()
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
 def query_order(server: Any, account: Account | None, params: Params) -> Any:
@@ -266,6 +288,8 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("POST", "/fapi/v1/leverage"): (True, leverage),
     ("POST", "/fapi/v1/order"): (True, new_order),
     ("POST", "/fapi/v1/algoOrder"): (True, algo_order),
+    ("GET", "/fapi/v1/openAlgoOrders"): (True, open_algo_orders),
+    ("DELETE", "/fapi/v1/algoOpenOrders"): (True, cancel_algo_orders),
     ("GET", "/fapi/v1/order"): (True, query_order),
     ("DELETE", "/fapi/v1/order"): (True, cancel_order),
     ("GET", "/fapi/v1/openOrders"): (True, open_orders),

@@ -84,6 +84,12 @@ async def test_an_open_orders_id_is_refused_as_a_duplicate(raw: Any) -> None:
         await raw.create_order(BTC, "limit", "buy", 0.01, 50000, params)
 
 
+def protection(server: BinanceServer) -> dict[str, Decimal]:
+    """The account's live conditional orders: order type → trigger price."""
+    algos = server.algos(server.account(KEY))
+    return {a["orderType"]: Decimal(a["triggerPrice"]) for a in algos if a["algoStatus"] == "NEW"}
+
+
 async def test_take_profit_and_stop_loss_ride_as_conditional_orders(
     raw: Any, client: CcxtClient, server: BinanceServer
 ) -> None:
@@ -92,10 +98,33 @@ async def test_take_profit_and_stop_loss_ride_as_conditional_orders(
     tp, sl = Decimal("61800"), Decimal("59100")
     placed = await client.create_order(buy("twtpsl1", take_profit=tp, stop_loss=sl))
     assert (placed.take_profit, placed.stop_loss) == (tp, sl)
-    position = server.account(KEY).position("BTCUSDT")
-    assert (position.take_profit, position.stop_loss) == (tp, sl)
+    assert protection(server) == {"TAKE_PROFIT_MARKET": tp, "STOP_MARKET": sl}
     server.set_price("BTCUSDT", "61800")
-    assert position.size == 0  # the take-profit closed it
+    assert server.account(KEY).position("BTCUSDT").size == 0  # the take-profit closed it
+    assert protection(server) == {"STOP_MARKET": sl}  # no OCO: the stop outlives it
+
+
+async def test_old_stops_never_close_the_next_position(
+    client: CcxtClient, server: BinanceServer
+) -> None:
+    await client.create_order(
+        buy("twold1", take_profit=Decimal("63000"), stop_loss=Decimal("59000"))
+    )
+    await client.create_order(
+        buy("twold2", take_profit=Decimal("62000"), stop_loss=Decimal("59500"))
+    )
+    assert protection(server) == {
+        "TAKE_PROFIT_MARKET": Decimal("62000"),
+        "STOP_MARKET": Decimal("59500"),
+    }
+    close = OrderRequest(
+        BTC, Side.SELL, OrderType.MARKET, Decimal("0.02"), "twold3", reduce_only=True
+    )
+    await client.create_order(close)
+    assert protection(server) == {}  # flat: its TP/SL are gone with it
+    await client.create_order(buy("twold4"))
+    server.set_price("BTCUSDT", "59400")  # below both old stops
+    assert server.account(KEY).position("BTCUSDT").size == Decimal("0.01")
 
 
 async def test_a_refused_stop_leaves_the_order_unprotected_there(client: CcxtClient) -> None:
