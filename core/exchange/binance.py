@@ -8,7 +8,7 @@
   Binance refuses unread parameters (-1104). They are placed after the entry as
   whole-position TAKE_PROFIT_MARKET / STOP_MARKET conditional orders, replacing the
   symbol's earlier ones. Those outlive their position (and one's firing leaves the other),
-  so a close that leaves the symbol flat cancels them.
+  so a close that leaves the symbol flat cancels them, and so does an entry on a flat symbol.
 - Order answers carry no fee: a filled order's fee is read from its trades.
 - Position risk v3 carries no leverage: it is notional ÷ initial margin.
 - Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
@@ -45,14 +45,24 @@ class BinanceClient(CcxtClient):
     ids_free_after_fill = True
 
     async def create_order(self, request: OrderRequest) -> Order:
+        cleared = False
+        if not request.reduce_only and not await self._holds(request.symbol):
+            # A flat symbol may still have the TP/SL of its last position (one leg fired,
+            # the other stayed): they would close this one at the old levels.
+            await self._cancel_protection(request.symbol)
+            cleared = True
         entry = replace(request, take_profit=None, stop_loss=None)
         placed = await self._with_fee(await super().create_order(entry))
         if request.reduce_only:
             await self._unprotect_if_flat(request.symbol)
         if request.take_profit is None and request.stop_loss is None:
             return placed
-        await self._cancel_protection(request.symbol)  # new levels replace the old ones
+        if not cleared:
+            await self._cancel_protection(request.symbol)  # new levels replace the old ones
         return await self._protect(request, placed)
+
+    async def _holds(self, symbol: str) -> bool:
+        return any(p.symbol == symbol for p in await self.fetch_positions())
 
     async def _cancel_protection(self, symbol: str) -> None:
         await self.call(
@@ -66,7 +76,7 @@ class BinanceClient(CcxtClient):
         position on the symbol at the old levels: cancel them once it is flat. A failure
         here is logged, not raised: the close itself went through."""
         try:
-            if not any(p.symbol == symbol for p in await self.fetch_positions()):
+            if not await self._holds(symbol):
                 await self._cancel_protection(symbol)
         except ExchangeError as error:
             log.warning("could not clear Binance TP/SL orders of %s: %s", symbol, error)

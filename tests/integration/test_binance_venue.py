@@ -102,6 +102,10 @@ async def test_take_profit_and_stop_loss_ride_as_conditional_orders(
     server.set_price("BTCUSDT", "61800")
     assert server.account(KEY).position("BTCUSDT").size == 0  # the take-profit closed it
     assert protection(server) == {"STOP_MARKET": sl}  # no OCO: the stop outlives it
+    await client.create_order(buy("twtpsl3"))  # a new position, no TP/SL of its own
+    assert protection(server) == {}  # the stale stop went first
+    server.set_price("BTCUSDT", "59000")
+    assert server.account(KEY).position("BTCUSDT").size == Decimal("0.01")
 
 
 async def test_old_stops_never_close_the_next_position(
