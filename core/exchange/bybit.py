@@ -25,6 +25,8 @@ TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the ev
 class BybitClient(CcxtClient):
     """A Bybit account (or its public feed) through ccxt, whole-market reads parsed raw."""
 
+    pages_open_orders = True  # 20 a page unless asked; ccxt follows the cursor when told
+
     def __init__(self, venue: VenueContext, api: Any, account_type: str, public: bool = False):
         super().__init__(venue, api, account_type, public)
         self._instruments = InstrumentParser()  # the contracts as last loaded

@@ -203,8 +203,13 @@ class CcxtClient:
             self._leverage[position.symbol] = position.leverage
         return positions
 
+    # ccxt's own paging switch, on venues whose open orders come a page at a time.
+    pages_open_orders = False
+
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
-        params = {} if symbol else dict(self._venue.venue.linear_params)
+        params: dict[str, Any] = {} if symbol else dict(self._venue.venue.linear_params)
+        if self.pages_open_orders:
+            params["paginate"] = True
         raw = await self.call(
             "fetch_open_orders", lambda: self.api.fetch_open_orders(symbol, None, None, params)
         )

@@ -11,14 +11,38 @@ from __future__ import annotations
 
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.errors import AccountSetupRequired
+from core.exchange.models import Order
 
 SIMPLE_MODE = "1"  # OKX account level 1: spot only, no swaps
+PAGE = 100  # pending orders per page, OKX's maximum
+MAX_PAGES = 20  # OKX allows 500 pending orders per instrument; this reads up to 2,000
 
 
 class OkxClient(CcxtClient):
     """An OKX account through ccxt: USDT swaps, net position mode."""
 
     ids_free_after_fill = True
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Every pending order, 100 a page, each page after the last one's `ordId` (ccxt's
+        own paging walks back in time, which pending orders cannot be filtered by)."""
+        params = {"instType": "SWAP"}
+        if symbol:
+            params["instId"] = self.api.market_id(symbol)
+        orders: list[Order] = []
+        after = None
+        for _ in range(MAX_PAGES):
+            request = {**params, "limit": str(PAGE)} | ({"after": after} if after else {})
+            answer = await self.call(
+                "fetch_open_orders",
+                lambda r=request: self.api.privateGetTradeOrdersPending(r),  # type: ignore[misc]
+            )
+            rows = answer.get("data") or []
+            orders += [self._order(o) for o in self.api.parse_orders(rows)]
+            if len(rows) < PAGE:
+                break
+            after = rows[-1]["ordId"]
+        return orders
 
     async def check_account(self) -> None:
         """Tradewind sends no `posSide`: a long/short mode account refuses its orders."""

@@ -179,3 +179,11 @@ async def test_closed_client_refuses_use(venue: Venue) -> None:
     await venue.client.close()
     with pytest.raises(ExchangeUnavailable):
         await venue.client.fetch_balance()
+
+
+async def test_open_orders_beyond_a_page_are_all_listed(venue: Venue) -> None:
+    for n in range(25):  # Bybit pages open orders by 20
+        await venue.client.create_order(limit("0.01", str(40000 + n * 10), f"twpage{n:03d}"))
+    listed = await venue.client.fetch_open_orders()
+    assert sorted(o.client_order_id or "" for o in listed) == [f"twpage{n:03d}" for n in range(25)]
+    assert len(await venue.client.fetch_open_orders(BTC)) == 25

@@ -174,3 +174,12 @@ async def test_the_account_check_says_what_to_change(
     getattr(server, setting).add(KEY)
     with pytest.raises(AccountSetupRequired, match=told):
         await venue.check_account("demo", credentials)
+
+
+async def test_open_orders_beyond_okxs_page_of_100_are_all_listed(client: CcxtClient) -> None:
+    for n in range(105):
+        price = Decimal(50000 - n)
+        await client.create_order(
+            OrderRequest(BTC, Side.BUY, OrderType.LIMIT, Decimal("0.001"), f"twmany{n}", price)
+        )
+    assert len(await client.fetch_open_orders()) == 105
