@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from core.exchange.ccxt_client import CcxtClient, VenueContext
-from core.exchange.errors import OrderNotFound
+from core.exchange.errors import AccountSetupRequired, OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import Market, Order, Ticker
 
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
+PROBE = "BTCUSDT"  # the position mode is set per settle coin: one USDT contract tells
 
 
 class BybitClient(CcxtClient):
@@ -77,6 +78,22 @@ class BybitClient(CcxtClient):
             if not rows:  # ccxt stops at an empty page whatever its cursor says
                 break
         return parser.combine(pages, pre_launch)
+
+    async def check_account(self) -> None:
+        """Tradewind trades one-way: in hedge mode Bybit lists a contract once per side
+        (positionIdx 1 and 2) and refuses orders without one."""
+        answer = await self.call(
+            "fetch_positions",
+            lambda: self.api.privateGetV5PositionList({"category": "linear", "symbol": PROBE}),
+        )
+        rows = (answer.get("result") or {}).get("list") or []
+        if any(str(row.get("positionIdx") or "0") != "0" for row in rows):
+            raise AccountSetupRequired(
+                self.exchange,
+                "Your Bybit account trades USDT perpetuals in Hedge Mode; Tradewind trades in "
+                "One-Way Mode. Switch it in Derivatives → Preferences → Position Mode (with no "
+                "open positions or orders), then /connect again.",
+            )
 
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None

@@ -129,7 +129,7 @@ async def test_connect_then_long_close_and_trades(
     assert (record.trade.exchange, record.trade.fee) == (venue, Decimal("0.3355"))
 
 
-@pytest.mark.parametrize("venue", ["binance", "okx"])
+@pytest.mark.parametrize("venue", list(SERVERS))
 async def test_connect_explains_a_position_mode_tradewind_cannot_trade(
     venue: str, tmp_path: Path
 ) -> None:
@@ -138,11 +138,13 @@ async def test_connect_explains_a_position_mode_tradewind_cannot_trade(
             server.add_account(KEY, SECRET, passphrase=PHRASE)
             server.long_short.add(KEY)
             change = "Switch it in Trade → Settings → Position mode"
-        else:
-            assert isinstance(server, BinanceServer)
+        elif isinstance(server, BinanceServer):
             server.add_account(KEY, SECRET)
             server.hedge_mode.add(KEY)
             change = "Switch it in Binance Futures → Preferences → Position Mode"
+        else:
+            server.add_account(KEY, SECRET).hedge = True
+            change = "Switch it in Derivatives → Preferences → Position Mode"
         async with running_bot(tmp_path, exchange_urls={venue: server.base_url}) as bot:
             await bot.send(TRADER, "/start")
             reply = await _connect(bot, venue)

@@ -308,8 +308,9 @@ def positions(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict[
         ]
     rows.sort(key=lambda p: p.updated, reverse=True)
     page, nxt = paginate(rows, params, 20, 200)
-    return {
-        "category": "linear",
-        "list": [position_json(engine, acct, p) for p in page],
-        "nextPageCursor": nxt,
-    }
+    listed = [position_json(engine, acct, p) for p in page]
+    if acct.hedge:  # a hedge-mode account lists each symbol once per side, 1 long, 2 short
+        listed = [{**row, "positionIdx": 2 if row["side"] == "Sell" else 1} for row in listed]
+        if symbol and not listed[0]["side"]:
+            listed.append({**listed[0], "positionIdx": 2})
+    return {"category": "linear", "list": listed, "nextPageCursor": nxt}
