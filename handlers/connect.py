@@ -31,7 +31,7 @@ from telegram.warnings import PTBUserWarning
 
 from core.errors import DomainError
 from core.exchange.credentials import ApiCredentials
-from core.exchange.errors import AuthFailed, ExchangeError
+from core.exchange.errors import AccountSetupRequired, AuthFailed, ExchangeError
 from core.exchange.venues import title
 from handlers.base import (
     Handler,
@@ -230,6 +230,8 @@ async def _connect_text(accounts: AccountService, user_id: int, draft: Draft) ->
         )
     except AuthFailed as err:
         return f"{refused_keys(err.exchange)}\nNothing was stored. Send /connect to try again."
+    except AccountSetupRequired as err:
+        return f"{escape(err.message)}\nNothing was stored."
     except ExchangeError as err:
         return (
             f"Could not check the keys: {escape(draft.scrub(err.message))}\n"

@@ -104,7 +104,8 @@ class AccountService:
     ) -> Connection:
         """Validate the keys with one balance call, then store them encrypted and activate.
 
-        Wrong keys raise `AuthFailed` (from the exchange) and nothing is stored.
+        Wrong keys raise `AuthFailed` (from the exchange), an account whose position mode
+        Tradewind cannot trade raises `AccountSetupRequired`; either way nothing is stored.
         """
         self._check_offered(exchange, account_type)
         if exchange == PAPER:
@@ -117,6 +118,9 @@ class AccountService:
             )
         if exchange != PAPER:
             balance = await self._gateway.probe(exchange, account_type, credentials)
+            # Keys that work on an account set up against Tradewind (hedge mode) are not
+            # stored: every order would be refused later, far from the reason.
+            await self._gateway.venue(exchange).check_account(account_type, credentials)
         ref = await self._store_keys(user_id, exchange, account_type, credentials)
         await self._gateway.forget(user_id, exchange, account_type)
         if exchange == PAPER:

@@ -15,9 +15,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
-from core.exchange.errors import OrderNotFound
+from core.exchange.errors import AccountSetupRequired, OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import Market, Order, Ticker
@@ -25,6 +24,7 @@ from core.exchange.models import Market, Order, Ticker
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
 POSITION_PAGE = 200  # the most /v5/position/list serves at once
 ORDER_PAGE = 50  # the most /v5/order/realtime serves at once
+PROBE = "BTCUSDT"  # the position mode is set per settle coin: one USDT contract tells
 
 
 class BybitClient(CcxtClient):
@@ -94,6 +94,22 @@ class BybitClient(CcxtClient):
         found = await self.api.fetch_open_orders(symbol, None, self.order_page, asked)
         return found, _following(found, self.order_page)
 
+    async def check_account(self) -> None:
+        """Tradewind trades one-way: in hedge mode Bybit lists a contract once per side
+        (positionIdx 1 and 2) and refuses orders without one."""
+        answer = await self.call(
+            "fetch_positions",
+            lambda: self.api.privateGetV5PositionList({"category": "linear", "symbol": PROBE}),
+        )
+        rows = (answer.get("result") or {}).get("list") or []
+        if any(str(row.get("positionIdx") or "0") != "0" for row in rows):
+            raise AccountSetupRequired(
+                self.exchange,
+                "Your Bybit account trades USDT perpetuals in Hedge Mode; Tradewind trades in "
+                "One-Way Mode. Switch it in Derivatives → Preferences → Position Mode (with no "
+                "open positions or orders), then /connect again.",
+            )
+
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None
     ) -> Order:
@@ -109,7 +125,7 @@ class BybitClient(CcxtClient):
             )
         if not found:
             raise OrderNotFound(self.exchange, f"{self._venue.venue.title} has no such order")
-        return parse.order(found[0])
+        return self._order(found[0])
 
 
 def _following(found: list[Any], size: int) -> str | None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -21,6 +22,7 @@ from core.exchange.errors import (
     ExchangeError,
     ExchangeUnavailable,
     InvalidOrder,
+    OrderNotFound,
     UnknownOutcome,
 )
 from core.exchange.models import (
@@ -79,6 +81,10 @@ class CcxtClient:
         self.last_used = time.monotonic()
         self._leverage: dict[str, int] = {}  # symbol → leverage this client set
         self.list_pages = LIST_PAGES  # most pages one list read follows
+
+    # A venue that accepts a finished order's client id again (Binance, OKX) gets a lookup
+    # before each placement, so a resend can never become a second order.
+    ids_free_after_fill = False
 
     @classmethod
     def configure(cls, api: Any) -> None:
@@ -215,7 +221,7 @@ class CcxtClient:
         raw, complete = await self._read_pages(
             "fetch_open_orders", lambda cursor: self._orders_page(symbol, params, cursor)
         )
-        orders = _unique([parse.order(o) for o in raw], lambda o: o.order_id)
+        orders = _unique([self._order(o) for o in raw], lambda o: o.order_id)
         return PagedList(_oldest_first(orders), complete)
 
     async def _read_pages(
@@ -242,20 +248,13 @@ class CcxtClient:
     async def _orders_page(
         self, symbol: str | None, params: dict[str, Any], cursor: str | None
     ) -> Page:
-        """One page of open orders through the venue's own cursor parameter, if it pages
-        (OKX: `after` the oldest order id so far, 100 a page); Binance answers all at once."""
-        paging = self._venue.venue.order_pages
-        if paging is None:
-            return await self.api.fetch_open_orders(symbol, None, None, dict(params)), None
-        name, size = paging
-        asked = dict(params) if cursor is None else {**params, name: cursor}
-        found = await self.api.fetch_open_orders(symbol, None, size, asked)
-        if len(found) < size:  # a short page is the last
-            return found, None
-        oldest = min(found, key=lambda o: o.get("timestamp") or 0)  # ccxt sorts by time
-        return found, str(oldest["id"])
+        """Open orders on a venue that answers them all at once (Binance): one page. A
+        venue that pages (Bybit, OKX) overrides this with its own cursor."""
+        return await self.api.fetch_open_orders(symbol, None, None, dict(params)), None
 
     async def create_order(self, request: OrderRequest) -> Order:
+        if self.ids_free_after_fill:
+            await self._refuse_reuse(request)
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
         if request.reduce_only:
             params["reduceOnly"] = True
@@ -274,7 +273,7 @@ class CcxtClient:
                 request.symbol,
                 request.order_type.value,
                 request.side.value,
-                float(request.qty),
+                float(request.qty / self._contract_size(request.symbol)),
                 price,
                 params,
             ),
@@ -284,12 +283,38 @@ class CcxtClient:
             raise UnknownOutcome(
                 self.exchange, "the exchange's answer had no order id", request.client_order_id
             )
-        placed = parse.order({**raw, "symbol": raw.get("symbol") or request.symbol})
+        placed = self._order({**raw, "symbol": raw.get("symbol") or request.symbol})
         return placed if placed.client_order_id else _with_cid(placed, request.client_order_id)
+
+    async def _refuse_reuse(self, request: OrderRequest) -> None:
+        """Where a finished order's id is accepted again, an id already used must not reach
+        the venue: it is an `UnknownOutcome`, resolved by lookup like a venue's refusal."""
+        try:
+            await self._lookup(request.symbol, None, request.client_order_id)
+        except OrderNotFound:
+            return
+        raise UnknownOutcome(
+            self.exchange,
+            f"{self._venue.venue.title} already has an order with this id; checking it",
+            request.client_order_id,
+        )
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        """Base units per contract: ccxt sizes orders in contracts (OKX: 0.01 BTC each)."""
+        market = (self.api.markets or {}).get(symbol) or {}
+        return parse.dec(market.get("contractSize")) or Decimal(1)
+
+    def _order(self, raw: Mapping[str, Any]) -> Order:
+        """A ccxt order with its sizes in base units."""
+        order = parse.order(raw)
+        size = self._contract_size(order.symbol)
+        if size == 1:
+            return order
+        return replace(order, qty=order.qty * size, filled_qty=order.filled_qty * size)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         raw = await self.call("cancel_order", lambda: self.api.cancel_order(order_id, symbol))
-        return parse.order({**raw, "symbol": raw.get("symbol") or symbol})
+        return self._order({**raw, "symbol": raw.get("symbol") or symbol})
 
     async def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
@@ -307,7 +332,7 @@ class CcxtClient:
         raw = await self.call(
             "fetch_order", lambda: self.api.fetch_order(order_id or "", symbol, params)
         )
-        return parse.order(raw)
+        return self._order(raw)
 
     async def set_leverage(self, symbol: str, leverage: int) -> None:
         """Set a symbol's leverage; a value this client already set costs no request.
@@ -325,6 +350,10 @@ class CcxtClient:
                 raise
             # already at this leverage: Bybit answers 110043
         self._leverage[symbol] = leverage
+
+    async def check_account(self) -> None:
+        """Raise `AccountSetupRequired` when the account cannot be traded as it is set up;
+        a venue whose accounts need no check (Bybit's one-way default) has nothing to do."""
 
     async def close(self) -> None:
         if self.closed:

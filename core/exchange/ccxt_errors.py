@@ -69,10 +69,16 @@ def map_error(
         return ex.ExchangeUnavailable(exchange, f"Cannot reach {name}{said}")
     if isinstance(error, ccxt.BadResponse | ValueError):
         return ex.ExchangeUnavailable(exchange, f"{name} sent an unreadable answer")
-    if isinstance(error, ccxt.ExchangeError) and placing_order:
+    if isinstance(error, ccxt.ExchangeError) and (
+        placing_order or any(code in str(error) for code in _REFUSAL_CODES)
+    ):
         return ex.InvalidOrder(exchange, f"{name} refused the order{said}")
     return ex.ExchangeUnavailable(exchange, f"{name} failed{said}")
 
+
+# Refusals ccxt files as a plain ExchangeError, which would read as a venue failure and be
+# retried: OKX 59102 "Leverage exceeds the maximum leverage".
+_REFUSAL_CODES = ('"59102"',)
 
 # Venue codes for "this client order id was used already": Bybit, Binance, OKX.
 _DUPLICATE_ID_CODES = ("110072", "-4116", "51016")
@@ -136,8 +142,8 @@ def _raw_message(error: BaseException) -> str:
             nested = (
                 data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
             )
-            for key in ("retMsg", "msg", "sMsg"):
-                value = body.get(key) or nested.get(key)
+            # OKX says why an order failed in data[].sMsg, under a generic msg.
+            for value in (nested.get("sMsg"), body.get("retMsg"), body.get("msg")):
                 if value:
                     return str(value)
     # ccxt prefixes its own messages with the exchange id ("bybit GET https://...").

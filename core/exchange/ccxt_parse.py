@@ -59,7 +59,11 @@ def market(raw: Mapping[str, Any]) -> Market:
     precision = raw.get("precision") or {}
     limits = raw.get("limits") or {}
     info = raw.get("info") or {}
+    size = dec(raw.get("contractSize")) or Decimal(1)  # OKX counts in contracts of `size`
     lot = dec(precision.get("amount")) or Decimal("0.001")
+    min_qty = dec((limits.get("amount") or {}).get("min")) or lot
+    if size != 1:
+        lot, min_qty = lot * size, min_qty * size
     min_notional = dec((limits.get("cost") or {}).get("min"))
     if min_notional is None:
         lot_filter = info.get("lotSizeFilter") if isinstance(info, dict) else None
@@ -73,7 +77,7 @@ def market(raw: Mapping[str, Any]) -> Market:
         settle=raw.get("settle") or raw["quote"],
         tick_size=dec(precision.get("price")) or Decimal("0.0001"),
         lot_size=lot,
-        min_qty=dec((limits.get("amount") or {}).get("min")) or lot,
+        min_qty=min_qty,
         min_notional=min_notional,
         max_leverage=int(max_leverage),
         active=raw.get("active") is not False,

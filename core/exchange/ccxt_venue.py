@@ -135,6 +135,14 @@ class CcxtVenue:
         client.share_markets(public)
         return client
 
+    async def check_account(self, account_type: str, credentials: ApiCredentials) -> None:
+        """Check on a throwaway client that the account can be traded as it is set up."""
+        client = await self.client(account_type, credentials)
+        try:
+            await client.check_account()
+        finally:
+            await client.close()
+
     def _new_api(self, account_type: str, credentials: ApiCredentials | None) -> Any:
         """A ccxt instance for one account, cloned from a configured template.
 

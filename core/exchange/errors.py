@@ -6,6 +6,8 @@
     │   └── ExchangeUnavailable      5xx, maintenance, timeouts and network failures on reads,
     │                                malformed responses
     ├── AuthFailed                   bad key, secret, passphrase, IP or permissions
+    ├── AccountSetupRequired         the account is set up in a way Tradewind cannot trade
+    │                                (hedge / long-short position mode): says what to change
     ├── InsufficientFunds            not enough margin for the order
     ├── InvalidOrder                 the venue refused the order's parameters
     ├── OrderNotFound                no such order (also: a confirmed absence after a lookup)
@@ -46,6 +48,10 @@ class RateLimited(TemporaryError):
 
 class ExchangeUnavailable(TemporaryError):
     """The venue is down, slow, unreachable or answered garbage."""
+
+
+class AccountSetupRequired(ExchangeError):
+    """The keys work, but the account needs a setting changed before Tradewind can trade it."""
 
 
 class AuthFailed(ExchangeError):

@@ -34,8 +34,6 @@ class Venue:
     linear_params: Mapping[str, Any] = field(default_factory=dict)
     # ccxt's demo-trading switch does not reach this venue's demo: it is the sandbox.
     demo_in_sandbox: bool = False
-    # How open orders page, if they do: (the cursor parameter, orders per page).
-    order_pages: tuple[str, int] | None = None
     # The client class, imported with ccxt on first use: the venue's quirks live there.
     client: str = "core.exchange.ccxt_client.CcxtClient"
 
@@ -65,7 +63,13 @@ VENUES: dict[str, Venue] = {
         ccxt_id="binanceusdm",
         account_types=("live", "demo", "testnet"),
         rate_per_s=30.0,  # 2,400 request weight per minute per IP
-        options={"defaultType": "future", "fetchMarkets": {"types": ["linear"]}},
+        options={
+            "defaultType": "future",
+            "fetchMarkets": {"types": ["linear"]},
+            # Open orders across the account are one request (weight 40), not one per symbol.
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
+        },
+        client="core.exchange.binance.BinanceClient",
     ),
     "okx": Venue(
         name="okx",
@@ -77,7 +81,7 @@ VENUES: dict[str, Venue] = {
         rate_per_s=30.0,
         options={"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
         linear_params={"instType": "SWAP"},
-        order_pages=("after", 100),  # orders older than the given order id
+        client="core.exchange.okx.OkxClient",
     ),
 }
 

@@ -1,7 +1,8 @@
-"""Run the fake Bybit by hand or for benchmarks.
+"""Run the fake Bybit (or Binance USDⓈ-M, or OKX) by hand or for benchmarks.
 
     python -m tests.exchange_server --port 8765 --symbols 530 --latency-ms 25
         --account bench-key:bench-secret:100000 --rate-limit 100
+    python -m tests.exchange_server --venue okx --account key:secret:10000:passphrase
 
 Binds 127.0.0.1 only. Stop with Ctrl-C.
 """
@@ -13,8 +14,16 @@ import asyncio
 import contextlib
 from decimal import Decimal
 
+from .binance import BinanceServer
 from .faults import FaultKind
+from .okx import OkxServer
 from .server import ExchangeServer
+
+SERVERS: dict[str, type[ExchangeServer]] = {
+    "bybit": ExchangeServer,
+    "binance": BinanceServer,
+    "okx": OkxServer,
+}
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,6 +32,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--venue", choices=list(SERVERS), default="bybit", help="wire format")
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any)")
     parser.add_argument("--symbols", type=int, default=530, help="number of linear perpetuals")
     parser.add_argument("--seed", type=int, default=0)
@@ -39,14 +49,14 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--account",
         action="append",
         default=[],
-        metavar="KEY:SECRET[:USDT]",
-        help="create an account (repeatable); default balance 10000 USDT",
+        metavar="KEY:SECRET[:USDT[:PASSPHRASE]]",
+        help="create an account (repeatable); default 10000 USDT, OKX passphrase 'passphrase'",
     )
     return parser.parse_args(argv)
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server = ExchangeServer(
+    server = SERVERS[args.venue](
         args.symbols,
         args.seed,
         args.latency_ms,
@@ -56,10 +66,14 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     async with server:
         for spec in args.account:
-            key, secret, *balance = spec.split(":")
-            server.add_account(key, secret, Decimal(balance[0]) if balance else Decimal("10000"))
+            key, secret, *rest = spec.split(":")
+            balance = Decimal(rest[0]) if rest else Decimal("10000")
+            if isinstance(server, OkxServer):
+                server.add_account(key, secret, balance, rest[1] if len(rest) > 1 else "passphrase")
+            else:
+                server.add_account(key, secret, balance)
         print(
-            f"tests.exchange_server listening on {server.base_url} "
+            f"tests.exchange_server ({args.venue}) listening on {server.base_url} "
             f"({len(server.market.instruments)} symbols, latency {args.latency_ms} ms)",
             flush=True,
         )

@@ -94,7 +94,8 @@ class Engine:
             raise BybitError(10001, "params error: side invalid")
         if order_type not in ("Market", "Limit"):
             raise BybitError(10001, "params error: orderType invalid")
-        if param_text(params, "positionIdx") not in ("", "0"):
+        # A hedge-mode account's orders are then traded one-way: only the refusal is modelled.
+        if param_text(params, "positionIdx") not in (("1", "2") if acct.hedge else ("", "0")):
             raise BybitError(10001, "position idx not match position mode")
         qty = param_decimal(params, "qty")
         if qty is None or qty <= 0:

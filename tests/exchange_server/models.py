@@ -88,6 +88,7 @@ class Account:
     by_link: dict[str, Order] = field(default_factory=dict)
     executions: list[dict[str, Any]] = field(default_factory=list)
     uid: int = 0
+    hedge: bool = False  # Bybit "both sides" position mode: orders need positionIdx 1 or 2
 
     def position(self, symbol: str) -> Position:
         return self.positions.setdefault(symbol, Position(symbol))

@@ -358,8 +358,9 @@ def positions(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict[
             p for p in acct.positions.values() if p.size and _in_scope(engine, p.symbol, params)
         ]
     page, nxt = keyset_paginate(rows, params, 20, 200, lambda p: (p.symbol, p.updated), str)
-    return {
-        "category": "linear",
-        "list": [position_json(engine, acct, p) for p in page],
-        "nextPageCursor": nxt,
-    }
+    listed = [position_json(engine, acct, p) for p in page]
+    if acct.hedge:  # a hedge-mode account lists each symbol once per side, 1 long, 2 short
+        listed = [{**row, "positionIdx": 2 if row["side"] == "Sell" else 1} for row in listed]
+        if symbol and listed and not listed[0]["side"]:
+            listed.append({**listed[0], "positionIdx": 2})
+    return {"category": "linear", "list": listed, "nextPageCursor": nxt}

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.exchange.binance import BinanceClient
 from core.exchange.bybit import BybitClient
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.ccxt_venue import CcxtVenue, client_class, rebase_urls
@@ -21,6 +22,7 @@ from core.exchange.errors import (
     UnknownOutcome,
 )
 from core.exchange.models import OrderRequest, OrderStatus, OrderType, PositionSide, Side
+from core.exchange.okx import OkxClient
 from core.exchange.retry import RetryPolicy
 from core.exchange.venues import VENUES
 from core.metrics import Metrics
@@ -59,7 +61,7 @@ def _market(symbol: str, qty: str, cid: str, **kw: object) -> OrderRequest:
 
 def test_the_venue_table_names_each_venues_client_class() -> None:
     classes = {name: client_class(venue) for name, venue in VENUES.items()}
-    assert classes == {"bybit": BybitClient, "binance": CcxtClient, "okx": CcxtClient}
+    assert classes == {"bybit": BybitClient, "binance": BinanceClient, "okx": OkxClient}
 
 
 async def test_bybit_clients_carry_bybits_quirks_and_others_do_not(
@@ -70,7 +72,7 @@ async def test_bybit_clients_carry_bybits_quirks_and_others_do_not(
     okx = CcxtVenue(VENUES["okx"])
     try:
         feed = await okx.feed()  # builds the client, sends nothing
-        assert type(feed) is CcxtClient and feed.api.has["fetchCurrencies"] is not False
+        assert type(feed) is OkxClient and feed.api.has["fetchCurrencies"] is not False
     finally:
         await okx.aclose()
 

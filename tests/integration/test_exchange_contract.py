@@ -1,6 +1,7 @@
-"""One contract, two implementations: the paper exchange and ccxt-bybit on the local server.
+"""One contract, four implementations: the paper exchange, and the real ccxt client of each
+venue (Bybit, Binance USDⓈ-M, OKX) against its local server.
 
-Every test here runs against both, with the same assertions; a service written against
+Every test here runs against each, with the same assertions; a service written against
 `ExchangeClient` cannot tell them apart.
 """
 
@@ -29,6 +30,8 @@ from core.paper.exchange import PaperExchange
 from db.repositories.paper import PaperRepository
 from db.store import Store
 from tests.exchange_server import ExchangeServer
+from tests.exchange_server.binance import BinanceServer
+from tests.exchange_server.okx import OkxServer
 from tests.fakes.clock import FakeClock
 from tests.fakes.market import FakeMarketSource
 
@@ -43,7 +46,14 @@ class Venue:
     set_price: Callable[[str], None]
 
 
-@pytest.fixture(params=["paper", "bybit"])
+SERVERS: dict[str, type[ExchangeServer]] = {
+    "bybit": ExchangeServer,
+    "binance": BinanceServer,
+    "okx": OkxServer,
+}
+
+
+@pytest.fixture(params=["paper", *SERVERS])
 async def venue(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Venue]:
     if request.param == "paper":
         source = FakeMarketSource(FakeClock())
@@ -52,17 +62,17 @@ async def venue(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[V
         yield Venue(client, lambda price: source.set_price(BTC, price))
         await client.close()
         return
-    async with ExchangeServer(symbols=10, seed=11) as server:
+    async with SERVERS[request.param](symbols=10, seed=11) as server:
         server.add_account("key", "secret", Decimal("10000"))
         server.set_price("BTCUSDT", "60000")
         adapter = CcxtVenue(
-            VENUES["bybit"],
+            VENUES[request.param],
             base_url=server.base_url,
             retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
         )
-        client = await adapter.client("live", ApiCredentials("key", "secret"))
-        yield Venue(client, lambda price: server.set_price("BTCUSDT", price))
-        await client.close()
+        real = await adapter.client("live", ApiCredentials("key", "secret", "passphrase"))
+        yield Venue(real, lambda price: server.set_price("BTCUSDT", price))
+        await real.close()
         await adapter.aclose()
 
 
@@ -169,3 +179,11 @@ async def test_closed_client_refuses_use(venue: Venue) -> None:
     await venue.client.close()
     with pytest.raises(ExchangeUnavailable):
         await venue.client.fetch_balance()
+
+
+async def test_open_orders_beyond_a_page_are_all_listed(venue: Venue) -> None:
+    for n in range(25):  # Bybit pages open orders by 20
+        await venue.client.create_order(limit("0.01", str(40000 + n * 10), f"twpage{n:03d}"))
+    listed = await venue.client.fetch_open_orders()
+    assert sorted(o.client_order_id or "" for o in listed) == [f"twpage{n:03d}" for n in range(25)]
+    assert len(await venue.client.fetch_open_orders(BTC)) == 25

@@ -1,0 +1,158 @@
+"""Binance USDⓈ-M's quirks over the generic ccxt client.
+
+- A client order id is unique among *open* orders only: once an order filled, Binance
+  accepts its id again and places a second order. Tradewind's ids are deterministic, so a
+  resend must never reach Binance while the first order exists: an id already used is an
+  `UnknownOutcome` (resolved by lookup), as Bybit's and OKX's own refusals are.
+- No TP/SL rides on an order: ccxt would pass `takeProfit`/`stopLoss` through unread, and
+  Binance refuses unread parameters (-1104). They are placed after the entry as
+  whole-position TAKE_PROFIT_MARKET / STOP_MARKET conditional orders, replacing the
+  symbol's earlier ones. Those outlive their position (and one's firing leaves the other),
+  so a close that leaves the symbol flat cancels them, and so does an entry on a flat symbol.
+- Order answers carry no fee: a filled order's fee is read from its trades.
+- Position risk v3 carries no leverage: it is notional ÷ initial margin.
+- Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
+  by URL, and only the production, testnet and demo hosts name the futures API.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from core.exchange import ccxt_parse as parse
+from core.exchange.ccxt_client import CcxtClient
+from core.exchange.errors import AccountSetupRequired, ExchangeError
+from core.exchange.models import Order, OrderRequest, PagedList, Position, Side
+
+log = logging.getLogger(__name__)
+
+
+class BinanceClient(CcxtClient):
+    """A Binance USDⓈ-M account through ccxt."""
+
+    @classmethod
+    def configure(cls, api: Any) -> None:
+        table = api.exceptions.get("linear") or {}
+
+        def linear_errors(url: str, exact_or_broad: str) -> Any:
+            return table.get(exact_or_broad, {})
+
+        api.get_exceptions_by_url = linear_errors
+
+    ids_free_after_fill = True
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        cleared = False
+        if not request.reduce_only and not await self._holds(request.symbol):
+            # A flat symbol may still have the TP/SL of its last position (one leg fired,
+            # the other stayed): they would close this one at the old levels.
+            await self._cancel_protection(request.symbol)
+            cleared = True
+        entry = replace(request, take_profit=None, stop_loss=None)
+        placed = await self._with_fee(await super().create_order(entry))
+        if request.reduce_only:
+            await self._unprotect_if_flat(request.symbol)
+        if request.take_profit is None and request.stop_loss is None:
+            return placed
+        if not cleared:
+            await self._cancel_protection(request.symbol)  # new levels replace the old ones
+        return await self._protect(request, placed)
+
+    async def _holds(self, symbol: str) -> bool:
+        return any(p.symbol == symbol for p in await self.fetch_positions())
+
+    async def _cancel_protection(self, symbol: str) -> None:
+        await self.call(
+            "cancel_order",
+            lambda: self.api.cancel_all_orders(symbol, {"trigger": True}),
+            retry=False,
+        )
+
+    async def _unprotect_if_flat(self, symbol: str) -> None:
+        """A closed position's TP/SL orders stay on Binance and would close the next
+        position on the symbol at the old levels: cancel them once it is flat. A failure
+        here is logged, not raised: the close itself went through."""
+        try:
+            if not await self._holds(symbol):
+                await self._cancel_protection(symbol)
+        except ExchangeError as error:
+            log.warning("could not clear Binance TP/SL orders of %s: %s", symbol, error)
+
+    async def _protect(self, request: OrderRequest, placed: Order) -> Order:
+        """Attach TP/SL as whole-position conditional orders; a level Binance refuses is
+        left off the returned order, so the caller sees the position unprotected there."""
+        closing = Side.SELL if request.side is Side.BUY else Side.BUY
+        levels = {}
+        for key, price, suffix in (
+            ("takeProfitPrice", request.take_profit, "tp"),
+            ("stopLossPrice", request.stop_loss, "sl"),
+        ):
+            if price is None:
+                continue
+            params = {
+                key: float(price),
+                "closePosition": True,
+                "clientOrderId": request.client_order_id + suffix,
+            }
+            try:
+                await self.call(
+                    "create_order",
+                    lambda p=params: self.api.create_order(  # type: ignore[misc]
+                        request.symbol, "market", closing.value, None, None, p
+                    ),
+                    retry=False,
+                )
+            except ExchangeError as error:
+                log.warning("Binance refused the %s of %s: %s", suffix, placed.order_id, error)
+                continue
+            levels[suffix] = price
+        return replace(placed, take_profit=levels.get("tp"), stop_loss=levels.get("sl"))
+
+    async def _lookup(
+        self, symbol: str, order_id: str | None, client_order_id: str | None
+    ) -> Order:
+        return await self._with_fee(await super()._lookup(symbol, order_id, client_order_id))
+
+    async def _with_fee(self, order: Order) -> Order:
+        if order.filled_qty == 0 or order.fee:
+            return order
+        trades = await self.call(
+            "fetch_my_trades",
+            lambda: self.api.fetch_my_trades(order.symbol, None, None, {"orderId": order.order_id}),
+        )
+        fee = sum((parse.dec0((t.get("fee") or {}).get("cost")) for t in trades), Decimal(0))
+        return replace(order, fee=fee)
+
+    async def check_account(self) -> None:
+        """Tradewind trades one-way: a Hedge Mode account refuses its orders (-4061)."""
+        mode = await self.call("fetch_position_mode", lambda: self.api.fetch_position_mode())
+        if mode.get("hedged"):
+            raise AccountSetupRequired(
+                self.exchange,
+                "Your Binance futures account is in Hedge Mode; Tradewind trades in One-way "
+                "Mode. Switch it in Binance Futures → Preferences → Position Mode (with no "
+                "open positions or orders), then /connect again.",
+            )
+
+    async def fetch_positions(self) -> PagedList[Position]:
+        """Binance answers every position at once; leverage is derived (see `_leverage`)."""
+        raw = await self.call("fetch_positions", lambda: self.api.fetch_positions())
+        found = [parse.position({**p, "leverage": _leverage(p)}) for p in raw]
+        positions = [p for p in found if p is not None]
+        for position in positions:
+            self._leverage[position.symbol] = position.leverage
+        return PagedList(positions)
+
+
+def _leverage(raw: dict[str, Any]) -> Any:
+    if raw.get("leverage"):
+        return raw["leverage"]
+    info = raw.get("info") or {}
+    notional = parse.dec(info.get("notional"))
+    margin = parse.dec(info.get("positionInitialMargin") or info.get("initialMargin"))
+    if not notional or not margin:
+        return None
+    return int((abs(notional) / margin).to_integral_value())
