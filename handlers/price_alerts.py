@@ -90,8 +90,9 @@ def render_set(made: AlertSet, source: str) -> str:
 def render_page(page: AlertPage, source: str) -> tuple[str, InlineKeyboardMarkup | None]:
     if not page.total:
         return (
-            "You have no price alerts. /alert BTC > 70000 sets one, /alert ETH < 3% one for a "
-            f"3 % fall from now (up to {UNLICENSED_CAP} alerts, {LICENSED_CAP} with a licence).",
+            "You have no price alerts. /alert BTC &gt; 70000 sets one, "
+            "/alert ETH &lt; 3% one for a 3 % fall from now"
+            f" (up to {UNLICENSED_CAP} alerts, {LICENSED_CAP} with a licence).",
             None,
         )
     head = f"<b>Your price alerts</b> · {page.total} of {page.cap} · {title(source)} prices"
