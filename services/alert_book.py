@@ -7,8 +7,8 @@ once and slices out only what is due, so it costs O(symbols + fired), however ma
 wait. Creating, removing and firing keep the lists sorted with a binary search.
 
     book = AlertBook.of(levels)            # from the store, once, at start
-    hits = book.due({"BTC/USDT:USDT": 70_100.0})
-    book.discard([h.alert_id for h in hits])   # after the fired rows were committed
+    crossings = book.due({"BTC/USDT:USDT": 70_100.0})
+    book.discard(i for c in crossings for i in c.alert_ids)   # once the firing committed
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from db.repositories.price_alerts import ABOVE, ActiveLevel
 
 
 @dataclass(slots=True, frozen=True)
-class Hit:
-    """An alert whose threshold the price reached."""
+class Crossing:
+    """The alerts of one symbol (and one direction) whose thresholds its price reached."""
 
-    alert_id: int
     symbol: str
     price: float
+    alert_ids: list[int]
 
 
 @dataclass(slots=True)
@@ -100,23 +100,25 @@ class AlertBook:
                 del sides[symbol]
         return gone
 
-    def due(self, prices: Mapping[str, float]) -> list[Hit]:
+    def due(self, prices: Mapping[str, float]) -> list[Crossing]:
         """Alerts the prices reached: above at price ≥ threshold, below at price ≤ threshold.
 
-        Leaves the book as it is: the caller discards what it fired once that is stored.
+        One look at each end of each symbol's lists, then one slice per crossed list, so
+        what is due costs a copy, not a Python step per alert. Leaves the book as it is:
+        the caller discards what it fired once that is stored.
         """
-        hits: list[Hit] = []
+        found: list[Crossing] = []
         for symbol, side in self._above.items():
             price = prices.get(symbol)
             if price is not None and side.levels[0] <= price:
                 end = bisect_right(side.levels, price)
-                hits.extend(Hit(i, symbol, price) for i in side.ids[:end])
+                found.append(Crossing(symbol, price, side.ids[:end]))
         for symbol, side in self._below.items():
             price = prices.get(symbol)
             if price is not None and side.levels[-1] >= price:
                 start = bisect_left(side.levels, price)
-                hits.extend(Hit(i, symbol, price) for i in side.ids[start:])
-        return hits
+                found.append(Crossing(symbol, price, side.ids[start:]))
+        return found
 
     def symbols(self) -> set[str]:
         return self._above.keys() | self._below.keys()

@@ -166,10 +166,10 @@ class PriceAlertService:
         book = await self._ready()
         start = time.perf_counter()
         prices = {symbol: float(t.last) for symbol, t in tickers.items() if t.last > 0}
-        hits = book.due(prices)
+        crossings = book.due(prices)
         pass_ms = (time.perf_counter() - start) * 1000
-        if hits:
-            crossed = {h.alert_id: h.price for h in hits}
+        crossed = {i: c.price for c in crossings for i in c.alert_ids}
+        if crossed:
             async with self._work.begin() as work:
                 due = await self._repo.fire(crossed, self._clock.now(), work.tx)
                 await work.notify(
@@ -177,7 +177,7 @@ class PriceAlertService:
                      for d in due]
                 )  # fmt: skip
             book.discard(crossed)
-        return CheckReport(len(prices), len(book), len(hits), pass_ms)
+        return CheckReport(len(prices), len(book), len(crossed), pass_ms)
 
     async def _ready(self) -> AlertBook:
         """The index, loaded from the store on first use (once, even if asked concurrently)."""
