@@ -26,7 +26,7 @@ from services.price_alerts import LICENSED_CAP, UNLICENSED_CAP, USAGE, AlertPage
 COMMANDS = (
     CommandInfo(
         "alert",
-        "Be told once when a price crosses a level (prices of the scanner's market)",
+        "Be told once when a price crosses a level, on the scanner's market (paper by default)",
         usage="SYMBOL > PRICE | SYMBOL < PRICE | SYMBOL < 3%",
     ),
     CommandInfo("alerts", "Your price alerts, with Remove buttons"),
