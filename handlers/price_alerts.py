@@ -8,7 +8,6 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.exchange.venues import title
-from db.repositories.price_alerts import ABOVE, PriceAlert
 from handlers.base import (
     Handler,
     button,
@@ -21,7 +20,15 @@ from handlers.base import (
 )
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import base, pct, price
-from services.price_alerts import LICENSED_CAP, UNLICENSED_CAP, USAGE, AlertPage, AlertSet
+from services.price_alerts import (
+    ABOVE,
+    LICENSED_CAP,
+    UNLICENSED_CAP,
+    USAGE,
+    AlertPage,
+    AlertSet,
+    PriceAlert,
+)
 
 COMMANDS = (
     CommandInfo(

@@ -34,6 +34,16 @@ from services.licenses import LicenseService
 from services.market import MarketService
 from services.unit_of_work import UnitOfWork
 
+__all__ = [
+    "ABOVE",
+    "BELOW",
+    "AlertPage",
+    "AlertSet",
+    "CheckReport",
+    "PriceAlert",
+    "PriceAlertService",
+]  # handlers read alerts through this module: they never import db
+
 USAGE = (
     "Usage: /alert SYMBOL > PRICE or /alert SYMBOL < PRICE, or a move from the current "
     "price: /alert SYMBOL > 3% (e.g. /alert BTC > 70000, /alert ETH < 3%)."
@@ -83,7 +93,7 @@ class CheckReport:
 
     def __str__(self) -> str:
         return (
-            f"{self.fired} price alerts fired ({self.active} active, {self.symbols} symbols, "
+            f"price alerts fired: {self.fired} ({self.active} active, {self.symbols} symbols, "
             f"pass {self.pass_ms:.2f} ms)"
         )
 
