@@ -50,6 +50,7 @@ USAGE = (
 )
 LICENSED_CAP, UNLICENSED_CAP = 50, 5
 PAGE_SIZE = 10
+FIRE_BATCH = 500  # alerts fired per transaction
 MAX_PCT = {ABOVE: Decimal(1000), BELOW: Decimal(99)}  # below 100 % a price would be ≤ 0
 MAX_FACTOR = Decimal(100)  # an absolute level above 100× the price is surely a typo
 
@@ -172,21 +173,25 @@ class PriceAlertService:
         return await self.evaluate(await self._market.tickers(self.source))
 
     async def evaluate(self, tickers: Mapping[str, Ticker]) -> CheckReport:
-        """One bulk pass over a ticker snapshot; the reached alerts fire once, together."""
+        """One bulk pass over a ticker snapshot; each reached alert fires once: marked fired
+        and its notice queued in one transaction."""
         book = await self._ready()
         start = time.perf_counter()
         prices = {symbol: float(t.last) for symbol, t in tickers.items() if t.last > 0}
         crossings = book.due(prices)
         pass_ms = (time.perf_counter() - start) * 1000
         crossed = {i: c.price for c in crossings for i in c.alert_ids}
-        if crossed:
+        ids = list(crossed)
+        for at in range(0, len(ids), FIRE_BATCH):
+            # A crash tick can reach thousands: fired in batches, other writers get turns.
+            batch = {i: crossed[i] for i in ids[at : at + FIRE_BATCH]}
             async with self._work.begin() as work:
-                due = await self._repo.fire(crossed, self._clock.now(), work.tx)
+                due = await self._repo.fire(batch, self._clock.now(), work.tx)
                 await work.notify(
                     [notices.price_alert(d.alert, d.chat_id, tickers[d.alert.symbol].last)
                      for d in due]
                 )  # fmt: skip
-            book.discard(crossed)
+            book.discard(batch)
         return CheckReport(len(prices), len(book), len(crossed), pass_ms)
 
     async def _ready(self) -> AlertBook:
