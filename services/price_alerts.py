@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from core.clock import Clock
 from core.errors import InvalidInput
+from core.exchange.errors import ExchangeError
 from core.exchange.models import Market, Ticker
 from db.repositories.price_alerts import (
     ABOVE,
@@ -150,8 +151,11 @@ class PriceAlertService:
         prices: dict[str, Decimal] = {}
         ticks: dict[str, Decimal] = {}
         if shown:
-            tickers = await self._market.tickers(self.source)
-            markets = await self._market.markets(self.source)
+            try:
+                tickers = await self._market.tickers(self.source)
+                markets = await self._market.markets(self.source)
+            except ExchangeError:
+                tickers, markets = {}, {}  # the list is ours: shown without prices meanwhile
             prices = {a.symbol: t.last for a in shown if (t := tickers.get(a.symbol))}
             ticks = {a.symbol: m.tick_size for a in shown if (m := markets.get(a.symbol))}
         cap = await self._cap(user_id)

@@ -241,3 +241,20 @@ async def test_a_move_that_rounds_to_nothing_is_refused(
             "ask for a bigger move."
         )
         assert "Alert set: BTC above 100.1" in await reply(bot, "/alert BTC > 0.1%")
+
+
+async def test_alerts_are_listed_while_the_market_cannot_be_read(
+    tmp_path: Path, server: ExchangeServer
+) -> None:
+    options: dict[str, Any] = {
+        "market_source": "bybit",
+        "exchange_urls": {"bybit": server.base_url},
+    }
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        assert "Alert set" in await reply(bot, "/alert BTC < 59000")
+        state = bot.state
+    server.faults.add("/v5/market/tickers", "http_5xx", times=None)
+    async with running_bot(tmp_path, state=state, **options) as bot:
+        text = await reply(bot, "/alerts")
+        assert text.splitlines()[1] == "1. BTC below 59,000.00"  # no price, no tick: plain
