@@ -100,6 +100,10 @@ def schedule_jobs(
         services.autotrader.submit(report.signals)  # in the background: scans keep their pace
         return report.line()
 
+    async def check_price_alerts() -> str | None:
+        report = await services.price_alerts.check()
+        return str(report) if report.fired else None
+
     async def settle_then_resume() -> str | None:
         # Everything an earlier run left unknown is settled first, so auto-trading resumes
         # on orders whose outcome is known; a failure there must not stop the resume.
@@ -134,6 +138,7 @@ def schedule_jobs(
         ("card_expiry", expire_cards, 600, 60),
         ("registry_sync", sync_registry, services.registry.interval_s, 1),
         ("market_scan", scan_market, services.scanner.interval_s, services.scanner.interval_s),
+        ("price_alerts", check_price_alerts, services.scanner.interval_s, 5),
         ("license_expiry", license_expiry, 3600, 30),
         ("broadcast_progress", broadcast_progress, BROADCAST_PROGRESS_S, 1),
         ("position_sync", sync_positions, 30, 15),

@@ -29,6 +29,7 @@ from services.paper_settlement import PaperSettlement
 from services.payments import PaymentService
 from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
+from services.price_alerts import PriceAlertService
 from services.promos import PromoService
 from services.scanner import Scanner
 from services.settlement import OrderSettlement
@@ -80,6 +81,7 @@ class Services:
     position_sync: PositionSync
     order_expiry: OrderExpiry
     settlement: OrderSettlement
+    price_alerts: PriceAlertService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

@@ -23,6 +23,7 @@ from db.repositories.intents import IntentRecord
 from db.repositories.licenses import LicenseRecord
 from db.repositories.pending_orders import PendingOrder
 from db.repositories.positions import ActivePosition
+from db.repositories.price_alerts import ABOVE, PriceAlert
 from db.repositories.signals import SignalRecord, Subscriber
 from db.repositories.users import UserRecord
 from services.outbox import Notice, NoticeKind
@@ -192,6 +193,29 @@ def settled_text(intent: IntentRecord) -> str:
     reasons = {"not sent": "it was never sent", "never reached the exchange": "it never got there"}
     reason = reasons.get(intent.error or "", f"{venue} refused it")
     return f"❌ {head} was not placed: {reason}. Nothing was traded."
+
+
+# Price alerts
+
+
+def price_alert(alert: PriceAlert, chat_id: int, price: Decimal) -> Notice:
+    """A trader's price alert reached: sent once (its key is the alert's id)."""
+    word = "above" if alert.direction == ABOVE else "below"
+    base = alert.symbol.split("/")[0]
+    text = (
+        f"🔔 <b>{escape(base)}</b> is {word} {_plain(_dec(alert.threshold))}: "
+        f"last {_plain(price)}\n"
+        f"{escape(alert.symbol)} · alert set {_when(alert.created_at)} at "
+        f"{_plain(_dec(alert.created_price))}. /alerts lists the others."
+    )
+    return Notice(
+        alert.user_id, chat_id, NoticeKind.SYSTEM, text, dedup_key=f"price_alert:{alert.id}"
+    )
+
+
+def _dec(value: float) -> Decimal:
+    """A stored float level as the decimal it was typed as (repr is the shortest round trip)."""
+    return Decimal(repr(value))
 
 
 # Licences

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
-from bot.wiring.market import build_market
+from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.trading import build_trading
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -75,4 +75,5 @@ async def build_services(
         position_sync=t.position_sync,
         order_expiry=t.order_expiry,
         settlement=t.settlement,
+        price_alerts=build_price_alerts(shared, t.market, b.licenses),
     )

@@ -24,6 +24,7 @@ from db.repositories.paper import PaperRepository
 from db.repositories.payments import PaymentRepository
 from db.repositories.pending_orders import PendingOrderRepository
 from db.repositories.positions import PositionRepository
+from db.repositories.price_alerts import PriceAlertRepository
 from db.repositories.promos import PromoRepository
 from db.repositories.signals import SignalRepository
 from db.repositories.strategy import StrategyRepository
@@ -55,6 +56,7 @@ class Repositories:
     payments: PaymentRepository
     pending: PendingOrderRepository
     positions: PositionRepository
+    price_alerts: PriceAlertRepository
     promos: PromoRepository
     signals: SignalRepository
     strategy: StrategyRepository
@@ -78,6 +80,7 @@ class Repositories:
             payments=PaymentRepository(store),
             pending=PendingOrderRepository(store),
             positions=PositionRepository(store),
+            price_alerts=PriceAlertRepository(store),
             promos=PromoRepository(store),
             signals=SignalRepository(store),
             strategy=StrategyRepository(store),
