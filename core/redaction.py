@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import deque
 from dataclasses import dataclass
 
 MASK = "***"
@@ -59,7 +60,11 @@ class SecretRegistry:
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._index: _Index | None = _Index({}, ())  # None: rebuild at the next mask
-        self._lock = threading.Lock()  # finalizers may run on any thread
+        self._lock = threading.Lock()
+        # A finalizer may run inside any allocation, on any thread, even while this thread
+        # holds the lock (a collection triggered in `_rebuild`): it only queues the values,
+        # with an atomic append, and the next rebuild takes them off under the lock.
+        self._released: deque[tuple[str, ...]] = deque()
 
     def keep(self, *values: str | None) -> None:
         """Register values for the life of the process (the bot token)."""
@@ -70,13 +75,17 @@ class SecretRegistry:
         usable = _usable(values)
         if usable:
             self._add(usable)
-            weakref.finalize(owner, self._release, usable)
+            weakref.finalize(owner, self._release_later, usable)
 
     def __contains__(self, value: str) -> bool:
-        return value in self._counts
+        with self._lock:
+            self._drain()
+            return value in self._counts
 
     def __len__(self) -> int:
-        return len(self._counts)
+        with self._lock:
+            self._drain()
+            return len(self._counts)
 
     def mask(self, text: str) -> str:
         """`text` with every registered value masked (longest first, so none shows in part).
@@ -104,19 +113,24 @@ class SecretRegistry:
                 self._counts[value] = self._counts.get(value, 0) + 1
             self._index = None
 
-    def _release(self, values: tuple[str, ...]) -> None:
-        with self._lock:
-            for value in values:
+    def _release_later(self, values: tuple[str, ...]) -> None:
+        self._released.append(values)
+        self._index = None
+
+    def _drain(self) -> None:
+        """Forget the values whose owners are gone (called with the lock held)."""
+        while self._released:
+            for value in self._released.popleft():
                 left = self._counts.get(value, 0) - 1
                 if left > 0:
                     self._counts[value] = left
                 else:
                     self._counts.pop(value, None)
-            self._index = None
 
     def _rebuild(self) -> _Index:
         w = MIN_SECRET_LENGTH
         with self._lock:
+            self._drain()
             pieces: dict[str, set[str]] = {}
             short: list[str] = []
             for value in self._counts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 
 import pytest
 
@@ -114,3 +115,30 @@ def test_a_value_is_found_at_any_offset_among_thousands(value: str) -> None:
         text = "x" * offset + value + "-tail"
         assert redact(text, registry) == "x" * offset + "***-tail", offset
     assert redact("key-00000417-abcdef", registry) == "***"
+
+
+def test_an_owner_collected_while_the_registry_is_locked_does_not_deadlock() -> None:
+    """A collection can run a finalizer inside any allocation, also while this thread holds
+    the registry's lock (as `_rebuild` allocating its index did): the finalizer must not
+    take that lock. Run in a thread so a regression fails instead of hanging the suite."""
+    registry = SecretRegistry()
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    registry.hold(owner, "short-lived-secret-1")
+    assert registry.mask("x short-lived-secret-1 y") == "x *** y"
+
+    def collect_while_locked() -> None:
+        nonlocal owner
+        with registry._lock:
+            del owner
+            gc.collect()
+
+    worker = threading.Thread(target=collect_while_locked, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "the finalizer waited for the lock its own thread held"
+    assert "short-lived-secret-1" not in registry
+    assert registry.mask("x short-lived-secret-1 y") == "x short-lived-secret-1 y"
