@@ -133,7 +133,8 @@ def render_pnl(r: PnlReport) -> str:
     lines = [
         f"<b>Realised PnL {when}</b>{since}",
         f"PnL: <b>{signed(r.pnl)} USDT</b> after {money(r.fees)} USDT fees",
-        f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost)",
+        f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost"
+        f"{f', {r.breakeven} breakeven' if r.breakeven else ''})",
         f"Profit factor: {factor}",
         f"Average win: {_maybe(r.average_win)} · average loss: {_maybe(r.average_loss)}",
         f"Best: {_extreme(r.best)}",

@@ -76,6 +76,16 @@ class PnlReport:
     symbols: int  # how many symbols were traded in all
 
     @property
+    def breakeven(self) -> int:
+        """Trades whose PnL is exactly zero: wins + losses + breakeven = trades."""
+        return self.trades - self.wins - self.losses
+
+    @property
+    def breakeven(self) -> int:
+        """Trades whose PnL is exactly zero: wins + losses + breakeven = trades."""
+        return self.trades - self.wins - self.losses
+
+    @property
     def win_rate(self) -> Decimal | None:
         return Decimal(self.wins) / self.trades if self.trades else None
 

@@ -10,12 +10,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from db.repositories import HotQuery
 from db.repositories.base import Repository, from_ms_req, to_ms
 from db.store import Row, Tx
 
 _MONEY = Decimal("1e-8")  # aggregates come back as REAL; keep 8 decimals like the ledger
+DAY_MS = 86_400_000
 _CHUNK = 500  # ids per IN list, far below SQLite's host-parameter limit
 
 
@@ -75,6 +77,11 @@ class SymbolTotals:
     gross_win: Decimal  # sum of the winning trades' PnL
     gross_loss: Decimal  # sum of the losing trades' PnL (negative or zero)
 
+    @property
+    def breakeven(self) -> int:
+        """Trades whose PnL is exactly zero: neither won nor lost."""
+        return self.trades - self.wins - self.losses
+
 
 @dataclass(slots=True, frozen=True)
 class PaperFill:
@@ -108,21 +115,37 @@ _RECENT = (
     f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? "
     "ORDER BY exit_ts DESC, id DESC LIMIT ? OFFSET ?"
 )
-# SQLite takes a bare column's value from the row that holds the single MIN or MAX, so each
-# half returns the whole best (worst) trade through ix_trade_logs_user_exit, without a sort.
-_EXTREMES = (
-    f"SELECT {_COLUMNS}, MAX(pnl) AS extreme FROM trade_logs WHERE user_id = ? AND exit_ts >= ? "
-    f"UNION ALL SELECT {_COLUMNS}, MIN(pnl) AS extreme FROM trade_logs "
-    "WHERE user_id = ? AND exit_ts >= ?"
-)
-# `+exit_ts` keeps the planner on ix_trade_logs_user_symbol, which yields rows already grouped
-# by symbol (no temporary B-tree); the period is then a filter on the user's own rows.
+# A period is its whole UTC days from trade_day_totals (kept by triggers, migration 0009)
+# plus the hours before its first whole UTC day (a trader's local midnight) from trade_logs
+# through ix_trade_logs_user_exit_totals: at most one day of trades, whatever the history.
+# `:day` is the first whole UTC day, `:since`..`:edge` the leading hours (empty at midnight UTC).
+# Each half is grouped on its own (a symbol may come twice; the repository adds them up): a
+# GROUP BY over a UNION would sort through a co-routine, twice as slow. The sorts are bounded
+# by the period's symbols and days, not by the history.
 _BY_SYMBOL = """
-SELECT symbol, COUNT(*) AS trades, SUM(pnl > 0) AS wins, SUM(pnl < 0) AS losses,
-    SUM(pnl) AS pnl, SUM(fee) AS fees,
-    TOTAL(CASE WHEN pnl > 0 THEN pnl END) AS gross_win,
-    TOTAL(CASE WHEN pnl < 0 THEN pnl END) AS gross_loss
-FROM trade_logs WHERE user_id = ? AND +exit_ts >= ? GROUP BY symbol
+SELECT symbol, SUM(trades) AS trades, SUM(wins) AS wins, SUM(losses) AS losses,
+    TOTAL(pnl) AS pnl, TOTAL(fees) AS fees, TOTAL(gross_win) AS gross_win,
+    TOTAL(gross_loss) AS gross_loss
+FROM trade_day_totals WHERE user_id = :user AND day >= :day GROUP BY symbol
+UNION ALL
+SELECT symbol, COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee),
+    TOTAL(MAX(pnl, 0)), TOTAL(MIN(pnl, 0))
+FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge GROUP BY symbol
+"""
+# SQLite takes a bare column's value from the row that holds the single MIN or MAX, so each
+# candidate (best and worst of the whole days, best and worst of the leading hours) is found
+# without a sort; the repository keeps the best and the worst of the (up to four) trades.
+_EXTREMES = f"""
+SELECT {_COLUMNS} FROM trade_logs WHERE id IN (
+    SELECT best_id FROM (SELECT best_id, MAX(best_pnl)
+        FROM trade_day_totals WHERE user_id = :user AND day >= :day)
+    UNION ALL SELECT worst_id FROM (SELECT worst_id, MIN(worst_pnl)
+        FROM trade_day_totals WHERE user_id = :user AND day >= :day)
+    UNION ALL SELECT id FROM (SELECT id, MAX(pnl)
+        FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
+    UNION ALL SELECT id FROM (SELECT id, MIN(pnl)
+        FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
+)
 """
 _PAPER_FILL = (
     "f.id, f.account_id, a.user_id, f.order_id, f.symbol, f.side, f.qty, f.price, f.fee, f.at"
@@ -146,11 +169,13 @@ _LOGGED_SINCE = (
     "WHERE user_id = ? AND symbol = ? AND exchange = ? AND account_type = ? AND exit_ts >= ?"
 )
 
+_PERIOD_SAMPLE = {"user": 1, "day": 20_000, "since": 1_727_990_000_000, "edge": 1_728_000_000_000}
+
 HOT_QUERIES = (
     HotQuery("trades.recent", _RECENT, (1, 10, 0)),
     HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
-    HotQuery("trades.extremes", _EXTREMES, (1, 0, 1, 0)),
-    HotQuery("trades.by_symbol", _BY_SYMBOL, (1, 0)),
+    HotQuery("trades.extremes", _EXTREMES, _PERIOD_SAMPLE),
+    HotQuery("trades.by_symbol", _BY_SYMBOL, _PERIOD_SAMPLE, sorts="one row per symbol"),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -194,30 +219,39 @@ class TradeRepository(Repository):
         self, user_id: int, since: datetime
     ) -> tuple[TradeRecord | None, TradeRecord | None]:
         """The best and the worst trade that closed since `since` (None when there are none)."""
-        start = to_ms(since)
-        best, worst = await self.store.fetchall(
-            "trades.extremes", _EXTREMES, (user_id, start, user_id, start)
-        )
-        return (
-            None if best["id"] is None else _record(best),
-            None if worst["id"] is None else _record(worst),
-        )
+        rows = await self.store.fetchall("trades.extremes", _EXTREMES, _period(user_id, since))
+        found = [_record(row) for row in rows]
+        if not found:
+            return None, None
+        # Ties go to the earlier trade, as they did when a single scan found them.
+        best = max(found, key=lambda r: (r.trade.pnl, -r.trade_id))
+        worst = min(found, key=lambda r: (r.trade.pnl, r.trade_id))
+        return best, worst
 
     async def by_symbol(self, user_id: int, since: datetime) -> list[SymbolTotals]:
         """Totals per symbol of the trades that closed since `since`, in symbol order."""
-        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL, (user_id, to_ms(since)))
+        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL, _period(user_id, since))
+        totals: dict[str, list[Any]] = {}
+        for row in rows:
+            was = totals.get(row["symbol"])
+            now = list(row)[1:]
+            totals[row["symbol"]] = (
+                now if was is None else [a + b for a, b in zip(was, now, strict=True)]
+            )
         return [
             SymbolTotals(
-                symbol=row["symbol"],
-                trades=row["trades"],
-                wins=row["wins"],
-                losses=row["losses"],
-                pnl=_money(row["pnl"]),
-                fees=_money(row["fees"]),
-                gross_win=_money(row["gross_win"]),
-                gross_loss=_money(row["gross_loss"]),
+                symbol=symbol,
+                trades=trades,
+                wins=wins,
+                losses=losses,
+                pnl=_money(pnl),
+                fees=_money(fees),
+                gross_win=_money(gross_win),
+                gross_loss=_money(gross_loss),
             )
-            for row in rows
+            for symbol, (trades, wins, losses, pnl, fees, gross_win, gross_loss) in sorted(
+                totals.items()
+            )
         ]
 
     async def paper_closes(self, order_ids: Collection[str]) -> list[PaperFill]:
@@ -246,6 +280,13 @@ class TradeRepository(Repository):
 
 
 _CLOSES, _HISTORY = "trades.paper_closes", "trades.paper_history"
+
+
+def _period(user_id: int, since: datetime) -> dict[str, int]:
+    """Parameters of `_PERIOD_ROWS`: the first whole UTC day and the hours before it."""
+    start = to_ms(since)
+    day = -(-start // DAY_MS)  # ceiling: a period starting at 00:00 UTC has no leading hours
+    return {"user": user_id, "day": day, "since": start, "edge": day * DAY_MS}
 
 
 def _marks(count: int) -> str:
