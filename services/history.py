@@ -81,11 +81,6 @@ class PnlReport:
         return self.trades - self.wins - self.losses
 
     @property
-    def breakeven(self) -> int:
-        """Trades whose PnL is exactly zero: wins + losses + breakeven = trades."""
-        return self.trades - self.wins - self.losses
-
-    @property
     def win_rate(self) -> Decimal | None:
         return Decimal(self.wins) / self.trades if self.trades else None
 
