@@ -67,6 +67,7 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
+        f"Timezone of your reports: <b>{escape(s.timezone)}</b> (tz)",
         "",
         "Change one with /set KEY VALUE, e.g. <code>/set tp_pct 4</code>.",
     ]
@@ -90,6 +91,7 @@ def render_change(change: SettingChange) -> str:
         "max_signal_age_s": f"{s.max_signal_age_s} s",
         "allow": _symbols(s.allow_symbols, "all symbols"),
         "deny": _symbols(s.deny_symbols, "none"),
+        "tz": escape(s.timezone),
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."

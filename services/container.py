@@ -54,6 +54,7 @@ from services.plans import PlanCatalog
 from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
 from services.promos import PromoService
+from services.reports import ReportService
 from services.scanner import Scanner
 from services.settlement import OrderSettlement
 from services.signals import SignalService
@@ -104,6 +105,7 @@ class Services:
     position_sync: PositionSync
     order_expiry: OrderExpiry
     settlement: OrderSettlement
+    reports: ReportService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -248,6 +250,7 @@ async def build_services(
             work=work,
             cache=cache,
         ),
+        reports=ReportService(TradeRepository(store)),
     )
 
 

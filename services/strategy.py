@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from core.cache import CacheLayer
@@ -17,7 +20,15 @@ from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
 from services.market import MarketService, SymbolNotFound, lookup
 
-__all__ = ["KEYS", "MAX_LEVERAGE", "SettingChange", "StrategyRecord", "StrategyService"]
+__all__ = [
+    "KEYS",
+    "MAX_LEVERAGE",
+    "SettingChange",
+    "StrategyRecord",
+    "StrategyService",
+    "timezone_named",
+    "zone",
+]
 
 MAX_SYMBOLS = 50
 MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
@@ -62,7 +73,7 @@ _RANGES = {
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
 }
-KEYS = (*_RANGES, "auto_trade", "allow", "deny")
+KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
     "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
@@ -104,6 +115,10 @@ class StrategyService:
         record: StrategyRecord = await self._cache.get_or_load(str(user_id), load)
         return record
 
+    async def timezone(self, user_id: int) -> tzinfo:
+        """The trader's timezone for reports (UTC until they set one)."""
+        return zone((await self.settings(user_id)).timezone)
+
     async def save(self, record: StrategyRecord) -> None:
         """Store the settings and put the parsed record in the cache."""
         await self._strategies.save(record, self._clock.now())
@@ -124,6 +139,11 @@ class StrategyService:
         (the paper market without one), through the services passed in.
         """
         name = key.strip().lower()
+        if name in ("tz", "timezone"):
+            zone = timezone_named(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                return await self._store(replace(current, timezone=zone), "tz")
         if name in ("allow", "deny"):
             account = await accounts.active(user_id)
             exchange = account.exchange if account is not None else PAPER
@@ -164,6 +184,35 @@ class StrategyService:
     async def _store(self, record: StrategyRecord, key: str, note: str = "") -> SettingChange:
         await self.save(record)
         return SettingChange(record, key, note)
+
+
+def timezone_named(value: str) -> str:
+    """The IANA name `value` means (any letter case); refused with the nearest names."""
+    text = value.strip()
+    names = _zone_names()
+    found = names.get(text.lower())
+    if found is not None:
+        return found
+    near = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(names[n] for n in near)}?" if near else ""
+    raise InvalidInput(
+        f"“{text[:40]}” is not a timezone.{hint} Use an IANA name, e.g. /set tz Europe/Berlin "
+        "or /set tz UTC."
+    )
+
+
+def zone(name: str) -> tzinfo:
+    """A stored IANA name as a timezone; UTC if the tz database no longer knows it."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name by its lower-case form (read once from the tz database)."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
 def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:

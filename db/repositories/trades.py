@@ -6,6 +6,7 @@ so the engine's events can be written down as trades: one batched query per sett
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from db.store import Row, Tx
 
 _MONEY = Decimal("1e-8")  # aggregates come back as REAL; keep 8 decimals like the ledger
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 _CHUNK = 500  # ids per IN list, far below SQLite's host-parameter limit
 
 
@@ -80,6 +82,23 @@ class SymbolTotals:
     @property
     def breakeven(self) -> int:
         """Trades whose PnL is exactly zero: neither won nor lost."""
+        return self.trades - self.wins - self.losses
+
+
+@dataclass(slots=True, frozen=True)
+class PeriodTotals:
+    """The trades that closed in [start, end); `pnl` is net of `fees`."""
+
+    start: datetime
+    end: datetime
+    trades: int
+    wins: int
+    losses: int
+    pnl: Decimal
+    fees: Decimal
+
+    @property
+    def breakeven(self) -> int:
         return self.trades - self.wins - self.losses
 
 
@@ -147,6 +166,25 @@ SELECT {_COLUMNS} FROM trade_logs WHERE id IN (
         FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
 )
 """
+# One row per period, three ranges each: its whole UTC hours from trade_hour_totals (running
+# totals, migration 0010) and the minutes before and after them from trade_logs through the
+# covering ix_trade_logs_user_exit_totals (empty in whole-hour timezones). The periods come
+# as JSON [start, first whole hour, end of whole hours, end] (ms), so any timezone and any
+# daylight-saving change are the caller's arithmetic; a year of days reads ~9,000 hour rows.
+_PERIOD_EDGE = """(
+    SELECT json_array(COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee))
+    FROM trade_logs WHERE user_id = :user
+        AND exit_ts >= json_extract(b.value, '$[{0}]') AND exit_ts < json_extract(b.value, '$[{1}]')
+)"""
+_PERIODS = f"""
+SELECT b.key AS i, (
+    SELECT json_array(TOTAL(trades), TOTAL(wins), TOTAL(losses), TOTAL(pnl), TOTAL(fees))
+    FROM trade_hour_totals WHERE user_id = :user
+        AND hour >= json_extract(b.value, '$[1]') / {HOUR_MS}
+        AND hour < json_extract(b.value, '$[2]') / {HOUR_MS}
+) AS hours, {_PERIOD_EDGE.format(0, 1)} AS head, {_PERIOD_EDGE.format(2, 3)} AS tail
+FROM json_each(:bounds) AS b
+"""
 _PAPER_FILL = (
     "f.id, f.account_id, a.user_id, f.order_id, f.symbol, f.side, f.qty, f.price, f.fee, f.at"
 )
@@ -176,6 +214,7 @@ HOT_QUERIES = (
     HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
     HotQuery("trades.extremes", _EXTREMES, _PERIOD_SAMPLE),
     HotQuery("trades.by_symbol", _BY_SYMBOL, _PERIOD_SAMPLE, sorts="one row per symbol"),
+    HotQuery("trades.periods", _PERIODS, {"user": 1, "bounds": "[[0, 0, 86400000, 86400000]]"}),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -253,6 +292,28 @@ class TradeRepository(Repository):
                 totals.items()
             )
         ]
+
+    async def periods(
+        self, user_id: int, bounds: Sequence[tuple[datetime, datetime]]
+    ) -> list[PeriodTotals]:
+        """Totals of the trades that closed in each [start, end), in the order given."""
+        ranges = []
+        for start, end in bounds:
+            first, last = to_ms(start), to_ms(end)
+            whole_from = -(-first // HOUR_MS) * HOUR_MS
+            whole_to = max(whole_from, last // HOUR_MS * HOUR_MS)
+            ranges.append([first, whole_from, whole_to, last])
+        rows = await self.store.fetchall(
+            "trades.periods", _PERIODS, {"user": user_id, "bounds": json.dumps(ranges)}
+        )
+        found = []
+        for row in rows:
+            parts = [json.loads(row[name]) for name in ("hours", "head", "tail")]
+            trades, wins, losses = (int(sum(p[k] or 0 for p in parts)) for k in range(3))
+            pnl, fees = (sum(p[k] or 0.0 for p in parts) for k in (3, 4))
+            start, end = bounds[row["i"]]
+            found.append(PeriodTotals(start, end, trades, wins, losses, _money(pnl), _money(fees)))
+        return found
 
     async def paper_closes(self, order_ids: Collection[str]) -> list[PaperFill]:
         """The fills of these paper orders, with the owner and the symbol's leverage."""
