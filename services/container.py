@@ -26,6 +26,7 @@ from db.repositories.payments import PaymentRepository
 from db.repositories.pending_orders import PendingOrderRepository
 from db.repositories.positions import PositionRepository
 from db.repositories.promos import PromoRepository
+from db.repositories.reports import ReportRepository
 from db.repositories.signals import SignalRepository
 from db.repositories.strategy import StrategyRepository
 from db.repositories.trades import TradeRepository
@@ -56,6 +57,7 @@ from services.position_sync import PositionSync
 from services.promos import PromoService
 from services.reports import ReportService
 from services.scanner import Scanner
+from services.scheduled_reports import ScheduledReports
 from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
@@ -106,6 +108,7 @@ class Services:
     order_expiry: OrderExpiry
     settlement: OrderSettlement
     reports: ReportService
+    scheduled_reports: ScheduledReports
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -251,6 +254,9 @@ async def build_services(
             cache=cache,
         ),
         reports=ReportService(TradeRepository(store)),
+        scheduled_reports=ScheduledReports(
+            ReportRepository(store), TradeRepository(store), work, clock
+        ),
     )
 
 

@@ -15,7 +15,14 @@ from db.repositories.trades import PeriodTotals, SymbolTotals, TradeRepository
 from services import periods
 from services.periods import UNITS
 
-__all__ = ["MAX_PERIODS", "UNITS", "PeriodTable", "PeriodTotals", "ReportService", "SymbolTotals"]
+__all__ = [
+    "MAX_PERIODS",
+    "UNITS",
+    "PeriodTable",
+    "PeriodTotals",
+    "ReportService",
+    "SymbolTotals",
+]
 
 # The longest table per unit: two years of days, weeks or months.
 MAX_PERIODS = {"day": 730, "week": 104, "month": 24}

@@ -73,7 +73,7 @@ _RANGES = {
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
 }
-KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz")
+KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz", "report_time")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
     "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
@@ -144,6 +144,12 @@ class StrategyService:
             async with self._changing:
                 current = await self.settings(user_id)
                 return await self._store(replace(current, timezone=zone), "tz")
+        if name == "report_time":
+            at = report_time(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                note = "" if at is None else f"Daily at {at} {current.timezone}, weekly on Mondays."
+                return await self._store(replace(current, report_time=at), name, note)
         if name in ("allow", "deny"):
             account = await accounts.active(user_id)
             exchange = account.exchange if account is not None else PAPER
@@ -199,6 +205,20 @@ def timezone_named(value: str) -> str:
         f"“{text[:40]}” is not a timezone.{hint} Use an IANA name, e.g. /set tz Europe/Berlin "
         "or /set tz UTC."
     )
+
+
+def report_time(value: str) -> str | None:
+    """`HH:MM` (24-hour, local) of the scheduled reports, or None for `off`."""
+    text = value.strip().lower()
+    if text in _OFF | _CLEAR:
+        return None
+    match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]([0-5]\d)", text)
+    if match is None:
+        raise InvalidInput(
+            "report_time is a time of day in your timezone, 00:00 to 23:59, or off, "
+            "e.g. /set report_time 08:00."
+        )
+    return f"{int(match[1]):02d}:{match[2]}"
 
 
 def zone(name: str) -> tzinfo:

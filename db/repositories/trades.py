@@ -96,6 +96,7 @@ class PeriodTotals:
     losses: int
     pnl: Decimal
     fees: Decimal
+    user_id: int = 0
 
     @property
     def breakeven(self) -> int:
@@ -169,17 +170,18 @@ SELECT {_COLUMNS} FROM trade_logs WHERE id IN (
 # One row per period, three ranges each: its whole UTC hours from trade_hour_totals (running
 # totals, migration 0010) and the minutes before and after them from trade_logs through the
 # covering ix_trade_logs_user_exit_totals (empty in whole-hour timezones). The periods come
-# as JSON [start, first whole hour, end of whole hours, end] (ms), so any timezone and any
-# daylight-saving change are the caller's arithmetic; a year of days reads ~9,000 hour rows.
+# as JSON [start, first whole hour, end of whole hours, end, user] (ms), so any timezone, any
+# daylight-saving change and many traders at once (the scheduled reports) are one statement;
+# a year of one trader's days reads ~9,000 hour rows.
 _PERIOD_EDGE = """(
     SELECT json_array(COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee))
-    FROM trade_logs WHERE user_id = :user
+    FROM trade_logs WHERE user_id = json_extract(b.value, '$[4]')
         AND exit_ts >= json_extract(b.value, '$[{0}]') AND exit_ts < json_extract(b.value, '$[{1}]')
 )"""
 _PERIODS = f"""
 SELECT b.key AS i, (
     SELECT json_array(TOTAL(trades), TOTAL(wins), TOTAL(losses), TOTAL(pnl), TOTAL(fees))
-    FROM trade_hour_totals WHERE user_id = :user
+    FROM trade_hour_totals WHERE user_id = json_extract(b.value, '$[4]')
         AND hour >= json_extract(b.value, '$[1]') / {HOUR_MS}
         AND hour < json_extract(b.value, '$[2]') / {HOUR_MS}
 ) AS hours, {_PERIOD_EDGE.format(0, 1)} AS head, {_PERIOD_EDGE.format(2, 3)} AS tail
@@ -214,7 +216,7 @@ HOT_QUERIES = (
     HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
     HotQuery("trades.extremes", _EXTREMES, _PERIOD_SAMPLE),
     HotQuery("trades.by_symbol", _BY_SYMBOL, _PERIOD_SAMPLE, sorts="one row per symbol"),
-    HotQuery("trades.periods", _PERIODS, {"user": 1, "bounds": "[[0, 0, 86400000, 86400000]]"}),
+    HotQuery("trades.periods", _PERIODS, {"bounds": "[[0, 0, 86400000, 86400000, 1]]"}),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -297,22 +299,28 @@ class TradeRepository(Repository):
         self, user_id: int, bounds: Sequence[tuple[datetime, datetime]]
     ) -> list[PeriodTotals]:
         """Totals of the trades that closed in each [start, end), in the order given."""
+        return await self.period_totals([(user_id, start, end) for start, end in bounds])
+
+    async def period_totals(
+        self, wanted: Sequence[tuple[int, datetime, datetime]]
+    ) -> list[PeriodTotals]:
+        """Totals of (trader, [start, end)) pairs, in the order given, in one statement."""
         ranges = []
-        for start, end in bounds:
+        for user_id, start, end in wanted:
             first, last = to_ms(start), to_ms(end)
             whole_from = -(-first // HOUR_MS) * HOUR_MS
             whole_to = max(whole_from, last // HOUR_MS * HOUR_MS)
-            ranges.append([first, whole_from, whole_to, last])
-        rows = await self.store.fetchall(
-            "trades.periods", _PERIODS, {"user": user_id, "bounds": json.dumps(ranges)}
-        )
+            ranges.append([first, whole_from, whole_to, last, user_id])
+        rows = await self.store.fetchall("trades.periods", _PERIODS, {"bounds": json.dumps(ranges)})
         found = []
         for row in rows:
             parts = [json.loads(row[name]) for name in ("hours", "head", "tail")]
             trades, wins, losses = (int(sum(p[k] or 0 for p in parts)) for k in range(3))
             pnl, fees = (sum(p[k] or 0.0 for p in parts) for k in (3, 4))
-            start, end = bounds[row["i"]]
-            found.append(PeriodTotals(start, end, trades, wins, losses, _money(pnl), _money(fees)))
+            user_id, start, end = wanted[row["i"]]
+            found.append(
+                PeriodTotals(start, end, trades, wins, losses, _money(pnl), _money(fees), user_id)
+            )
         return found
 
     async def paper_closes(self, order_ids: Collection[str]) -> list[PaperFill]:

@@ -185,3 +185,35 @@ async def test_a_wrong_timezone_is_refused_with_the_nearest_names(
     sent = [str(c.params.get("text", "")) for c in calls if c.method == "sendMessage"]
     assert len(sent) == 1 and hint in sent[0]
     assert str(await bot.services.strategy.timezone(TRADER)) == "UTC"
+
+
+@pytest.mark.parametrize(("value", "reply"), [
+    ("8:05", "✅ report_time is now 08:05.\nDaily at 08:05 UTC, weekly on Mondays."),
+    ("23.59", "✅ report_time is now 23:59."),
+    ("off", "✅ report_time is now off."),
+    ("24:00", "report_time is a time of day in your timezone, 00:00 to 23:59, or off"),
+    ("8am", "report_time is a time of day in your timezone"),
+    ("<i>", "report_time is a time of day in your timezone"),
+])  # fmt: skip
+async def test_set_report_time(bot: BotHarness, value: str, reply: str) -> None:
+    (text,) = texts(await bot.send(TRADER, f"/set report_time {value}"))
+    assert text.startswith(reply)
+    record = await bot.services.strategy.settings(TRADER)
+    expected = {"8:05": "08:05", "23.59": "23:59"}.get(value)
+    assert record.report_time == expected
+
+
+async def test_a_due_report_reaches_the_trader_through_the_outbox(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/set tz Europe/Berlin")
+    await bot.send(TRADER, "/set report_time 12:00")  # NOW is 12:00 in Berlin (CEST)
+    await TradeRepository(bot.store).record_many([trade(TRADER, NOW - timedelta(days=1), "5")])
+    assert await bot.services.scheduled_reports.send_due() == 2  # Monday: daily and weekly
+    rows = await bot.store.fetchall(
+        "t.q", "SELECT user_id, kind, dedup_key FROM notifications ORDER BY dedup_key"
+    )
+    assert [(r["user_id"], r["kind"], r["dedup_key"]) for r in rows] == [
+        (TRADER, "report", "report:daily:42:2026-03-29"),
+        (TRADER, "report", "report:weekly:42:2026-03-23"),
+    ]
+    (text,) = texts(await bot.send(TRADER, "/strategy"))
+    assert "Daily report (weekly on Mondays) at: 12:00 (report_time)" in text
