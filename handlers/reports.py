@@ -74,14 +74,15 @@ async def period_button(update: Update, context: TradewindContext) -> None:
         await query.answer("This button is out of date; send the command again.")
         return
     count, page = numbers[0] or 0, numbers[1] or 0
+    tz = await _tz(context, user.id)
     try:
         table = await context.services.reports.period_table(
-            user.id, unit, count, context.services.clock.now(), await _tz(context, user.id)
+            user.id, unit, count, context.services.clock.now(), tz
         )
     except DomainError as err:
         await query.answer(str(err)[:200])
         return
-    text, keyboard = render_periods(table, page, await _tz(context, user.id))
+    text, keyboard = render_periods(table, page, tz)
     await query.answer()
     await edit_in_place(update, text, keyboard)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -138,7 +138,9 @@ _RECENT = (
 # A period is its whole UTC days from trade_day_totals (kept by triggers, migration 0009)
 # plus the hours before its first whole UTC day (a trader's local midnight) from trade_logs
 # through ix_trade_logs_user_exit_totals: at most one day of trades, whatever the history.
-# `:day` is the first whole UTC day, `:since`..`:edge` the leading hours (empty at midnight UTC).
+# `:first` is the first whole UTC day (or, when that day is the 1st of a month, the month: the
+# coarser trade_month_totals, migration 0013), `:since`..`:edge` the leading hours (empty at
+# midnight UTC).
 # Each half is grouped on its own (a symbol may come twice; the repository adds them up): a
 # GROUP BY over a UNION would sort through a co-routine, twice as slow. The sorts are bounded
 # by the period's symbols and days, not by the history.
@@ -146,7 +148,7 @@ _BY_SYMBOL = """
 SELECT symbol, SUM(trades) AS trades, SUM(wins) AS wins, SUM(losses) AS losses,
     TOTAL(pnl) AS pnl, TOTAL(fees) AS fees, TOTAL(gross_win) AS gross_win,
     TOTAL(gross_loss) AS gross_loss
-FROM trade_day_totals WHERE user_id = :user AND day >= :day GROUP BY symbol
+FROM trade_{unit}_totals WHERE user_id = :user AND {unit} >= :first GROUP BY symbol
 UNION ALL
 SELECT symbol, COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee),
     TOTAL(MAX(pnl, 0)), TOTAL(MIN(pnl, 0))
@@ -158,15 +160,18 @@ FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge 
 _EXTREMES = f"""
 SELECT {_COLUMNS} FROM trade_logs WHERE id IN (
     SELECT best_id FROM (SELECT best_id, MAX(best_pnl)
-        FROM trade_day_totals WHERE user_id = :user AND day >= :day)
+        FROM trade_{{unit}}_totals WHERE user_id = :user AND {{unit}} >= :first)
     UNION ALL SELECT worst_id FROM (SELECT worst_id, MIN(worst_pnl)
-        FROM trade_day_totals WHERE user_id = :user AND day >= :day)
+        FROM trade_{{unit}}_totals WHERE user_id = :user AND {{unit}} >= :first)
     UNION ALL SELECT id FROM (SELECT id, MAX(pnl)
         FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
     UNION ALL SELECT id FROM (SELECT id, MIN(pnl)
         FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
 )
 """
+_BY_SYMBOL_IN = {unit: _BY_SYMBOL.format(unit=unit) for unit in ("day", "month")}
+_EXTREMES_IN = {unit: _EXTREMES.format(unit=unit) for unit in ("day", "month")}
+
 # One row per period, three ranges each: its whole UTC hours from trade_hour_totals (running
 # totals, migration 0010) and the minutes before and after them from trade_logs through the
 # covering ix_trade_logs_user_exit_totals (empty in whole-hour timezones). The periods come
@@ -209,13 +214,17 @@ _LOGGED_SINCE = (
     "WHERE user_id = ? AND symbol = ? AND exchange = ? AND account_type = ? AND exit_ts >= ?"
 )
 
-_PERIOD_SAMPLE = {"user": 1, "day": 20_000, "since": 1_727_990_000_000, "edge": 1_728_000_000_000}
+_PERIOD_SAMPLE = {"user": 1, "first": 20_000, "since": 1_727_990_000_000, "edge": 1_728_000_000_000}
 
 HOT_QUERIES = (
     HotQuery("trades.recent", _RECENT, (1, 10, 0)),
     HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
-    HotQuery("trades.extremes", _EXTREMES, _PERIOD_SAMPLE),
-    HotQuery("trades.by_symbol", _BY_SYMBOL, _PERIOD_SAMPLE, sorts="one row per symbol"),
+    HotQuery("trades.extremes", _EXTREMES_IN["day"], _PERIOD_SAMPLE),
+    HotQuery("trades.extremes.month", _EXTREMES_IN["month"], _PERIOD_SAMPLE),
+    HotQuery("trades.by_symbol", _BY_SYMBOL_IN["day"], _PERIOD_SAMPLE, sorts="one row per symbol"),
+    HotQuery(
+        "trades.by_symbol.month", _BY_SYMBOL_IN["month"], _PERIOD_SAMPLE, sorts="one per symbol"
+    ),
     HotQuery("trades.periods", _PERIODS, {"bounds": "[[0, 0, 86400000, 86400000, 1]]"}),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
@@ -260,7 +269,8 @@ class TradeRepository(Repository):
         self, user_id: int, since: datetime
     ) -> tuple[TradeRecord | None, TradeRecord | None]:
         """The best and the worst trade that closed since `since` (None when there are none)."""
-        rows = await self.store.fetchall("trades.extremes", _EXTREMES, _period(user_id, since))
+        unit, params = _period(user_id, since)
+        rows = await self.store.fetchall("trades.extremes", _EXTREMES_IN[unit], params)
         found = [_record(row) for row in rows]
         if not found:
             return None, None
@@ -271,7 +281,8 @@ class TradeRepository(Repository):
 
     async def by_symbol(self, user_id: int, since: datetime) -> list[SymbolTotals]:
         """Totals per symbol of the trades that closed since `since`, in symbol order."""
-        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL, _period(user_id, since))
+        unit, params = _period(user_id, since)
+        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL_IN[unit], params)
         totals: dict[str, list[Any]] = {}
         for row in rows:
             was = totals.get(row["symbol"])
@@ -351,11 +362,20 @@ class TradeRepository(Repository):
 _CLOSES, _HISTORY = "trades.paper_closes", "trades.paper_history"
 
 
-def _period(user_id: int, since: datetime) -> dict[str, int]:
-    """Parameters of `_PERIOD_ROWS`: the first whole UTC day and the hours before it."""
+def _period(user_id: int, since: datetime) -> tuple[str, dict[str, int]]:
+    """Which totals serve a period from `since`, and the parameters of its statements.
+
+    The whole UTC days come from the month totals when the first of them is the 1st of a
+    month (this month, all time), else from the day totals; the hours before the first
+    whole day from trade_logs.
+    """
     start = to_ms(since)
     day = -(-start // DAY_MS)  # ceiling: a period starting at 00:00 UTC has no leading hours
-    return {"user": user_id, "day": day, "since": start, "edge": day * DAY_MS}
+    first = datetime.fromtimestamp(day * DAY_MS / 1000, UTC)
+    edge = {"user": user_id, "since": start, "edge": day * DAY_MS}
+    if first.day == 1:
+        return "month", {**edge, "first": first.year * 12 + first.month - 1}
+    return "day", {**edge, "first": day}
 
 
 def _marks(count: int) -> str:

@@ -62,6 +62,9 @@ async def test_any_period_start_matches_a_python_sum(store: Store) -> None:
     repo = TradeRepository(store)
     starts = [NOW - timedelta(minutes=rng.randrange(45 * 24 * 60)) for _ in range(15)]
     starts += [datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 27, 23, tzinfo=UTC)]
+    # a month's first day: the month totals serve it (with and without leading hours)
+    starts += [datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 2, 28, 23, tzinfo=UTC)]
+    starts += [datetime(2026, 2, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)]
     for since in starts:
         got = {
             s.symbol: (s.trades, s.wins, s.losses, s.pnl) for s in await repo.by_symbol(1, since)
@@ -88,12 +91,13 @@ async def test_deleted_trades_leave_the_totals(store: Store) -> None:
     await _seed(store, trades)
     await store.execute("t.del", "DELETE FROM trade_logs WHERE pnl < 0 AND user_id = 1")
     left = [t for t in trades if not (t.pnl < 0 and t.user_id == 1)]
-    since = NOW - timedelta(days=50)
     repo = TradeRepository(store)
-    got = {s.symbol: (s.trades, s.wins, s.losses, s.pnl) for s in await repo.by_symbol(1, since)}
-    assert got == _expected(left, since)
-    _, worst = await repo.extremes(1, since)
-    assert worst is not None and worst.trade.pnl == D(0)
+    for since in (NOW - timedelta(days=50), datetime(2026, 2, 1, tzinfo=UTC)):
+        by_symbol = await repo.by_symbol(1, since)
+        got = {s.symbol: (s.trades, s.wins, s.losses, s.pnl) for s in by_symbol}
+        assert got == _expected(left, since)
+        _, worst = await repo.extremes(1, since)
+        assert worst is not None and worst.trade.pnl == D(0)
     await store.execute("t.user", "DELETE FROM users WHERE id = 1")
     assert (
         await store.fetchval("t.n", "SELECT COUNT(*) FROM trade_day_totals WHERE user_id = 1") == 0
