@@ -21,6 +21,7 @@ from core.errors import Forbidden
 from handlers import (
     admin,
     broadcast,
+    charts,
     connect,
     errors,
     fallback,
@@ -52,6 +53,7 @@ FEATURES: tuple[ModuleType, ...] = (
     strategy,
     history,
     reports,
+    charts,
     signals,
     notify,
     licensing,

@@ -40,6 +40,7 @@ from services.audit import AuditService
 from services.autotrade import AutoTrader
 from services.broadcasts import BroadcastService
 from services.caching import define_trader_caches
+from services.charts import ChartService
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
@@ -109,6 +110,7 @@ class Services:
     settlement: OrderSettlement
     reports: ReportService
     scheduled_reports: ScheduledReports
+    charts: ChartService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -254,6 +256,7 @@ async def build_services(
             cache=cache,
         ),
         reports=ReportService(TradeRepository(store)),
+        charts=ChartService(TradeRepository(store)),
         scheduled_reports=ScheduledReports(
             ReportRepository(store), TradeRepository(store), work, clock
         ),

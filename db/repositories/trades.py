@@ -192,6 +192,7 @@ SELECT b.key AS i, (
 ) AS hours, {_PERIOD_EDGE.format(0, 1)} AS head, {_PERIOD_EDGE.format(2, 3)} AS tail
 FROM json_each(:bounds) AS b
 """
+_FIRST_EXIT = "SELECT MIN(exit_ts) FROM trade_logs WHERE user_id = ?"
 _PAPER_FILL = (
     "f.id, f.account_id, a.user_id, f.order_id, f.symbol, f.side, f.qty, f.price, f.fee, f.at"
 )
@@ -226,6 +227,7 @@ HOT_QUERIES = (
         "trades.by_symbol.month", _BY_SYMBOL_IN["month"], _PERIOD_SAMPLE, sorts="one per symbol"
     ),
     HotQuery("trades.periods", _PERIODS, {"bounds": "[[0, 0, 86400000, 86400000, 1]]"}),
+    HotQuery("trades.first_exit", _FIRST_EXIT, (1,)),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -305,6 +307,11 @@ class TradeRepository(Repository):
                 totals.items()
             )
         ]
+
+    async def first_exit(self, user_id: int) -> datetime | None:
+        """When the trader's first trade closed (None without trades)."""
+        ms = await self.store.fetchval("trades.first_exit", _FIRST_EXIT, (user_id,))
+        return None if ms is None else from_ms_req(ms)
 
     async def periods(
         self, user_id: int, bounds: Sequence[tuple[datetime, datetime]]
