@@ -117,6 +117,7 @@ class Services:
         await self.warmer.aclose()
         await self.autotrader.aclose()
         await self.exchanges.aclose()
+        await self.charts.aclose()
 
 
 async def build_services(
