@@ -78,7 +78,7 @@ class ConsolePrinter:
         if isinstance(result, Exception):
             self._say(f"[Bot API refused {call.method}: {result}]")
             return
-        if call.method in ("sendMessage", "sendInvoice") and isinstance(result, dict):
+        if call.method in ("sendMessage", "sendInvoice", "sendPhoto") and isinstance(result, dict):
             self._message(result, call.params, edited=False)
         elif call.method.startswith("editMessage") and isinstance(result, dict):
             self._message(result, call.params, edited=True)
@@ -98,6 +98,10 @@ class ConsolePrinter:
                 f"Invoice: {invoice.get('title')} — {invoice.get('total_amount')} "
                 f"{invoice.get('currency')}\n{invoice.get('description', '')}"
             )
+        elif "photo" in message:  # shown as the file it was saved to, and its caption
+            (photo,) = message["photo"]
+            body = f"[photo {photo['file_id']}, {photo['file_size']:,} bytes]\n"
+            body += str(message.get("caption", ""))
         else:
             body = str(message.get("text", ""))
         lines = body.split("\n")

@@ -126,6 +126,10 @@ def schedule_jobs(
     async def broadcast_progress() -> str | None:
         return await report_progress(job_queue.application.bot, services.broadcasts)
 
+    async def scheduled_reports() -> str | None:
+        count = await services.scheduled_reports.send_due()
+        return f"{count} scheduled reports queued" if count else None
+
     async def tend_heap() -> str | None:
         return heap.tend() if heap is not None else None
 
@@ -144,6 +148,7 @@ def schedule_jobs(
         ("position_sync", sync_positions, 30, 15),
         ("order_expiry", expire_orders, 60, 45),
         ("heap_tending", tend_heap, 5, 5),
+        ("scheduled_reports", scheduled_reports, 60, 60),
     ]
     for name, body, interval, first in jobs:
         job_queue.run_repeating(

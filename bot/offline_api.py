@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from telegram.request import BaseRequest, RequestData
@@ -312,6 +315,24 @@ class FakeTelegramState(CallLog):
         markup = check_reply_markup(params.get("reply_markup"))
         return self._new_message(params, text=text, entities=entities, reply_markup=markup)
 
+    def _api_sendPhoto(self, params: dict[str, Any]) -> JSONDict:
+        """A photo is kept as the file the upload was saved to (see `OfflineRequest`)."""
+        path = params.get("photo")
+        if not isinstance(path, str) or not path:
+            raise _bad("there is no photo in the request")
+        caption, entities = check_text(
+            params.get("caption") or " ", params.get("parse_mode"), params.get("caption_entities"),
+            strict_html=self.strict_html,
+        )  # fmt: skip
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        photo = [{"file_id": path, "file_unique_id": path, "width": 0, "height": 0,
+                  "file_size": size}]  # fmt: skip
+        markup = check_reply_markup(params.get("reply_markup"))
+        return self._new_message(
+            params, photo=photo, caption=caption.strip(), caption_entities=entities,
+            reply_markup=markup,
+        )  # fmt: skip
+
     def _api_editMessageText(self, params: dict[str, Any]) -> object:
         text, entities = self._text(params)
         markup = check_reply_markup(params.get("reply_markup"))
@@ -425,6 +446,17 @@ class FakeTelegramState(CallLog):
     _api_logOut = _api_close
 
 
+def _save_upload(filename: str, data: bytes) -> str:
+    """Write an uploaded file where the console can point at it; return its path."""
+    folder = Path(tempfile.gettempdir()) / "tradewind-uploads"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    suffix = Path(filename).suffix or ".bin"
+    fd, path = tempfile.mkstemp(suffix=suffix, dir=folder)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
+
+
 class OfflineRequest(BaseRequest):
     """A PTB request backend answering from a `FakeTelegramState`; never touches the network.
     Several instances may share one state (PTB uses one for getUpdates, one for the rest)."""
@@ -461,5 +493,11 @@ class OfflineRequest(BaseRequest):
             error = BotApiError(404, "Not Found: files are not served by the offline Bot API")
             return 404, json.dumps(error.to_json()).encode()
         api_method = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-        params = request_data.json_parameters if request_data is not None else {}
+        params: dict[str, object] = dict(request_data.json_parameters) if request_data else {}
+        if request_data is not None:
+            # An uploaded file (a chart) is saved, and its parameter names the file's path.
+            for name, part in request_data.multipart_data.items():
+                content = part[1]
+                data = content if isinstance(content, bytes) else content.read()
+                params[name] = _save_upload(str(part[0] or name), data)
         return await self.state.handle(api_method, params)

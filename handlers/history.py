@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from decimal import Decimal
 from html import escape
 
@@ -49,7 +50,7 @@ async def trades(update: Update, context: TradewindContext) -> None:
         await message.reply_html(escape(TRADES_USAGE))
         return
     page = await context.services.history.trades_page(user.id, limit)
-    text, keyboard = render_trades(page)
+    text, keyboard = render_trades(page, await context.services.strategy.timezone(user.id))
     await message.reply_html(text, reply_markup=keyboard)
 
 
@@ -69,7 +70,7 @@ async def trades_button(update: Update, context: TradewindContext) -> None:
     if not page.trades:
         await query.answer("No trades on that page; send /trades again.")
         return
-    text, keyboard = render_trades(page)
+    text, keyboard = render_trades(page, await context.services.strategy.timezone(user.id))
     await query.answer()
     await edit_in_place(update, text, keyboard)  # pressed twice: already this page
 
@@ -79,10 +80,11 @@ async def pnl(update: Update, context: TradewindContext) -> None:
     user, message = sender(update)
     args = context.args or []
     period = " ".join(args).lower() if args else "all"
+    tz = await context.services.strategy.timezone(user.id)
     report = await context.services.history.pnl_report(
-        user.id, period, context.services.clock.now()
+        user.id, period, context.services.clock.now(), tz
     )
-    await message.reply_html(render_pnl(report))
+    await message.reply_html(render_pnl(report, tz))
 
 
 def handlers() -> list[Handler]:
@@ -93,14 +95,14 @@ def handlers() -> list[Handler]:
     ]
 
 
-def render_trades(page: TradePage) -> tuple[str, InlineKeyboardMarkup | None]:
+def render_trades(page: TradePage, tz: tzinfo = UTC) -> tuple[str, InlineKeyboardMarkup | None]:
     """One line per trade; trades that would overflow the message move to the next page."""
     if not page.trades:
         return "No realised trades yet. Closed positions appear here.", None
     lines: list[str] = []
     size = 200  # the header and some room
     for record in page.trades:
-        line = _trade_line(record)
+        line = _trade_line(record, tz)
         if size + len(line) + 1 > MAX_MESSAGE:
             break
         lines.append(line)
@@ -108,7 +110,7 @@ def render_trades(page: TradePage) -> tuple[str, InlineKeyboardMarkup | None]:
     shown = len(lines)
     first, last = page.offset + 1, page.offset + shown
     span = f"Trades</b> {first}–{last}" if last > first else f"Trade</b> {first}"
-    header = f"<b>{span}, newest first (UTC)"
+    header = f"<b>{span}, newest first ({escape(str(tz))})"
     buttons = []
     if page.has_newer:
         newer = max(0, page.offset - page.limit)
@@ -120,10 +122,11 @@ def render_trades(page: TradePage) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join([header, *lines]), keyboard
 
 
-def render_pnl(r: PnlReport) -> str:
+def render_pnl(r: PnlReport, tz: tzinfo = UTC) -> str:
     """The period's totals, ratios, extremes and the symbols that mattered most."""
     when = PERIOD_TITLES[r.period]
-    since = f" (since {r.since:%a %Y-%m-%d} 00:00 UTC)" if r.since else ""
+    local = r.since.astimezone(tz) if r.since else None
+    since = f" (since {local:%a %Y-%m-%d %H:%M} {escape(str(tz))})" if local else ""
     if not r.trades:
         return (
             "No realised trades yet." if r.since is None else f"No realised trades {when}{since}."
@@ -133,11 +136,12 @@ def render_pnl(r: PnlReport) -> str:
     lines = [
         f"<b>Realised PnL {when}</b>{since}",
         f"PnL: <b>{signed(r.pnl)} USDT</b> after {money(r.fees)} USDT fees",
-        f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost)",
+        f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost"
+        f"{f', {r.breakeven} breakeven' if r.breakeven else ''})",
         f"Profit factor: {factor}",
         f"Average win: {_maybe(r.average_win)} · average loss: {_maybe(r.average_loss)}",
-        f"Best: {_extreme(r.best)}",
-        f"Worst: {_extreme(r.worst)}",
+        f"Best: {_extreme(r.best, tz)}",
+        f"Worst: {_extreme(r.worst, tz)}",
         "",
         f"<b>By symbol</b> (top {len(r.by_symbol)} of {r.symbols} by |PnL|)",
     ]
@@ -149,11 +153,11 @@ def render_pnl(r: PnlReport) -> str:
     return "\n".join(lines)
 
 
-def _trade_line(record: TradeRecord) -> str:
+def _trade_line(record: TradeRecord, tz: tzinfo) -> str:
     t = record.trade
     reason = REASONS.get(t.close_reason or "", t.close_reason or "closed")
     return (
-        f"{t.exit_ts:%Y-%m-%d %H:%M} <b>{base(t.symbol)}</b> {escape(t.side)} "
+        f"{t.exit_ts.astimezone(tz):%Y-%m-%d %H:%M} <b>{base(t.symbol)}</b> {escape(t.side)} "
         f"{quantity(t.qty)} @ {price(t.entry_price)} → {price(t.exit_price)} "
         f"<b>{signed(t.pnl)}</b> fee {money(t.fee)} · {escape(reason)}"
     )
@@ -166,11 +170,13 @@ def _page_data(offset: int, page: TradePage) -> str:
     return callback_data("tr", offset, page.limit)
 
 
-def _extreme(record: TradeRecord | None) -> str:
+def _extreme(record: TradeRecord | None, tz: tzinfo) -> str:
     if record is None:
         return "—"
     t = record.trade
-    return f"{signed(t.pnl)} {base(t.symbol)} {escape(t.side)} on {t.exit_ts:%Y-%m-%d}"
+    return (
+        f"{signed(t.pnl)} {base(t.symbol)} {escape(t.side)} on {t.exit_ts.astimezone(tz):%Y-%m-%d}"
+    )
 
 
 def _maybe(value: Decimal | None) -> str:

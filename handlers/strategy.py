@@ -67,6 +67,9 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
+        f"Timezone of your reports: <b>{escape(s.timezone)}</b> (tz)",
+        f"Daily report (weekly on Mondays) at: <b>{escape(s.report_time or 'off')}</b>"
+        " (report_time)",
         "",
         "Change one with /set KEY VALUE, e.g. <code>/set tp_pct 4</code>.",
     ]
@@ -90,6 +93,8 @@ def render_change(change: SettingChange) -> str:
         "max_signal_age_s": f"{s.max_signal_age_s} s",
         "allow": _symbols(s.allow_symbols, "all symbols"),
         "deny": _symbols(s.deny_symbols, "none"),
+        "tz": escape(s.timezone),
+        "report_time": escape(s.report_time or "off"),
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."

@@ -15,6 +15,7 @@ from services.analytics import AnalyticsService
 from services.audit import AuditService
 from services.autotrade import AutoTrader
 from services.broadcasts import BroadcastService
+from services.charts import ChartService
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
@@ -31,7 +32,9 @@ from services.portfolio import PortfolioService
 from services.position_sync import PositionSync
 from services.price_alerts import PriceAlertService
 from services.promos import PromoService
+from services.reports import ReportService
 from services.scanner import Scanner
+from services.scheduled_reports import ScheduledReports
 from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
@@ -82,9 +85,13 @@ class Services:
     order_expiry: OrderExpiry
     settlement: OrderSettlement
     price_alerts: PriceAlertService
+    reports: ReportService
+    scheduled_reports: ScheduledReports
+    charts: ChartService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
         await self.warmer.aclose()
         await self.autotrader.aclose()
         await self.exchanges.aclose()
+        await self.charts.aclose()

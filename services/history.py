@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
 from core.errors import InvalidInput
@@ -21,6 +21,7 @@ from core.lifecycle import CloseReason, Origin
 from core.paper.engine import EXCHANGE, EngineEvent, EngineReport, EventKind
 from core.paper.ledger import DEFAULT_LEVERAGE, fine_price
 from db.repositories.trades import PaperFill, SymbolTotals, TradeLog, TradeRecord, TradeRepository
+from services import periods
 from services.amounts import FEE_PLACES, opening_fee
 
 __all__ = [
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 PERIODS = ("day", "week", "month", "all")
 MAX_PAGE = 50
 TOP_SYMBOLS = 10
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REASONS = {
     EventKind.TAKE_PROFIT: CloseReason.TAKE_PROFIT,
     EventKind.STOP_LOSS: CloseReason.STOP_LOSS,
@@ -77,6 +77,11 @@ class PnlReport:
     worst: TradeRecord | None
     by_symbol: tuple[SymbolTotals, ...]  # the top symbols by |PnL|
     symbols: int  # how many symbols were traded in all
+
+    @property
+    def breakeven(self) -> int:
+        """Trades whose PnL is exactly zero: wins + losses + breakeven = trades."""
+        return self.trades - self.wins - self.losses
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -125,14 +130,16 @@ class HistoryService:
         found = await self._trades.recent(user_id, limit + 1, offset)
         return TradePage(tuple(found[:limit]), offset, limit, len(found) > limit)
 
-    async def pnl_report(self, user_id: int, period: str, now: datetime) -> PnlReport:
+    async def pnl_report(
+        self, user_id: int, period: str, now: datetime, tz: tzinfo = UTC
+    ) -> PnlReport:
         """Realised PnL, fees, win rate, profit factor, extremes and symbols for a period."""
         if period not in PERIODS:
             raise InvalidInput(
                 f"Usage: /pnl [{'|'.join(PERIODS)}]: today, this week (from Monday), this "
-                "month or all time (the default); days begin at 00:00 UTC."
+                "month or all time (the default), in your timezone (/set tz)."
             )
-        since = period_start(period, now)
+        since = periods.start_of(period, now, tz)
         totals = await self._trades.by_symbol(user_id, since)
         best, worst = await self._trades.extremes(user_id, since)
         ranked = sorted(totals, key=lambda t: (-abs(t.pnl), t.symbol))
@@ -182,16 +189,9 @@ class HistoryService:
         return len(trades)
 
 
-def period_start(period: str, now: datetime) -> datetime:
-    """UTC start of the period: today 00:00, Monday 00:00, the 1st 00:00, or the epoch."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    return _EPOCH
+def period_start(period: str, now: datetime, tz: tzinfo = UTC) -> datetime:
+    """Start of today, this week (Monday), this month in `tz`, or the epoch, in UTC."""
+    return periods.start_of(period, now, tz)
 
 
 def _fill_order(fill: PaperFill) -> tuple[datetime, int]:

@@ -10,9 +10,10 @@ key is never delivered twice).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from html import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.exchange.models import ZERO
 from core.exchange.venues import title
@@ -24,7 +25,9 @@ from db.repositories.licenses import LicenseRecord
 from db.repositories.pending_orders import PendingOrder
 from db.repositories.positions import ActivePosition
 from db.repositories.price_alerts import ABOVE, PriceAlert
+from db.repositories.reports import ReportTarget
 from db.repositories.signals import SignalRecord, Subscriber
+from db.repositories.trades import PeriodTotals
 from db.repositories.users import UserRecord
 from services.outbox import Notice, NoticeKind
 
@@ -298,3 +301,60 @@ def _when(moment: datetime) -> str:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+# Scheduled reports
+
+
+def daily_report(target: ReportTarget, totals: PeriodTotals, open_positions: int) -> Notice:
+    """Yesterday's realised results (the trader's own day), and what is still open."""
+    day = totals.start.astimezone(_zone(target.timezone)).date()
+    lines = [f"🗓 <b>Daily report</b> · {day:%a %Y-%m-%d} ({escape(target.timezone)})"]
+    lines += _period_lines(totals)
+    lines.append(f"Open positions: {open_positions}")
+    return Notice(
+        user_id=target.user_id,
+        chat_id=target.chat_id,
+        kind=NoticeKind.REPORT,
+        text="\n".join(lines),
+        dedup_key=f"report:daily:{target.user_id}:{day.isoformat()}",
+    )
+
+
+def weekly_report(target: ReportTarget, totals: PeriodTotals) -> Notice:
+    """Last week's realised results (Monday to Sunday in the trader's timezone)."""
+    tz = _zone(target.timezone)
+    first = totals.start.astimezone(tz).date()
+    last = (totals.end - timedelta(seconds=1)).astimezone(tz).date()
+    lines = [
+        f"📅 <b>Weekly report</b> · {first:%a %Y-%m-%d} – {last:%a %Y-%m-%d} "
+        f"({escape(target.timezone)})"
+    ]
+    lines += _period_lines(totals)
+    lines.append("Per day: /daily 7 · per symbol: /performance")
+    return Notice(
+        user_id=target.user_id,
+        chat_id=target.chat_id,
+        kind=NoticeKind.REPORT,
+        text="\n".join(lines),
+        dedup_key=f"report:weekly:{target.user_id}:{first.isoformat()}",
+    )
+
+
+def _period_lines(t: PeriodTotals) -> list[str]:
+    if not t.trades:
+        return ["No trades closed."]
+    cent = Decimal("0.01")
+    pnl, fees = t.pnl.quantize(cent), t.fees.quantize(cent)
+    return [
+        f"PnL: <b>{'+' if pnl > 0 else ''}{pnl:,} USDT</b> after {fees:,} USDT fees",
+        f"Trades: {t.trades} · win rate {t.wins / t.trades:.0%} "
+        f"({t.wins} won, {t.losses} lost, {t.breakeven} breakeven)",
+    ]
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from core.cache import CacheLayer
@@ -17,7 +20,15 @@ from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
 from services.market import MarketService, SymbolNotFound, lookup
 
-__all__ = ["KEYS", "MAX_LEVERAGE", "SettingChange", "StrategyRecord", "StrategyService"]
+__all__ = [
+    "KEYS",
+    "MAX_LEVERAGE",
+    "SettingChange",
+    "StrategyRecord",
+    "StrategyService",
+    "timezone_named",
+    "zone",
+]
 
 MAX_SYMBOLS = 50
 MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
@@ -62,7 +73,7 @@ _RANGES = {
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
 }
-KEYS = (*_RANGES, "auto_trade", "allow", "deny")
+KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz", "report_time")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
     "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
@@ -104,6 +115,10 @@ class StrategyService:
         record: StrategyRecord = await self._cache.get_or_load(str(user_id), load)
         return record
 
+    async def timezone(self, user_id: int) -> tzinfo:
+        """The trader's timezone for reports (UTC until they set one)."""
+        return zone((await self.settings(user_id)).timezone)
+
     async def save(self, record: StrategyRecord) -> None:
         """Store the settings and put the parsed record in the cache."""
         await self._strategies.save(record, self._clock.now())
@@ -124,6 +139,17 @@ class StrategyService:
         (the paper market without one), through the services passed in.
         """
         name = key.strip().lower()
+        if name in ("tz", "timezone"):
+            zone = timezone_named(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                return await self._store(replace(current, timezone=zone), "tz")
+        if name == "report_time":
+            at = report_time(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                note = "" if at is None else f"Daily at {at} {current.timezone}, weekly on Mondays."
+                return await self._store(replace(current, report_time=at), name, note)
         if name in ("allow", "deny"):
             account = await accounts.active(user_id)
             exchange = account.exchange if account is not None else PAPER
@@ -164,6 +190,49 @@ class StrategyService:
     async def _store(self, record: StrategyRecord, key: str, note: str = "") -> SettingChange:
         await self.save(record)
         return SettingChange(record, key, note)
+
+
+def timezone_named(value: str) -> str:
+    """The IANA name `value` means (any letter case); refused with the nearest names."""
+    text = value.strip()
+    names = _zone_names()
+    found = names.get(text.lower())
+    if found is not None:
+        return found
+    near = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(names[n] for n in near)}?" if near else ""
+    raise InvalidInput(
+        f"“{text[:40]}” is not a timezone.{hint} Use an IANA name, e.g. /set tz Europe/Berlin "
+        "or /set tz UTC."
+    )
+
+
+def report_time(value: str) -> str | None:
+    """`HH:MM` (24-hour, local) of the scheduled reports, or None for `off`."""
+    text = value.strip().lower()
+    if text in _OFF | _CLEAR:
+        return None
+    match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]([0-5]\d)", text)
+    if match is None:
+        raise InvalidInput(
+            "report_time is a time of day in your timezone, 00:00 to 23:59, or off, "
+            "e.g. /set report_time 08:00."
+        )
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def zone(name: str) -> tzinfo:
+    """A stored IANA name as a timezone; UTC if the tz database no longer knows it."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name by its lower-case form (read once from the tz database)."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
 def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:

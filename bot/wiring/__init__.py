@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
 from bot.wiring.market import build_market, build_price_alerts
+from bot.wiring.reports import build_reports
 from bot.wiring.trading import build_trading
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -39,6 +40,7 @@ async def build_services(
     business = build_business(shared, admin_ids)
     trading = await build_trading(shared, business.licenses)
     market = build_market(shared, trading.exchanges)
+    reports = build_reports(shared)
     t, b = trading, business
     return Services(
         clock=clock,
@@ -76,4 +78,7 @@ async def build_services(
         order_expiry=t.order_expiry,
         settlement=t.settlement,
         price_alerts=build_price_alerts(shared, t.market, b.licenses),
+        reports=reports.reports,
+        scheduled_reports=reports.scheduled_reports,
+        charts=reports.charts,
     )

@@ -26,6 +26,7 @@ from db.repositories.pending_orders import PendingOrderRepository
 from db.repositories.positions import PositionRepository
 from db.repositories.price_alerts import PriceAlertRepository
 from db.repositories.promos import PromoRepository
+from db.repositories.reports import ReportRepository
 from db.repositories.signals import SignalRepository
 from db.repositories.strategy import StrategyRepository
 from db.repositories.trades import TradeRepository
@@ -58,6 +59,7 @@ class Repositories:
     positions: PositionRepository
     price_alerts: PriceAlertRepository
     promos: PromoRepository
+    reports: ReportRepository
     signals: SignalRepository
     strategy: StrategyRepository
     trades: TradeRepository
@@ -82,6 +84,7 @@ class Repositories:
             positions=PositionRepository(store),
             price_alerts=PriceAlertRepository(store),
             promos=PromoRepository(store),
+            reports=ReportRepository(store),
             signals=SignalRepository(store),
             strategy=StrategyRepository(store),
             trades=TradeRepository(store),

@@ -19,3 +19,5 @@ class HotQuery:
     name: str
     sql: str
     params: tuple[Any, ...] | dict[str, Any] = ()
+    # Why a temporary B-tree is bounded (e.g. "one row per symbol"); empty: it may not sort.
+    sorts: str = ""

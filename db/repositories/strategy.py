@@ -34,22 +34,24 @@ class StrategyRecord:
     auto_trade_since: datetime | None = None
     max_drift_pct: Decimal = Decimal("0.3")  # skip a signal once the price moved further
     max_signal_age_s: int = 120  # skip a signal older than this
+    timezone: str = "UTC"  # IANA name: where the trader's days begin in reports
+    report_time: str | None = None  # HH:MM local: daily (and Monday weekly) report; None: off
 
 
 _COLUMNS = (
     "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
     "min_score, allow_symbols, deny_symbols, limit_order_ttl_min, auto_trade_since, "
-    "max_drift_pct, max_signal_age_s"
+    "max_drift_pct, max_signal_age_s, timezone, report_time"
 )
 _GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
 _AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
 _UPSERT = """
 INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
     max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
-    auto_trade_since, max_drift_pct, max_signal_age_s, updated_at)
+    auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, updated_at)
 VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
     :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min,
-    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :now)
+    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :now)
 ON CONFLICT (user_id) DO UPDATE SET
     size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
     leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
@@ -57,7 +59,8 @@ ON CONFLICT (user_id) DO UPDATE SET
     min_score = excluded.min_score, allow_symbols = excluded.allow_symbols,
     deny_symbols = excluded.deny_symbols, limit_order_ttl_min = excluded.limit_order_ttl_min,
     auto_trade_since = excluded.auto_trade_since, max_drift_pct = excluded.max_drift_pct,
-    max_signal_age_s = excluded.max_signal_age_s, updated_at = excluded.updated_at
+    max_signal_age_s = excluded.max_signal_age_s, timezone = excluded.timezone,
+    report_time = excluded.report_time, updated_at = excluded.updated_at
 """
 
 HOT_QUERIES = (
@@ -108,6 +111,8 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
         "auto_trade_since": _since(record, now),
         "max_drift_pct": str(record.max_drift_pct),
         "max_signal_age_s": record.max_signal_age_s,
+        "timezone": record.timezone,
+        "report_time": record.report_time,
         "now": to_ms(now),
     }
 
@@ -121,6 +126,7 @@ def _since(record: StrategyRecord, now: datetime) -> int | None:
 
 def strategy_from_row(row: Row) -> StrategyRecord:
     """A strategy_settings row (or any query selecting its columns) as a record."""
+    names = list(row.keys())
     return StrategyRecord(
         user_id=row["user_id"],
         size_usdt=to_dec(row["size_usdt"]),
@@ -137,4 +143,8 @@ def strategy_from_row(row: Row) -> StrategyRecord:
         auto_trade_since=from_ms(row["auto_trade_since"]),
         max_drift_pct=Decimal(row["max_drift_pct"]),
         max_signal_age_s=row["max_signal_age_s"],
+        # Queries that select the columns they need (auto-trade candidates) leave it out
+        # (a row's `in` looks at its values: its names are asked for).
+        timezone=row["timezone"] if "timezone" in names else "UTC",
+        report_time=row["report_time"] if "report_time" in names else None,
     )

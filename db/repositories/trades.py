@@ -6,10 +6,12 @@ so the engine's events can be written down as trades: one batched query per sett
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from core.lifecycle import Origin
 from db.repositories import HotQuery
@@ -17,6 +19,8 @@ from db.repositories.base import Repository, from_ms_req, to_ms
 from db.store import Row, Tx
 
 _MONEY = Decimal("1e-8")  # aggregates come back as REAL; keep 8 decimals like the ledger
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 _CHUNK = 500  # ids per IN list, far below SQLite's host-parameter limit
 
 
@@ -76,6 +80,29 @@ class SymbolTotals:
     gross_win: Decimal  # sum of the winning trades' PnL
     gross_loss: Decimal  # sum of the losing trades' PnL (negative or zero)
 
+    @property
+    def breakeven(self) -> int:
+        """Trades whose PnL is exactly zero: neither won nor lost."""
+        return self.trades - self.wins - self.losses
+
+
+@dataclass(slots=True, frozen=True)
+class PeriodTotals:
+    """The trades that closed in [start, end); `pnl` is net of `fees`."""
+
+    start: datetime
+    end: datetime
+    trades: int
+    wins: int
+    losses: int
+    pnl: Decimal
+    fees: Decimal
+    user_id: int = 0
+
+    @property
+    def breakeven(self) -> int:
+        return self.trades - self.wins - self.losses
+
 
 @dataclass(slots=True, frozen=True)
 class PaperFill:
@@ -109,22 +136,64 @@ _RECENT = (
     f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? "
     "ORDER BY exit_ts DESC, id DESC LIMIT ? OFFSET ?"
 )
-# SQLite takes a bare column's value from the row that holds the single MIN or MAX, so each
-# half returns the whole best (worst) trade through ix_trade_logs_user_exit, without a sort.
-_EXTREMES = (
-    f"SELECT {_COLUMNS}, MAX(pnl) AS extreme FROM trade_logs WHERE user_id = ? AND exit_ts >= ? "
-    f"UNION ALL SELECT {_COLUMNS}, MIN(pnl) AS extreme FROM trade_logs "
-    "WHERE user_id = ? AND exit_ts >= ?"
-)
-# `+exit_ts` keeps the planner on ix_trade_logs_user_symbol, which yields rows already grouped
-# by symbol (no temporary B-tree); the period is then a filter on the user's own rows.
+# A period is its whole UTC days from trade_day_totals (kept by triggers, migration 0009)
+# plus the hours before its first whole UTC day (a trader's local midnight) from trade_logs
+# through ix_trade_logs_user_exit_totals: at most one day of trades, whatever the history.
+# `:first` is the first whole UTC day (or, when that day is the 1st of a month, the month: the
+# coarser trade_month_totals, migration 0013), `:since`..`:edge` the leading hours (empty at
+# midnight UTC).
+# Each half is grouped on its own (a symbol may come twice; the repository adds them up): a
+# GROUP BY over a UNION would sort through a co-routine, twice as slow. The sorts are bounded
+# by the period's symbols and days, not by the history.
 _BY_SYMBOL = """
-SELECT symbol, COUNT(*) AS trades, SUM(pnl > 0) AS wins, SUM(pnl < 0) AS losses,
-    SUM(pnl) AS pnl, SUM(fee) AS fees,
-    TOTAL(CASE WHEN pnl > 0 THEN pnl END) AS gross_win,
-    TOTAL(CASE WHEN pnl < 0 THEN pnl END) AS gross_loss
-FROM trade_logs WHERE user_id = ? AND +exit_ts >= ? GROUP BY symbol
+SELECT symbol, SUM(trades) AS trades, SUM(wins) AS wins, SUM(losses) AS losses,
+    TOTAL(pnl) AS pnl, TOTAL(fees) AS fees, TOTAL(gross_win) AS gross_win,
+    TOTAL(gross_loss) AS gross_loss
+FROM trade_{unit}_totals WHERE user_id = :user AND {unit} >= :first GROUP BY symbol
+UNION ALL
+SELECT symbol, COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee),
+    TOTAL(MAX(pnl, 0)), TOTAL(MIN(pnl, 0))
+FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge GROUP BY symbol
 """
+# SQLite takes a bare column's value from the row that holds the single MIN or MAX, so each
+# candidate (best and worst of the whole days, best and worst of the leading hours) is found
+# without a sort; the repository keeps the best and the worst of the (up to four) trades.
+_EXTREMES = f"""
+SELECT {_COLUMNS} FROM trade_logs WHERE id IN (
+    SELECT best_id FROM (SELECT best_id, MAX(best_pnl)
+        FROM trade_{{unit}}_totals WHERE user_id = :user AND {{unit}} >= :first)
+    UNION ALL SELECT worst_id FROM (SELECT worst_id, MIN(worst_pnl)
+        FROM trade_{{unit}}_totals WHERE user_id = :user AND {{unit}} >= :first)
+    UNION ALL SELECT id FROM (SELECT id, MAX(pnl)
+        FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
+    UNION ALL SELECT id FROM (SELECT id, MIN(pnl)
+        FROM trade_logs WHERE user_id = :user AND exit_ts >= :since AND exit_ts < :edge)
+)
+"""
+_BY_SYMBOL_IN = {unit: _BY_SYMBOL.format(unit=unit) for unit in ("day", "month")}
+_EXTREMES_IN = {unit: _EXTREMES.format(unit=unit) for unit in ("day", "month")}
+
+# One row per period, three ranges each: its whole UTC hours from trade_hour_totals (running
+# totals, migration 0010) and the minutes before and after them from trade_logs through the
+# covering ix_trade_logs_user_exit_totals (empty in whole-hour timezones). The periods come
+# as JSON [start, first whole hour, end of whole hours, end, user] (ms), so any timezone, any
+# daylight-saving change and many traders at once (the scheduled reports) are one statement;
+# a year of one trader's days reads ~9,000 hour rows.
+_PERIOD_EDGE = """(
+    SELECT json_array(COUNT(*), SUM(pnl > 0), SUM(pnl < 0), TOTAL(pnl), TOTAL(fee))
+    FROM trade_logs WHERE user_id = json_extract(b.value, '$[4]')
+        AND exit_ts >= json_extract(b.value, '$[{0}]') AND exit_ts < json_extract(b.value, '$[{1}]')
+)"""
+_PERIODS = f"""
+SELECT b.key AS i, (
+    SELECT json_array(TOTAL(trades), TOTAL(wins), TOTAL(losses), TOTAL(pnl), TOTAL(fees))
+    FROM trade_hour_totals WHERE user_id = json_extract(b.value, '$[4]')
+        AND hour >= json_extract(b.value, '$[1]') / {HOUR_MS}
+        AND hour < json_extract(b.value, '$[2]') / {HOUR_MS}
+) AS hours, {_PERIOD_EDGE.format(0, 1)} AS head, {_PERIOD_EDGE.format(2, 3)} AS tail
+FROM json_each(:bounds) AS b
+"""
+_FIRST_EXIT = "SELECT MIN(exit_ts) FROM trade_logs WHERE user_id = ?"
 _PAPER_FILL = (
     "f.id, f.account_id, a.user_id, f.order_id, f.symbol, f.side, f.qty, f.price, f.fee, f.at"
 )
@@ -147,11 +216,19 @@ _LOGGED_SINCE = (
     "WHERE user_id = ? AND symbol = ? AND exchange = ? AND account_type = ? AND exit_ts >= ?"
 )
 
+_PERIOD_SAMPLE = {"user": 1, "first": 20_000, "since": 1_727_990_000_000, "edge": 1_728_000_000_000}
+
 HOT_QUERIES = (
     HotQuery("trades.recent", _RECENT, (1, 10, 0)),
     HotQuery("trades.logged_since", _LOGGED_SINCE, (1, "BTC/USDT:USDT", "paper", "paper", 0)),
-    HotQuery("trades.extremes", _EXTREMES, (1, 0, 1, 0)),
-    HotQuery("trades.by_symbol", _BY_SYMBOL, (1, 0)),
+    HotQuery("trades.extremes", _EXTREMES_IN["day"], _PERIOD_SAMPLE),
+    HotQuery("trades.extremes.month", _EXTREMES_IN["month"], _PERIOD_SAMPLE),
+    HotQuery("trades.by_symbol", _BY_SYMBOL_IN["day"], _PERIOD_SAMPLE, sorts="one row per symbol"),
+    HotQuery(
+        "trades.by_symbol.month", _BY_SYMBOL_IN["month"], _PERIOD_SAMPLE, sorts="one per symbol"
+    ),
+    HotQuery("trades.periods", _PERIODS, {"bounds": "[[0, 0, 86400000, 86400000, 1]]"}),
+    HotQuery("trades.first_exit", _FIRST_EXIT, (1,)),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -195,31 +272,75 @@ class TradeRepository(Repository):
         self, user_id: int, since: datetime
     ) -> tuple[TradeRecord | None, TradeRecord | None]:
         """The best and the worst trade that closed since `since` (None when there are none)."""
-        start = to_ms(since)
-        best, worst = await self.store.fetchall(
-            "trades.extremes", _EXTREMES, (user_id, start, user_id, start)
-        )
-        return (
-            None if best["id"] is None else _record(best),
-            None if worst["id"] is None else _record(worst),
-        )
+        unit, params = _period(user_id, since)
+        rows = await self.store.fetchall("trades.extremes", _EXTREMES_IN[unit], params)
+        found = [_record(row) for row in rows]
+        if not found:
+            return None, None
+        # Ties go to the earlier trade, as they did when a single scan found them.
+        best = max(found, key=lambda r: (r.trade.pnl, -r.trade_id))
+        worst = min(found, key=lambda r: (r.trade.pnl, r.trade_id))
+        return best, worst
 
     async def by_symbol(self, user_id: int, since: datetime) -> list[SymbolTotals]:
         """Totals per symbol of the trades that closed since `since`, in symbol order."""
-        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL, (user_id, to_ms(since)))
+        unit, params = _period(user_id, since)
+        rows = await self.store.fetchall("trades.by_symbol", _BY_SYMBOL_IN[unit], params)
+        totals: dict[str, list[Any]] = {}
+        for row in rows:
+            was = totals.get(row["symbol"])
+            now = list(row)[1:]
+            totals[row["symbol"]] = (
+                now if was is None else [a + b for a, b in zip(was, now, strict=True)]
+            )
         return [
             SymbolTotals(
-                symbol=row["symbol"],
-                trades=row["trades"],
-                wins=row["wins"],
-                losses=row["losses"],
-                pnl=_money(row["pnl"]),
-                fees=_money(row["fees"]),
-                gross_win=_money(row["gross_win"]),
-                gross_loss=_money(row["gross_loss"]),
+                symbol=symbol,
+                trades=trades,
+                wins=wins,
+                losses=losses,
+                pnl=_money(pnl),
+                fees=_money(fees),
+                gross_win=_money(gross_win),
+                gross_loss=_money(gross_loss),
             )
-            for row in rows
+            for symbol, (trades, wins, losses, pnl, fees, gross_win, gross_loss) in sorted(
+                totals.items()
+            )
         ]
+
+    async def first_exit(self, user_id: int) -> datetime | None:
+        """When the trader's first trade closed (None without trades)."""
+        ms = await self.store.fetchval("trades.first_exit", _FIRST_EXIT, (user_id,))
+        return None if ms is None else from_ms_req(ms)
+
+    async def periods(
+        self, user_id: int, bounds: Sequence[tuple[datetime, datetime]]
+    ) -> list[PeriodTotals]:
+        """Totals of the trades that closed in each [start, end), in the order given."""
+        return await self.period_totals([(user_id, start, end) for start, end in bounds])
+
+    async def period_totals(
+        self, wanted: Sequence[tuple[int, datetime, datetime]]
+    ) -> list[PeriodTotals]:
+        """Totals of (trader, [start, end)) pairs, in the order given, in one statement."""
+        ranges = []
+        for user_id, start, end in wanted:
+            first, last = to_ms(start), to_ms(end)
+            whole_from = -(-first // HOUR_MS) * HOUR_MS
+            whole_to = max(whole_from, last // HOUR_MS * HOUR_MS)
+            ranges.append([first, whole_from, whole_to, last, user_id])
+        rows = await self.store.fetchall("trades.periods", _PERIODS, {"bounds": json.dumps(ranges)})
+        found = []
+        for row in rows:
+            parts = [json.loads(row[name]) for name in ("hours", "head", "tail")]
+            trades, wins, losses = (int(sum(p[k] or 0 for p in parts)) for k in range(3))
+            pnl, fees = (sum(p[k] or 0.0 for p in parts) for k in (3, 4))
+            user_id, start, end = wanted[row["i"]]
+            found.append(
+                PeriodTotals(start, end, trades, wins, losses, _money(pnl), _money(fees), user_id)
+            )
+        return found
 
     async def paper_closes(self, order_ids: Collection[str]) -> list[PaperFill]:
         """The fills of these paper orders, with the owner and the symbol's leverage."""
@@ -247,6 +368,22 @@ class TradeRepository(Repository):
 
 
 _CLOSES, _HISTORY = "trades.paper_closes", "trades.paper_history"
+
+
+def _period(user_id: int, since: datetime) -> tuple[str, dict[str, int]]:
+    """Which totals serve a period from `since`, and the parameters of its statements.
+
+    The whole UTC days come from the month totals when the first of them is the 1st of a
+    month (this month, all time), else from the day totals; the hours before the first
+    whole day from trade_logs.
+    """
+    start = to_ms(since)
+    day = -(-start // DAY_MS)  # ceiling: a period starting at 00:00 UTC has no leading hours
+    first = datetime.fromtimestamp(day * DAY_MS / 1000, UTC)
+    edge = {"user": user_id, "since": start, "edge": day * DAY_MS}
+    if first.day == 1:
+        return "month", {**edge, "first": first.year * 12 + first.month - 1}
+    return "day", {**edge, "first": day}
 
 
 def _marks(count: int) -> str:

@@ -119,14 +119,14 @@ async def test_connect_then_long_close_and_trades(
     message, closing = _card(await bot.send(TRADER, "/close BTC"))
     (closed,) = texts(await bot.press(TRADER, message, f"ok:{closing}"))
     assert closed.startswith(f"✅ Closed: LONG BTC/USDT:USDT · {name}"), closed
-    assert "Filled 0.01 BTC at 61,000 USDT" in closed and "Realised PnL: +9.66 USDT" in closed
+    assert "Filled 0.01 BTC at 61,000 USDT" in closed and "Realised PnL: +9.33 USDT" in closed
     assert account.position("BTCUSDT").size == 0
     assert _protection(server) == (0, 0)  # no TP/SL left behind to close a later position
 
     (listed,) = texts(await bot.send(TRADER, "/trades"))
-    assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.66" in listed
+    assert "BTC long 0.01 @ 60,000.00 → 61,000.00 +9.33" in listed  # after both legs' fees
     (record,) = await bot.services.history.recent(TRADER)
-    assert (record.trade.exchange, record.trade.fee) == (venue, Decimal("0.3355"))
+    assert (record.trade.exchange, record.trade.fee) == (venue, Decimal("0.6655"))
 
 
 @pytest.mark.parametrize("venue", list(SERVERS))

@@ -241,3 +241,18 @@ async def test_a_paper_take_profit_lands_in_the_trade_log(bot: BotHarness) -> No
     assert abs(record.trade.pnl - (gross - fee)) < Decimal("1e-8")
     (text,) = texts(await bot.send(TRADER, "/trades"))
     assert "BTC long 0.01" in text and "take profit" in text
+
+
+async def test_pnl_counts_breakeven_trades_apart(bot: BotHarness) -> None:
+    today = bot.services.clock.now()
+    await seed(
+        bot,
+        [
+            trade(TRADER, today, pnl="4"),
+            trade(TRADER, today, pnl="0"),
+            trade(TRADER, today, pnl="0", symbol="ETH"),
+            trade(TRADER, today, pnl="-2"),
+        ],
+    )
+    (text,) = texts(await bot.send(TRADER, "/pnl"))
+    assert "Trades: 4 · win rate 25% (1 won, 1 lost, 2 breakeven)" in text

@@ -35,14 +35,19 @@ async def test_hot_query_uses_an_index(store: Store, query: HotQuery) -> None:
     assert not [step for step in plan if _is_full_scan(step, query.sql)], (
         f"{query.name} scans a table: {plan}"
     )
-    assert not [step for step in plan if "TEMP B-TREE" in step], (
+    assert query.sorts or not [step for step in plan if "TEMP B-TREE" in step], (
         f"{query.name} sorts without an index: {plan}"
     )
 
 
 def _is_full_scan(step: str, sql: str) -> bool:
-    """A SCAN reads the whole table, unless it walks an index in order and stops at LIMIT."""
+    """A SCAN reads the whole table, unless it walks an index in order and stops at LIMIT.
+
+    Scans of a query's own subquery results or of a parameter list (json_each) read no table.
+    """
     if not step.startswith("SCAN ") or "CONSTANT ROW" in step:
+        return False
+    if step.startswith("SCAN (subquery-") or "VIRTUAL TABLE" in step:
         return False
     walks_index_in_order = "USING INDEX" in step or "USING COVERING INDEX" in step
     return not (walks_index_in_order and " LIMIT " in f" {sql} ")

@@ -1,0 +1,80 @@
+"""The scheduled reports: yesterday's results at the trader's chosen time, and on Mondays
+last week's, queued through the outbox.
+
+One run serves every trader due in that minute with a fixed number of statements: one for
+who is due (all timezones at once), one for all their period totals, one for their open
+positions, and one transaction queuing every notice.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from datetime import datetime, timedelta, tzinfo
+
+from core.clock import Clock
+from db.repositories.reports import ReportRepository
+from db.repositories.trades import PeriodTotals, TradeRepository
+from services import notices, periods
+from services.outbox import Notice
+from services.strategy import zone
+from services.unit_of_work import UnitOfWork
+
+
+class ScheduledReports:
+    """Builds every daily and weekly report due this minute: a handful of statements in all."""
+
+    def __init__(
+        self, reports: ReportRepository, trades: TradeRepository, work: UnitOfWork, clock: Clock
+    ) -> None:
+        self._reports = reports
+        self._trades = trades
+        self._work = work
+        self._clock = clock
+
+    async def send_due(self) -> int:
+        """Queue the reports of every trader whose report time is now; return how many.
+
+        The minute before is asked too, so a run a few seconds late loses nobody; a report
+        already queued (same trader and day) is not queued twice.
+        """
+        now = self._clock.now()
+        earlier = now - timedelta(minutes=1)
+        pairs = [pair for moment in (earlier, now) for pair in _local_times(moment)]
+        targets = await self._reports.due(pairs)
+        if not targets:
+            return 0
+        wanted: list[tuple[int, datetime, datetime]] = []
+        weekly: set[int] = set()
+        for target in targets:
+            tz = zone(target.timezone)
+            at = now if f"{now.astimezone(tz):%H:%M}" == target.report_time else earlier
+            (yesterday,) = periods.recent("day", 2, at, tz)[1:]
+            wanted.append((target.user_id, yesterday.start, yesterday.end))
+            if at.astimezone(tz).weekday() == 0:  # Monday: last week too
+                (last_week,) = periods.recent("week", 2, at, tz)[1:]
+                wanted.append((target.user_id, last_week.start, last_week.end))
+                weekly.add(target.user_id)
+        totals = await self._trades.period_totals(wanted)
+        open_positions = await self._reports.open_positions({t.user_id for t in targets})
+        by_user: dict[int, list[PeriodTotals]] = {}
+        for row in totals:
+            by_user.setdefault(row.user_id, []).append(row)
+        queued: list[Notice] = []
+        for target in targets:
+            day, *rest = by_user[target.user_id]
+            queued.append(notices.daily_report(target, day, open_positions.get(target.user_id, 0)))
+            if rest and target.user_id in weekly:
+                queued.append(notices.weekly_report(target, rest[0]))
+        async with self._work.begin() as work:
+            return await work.notify(queued)
+
+
+def _local_times(moment: datetime) -> list[tuple[str, str]]:
+    """(zone, HH:MM) of `moment` in every zone of the tz database."""
+    return [(name, f"{moment.astimezone(tz):%H:%M}") for name, tz in _zones()]
+
+
+@functools.cache
+def _zones() -> list[tuple[str, tzinfo]]:
+    return [(name, zone(name)) for name in sorted(zoneinfo.available_timezones())]
