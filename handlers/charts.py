@@ -43,8 +43,9 @@ def caption(chart: Chart, zone: str) -> str:
     if not chart.trades:
         return f"{head}\nNo realised trades in this span: the curve is flat."
     rate = f"{chart.wins / chart.trades:.0%}"
+    trades = f"{chart.trades} trade" + ("" if chart.trades == 1 else "s")
     return (
-        f"{head}\nRealised PnL: <b>{signed(chart.pnl)} USDT</b> · {chart.trades} trades · "
+        f"{head}\nRealised PnL: <b>{signed(chart.pnl)} USDT</b> · {trades} · "
         f"win rate {rate}\nMax drawdown: {money(chart.max_drawdown)} USDT · "
         f"one point per {chart.unit}"
     )
