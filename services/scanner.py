@@ -46,13 +46,15 @@ class ScanReport:
     symbols: int
     candidates: int
     confirmed: int
+    checked: int = 0  # candidates whose candles were fetched and judged
     signals: list[SignalRecord] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"market scan: fetch {self.fetch_ms:.0f} ms, features {self.features_ms:.1f} ms, "
             f"confirm {self.confirm_ms:.0f} ms, store {self.store_ms:.0f} ms — "
-            f"{self.symbols} symbols, {self.candidates} candidates, {self.confirmed} confirmed, "
+            f"{self.symbols} symbols, {self.candidates} candidates, {self.checked} checked on "
+            f"candles, {self.confirmed} confirmed, "
             f"{len(self.signals)} signals"
         )
 
@@ -157,6 +159,7 @@ class Scanner:
             symbols=len(symbols),
             candidates=len(picks),
             confirmed=len(drafts),
+            checked=sum(verdict is not None for verdict in verdicts),
             signals=stored,
         )
 

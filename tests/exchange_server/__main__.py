@@ -36,6 +36,11 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=[FaultKind.RATE_LIMIT.value, FaultKind.HTTP_429.value, FaultKind.HTTP_403.value],
     )
     parser.add_argument(
+        "--moving",
+        action="store_true",
+        help="accept POST /test/tick to move the market one step (benchmarks)",
+    )
+    parser.add_argument(
         "--account",
         action="append",
         default=[],
@@ -53,6 +58,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         rate_limit_per_s=args.rate_limit,
         rate_limit_response=args.rate_limit_response,
+        moving=args.moving,
     )
     async with server:
         for spec in args.account:
