@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
@@ -28,6 +29,7 @@ from db.repositories.analytics import DAY_MS, AnalyticsRepository
 from db.repositories.base import to_ms
 from db.store import Store
 from scripts import _bench as bench
+from scripts._results import Row, add_json_argument, emit
 from services.analytics import AnalyticsService
 
 UNCACHED_TARGET_MS = 50.0
@@ -185,7 +187,72 @@ class StatementTimes:
         self.samples[name].append(seconds)
 
 
-async def run(users: int, trades: int, runs: int) -> None:
+_INSERT_TRADE = (
+    "INSERT INTO trade_logs (user_id, exchange, account_type, symbol, side, qty, entry_price, "
+    "exit_price, notional, pnl, fee, entry_ts, exit_ts) "
+    "VALUES (?, 'paper', 'paper', ?, 'long', '1', '1', '1', ?, ?, 0.1, ?, ?)"
+)
+# The straightforward way to the same figures: aggregate the trade logs when asked.
+_AGGREGATE_AT_READ = (
+    "SELECT user_id, SUM(pnl) AS pnl FROM trade_logs GROUP BY user_id ORDER BY pnl DESC LIMIT 10",
+    "SELECT user_id, SUM(notional) AS v FROM trade_logs GROUP BY user_id ORDER BY v DESC LIMIT 10",
+    "SELECT symbol, SUM(pnl) AS pnl FROM trade_logs GROUP BY symbol ORDER BY pnl DESC LIMIT 10",
+    "SELECT symbol, SUM(pnl) AS pnl FROM trade_logs GROUP BY symbol ORDER BY pnl LIMIT 10",
+)
+
+
+class TradeWriter:
+    """Closes trades one at a time, one transaction each (as the bot records a close), while
+    the screens are timed: the totals the screens read move under them."""
+
+    def __init__(self, store: Store, users: int, pause_s: float = 0.0) -> None:
+        self.store, self.users, self.pause_s = store, users, pause_s
+        self.written = 0
+        self.seconds: list[float] = []
+        self._rng = random.Random(3)
+
+    async def one(self) -> None:
+        rng, now = self._rng, to_ms(datetime.now(UTC))
+        notional = round(rng.uniform(10, 5000), 2)
+        params = (rng.randrange(1, self.users + 1), rng.choice(SYMBOLS), notional,
+                  round(rng.gauss(0, notional * 0.02), 4), now - 3_600_000, now)  # fmt: skip
+        start = time.perf_counter()
+        async with self.store.transaction() as tx:
+            await tx.insert("bench.trade", _INSERT_TRADE, params)
+        self.seconds.append(time.perf_counter() - start)
+        self.written += 1
+
+    async def run(self) -> None:
+        while True:
+            await self.one()
+            await asyncio.sleep(self.pause_s)
+
+
+async def _insert_cost(store: Store, users: int, count: int) -> tuple[float, float]:
+    """Mean ms of one trade-log insert (its own transaction) with the totals triggers, and
+    without them (dropped at the end of the run: the database is thrown away)."""
+    with_triggers = TradeWriter(store, users)
+    for _ in range(count):
+        await with_triggers.one()
+    async with store.transaction() as tx:
+        await tx.execute("bench.drop", "DROP TRIGGER tr_trade_logs_totals")
+    without = TradeWriter(store, users)
+    for _ in range(count):
+        await without.one()
+    return (bench.median(with_triggers.seconds) * 1000, bench.median(without.seconds) * 1000)
+
+
+async def _total_trades(store: Store) -> tuple[int, int]:
+    """(trade logs, trades the totals count): equal when every write reached the figures."""
+    logs = await store.fetchone("bench.count", "SELECT COUNT(*) AS n FROM trade_logs")
+    counted = await store.fetchone(
+        "bench.counted", "SELECT TOTAL(trades) AS n FROM trade_symbol_totals"
+    )
+    assert logs is not None and counted is not None
+    return int(logs["n"]), int(counted["n"])
+
+
+async def run(users: int, trades: int, runs: int) -> list[Row]:
     times = StatementTimes()
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db", observer=times) as store:
@@ -199,13 +266,32 @@ async def run(users: int, trades: int, runs: int) -> None:
             )
             clock = SystemClock()
             service = AnalyticsService(AnalyticsRepository(store), CacheLayer(clock), clock)
+            writer = TradeWriter(store, users)
             rows = []
-            for name, call in (("/admin", service.dashboard), ("/stats", service.stats)):
-                await call()  # warm SQLite's page cache, as a running bot has it
-                times.samples.clear()
-                cold = await timed(call, runs, service.invalidate)
-                rows.append(_row(name, cold, await timed(call, runs * 50)))
-                rows += _statements(times)
+            cold_ms: dict[str, float] = {}
+            with bench.GcPauses() as pauses:
+                async with bench.LoopLag() as lag:
+                    writing = asyncio.create_task(writer.run())
+                    try:
+                        for name, call in (("/admin", service.dashboard),
+                                           ("/stats", service.stats)):  # fmt: skip
+                            await call()  # warm SQLite's page cache, as a running bot has it
+                            times.samples.clear()
+                            cold = await timed(call, runs, service.invalidate)
+                            cold_ms[name] = bench.median(cold) * 1000
+                            rows.append(_row(name, cold, await timed(call, runs * 50)))
+                            rows += _statements(times)
+                    finally:
+                        writing.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await writing
+            logs, counted = await _total_trades(store)
+
+            async def aggregate() -> None:
+                for sql in _AGGREGATE_AT_READ:
+                    await store.fetchall("bench.aggregate", sql)
+
+            at_read = bench.median(await timed(aggregate, max(3, runs // 3))) * 1000
             print(
                 bench.table(
                     [
@@ -219,12 +305,41 @@ async def run(users: int, trades: int, runs: int) -> None:
                     rows,
                 )
             )
+            print(
+                f"\nWritten meanwhile: {writer.written} trade logs (one transaction each); "
+                f"trade logs {logs:,}, counted by the totals {counted:,}. Event loop: lag "
+                f"p99 {lag.p99_ms():.1f} ms, max {lag.max_ms():.1f} ms, GC max "
+                f"{pauses.max_ms():.1f} ms. Top traders and symbols aggregated at read time "
+                f"instead: {at_read:.0f} ms."
+            )
             print("\n## EXPLAIN QUERY PLAN\n\n```")
             for query in analytics_repo.HOT_QUERIES:
                 sql = f"EXPLAIN QUERY PLAN {query.sql}"
                 plan = await store.fetchall("bench.plan", sql, query.params)
                 print(f"{query.name}:\n" + "\n".join(f"    {row['detail']}" for row in plan))
             print("```")
+            with_ms, without_ms = await _insert_cost(store, users, 500)
+            print(f"\nOne trade-log insert: {with_ms:.3f} ms with the totals triggers, "
+                  f"{without_ms:.3f} ms without")  # fmt: skip
+    size = f"{users:,} users, {trades:,} trade logs"
+    work = (
+        f"{writer.written} trade logs written during the timings, all counted by the totals "
+        f"({counted:,} = {logs:,})"
+    )
+    did = writer.written > 0 and counted == logs
+    return [
+        Row("/admin dashboard, uncached, trades being written", size, cold_ms["/admin"], "ms",
+            work, did, target=UNCACHED_TARGET_MS),
+        Row("/stats report, uncached, trades being written", size, cold_ms["/stats"], "ms",
+            work, did, baselines={"aggregate trade logs at read": at_read},
+            target=UNCACHED_TARGET_MS),
+        Row("trade-log insert with totals triggers (the cost of the above)", size, with_ms,
+            "ms", "500 inserts each way, one transaction each", True,
+            baselines={"no triggers": without_ms}),
+        Row("event loop during the admin timings", size, lag.p99_ms(), "ms", work, did,
+            detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
+            f"GC max {pauses.max_ms():.1f} ms"),
+    ]  # fmt: skip
 
 
 def _statements(times: StatementTimes) -> list[tuple[object, ...]]:
@@ -254,8 +369,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--trades", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
+    add_json_argument(parser)
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.trades, args.runs))
+    found = asyncio.run(run(args.users, args.trades, args.runs))
+    emit(args.json, found)
+    raise SystemExit(0 if all(row.did_work for row in found) else 1)
 
 
 if __name__ == "__main__":
