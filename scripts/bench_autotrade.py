@@ -36,7 +36,16 @@ from db.repositories.signals import SignalDraft, SignalRepository
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
-from scripts._bench import exchange_process, machine, percentile, rss_mb, table
+from scripts._bench import (
+    GcPauses,
+    LoopLag,
+    exchange_process,
+    machine,
+    percentile,
+    rss_mb,
+    table,
+)
+from scripts._results import Row, add_json_argument, emit
 from services.container import Services, build_services
 
 SYMBOL = "BTC/USDT:USDT"
@@ -101,7 +110,7 @@ async def _orders_on_exchange(services: Services, users: int) -> Counter[int]:
     return counts
 
 
-async def main(users: int, latency_ms: float, rate: float) -> None:
+async def main(users: int, latency_ms: float, rate: float) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         async with exchange_process(latency_ms=latency_ms, rate=rate, accounts=users) as base_url:
             db = Path(tmp) / "bench.db"
@@ -129,7 +138,9 @@ async def main(users: int, latency_ms: float, rate: float) -> None:
                     signal = await SignalRepository(store).insert(draft, clock.now())
                     calls_before, errors_before = _calls(metrics), _errors(metrics)
                     started = time.perf_counter()
-                    report = await services.autotrader.on_signal(signal)
+                    with GcPauses() as pauses:
+                        async with LoopLag() as lag:
+                            report = await services.autotrader.on_signal(signal)
                     wall = time.perf_counter() - started
                     calls = _calls(metrics) - calls_before
                     errors = _errors(metrics) - errors_before
@@ -178,6 +189,23 @@ async def main(users: int, latency_ms: float, rate: float) -> None:
         )
     )
     print("\n" + table(["exchange call in on_signal", "calls"], sorted(calls.items())))
+    print(f"\nEvent loop: lag p99 {lag.p99_ms():.1f} ms, max {lag.max_ms():.1f} ms, "
+          f"GC max {pauses.max_ms():.1f} ms")  # fmt: skip
+    size = f"{users:,} users, {rate:.0f} req/s, {latency_ms:.0f} ms latency"
+    orders = sum(on_exchange.values())
+    work = (
+        f"{placed} orders placed, {orders} on the exchange, {duplicates} duplicates, "
+        f"{refused} refused for rate"
+    )
+    did = placed == users and orders == users and duplicates == 0
+    # The venue's own floor is one request per user at its rate limit; 20 % over it is met.
+    return [
+        Row("auto-trade one signal, every order acknowledged", size, wall, "s", work, did,
+            target=round(users / rate * 1.2, 1)),
+        Row("event loop during the auto-trade fan-out", size, lag.p99_ms(), "ms", work, did,
+            detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
+            f"GC max {pauses.max_ms():.1f} ms"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -185,5 +213,8 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--rate-limit", type=float, default=100)
+    add_json_argument(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.latency_ms, args.rate_limit))
+    found = asyncio.run(main(args.users, args.latency_ms, args.rate_limit))
+    emit(args.json, found)
+    raise SystemExit(0 if all(row.did_work for row in found) else 1)

@@ -31,6 +31,7 @@ from db.repositories.promos import PromoRepository
 from db.repositories.users import UserRepository
 from db.store import Store
 from scripts import _bench as bench
+from scripts._results import Row, add_json_argument, emit
 from services.audit import AuditService
 from services.licenses import LicenseService
 from services.outbox import Outbox
@@ -190,15 +191,33 @@ async def run(users: int) -> str:
                         f"{listed.total:,} in the list",
                     ]
                 )
-    return bench.table(["operation", "n", "ms (per op)", "result"], rows)
+    size = f"{users:,} licences"
+    due = report.reminded_3d + report.reminded_1d + report.deactivated
+    found = [
+        Row("licence expiry job, due work", size, first * 1000, "ms",
+            f"{report.reminded_3d:,} + {report.reminded_1d:,} reminders, "
+            f"{report.deactivated:,} deactivated", due > 0 and again.total == 0),
+        Row(f"promo rush, {RUSH:,} concurrent /redeem", size, elapsed / RUSH * 1000, "ms",
+            f"{won} redeemed of {RUSH_USES} uses, {refused} used up",
+            won == RUSH_USES and won + refused == RUSH),
+        Row("Stars payment (durable commit)", size, paid / PAYMENTS * 1000, "ms",
+            f"{PAYMENTS:,} paid, {credited} extended again on redelivery", credited == 0),
+        Row("licence state read, p99", size, bench.percentile(samples, 99) * 1000, "ms",
+            f"{len(samples):,} reads", bool(samples)),
+    ]  # fmt: skip
+    return bench.table(["operation", "n", "ms (per op)", "result"], rows), found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    add_json_argument(parser)
     args = parser.parse_args()
     print(f"# Licensing benchmark\n\n{bench.machine()}\n")
-    print(asyncio.run(run(args.users)))
+    text, found = asyncio.run(run(args.users))
+    print(text)
+    emit(args.json, found)
+    raise SystemExit(0 if all(row.did_work for row in found) else 1)
 
 
 if __name__ == "__main__":
