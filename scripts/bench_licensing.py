@@ -70,7 +70,7 @@ async def seed(store: Store, users: int, clock: FakeClock) -> None:
         )
 
 
-async def run(users: int) -> str:
+async def run(users: int) -> tuple[str, list[Row]]:
     clock = FakeClock()
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db") as store:
