@@ -17,6 +17,7 @@ from decimal import ROUND_DOWN, Decimal
 from .engine import Engine
 from .market import MarketData
 
+WARM_INTERVALS = ("5", "15", "60")
 _LEVERAGES = (Decimal("10"), Decimal("12.5"), Decimal("20"), Decimal("25"), Decimal("50"))
 
 
@@ -96,6 +97,11 @@ class MarketMover:
             inst = market.instruments[symbol]
             inst.max_leverage = rng.choice([lev for lev in _LEVERAGES if lev != inst.max_leverage])
             report.changed.append(symbol)
+        # An exchange serves candles from its store: the breakouts' closed candles (the ones
+        # a scanner is about to ask for) are computed now, between scans, not in the request.
+        for symbol in report.breakouts:
+            for interval in WARM_INTERVALS:
+                market.klines(symbol, interval, None, None, 200)
         # Rebuild the moved tickers' JSON now, between scans, as an exchange's own cache
         # would: the next tickers request then costs what it costs on a quiet market.
         for symbol in market.instruments:
