@@ -47,7 +47,8 @@ class Row:
         if met:
             return "met"
         gap = abs(self.value - self.target)
-        return f"missed by {number(gap)} {self.unit} ({gap / self.target:.0%})"
+        share = f" ({gap / self.target:.0%})" if self.target else ""
+        return f"missed by {number(gap)} {self.unit}{share}"
 
     def ratio(self) -> str:
         """The best baseline against Tradewind, as "N× better" (— without a baseline)."""

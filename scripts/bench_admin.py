@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import tempfile
 import time
@@ -57,6 +56,7 @@ async def build(store: Store, users: int, trades: int) -> dict[str, float]:
     """Fill every table the figures read; return seconds per table."""
     rng = random.Random(7)
     now = to_ms(datetime.now(UTC))
+    signals = max(1, users // 2)  # the other tables scale with the users (as at 100,000)
     timings: dict[str, float] = {}
 
     async def fill(name: str, sql: str, rows: Iterator[tuple[object, ...]]) -> None:
@@ -103,26 +103,26 @@ async def build(store: Store, users: int, trades: int) -> dict[str, float]:
         "VALUES (?, 'pro', 30, 'XTR', 500, ?, '', ?)",
         (
             (rng.randrange(1, users + 1), f"c{i}", now - rng.randrange(365 * DAY_MS))
-            for i in range(20_000)
+            for i in range(users // 5)
         ),
     )
     await fill(
         "signals",
         "INSERT INTO signals (id, source, symbol, side, score, price, leverage, tp_pct, sl_pct, "
         "reasons, created_at) VALUES (?, 'paper', ?, 'long', 0.8, '1', 5, '3', '1', '[]', ?)",
-        ((i, rng.choice(SYMBOLS), now - rng.randrange(90 * DAY_MS)) for i in range(1, 50_001)),
+        ((i, rng.choice(SYMBOLS), now - rng.randrange(90 * DAY_MS)) for i in range(1, signals + 1)),
     )
     await fill(
         "executions",
         "INSERT OR IGNORE INTO executions (signal_id, user_id, status, at) VALUES (?, ?, ?, ?)",
         (
             (
-                rng.randrange(1, 50_001),
+                rng.randrange(1, signals + 1),
                 rng.randrange(1, users + 1),
                 rng.choice(("filled", "skipped")),
                 now - rng.randrange(90 * DAY_MS),
             )
-            for _ in range(200_000)
+            for _ in range(2 * users)
         ),
     )
     await fill(
@@ -130,7 +130,7 @@ async def build(store: Store, users: int, trades: int) -> dict[str, float]:
         "INSERT OR IGNORE INTO active_positions (user_id, exchange, account_type, symbol, side, "
         "qty, entry_price, leverage, opened_at, updated_at) "
         "VALUES (?, 'paper', 'paper', ?, 'long', '1', '1', 5, 0, 0)",
-        ((rng.randrange(1, users + 1), rng.choice(SYMBOLS)) for _ in range(30_000)),
+        ((rng.randrange(1, users + 1), rng.choice(SYMBOLS)) for _ in range(users * 3 // 10)),
     )
     await fill(
         "notifications",
@@ -138,7 +138,7 @@ async def build(store: Store, users: int, trades: int) -> dict[str, float]:
         "next_attempt_at, created_at) VALUES (?, ?, ?, 'signal', 1, '{}', ?, 0, ?)",
         (
             (f"n{i}", u, u, "dead" if i % 100 == 0 else "sent", now - rng.randrange(30 * DAY_MS))
-            for i in range(300_000)
+            for i in range(3 * users)
             for u in (rng.randrange(1, users + 1),)
         ),
     )
@@ -158,7 +158,7 @@ async def build(store: Store, users: int, trades: int) -> dict[str, float]:
                 rng.randrange(1, users + 1),
                 now - rng.randrange(365 * DAY_MS),
             )
-            for _ in range(50_000)
+            for _ in range(users // 2)
         ),
     )
     return timings
@@ -209,6 +209,7 @@ class TradeWriter:
         self.store, self.users, self.pause_s = store, users, pause_s
         self.written = 0
         self.seconds: list[float] = []
+        self._stopping = False
         self._rng = random.Random(3)
 
     async def one(self) -> None:
@@ -223,9 +224,14 @@ class TradeWriter:
         self.written += 1
 
     async def run(self) -> None:
-        while True:
+        """Write until `stop`; never cancelled inside a transaction."""
+        self._stopping = False
+        while not self._stopping:
             await self.one()
             await asyncio.sleep(self.pause_s)
+
+    def stop(self) -> None:
+        self._stopping = True
 
 
 async def _insert_cost(store: Store, users: int, count: int) -> tuple[float, float]:
@@ -252,7 +258,7 @@ async def _total_trades(store: Store) -> tuple[int, int]:
     return int(logs["n"]), int(counted["n"])
 
 
-async def run(users: int, trades: int, runs: int) -> list[Row]:
+async def run(users: int, trades: int, runs: int, inserts: int = 500) -> list[Row]:
     times = StatementTimes()
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db", observer=times) as store:
@@ -282,9 +288,8 @@ async def run(users: int, trades: int, runs: int) -> list[Row]:
                             rows.append(_row(name, cold, await timed(call, runs * 50)))
                             rows += _statements(times)
                     finally:
-                        writing.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await writing
+                        writer.stop()
+                        await writing
             logs, counted = await _total_trades(store)
 
             async def aggregate() -> None:
@@ -318,7 +323,7 @@ async def run(users: int, trades: int, runs: int) -> list[Row]:
                 plan = await store.fetchall("bench.plan", sql, query.params)
                 print(f"{query.name}:\n" + "\n".join(f"    {row['detail']}" for row in plan))
             print("```")
-            with_ms, without_ms = await _insert_cost(store, users, 500)
+            with_ms, without_ms = await _insert_cost(store, users, inserts)
             print(f"\nOne trade-log insert: {with_ms:.3f} ms with the totals triggers, "
                   f"{without_ms:.3f} ms without")  # fmt: skip
     size = f"{users:,} users, {trades:,} trade logs"
@@ -334,7 +339,7 @@ async def run(users: int, trades: int, runs: int) -> list[Row]:
             work, did, baselines={"aggregate trade logs at read": at_read},
             target=UNCACHED_TARGET_MS),
         Row("trade-log insert with totals triggers (the cost of the above)", size, with_ms,
-            "ms", "500 inserts each way, one transaction each", True,
+            "ms", f"{inserts} inserts each way, one transaction each", True,
             baselines={"no triggers": without_ms}),
         Row("event loop during the admin timings", size, lag.p99_ms(), "ms", work, did,
             detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "

@@ -46,12 +46,12 @@ SUITE = (
     ),
     Bench(
         "trader", "scripts.bench_trader",
-        ("--users", "300", "--seconds", "20", "--heavy", "2"),
+        ("--users", "300", "--seconds", "15", "--heavy", "2"),
         ("--users", "1000", "--seconds", "60", "--heavy", "10"),
     ),
     Bench(
         "admin", "scripts.bench_admin",
-        ("--users", "20000", "--trades", "200000", "--runs", "10"),
+        ("--users", "20000", "--trades", "100000", "--runs", "30"),
         ("--users", "100000", "--trades", "1000000", "--runs", "30"),
     ),
     Bench("autotrade", "scripts.bench_autotrade", ("--users", "200"), ("--users", "1000")),
@@ -61,7 +61,7 @@ SUITE = (
     ),
     Bench("licensing", "scripts.bench_licensing", ("--users", "20000"), ("--users", "100000")),
     Bench("exchange", "scripts.bench_exchange", ("--quick",), ("--no-docs",)),
-    Bench("startup", "scripts.bench_startup", ("--runs", "2"), ("--runs", "5")),
+    Bench("startup", "scripts.bench_startup", ("--runs", "1"), ("--runs", "5")),
 )  # fmt: skip
 
 

@@ -201,7 +201,7 @@ async def main(users: int, latency_ms: float, rate: float) -> list[Row]:
     # The venue's own floor is one request per user at its rate limit; 20 % over it is met.
     return [
         Row("auto-trade one signal, every order acknowledged", size, wall, "s", work, did,
-            target=round(users / rate * 1.2, 1)),
+            target=users / rate * 1.2),
         Row("event loop during the auto-trade fan-out", size, lag.p99_ms(), "ms", work, did,
             detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
             f"GC max {pauses.max_ms():.1f} ms"),

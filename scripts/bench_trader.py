@@ -183,7 +183,13 @@ def _confirm_data(message: JSONDict) -> str | None:
 
 
 async def _load(
-    app: TradewindApp, state: _ForgetfulTelegram, users: int, seconds: float, seed: int
+    app: TradewindApp,
+    state: _ForgetfulTelegram,
+    users: int,
+    seconds: float,
+    seed: int,
+    mix: tuple[tuple[str, float], ...] = MIX,
+    think_s: tuple[float, float] = THINK_S,
 ) -> tuple[Latencies, Latencies]:
     """Run the mix; return latencies of every command and of those served wholly from cache
     (at least one cache read and no miss). A trade action closes the trader's position on
@@ -193,8 +199,8 @@ async def _load(
     cached: Latencies = defaultdict(list)
     ids = iter(range(1, 10**9))
     deadline = time.perf_counter() + seconds
-    commands = [text for text, _ in MIX]
-    weights = [weight for _, weight in MIX]
+    commands = [text for text, _ in mix]
+    weights = [weight for _, weight in mix]
 
     holding = {uid for uid in range(2, users + 1, 2)}
 
@@ -210,7 +216,7 @@ async def _load(
         holding.symmetric_difference_update({uid})
 
     async def trader(uid: int) -> None:
-        await asyncio.sleep(rng.uniform(0, THINK_S[1]))
+        await asyncio.sleep(rng.uniform(0, think_s[1]))
         while time.perf_counter() < deadline:
             text = rng.choices(commands, weights)[0]
             start = time.perf_counter()
@@ -224,7 +230,7 @@ async def _load(
             latencies[text].append(spent)
             if tally.misses == 0 and tally.hits > 0:
                 cached[text].append(spent)
-            await asyncio.sleep(rng.uniform(*THINK_S))
+            await asyncio.sleep(rng.uniform(*think_s))
 
     await asyncio.gather(*(trader(uid) for uid in range(1, users + 1)))
     return latencies, cached
@@ -257,7 +263,14 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 async def main(
-    users: int, seconds: float, latency_ms: float, budget: float, heavy: int
+    users: int,
+    seconds: float,
+    latency_ms: float,
+    budget: float,
+    heavy: int,
+    *,
+    mix: tuple[tuple[str, float], ...] = MIX,
+    think_s: tuple[float, float] = THINK_S,
 ) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         async with exchange_process(latency_ms=latency_ms, accounts=users) as base_url:
@@ -275,7 +288,7 @@ async def main(
                 started = time.perf_counter()
                 with GcPauses() as collections:
                     async with LoopLag() as lag:
-                        latencies, cached = await _load(app, state, users, seconds, seed=7)
+                        latencies, cached = await _load(app, state, users, seconds, 7, mix, think_s)
                 # Traders asleep at the deadline finish their think time: the real span.
                 elapsed = time.perf_counter() - started
                 closed = await _closed_trades(db) - seeded
