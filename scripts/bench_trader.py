@@ -152,7 +152,7 @@ async def _closed_trades(db: Path) -> int:
 class _ForgetfulTelegram(FakeTelegramState):
     """The offline Bot API without its transcript: it counts the calls it answers but keeps
     neither them nor the chats' messages, so the process's heap (and the garbage collector's
-    pauses) is the bot's, not the recorder's. The load sends no button presses or edits."""
+    pauses) is the bot's, not the recorder's. It keeps only the order cards awaiting a press."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -168,6 +168,8 @@ class _ForgetfulTelegram(FakeTelegramState):
             confirm = _confirm_data(result)
             if confirm is not None:
                 self.cards[int(result["chat"]["id"])] = (result, confirm)
+        for chat, (card, _) in self.cards.items():  # a card awaiting its press is kept to edit
+            self.messages.setdefault(chat, {})[int(card["message_id"])] = card
         return result
 
 
@@ -208,11 +210,12 @@ async def _load(
         text = f"/close {SYMBOL}" if uid in holding else "/long BTC 100 5"
         state.cards.pop(uid, None)
         await app.process_update(Update.de_json(make_message_update(next(ids), uid, text), app.bot))
-        card = state.cards.pop(uid, None)
+        card = state.cards.get(uid)
         if card is None:
             return
         press = make_callback_update(next(ids), uid, card[0], card[1])
         await app.process_update(Update.de_json(press, app.bot))
+        state.cards.pop(uid, None)
         holding.symmetric_difference_update({uid})
 
     async def trader(uid: int) -> None:
