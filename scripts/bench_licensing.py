@@ -120,9 +120,11 @@ async def run(users: int) -> tuple[str, list[Row]]:
             await promos.create(ADMIN, "RUSH", 7, RUSH_USES)
             racers = range(2, RUSH + 2)
             start = time.perf_counter()
-            outcomes = await asyncio.gather(
-                *(promos.redeem(uid, "rush") for uid in racers), return_exceptions=True
-            )
+            with bench.GcPauses() as pauses:
+                async with bench.LoopLag() as lag:
+                    outcomes = await asyncio.gather(
+                        *(promos.redeem(uid, "rush") for uid in racers), return_exceptions=True
+                    )
             elapsed = time.perf_counter() - start
             won = sum(not isinstance(o, BaseException) for o in outcomes)
             refused = sum(isinstance(o, PromoRefused) for o in outcomes)
@@ -200,6 +202,10 @@ async def run(users: int) -> tuple[str, list[Row]]:
         Row(f"promo rush, {RUSH:,} concurrent /redeem", size, elapsed / RUSH * 1000, "ms",
             f"{won} redeemed of {RUSH_USES} uses, {refused} used up",
             won == RUSH_USES and won + refused == RUSH),
+        Row("event loop during the promo rush", size, lag.p99_ms(), "ms",
+            f"{RUSH:,} concurrent /redeem", won == RUSH_USES,
+            detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
+            f"GC max {pauses.max_ms():.1f} ms"),
         Row("Stars payment (durable commit)", size, paid / PAYMENTS * 1000, "ms",
             f"{PAYMENTS:,} paid, {credited} extended again on redelivery", credited == 0),
         Row("licence state read, p99", size, bench.percentile(samples, 99) * 1000, "ms",
