@@ -23,13 +23,16 @@ from pathlib import Path
 
 from core.cache import CacheLayer
 from core.clock import SystemClock
+from core.config import Settings
+from core.crypto import SecretBox, generate_key
+from core.metrics import Metrics
 from db.repositories import analytics as analytics_repo
-from db.repositories.analytics import DAY_MS, AnalyticsRepository
+from db.repositories.analytics import DAY_MS
 from db.repositories.base import to_ms
 from db.store import Store
 from scripts import _bench as bench
 from scripts._results import Row, add_json_argument, emit
-from services.analytics import AnalyticsService
+from services.container import build_services
 
 UNCACHED_TARGET_MS = 50.0
 CACHED_TARGET_MS = 1.0
@@ -271,7 +274,12 @@ async def run(users: int, trades: int, runs: int, inserts: int = 500) -> list[Ro
                 f"(trade_logs {fills['trade_logs']:.1f} s, its totals triggers included).\n"
             )
             clock = SystemClock()
-            service = AnalyticsService(AnalyticsRepository(store), CacheLayer(clock), clock)
+            services = await build_services(
+                Settings(db_path=store.path, master_key_file=Path(tmp) / "master.key"),
+                store, clock, Metrics(), CacheLayer(clock), SecretBox([generate_key()]),
+                frozenset(),
+            )  # fmt: skip
+            service = services.analytics
             writer = TradeWriter(store, users)
             rows = []
             cold_ms: dict[str, float] = {}
@@ -324,6 +332,7 @@ async def run(users: int, trades: int, runs: int, inserts: int = 500) -> list[Ro
                 print(f"{query.name}:\n" + "\n".join(f"    {row['detail']}" for row in plan))
             print("```")
             with_ms, without_ms = await _insert_cost(store, users, inserts)
+            await services.aclose()
             print(f"\nOne trade-log insert: {with_ms:.3f} ms with the totals triggers, "
                   f"{without_ms:.3f} ms without")  # fmt: skip
     size = f"{users:,} users, {trades:,} trade logs"

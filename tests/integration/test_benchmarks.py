@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-from scripts import bench_admin, bench_autotrade, bench_scan, bench_trader
+from scripts import (
+    bench_admin,
+    bench_autotrade,
+    bench_fanout,
+    bench_licensing,
+    bench_scan,
+    bench_trader,
+)
 from scripts._results import Row
 from tests.exchange_server import ExchangeServer
 
@@ -57,4 +64,14 @@ async def test_admin_screens_are_timed_while_trade_logs_are_written() -> None:
 
 async def test_autotrade_places_every_order_once() -> None:
     rows = await bench_autotrade.main(users=4, latency_ms=0, rate=100)
+    _all_did_work(rows)
+
+
+async def test_licensing_reminds_redeems_and_pays() -> None:
+    _, rows = await bench_licensing.run(1_100)
+    _all_did_work(rows)
+
+
+async def test_fanout_delivers_every_notice_once() -> None:
+    rows = await bench_fanout.main(3, [bench_fanout.FREE])
     _all_did_work(rows)
