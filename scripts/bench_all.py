@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts import _bench as bench
-from scripts._results import Row, load
+from scripts._results import Row, emit, load
 
 HEADING = "## Summary: `make bench`"
 
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--write-docs", action="store_true", help="record in PERFORMANCE.md")
     parser.add_argument("--timeout", type=float, default=0, help="per benchmark, seconds")
+    parser.add_argument("--json", type=Path, default=None, help="also write every row as JSON")
     args = parser.parse_args(argv)
     chosen = [b for b in SUITE if not args.only or b.name in args.only.split(",")]
     timeout = args.timeout or (3600.0 if args.full else 300.0)
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         text += "\n\nFailed: " + "; ".join(failures)
     print(f"\n{text}")
+    if args.json is not None:
+        emit(args.json, rows)
     if args.write_docs:
         bench.write_section(HEADING, f"Command: `{command}`. {text}\n\n{READING}")
         print(f"\nrecorded in {bench.PERFORMANCE_MD}")
