@@ -2,8 +2,8 @@
 
 Usage: .venv/bin/python -m scripts.bench_scan [--symbols 530,5000] [--latency-ms 25]
                                              [--rate-limit 100] [--reps 5]
-                                             [--skip-naive-above N]
-                                             [--impls naive,batched,tradewind]
+                                             [--skip-naive-above N] [--baselines-up-to N]
+                                             [--impls naive,batched,tradewind] [--json PATH]
 
 The local Bybit server runs in its own process with `--latency-ms` added to every request
 and a `--rate-limit` token bucket; the bot side reaches it through the real ccxt adapter

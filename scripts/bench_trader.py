@@ -1,7 +1,7 @@
 """Trader commands under load: 1,000 users on the local Bybit server through the real bot.
 
 Usage: .venv/bin/python -m scripts.bench_trader [--users 1000] [--seconds 60] [--latency-ms 25]
-                                               [--budget 100]
+                                               [--budget 100] [--heavy N] [--json PATH]
 
 `--budget` is the bot's shared request budget for Bybit (requests/s across all clients);
 the product default is 100, under Bybit's 120/s per-IP limit. The local server has no limit,
@@ -10,9 +10,13 @@ venue with a higher limit).
 
 Each simulated user has a connected Bybit demo account on the local exchange server (run in
 its own process, adding `--latency-ms` to every request) and sends a realistic mix of
-/balance, /positions, /orders and /pnl with random think time, through the real
-python-telegram-bot Application answering over the offline Bot API. Reported: bot-side
-latency per command (p50/p95/p99), exchange calls by method, cache hit rates, and RSS.
+/balance, /positions, /orders and /pnl with random think time, and now and then closes its
+BTC position (/close, then the card's Confirm button) or reopens one (/long, Confirm), through
+the real python-telegram-bot Application answering over the offline Bot API. Every trader has
+a closed-trade history (`--heavy` of them 10,000 trades, default 1 %), so /pnl aggregates real
+rows. Reported: bot-side latency per command (p50/p95/p99), exchange calls by method, cache
+hit rates, trades closed during the load, the event loop's lag, GC pauses and RSS; the run
+fails (exit status 1) when no trade was closed.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
     python -m tests.exchange_server --port 8765 --symbols 530 --latency-ms 25
         --account bench-key:bench-secret:100000 --rate-limit 100
 
+With `--moving`, `POST /test/tick?breakouts=10&listings=0&delistings=0&changes=0&walk=0.0005`
+moves the market one step (see `mover`); without it the market only moves when told to.
 Binds 127.0.0.1 only. Stop with Ctrl-C.
 """
 
