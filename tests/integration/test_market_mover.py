@@ -31,14 +31,10 @@ async def test_a_tick_moves_the_market() -> None:
         for symbol in breakouts:  # a breakout is a step of 3-6 %
             assert abs(server.price(symbol) / before[symbol] - 1) >= 0.029
         assert report["moved"] == 50  # every price took a step
-        assert len(report["listed"]) == 2 and all(  # type: ignore[arg-type]
-            server.market.tradable(s)
-            for s in report["listed"]  # type: ignore[union-attr]
+        assert len(report["listed"]) == 2 and all(
+            server.market.tradable(s) for s in report["listed"]
         )
-        assert all(
-            server.market.instruments[s].status == "Closed"
-            for s in report["delisted"]  # type: ignore[union-attr]
-        )
+        assert all(server.market.instruments[s].status == "Closed" for s in report["delisted"])
         changed = report["changed"]
         assert isinstance(changed, list) and len(changed) == 5
         assert all(server.market.instruments[s].max_leverage != leverage[s] for s in changed)
