@@ -15,6 +15,11 @@ test: $(STAMP)
 check: $(STAMP)
 	@$(BIN)/python scripts/check.py
 
+# Every benchmark in quick mode, one table (FULL=1: the full sizes; BENCH_ARGS=--write-docs
+# records the table in docs/PERFORMANCE.md).
+bench: $(STAMP)
+	@$(BIN)/python -m scripts.bench_all $(if $(FULL),--full) $(BENCH_ARGS)
+
 # Reinstall only when the dependency list changes; a present, current venv costs nothing.
 # constraints.txt holds the versions the tests passed with, so every machine (and CI) gets them.
 $(STAMP): pyproject.toml constraints.txt

@@ -6,6 +6,7 @@ Nothing here times anything by itself; the benchmarks decide what to measure and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import platform
@@ -17,6 +18,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 PERFORMANCE_MD = REPO / "docs" / "PERFORMANCE.md"
@@ -25,14 +29,22 @@ _TITLE = "# Performance\n\nBenchmark results. Each section names the command tha
 
 @asynccontextmanager
 async def exchange_process(
-    *, symbols: int = 530, latency_ms: float = 0, rate: float | None = None, accounts: int = 0
+    *,
+    symbols: int = 530,
+    latency_ms: float = 0,
+    rate: float | None = None,
+    accounts: int = 0,
+    moving: bool = False,
 ) -> AsyncIterator[str]:
     """The local Bybit server in its own process, as a real exchange is: its CPU is not ours.
 
     Yields its base URL. `accounts` creates users key1/secret1 … keyN/secretN with 10,000 USDT;
-    `rate` is the server's per-IP limit in requests/s (None: no limit).
+    `rate` is the server's per-IP limit in requests/s (None: no limit); `moving` lets
+    `tick(url)` move its market one step.
     """
     args = ["--symbols", str(symbols), "--seed", "1", "--latency-ms", str(latency_ms)]
+    if moving:
+        args.append("--moving")
     if rate is not None:
         args += ["--rate-limit", str(rate)]
     args += [f"--account=key{uid}:secret{uid}:10000" for uid in range(1, accounts + 1)]
@@ -46,6 +58,50 @@ async def exchange_process(
     finally:
         process.terminate()
         await process.wait()
+
+
+async def tick(url: str, **counts: float) -> dict[str, Any]:
+    """Move a `moving` exchange process's market one step (prices, breakouts, listings…)."""
+    params = {name: str(value) for name, value in counts.items()}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/test/tick", params=params) as response,
+    ):
+        response.raise_for_status()
+        report: dict[str, Any] = await response.json()
+        return report
+
+
+class LoopLag:
+    """How late the event loop wakes a task that sleeps `interval_s` at a time, while
+    `async with`-entered: every stall (a long callback, a garbage collection) shows as lag."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self.interval_s)
+            self.lags.append(max(0.0, time.perf_counter() - start - self.interval_s))
+
+    def p99_ms(self) -> float:
+        return percentile(self.lags, 99) * 1000 if self.lags else 0.0
+
+    def max_ms(self) -> float:
+        return max(self.lags, default=0.0) * 1000
 
 
 class GcPauses:
@@ -68,6 +124,10 @@ class GcPauses:
             self._started = time.perf_counter()
         else:
             self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def max_ms(self) -> float:
+        """The longest pause of any generation, in ms."""
+        return max((max(p, default=0.0) for p in self.pauses.values()), default=0.0) * 1000
 
     def rows(self) -> list[str]:
         """Markdown rows: generation, count, total, p99 and max pause in ms."""

@@ -39,7 +39,16 @@ from db.repositories.signals import SignalDraft, SignalRepository
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
-from scripts._bench import exchange_process, machine, percentile, rss_mb, table
+from scripts._bench import (
+    GcPauses,
+    LoopLag,
+    exchange_process,
+    machine,
+    percentile,
+    rss_mb,
+    table,
+)
+from scripts._results import Row, add_json_argument, emit
 from services.container import Services
 
 SYMBOL = "BTC/USDT:USDT"
@@ -113,7 +122,7 @@ async def _orders_on_exchange(
     return counts
 
 
-async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> None:
+async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> list[Row]:
     symbols = SYMBOLS[:count]
     with tempfile.TemporaryDirectory() as tmp:
         async with exchange_process(latency_ms=latency_ms, rate=rate, accounts=users) as base_url:
@@ -144,7 +153,9 @@ async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> No
                         signals.append(await SignalRepository(store).insert(draft, clock.now()))
                     calls_before, errors_before = _calls(metrics), _errors(metrics)
                     started = time.perf_counter()
-                    reports = await services.autotrader.on_signals(signals)
+                    with GcPauses() as pauses:
+                        async with LoopLag() as lag:
+                            reports = await services.autotrader.on_signals(signals)
                     wall = time.perf_counter() - started
                     calls = _calls(metrics) - calls_before
                     errors = _errors(metrics) - errors_before
@@ -202,6 +213,24 @@ async def main(users: int, latency_ms: float, rate: float, count: int = 1) -> No
             per_signal.append((n, signal.symbol, f"{min(mine):.0f}", f"{max(mine):.0f}"))
         print("\n" + table(["signal", "symbol", "first order (ms)", "last order (ms)"], per_signal))
     print("\n" + table(["exchange call in on_signals", "calls"], sorted(calls.items())))
+    print(f"\nEvent loop: lag p99 {lag.p99_ms():.1f} ms, max {lag.max_ms():.1f} ms, "
+          f"GC max {pauses.max_ms():.1f} ms")  # fmt: skip
+    size = f"{users:,} users × {count} signal(s), {rate:.0f} req/s, {latency_ms:.0f} ms latency"
+    orders = sum(on_exchange.values())
+    work = (
+        f"{placed} orders placed, {orders} on the exchange, {duplicates} duplicates, "
+        f"{refused} refused for rate"
+    )
+    wanted = users * count
+    did = placed == wanted and orders == wanted and duplicates == 0
+    # The venue's own floor is one request per order at its rate limit; 20 % over it is met.
+    return [
+        Row("auto-trade signals, every order acknowledged", size, wall, "s", work, did,
+            target=wanted / rate * 1.2),
+        Row("event loop during the auto-trade fan-out", size, lag.p99_ms(), "ms", work, did,
+            detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
+            f"GC max {pauses.max_ms():.1f} ms"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -210,5 +239,8 @@ if __name__ == "__main__":
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--rate-limit", type=float, default=100)
     parser.add_argument("--signals", type=int, default=1, choices=range(1, len(SYMBOLS) + 1))
+    add_json_argument(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.latency_ms, args.rate_limit, args.signals))
+    found = asyncio.run(main(args.users, args.latency_ms, args.rate_limit, args.signals))
+    emit(args.json, found)
+    raise SystemExit(0 if all(row.did_work for row in found) else 1)

@@ -1,7 +1,7 @@
 """Exchange benchmarks: pooled clients vs naive ones, and Bybit bulk tickers.
 
-    .venv/bin/python -m scripts.bench_exchange            # full run, updates docs/PERFORMANCE.md
-    .venv/bin/python -m scripts.bench_exchange --quick    # smaller counts, docs untouched
+    .venv/bin/python -m scripts.bench_exchange --write-docs  # full run, updates PERFORMANCE.md
+    .venv/bin/python -m scripts.bench_exchange --quick       # smaller counts, docs untouched
 
 Against the local Bybit v5 server (`tests.exchange_server`, 127.0.0.1 only) in this parent
 process; every measurement runs in a child process (`--child …`, one JSON line on stdout)
@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,7 @@ from core.exchange.pool import ClientPool, PooledClient, PoolKey
 from core.exchange.venues import VENUES
 from scripts import _bench as bench
 from scripts._bench_tickers import child_tickers, core_venue, part_tickers
+from scripts._results import Row, add_json_argument, emit
 from tests.exchange_server import FULL_SYMBOL_COUNT, ExchangeServer
 from tests.exchange_server import make_ccxt_bybit as plain_bybit
 
@@ -378,7 +380,36 @@ Date: {bench.today()}. Command (from the repo root): `{command}`.
 {NOTES}"""
 
 
-async def run_parent(quick: bool, write_docs: bool) -> int:
+def result_rows(
+    sizes: Sizes, ratio: float, latency: Mapping[str, Any], tickers: Sequence[Mapping[str, Any]]
+) -> list[Row]:
+    """This run's figures as rows of the `make bench` table."""
+    core, naive = latency["core"], latency["naive"]
+    verified = core["verified"] == core["requests"] and naive["verified"] == naive["requests"]
+    rows = [
+        Row("pooled client memory at 1,000 users, % of naive", f"{sizes.pool_clients:,} "
+            f"pooled, {sizes.naive_clients:,} naive (extrapolated)", ratio * 100, "%",
+            "every pooled and naive client fetched and checked its own balance", True,
+            target=MEMORY_TARGET * 100),
+        Row("first request of a new pooled client, overhead p50",
+            f"{sizes.latency_users:,} new users", core["diff"]["p50"] * 1000, "ms",
+            f"{core['verified']:,}/{core['requests']:,} balances verified", verified,
+            baselines={"naive ccxt client": naive["diff"]["p50"] * 1000},
+            target=LATENCY_TARGET_MS),
+    ]  # fmt: skip
+    for r in tickers:
+        m = r["median"]
+        rows.append(Row(
+            "bulk tickers, end to end", f"{r['symbols']:,} symbols, 25 ms latency",
+            m["core"] * 1000, "ms",
+            "identical tickers to ccxt's generic path" if r["mismatches"] == 0
+            else f"{r['mismatches']} tickers differ", r["mismatches"] == 0,
+            baselines={"ccxt generic": m["generic"] * 1000},
+        ))  # fmt: skip
+    return rows
+
+
+async def run_parent(quick: bool, write_docs: bool, json_path: Path | None = None) -> int:
     sizes = QUICK if quick else FULL
     started = time.perf_counter()
     print(f"# Exchange benchmarks ({'quick' if quick else 'full'})\n\n{bench.machine()}\n")
@@ -395,13 +426,15 @@ async def run_parent(quick: bool, write_docs: bool) -> int:
     print(f"## Bulk tickers\n\n{tables['tickers']}\n", flush=True)
     verdicts = reading(ratio, latency, tickers)
     print(f"## Reading\n\n{verdicts}\n")
+    found = result_rows(sizes, ratio, latency, tickers)
+    emit(json_path, found)
     if write_docs and not quick:
         bench.write_section(HEADING, report(sizes, quick, tables, verdicts))
         print(f"updated {bench.PERFORMANCE_MD} ({HEADING})")
     else:
-        print("docs/PERFORMANCE.md not updated (--quick or --no-docs)")
+        print("docs/PERFORMANCE.md not updated (ask with --write-docs, full sizes)")
     print(f"total {time.perf_counter() - started:.0f} s")
-    return 0
+    return 0 if all(row.did_work for row in found) else 1
 
 
 def run_child_main(args: argparse.Namespace) -> int:
@@ -418,7 +451,9 @@ def run_child_main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smaller counts; docs untouched")
-    parser.add_argument("--no-docs", action="store_true", help="do not update PERFORMANCE.md")
+    parser.add_argument("--write-docs", action="store_true", help="update PERFORMANCE.md")
+    parser.add_argument("--no-docs", action="store_true", help="(the default) no docs update")
+    add_json_argument(parser)
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=("pool", "naive", "latency", "tickers"), help=hidden)
     parser.add_argument("--base-url", default="", help=hidden)
@@ -427,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return run_child_main(args)
-    return asyncio.run(run_parent(args.quick, not args.no_docs))
+    return asyncio.run(run_parent(args.quick, args.write_docs, args.json))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from db.repositories.notifications import NotificationRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from handlers.context import TradewindApp
-from scripts._bench import machine, rss_mb, table, today
+from scripts._bench import GcPauses, LoopLag, machine, rss_mb, table, today
+from scripts._results import Row, add_json_argument, emit
 from services.dispatcher import DispatchPolicy
 from services.outbox import Notice, NoticeKind, Outbox
 from tests.botapi_server import BotApiServer
@@ -55,6 +56,9 @@ class Result:
     lost: int
     duplicates: int
     rss_mb: float
+    lag_p99_ms: float = 0.0
+    lag_max_ms: float = 0.0
+    gc_max_ms: float = 0.0
 
 
 # -- the Bot API process ----------------------------------------------------------------------
@@ -133,7 +137,9 @@ async def run_mode(mode: str, subscribers: int, workdir: Path) -> Result:
         app = build_application(
             settings, metrics=metrics, dispatch_policy=policy, paid_broadcast=paid
         )
-        samples = await deliver(app, metrics, subscribers)
+        lag = LoopLag()
+        with GcPauses() as pauses:
+            samples = await deliver(app, metrics, subscribers, lag)
         total_s = samples[-1][0]
         lost = await undelivered(db)
     chats = int(str(summary.get("chats", 0)))
@@ -147,10 +153,15 @@ async def run_mode(mode: str, subscribers: int, workdir: Path) -> Result:
         lost=max(lost, subscribers - chats),
         duplicates=int(str(summary.get("duplicates", -1))),
         rss_mb=rss_mb(),
+        lag_p99_ms=lag.p99_ms(),
+        lag_max_ms=lag.max_ms(),
+        gc_max_ms=pauses.max_ms(),
     )
 
 
-async def deliver(app: TradewindApp, metrics: Metrics, n: int) -> list[tuple[float, float]]:
+async def deliver(
+    app: TradewindApp, metrics: Metrics, n: int, lag: LoopLag
+) -> list[tuple[float, float]]:
     """Start the bot (its dispatcher finds the queue) and sample progress until all are sent."""
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
@@ -158,6 +169,7 @@ async def deliver(app: TradewindApp, metrics: Metrics, n: int) -> list[tuple[flo
     samples = [(0.0, 0.0)]
     try:
         await app.post_init(app)
+        await lag.__aenter__()
         last_change = time.perf_counter()
         while samples[-1][1] < n:
             await asyncio.sleep(0.2)
@@ -169,6 +181,7 @@ async def deliver(app: TradewindApp, metrics: Metrics, n: int) -> list[tuple[flo
             if now - last_change > 30:  # stalled: report what arrived
                 break
     finally:
+        await lag.__aexit__(None, None, None)
         await app.post_shutdown(app)
         await app.shutdown()
     return samples
@@ -196,7 +209,7 @@ def sustained(samples: list[tuple[float, float]], n: int) -> float:
     return (high - low) / span if span > 0 else float("nan")
 
 
-async def main(subscribers: int, modes: list[str]) -> None:
+async def main(subscribers: int, modes: list[str]) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tradewind-fanout-") as tmp:
         results = [await run_mode(mode, subscribers, Path(tmp)) for mode in modes]
     print(f"\nFan-out benchmark, {today()}; {machine()}")
@@ -213,6 +226,21 @@ async def main(subscribers: int, modes: list[str]) -> None:
             ],
         )
     )  # fmt: skip
+    rows = []
+    for r in results:
+        size = f"{r.subscribers:,} subscribers, {r.mode}"
+        work = (
+            f"{r.subscribers - r.lost:,} delivered, {r.lost} lost, {r.duplicates} duplicates, "
+            f"{r.rejected_429} answered 429"
+        )
+        did = r.lost == 0 and r.duplicates == 0
+        rows.append(Row("notification fan-out, sustained rate", size, r.sustained, "msg/s",
+                        work, did, target=28.0 if r.mode == FREE else None,
+                        higher_is_better=True))  # fmt: skip
+        rows.append(Row("event loop during the fan-out", size, r.lag_p99_ms, "ms", work, did,
+                        detail=f"lag p99 {r.lag_p99_ms:.1f} / max {r.lag_max_ms:.1f} ms, "
+                        f"GC max {r.gc_max_ms:.1f} ms"))  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":
@@ -220,8 +248,11 @@ if __name__ == "__main__":
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--modes", default=f"{FREE},{PAID}", help="free, paid or both")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    add_json_argument(parser)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve())
     else:
-        asyncio.run(main(args.subscribers, [m.strip() for m in args.modes.split(",")]))
+        found = asyncio.run(main(args.subscribers, [m.strip() for m in args.modes.split(",")]))
+        emit(args.json, found)
+        raise SystemExit(0 if all(row.did_work for row in found) else 1)

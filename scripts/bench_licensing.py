@@ -21,23 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.config import DEFAULT_PLANS
-from db.repositories.audit import AuditRepository
+from bot.wiring import build_services
+from core.cache import CacheLayer
+from core.config import Settings
+from core.crypto import SecretBox, generate_key
+from core.metrics import Metrics
 from db.repositories.base import to_ms
-from db.repositories.licenses import LicenseRepository
-from db.repositories.notifications import NotificationRepository
-from db.repositories.payments import PaymentRepository
-from db.repositories.promos import PromoRepository
-from db.repositories.users import UserRepository
 from db.store import Store
 from scripts import _bench as bench
-from services.audit import AuditService
-from services.licenses import LicenseService
-from services.outbox import Outbox
-from services.payments import PaymentService
-from services.plans import PlanCatalog
-from services.promos import PromoRefused, PromoService
-from services.unit_of_work import UnitOfWork
+from scripts._results import Row, add_json_argument, emit
+from services.promos import PromoRefused
 from tests.fakes.clock import FakeClock
 
 ADMIN = 1
@@ -70,28 +63,18 @@ async def seed(store: Store, users: int, clock: FakeClock) -> None:
         )
 
 
-async def run(users: int) -> str:
+async def run(users: int) -> tuple[str, list[Row]]:
     clock = FakeClock()
+    payers = min(PAYMENTS, users)  # each payment is a different user's
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db") as store:
             await seed(store, users, clock)
-            plans = PlanCatalog(DEFAULT_PLANS)
-            audit = AuditService(AuditRepository(store), clock)
-            work = UnitOfWork(store, Outbox(NotificationRepository(store), clock))
-            licenses = LicenseService(
-                LicenseRepository(store),
-                clock,
-                users=UserRepository(store),
-                audit=audit,
-                work=work,
-                plans=plans,
-            )
-            promos = PromoService(
-                PromoRepository(store), LicenseRepository(store), audit, work, plans, clock
-            )
-            payments = PaymentService(
-                PaymentRepository(store), LicenseRepository(store), audit, work, plans, clock
-            )
+            settings = Settings(db_path=store.path, master_key_file=Path(tmp) / "master.key")
+            services = await build_services(
+                settings, store, clock, Metrics(), CacheLayer(clock), SecretBox([generate_key()]),
+                frozenset(),
+            )  # fmt: skip
+            licenses, promos, payments = services.licenses, services.promos, services.payments
             rows: list[list[object]] = []
 
             start = time.perf_counter()
@@ -120,9 +103,11 @@ async def run(users: int) -> str:
             await promos.create(ADMIN, "RUSH", 7, RUSH_USES)
             racers = range(2, RUSH + 2)
             start = time.perf_counter()
-            outcomes = await asyncio.gather(
-                *(promos.redeem(uid, "rush") for uid in racers), return_exceptions=True
-            )
+            with bench.GcPauses() as pauses:
+                async with bench.LoopLag() as lag:
+                    outcomes = await asyncio.gather(
+                        *(promos.redeem(uid, "rush") for uid in racers), return_exceptions=True
+                    )
             elapsed = time.perf_counter() - start
             won = sum(not isinstance(o, BaseException) for o in outcomes)
             refused = sum(isinstance(o, PromoRefused) for o in outcomes)
@@ -138,20 +123,20 @@ async def run(users: int) -> str:
 
             payload = "lic:pro:30:500:{uid}"
             start = time.perf_counter()
-            for uid in range(2, PAYMENTS + 2):
+            for uid in range(2, payers + 2):
                 await payments.complete(uid, payload.format(uid=uid), "XTR", 500, f"stx{uid}")
             paid = time.perf_counter() - start
             rows.append(
                 [
                     "successful payment (durable commit)",
-                    PAYMENTS,
-                    bench.ms(paid / PAYMENTS),
-                    f"{PAYMENTS / paid:,.0f}/s",
+                    payers,
+                    bench.ms(paid / payers),
+                    f"{payers / paid:,.0f}/s",
                 ]
             )
             start = time.perf_counter()
             credited = 0
-            for uid in range(2, PAYMENTS + 2):
+            for uid in range(2, payers + 2):
                 outcome = await payments.complete(
                     uid, payload.format(uid=uid), "XTR", 500, f"stx{uid}"
                 )
@@ -160,8 +145,8 @@ async def run(users: int) -> str:
             rows.append(
                 [
                     "redelivered payment",
-                    PAYMENTS,
-                    bench.ms(redelivered / PAYMENTS),
+                    payers,
+                    bench.ms(redelivered / payers),
                     f"{credited} extended again",
                 ]
             )
@@ -191,15 +176,38 @@ async def run(users: int) -> str:
                         f"{listed.total:,} in the list",
                     ]
                 )
-    return bench.table(["operation", "n", "ms (per op)", "result"], rows)
+            await services.aclose()
+    size = f"{users:,} licences"
+    due = report.reminded_3d + report.reminded_1d + report.deactivated
+    found = [
+        Row("licence expiry job, due work", size, first * 1000, "ms",
+            f"{report.reminded_3d:,} + {report.reminded_1d:,} reminders, "
+            f"{report.deactivated:,} deactivated", due > 0 and again.total == 0),
+        Row(f"promo rush, {RUSH:,} concurrent /redeem", size, elapsed / RUSH * 1000, "ms",
+            f"{won} redeemed of {RUSH_USES} uses, {refused} used up",
+            won == RUSH_USES and won + refused == RUSH),
+        Row("event loop during the promo rush", size, lag.p99_ms(), "ms",
+            f"{RUSH:,} concurrent /redeem", won == RUSH_USES,
+            detail=f"lag p99 {lag.p99_ms():.1f} / max {lag.max_ms():.1f} ms, "
+            f"GC max {pauses.max_ms():.1f} ms"),
+        Row("Stars payment (durable commit)", size, paid / payers * 1000, "ms",
+            f"{payers:,} paid, {credited} extended again on redelivery", credited == 0),
+        Row("licence state read, p99", size, bench.percentile(samples, 99) * 1000, "ms",
+            f"{len(samples):,} reads", bool(samples)),
+    ]  # fmt: skip
+    return bench.table(["operation", "n", "ms (per op)", "result"], rows), found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    add_json_argument(parser)
     args = parser.parse_args()
     print(f"# Licensing benchmark\n\n{bench.machine()}\n")
-    print(asyncio.run(run(args.users)))
+    text, found = asyncio.run(run(args.users))
+    print(text)
+    emit(args.json, found)
+    raise SystemExit(0 if all(row.did_work for row in found) else 1)
 
 
 if __name__ == "__main__":

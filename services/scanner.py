@@ -33,6 +33,7 @@ from services.signals import SignalDraft, SignalRecord, SignalService
 log = logging.getLogger(__name__)
 
 TIMEFRAME, BARS, BAR_MINUTES = "5m", 48, 5  # 4 hours of 5-minute candles per candidate
+FLOOR = 0.05  # a pre-score at or below this is never a candidate
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,13 +47,15 @@ class ScanReport:
     symbols: int
     candidates: int
     confirmed: int
+    checked: int = 0  # candidates whose candles were fetched and judged
     signals: list[SignalRecord] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"market scan: fetch {self.fetch_ms:.0f} ms, features {self.features_ms:.1f} ms, "
             f"confirm {self.confirm_ms:.0f} ms, store {self.store_ms:.0f} ms — "
-            f"{self.symbols} symbols, {self.candidates} candidates, {self.confirmed} confirmed, "
+            f"{self.symbols} symbols, {self.candidates} candidates, {self.checked} checked on "
+            f"candles, {self.confirmed} confirmed, "
             f"{len(self.signals)} signals"
         )
 
@@ -107,13 +110,15 @@ class Scanner:
             np.fromiter((_listed(rows.get(s)) for s in symbols), np.float64, len(symbols)),
         )
         scores = features.score.copy()
-        leaning = np.where(np.nan_to_num(features.ret_long) < 0, "short", "long")
-        for i, symbol in enumerate(symbols):
+        short = np.nan_to_num(features.ret_long) < 0
+        # Only a symbol above the floor can be picked: the others need no cooldown lookup.
+        for i in np.flatnonzero(scores > FLOOR).tolist():
+            symbol = symbols[i]
             checked = self._checked.get(symbol)
             recent = checked is not None and now - checked < self.recheck_s
-            if recent or self._signals.cooling(symbol, str(leaning[i])):
+            if recent or self._signals.cooling(symbol, "short" if short[i] else "long"):
                 scores[i] = 0.0
-        picks = top_k(scores, self.top, floor=0.05)
+        picks = top_k(scores, self.top, floor=FLOOR)
         scored = time.perf_counter()
         candles = await self._candles(feed, [symbols[i] for i in picks])
         kept = [k for k, c in enumerate(candles) if c]
@@ -157,6 +162,7 @@ class Scanner:
             symbols=len(symbols),
             candidates=len(picks),
             confirmed=len(drafts),
+            checked=sum(verdict is not None for verdict in verdicts),
             signals=stored,
         )
 

@@ -15,11 +15,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
 from core.exchange.errors import AccountSetupRequired, OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
-from core.exchange.models import Market, Order, Ticker
+from core.exchange.models import Candle, Market, Order, Ticker
 
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
 POSITION_PAGE = 200  # the most /v5/position/list serves at once
@@ -47,6 +48,23 @@ class BybitClient(CcxtClient):
             )
         )
         return await _parse_in_parts(raw, self._venue.symbols_by_id())
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str = "1m", limit: int = 100
+    ) -> list[Candle]:
+        """Candles of a known linear contract from the raw kline endpoint, parsed from its
+        strings (ccxt's parse goes through floats and safe_number and then back to Decimal:
+        ~3 ms of event-loop time per 48 candles, for each of the scanner's candidates)."""
+        market = self._venue.markets().get(symbol)
+        interval = self.api.timeframes.get(timeframe)
+        if market is None or interval is None:
+            return await super().fetch_ohlcv(symbol, timeframe, limit)
+        request = {
+            "category": "linear", "symbol": market.exchange_id, "interval": interval,
+            "limit": limit,
+        }  # fmt: skip
+        raw = await self.call("fetch_ohlcv", lambda: self.api.publicGetV5MarketKline(request))
+        return candles_from_bybit(raw)
 
     async def fetch_markets_lean(self) -> dict[str, Market]:
         """The requests ccxt's fetch_markets sends for linear contracts: the first page and
@@ -137,6 +155,15 @@ def _following(found: list[Any], size: int) -> str | None:
         return None
     cursors = (item.get("info", {}).get("nextPageCursor") for item in found)
     return next((str(c) for c in cursors if c), None)
+
+
+def candles_from_bybit(payload: Any) -> list[Candle]:
+    """A kline answer's rows (newest first: start, open, high, low, close, volume, turnover)
+    as candles, oldest first, as ccxt returns them."""
+    rows = payload.get("result", {}).get("list") or []
+    candles = [Candle(int(row[0]), *(parse.dec0(value) for value in row[1:6])) for row in rows]
+    candles.sort(key=lambda candle: candle.ts)
+    return candles
 
 
 async def _parse_in_parts(payload: Any, symbols_by_id: Mapping[str, str]) -> dict[str, Ticker]:

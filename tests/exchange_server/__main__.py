@@ -4,6 +4,8 @@
         --account bench-key:bench-secret:100000 --rate-limit 100
     python -m tests.exchange_server --venue okx --account key:secret:10000:passphrase
 
+With `--moving`, `POST /test/tick?breakouts=10&listings=0&delistings=0&changes=0&walk=0.0005`
+moves the market one step (see `mover`); without it the market only moves when told to.
 Binds 127.0.0.1 only. Stop with Ctrl-C.
 """
 
@@ -46,6 +48,11 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=[FaultKind.RATE_LIMIT.value, FaultKind.HTTP_429.value, FaultKind.HTTP_403.value],
     )
     parser.add_argument(
+        "--moving",
+        action="store_true",
+        help="accept POST /test/tick to move the market one step (benchmarks)",
+    )
+    parser.add_argument(
         "--account",
         action="append",
         default=[],
@@ -63,6 +70,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         rate_limit_per_s=args.rate_limit,
         rate_limit_response=args.rate_limit_response,
+        moving=args.moving,
     )
     async with server:
         for spec in args.account:

@@ -22,6 +22,7 @@ DAY_MS = 86_400_000
 KLINE_MINUTES = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120}
 KLINE_MINUTES |= {"240": 240, "360": 360, "720": 720, "D": 1440, "W": 10080, "M": 43_200}
 _WAVES = ((97.0, 0.004), (1009.0, 0.02), (7561.0, 0.05), (33_013.0, 0.12))
+_CLOSED_KEPT = 5_000  # closed candles remembered per symbol
 
 
 def _month(ms: int, delta: int) -> int:
@@ -62,20 +63,31 @@ class KlineModel:
         self.seed = seed
         self.anchor_ms = anchor_ms
         self._anchors: dict[str, tuple[float, float]] = {}  # symbol -> (p0, wave(anchor))
+        # Pure functions of (seed, symbol, time), remembered as an exchange's candle store
+        # would: each symbol's wave phases, and each closed candle's prices and volume factor.
+        self._phases: dict[str, tuple[float, ...]] = {}
+        self._closed: dict[str, dict[tuple[str, int], tuple[float, float, float, float, float]]]
+        self._closed = {}
 
     def _hash01(self, *parts: object) -> float:
         digest = hashlib.blake2b(repr((self.seed, *parts)).encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
 
     def _wave(self, symbol: str, minute: float) -> float:
+        phases = self._phases.get(symbol)
+        if phases is None:
+            phases = tuple(
+                self._hash01(symbol, "phase", k) * 2 * math.pi for k in range(len(_WAVES))
+            )
+            self._phases[symbol] = phases
         total = 0.0
-        for k, (period, amp) in enumerate(_WAVES):
-            phase = self._hash01(symbol, "phase", k) * 2 * math.pi
+        for (period, amp), phase in zip(_WAVES, phases, strict=True):
             total += amp * math.sin(2 * math.pi * minute / period + phase)
         return total
 
     def anchor(self, symbol: str, price: float) -> None:
         self._anchors[symbol] = (price, self._wave(symbol, self.anchor_ms / 60_000))
+        self._closed.pop(symbol, None)  # its candles are priced from the anchor
 
     def _model(self, symbol: str, ms: float) -> float:
         p0, f0 = self._anchors[symbol]
@@ -114,20 +126,9 @@ class KlineModel:
             t1 = _month(t0, 1) if interval == "M" else t0 + minutes * 60_000
             if t1 <= inst.launch_time:
                 break
-            points = [t0 + (t1 - t0) * k // 4 for k in range(5)]
-            samples = [self._model(inst.symbol, ms) for ms in points if ms <= now]
-            o = samples[0]
-            if t1 > now:  # the live candle closes at the current (possibly moved) price
-                for ts, p in reversed(ticker.history):
-                    if ts < t0:
-                        break
-                    samples.append(float(p))
-                samples.append(float(ticker.last))
-            c = samples[-1]
-            wick = 1 + self._hash01(inst.symbol, interval, t0) * 0.001 * math.sqrt(minutes)
-            hi, lo = max(samples) * wick, min(samples) / wick
-            units = float(ticker.volume_24h) * minutes / 1440
-            units *= 0.5 + self._hash01(inst.symbol, "v", interval, t0)
+            kept = self._closed.get(inst.symbol, {}).get((interval, t0)) if t1 <= now else None
+            o, hi, lo, c, spread = kept or self._candle(inst, ticker, interval, t0, t1, now)
+            units = float(ticker.volume_24h) * minutes / 1440 * spread
             vol = Decimal(repr(units)).quantize(inst.qty_step, rounding=ROUND_DOWN)
             row = [str(t0)] + [inst.price_str(self._to_price(inst, x)) for x in (o, hi, lo, c)]
             if with_volume:
@@ -135,3 +136,26 @@ class KlineModel:
                 row += [inst.qty_str(vol), format(turnover, "f")]
             rows.append(row)
         return rows
+
+    def _candle(
+        self, inst: Instrument, ticker: Ticker, interval: str, t0: int, t1: int, now: int
+    ) -> tuple[float, float, float, float, float]:
+        """(open, high, low, close, volume factor) of one candle; a closed one is kept."""
+        minutes = KLINE_MINUTES[interval]
+        points = [t0 + (t1 - t0) * k // 4 for k in range(5)]
+        samples = [self._model(inst.symbol, ms) for ms in points if ms <= now]
+        if t1 > now:  # the live candle closes at the current (possibly moved) price
+            for ts, p in reversed(ticker.history):
+                if ts < t0:
+                    break
+                samples.append(float(p))
+            samples.append(float(ticker.last))
+        wick = 1 + self._hash01(inst.symbol, interval, t0) * 0.001 * math.sqrt(minutes)
+        spread = 0.5 + self._hash01(inst.symbol, "v", interval, t0)
+        candle = (samples[0], max(samples) * wick, min(samples) / wick, samples[-1], spread)
+        if t1 <= now:
+            kept = self._closed.setdefault(inst.symbol, {})
+            if len(kept) >= _CLOSED_KEPT:
+                kept.clear()
+            kept[(interval, t0)] = candle
+        return candle

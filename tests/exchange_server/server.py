@@ -29,8 +29,10 @@ from .faults import TERMINAL_BEFORE, Fault, FaultKind, FaultPlan, Stats, TokenBu
 from .handlers import ROUTES
 from .market import FULL_SYMBOL_COUNT, Instrument, MarketData
 from .models import Account, BybitError
+from .mover import MarketMover
 
 HOST = "127.0.0.1"  # never bind anything else
+TICK_PATH = "/test/tick"
 _JSON = "application/json; charset=utf-8"
 _dumps = functools.partial(json.dumps, separators=(",", ":"))
 
@@ -64,9 +66,12 @@ class ExchangeServer:
         rate_limit_per_s: float | None = None,
         rate_limit_burst: float | None = None,
         rate_limit_response: FaultKind | str = FaultKind.RATE_LIMIT,
+        moving: bool = False,
     ) -> None:
         self.market = MarketData(symbols if isinstance(symbols, int) else list(symbols), seed)
         self.engine = Engine(self.market, seed)
+        # Benchmarks only: `POST /test/tick` moves the market one step (see `mover`).
+        self.mover = MarketMover(self.market, self.engine, seed) if moving else None
         self.faults = FaultPlan()
         self.stats = Stats()
         self.latency_ms = latency_ms
@@ -143,6 +148,8 @@ class ExchangeServer:
     # ---- request pipeline -----------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
+        if self.mover is not None and (method, path) == ("POST", TICK_PATH):
+            return self._tick(request)
         self.stats.requests[path] += 1
         self.stats.by_method[(method, path)] += 1
         if self.bucket is not None and not self.bucket.try_acquire():
@@ -177,6 +184,19 @@ class ExchangeServer:
                 self.stats.auth_failures += 1
             payload = envelope(err.code, err.msg, {})
         return await self._respond(request, payload, fault, private)
+
+    def _tick(self, request: web.Request) -> web.StreamResponse:
+        """One step of the moving market; not counted, not delayed, not rate limited."""
+        assert self.mover is not None
+        query = request.query
+        counts = {
+            name: int(query.get(name, default))
+            for name, default in (
+                ("breakouts", 10), ("listings", 0), ("delistings", 0), ("changes", 0),
+            )
+        }  # fmt: skip
+        report = self.mover.tick(walk=float(query.get("walk", 0.0005)), **counts)
+        return web.json_response(report.as_json(), dumps=_dumps)
 
     @staticmethod
     def _params(method: str, raw_query: str, body: str) -> dict[str, Any]:
