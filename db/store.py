@@ -16,7 +16,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -183,19 +183,22 @@ class Store:
         """
         writer = self._require(self._writer)
         async with self._write_lock:
-            if durable:
-                await writer.execute("PRAGMA synchronous = FULL")
-            await writer.execute("BEGIN IMMEDIATE")
             try:
+                if durable:
+                    await _settled(writer.execute("PRAGMA synchronous = FULL"))
+                await _settled(writer.execute("BEGIN IMMEDIATE"))
                 yield Tx(writer, self._observer)
             except BaseException:
-                await writer.execute("ROLLBACK")
+                # Also when the task was cancelled while BEGIN ran: the statement still ran
+                # on the connection's thread, so whether to roll back is the connection's say.
+                if writer.in_transaction:
+                    await _settled(writer.execute("ROLLBACK"))
                 raise
             else:
-                await writer.execute("COMMIT")
+                await _settled(writer.execute("COMMIT"))
             finally:
                 if durable:
-                    await writer.execute("PRAGMA synchronous = NORMAL")
+                    await _settled(writer.execute("PRAGMA synchronous = NORMAL"))
 
     async def execute(self, name: str, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; return rows changed."""
@@ -271,3 +274,18 @@ class Store:
     async def _pragma_rows(conn: aiosqlite.Connection, pragma: str) -> list[str]:
         async with conn.execute(f"PRAGMA {pragma}") as cursor:
             return [str(row[0]) for row in await cursor.fetchall()]
+
+
+async def _settled(statement: Awaitable[object]) -> None:
+    """Wait for a transaction-control statement even if this task is cancelled meanwhile.
+
+    aiosqlite runs the statement on its own thread whatever happens to the awaiting task; a
+    cancel that returned before it finished would leave the writer inside a transaction
+    nobody ends, and every later write would fail. The cancel is raised once it is done.
+    """
+    task = asyncio.ensure_future(statement)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -49,6 +50,39 @@ async def test_transaction_rolls_back_on_error(store: Store) -> None:
             await tx.execute("t.insert", "INSERT INTO audit_log (at, action) VALUES (1, 'x')")
             raise RuntimeError("boom")
     assert await store.fetchval("t.count", "SELECT COUNT(*) FROM audit_log") == 0
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_a_cancel_at_any_point_of_a_transaction_leaves_the_writer_usable(
+    store: Store, durable: bool
+) -> None:
+    """A job cancelled at shutdown (or a timed-out task) may be cancelled while BEGIN,
+    a statement, COMMIT or ROLLBACK runs on aiosqlite's thread: whatever the moment, the
+    writer ends outside a transaction and the next write succeeds."""
+
+    async def write(n: int) -> None:
+        async with store.transaction(durable=durable) as tx:
+            await tx.execute("t.insert", "INSERT INTO audit_log (at, action) VALUES (?, 'c')", (n,))
+            await asyncio.sleep(0)
+            await tx.execute("t.insert", "INSERT INTO audit_log (at, action) VALUES (?, 'c')", (n,))
+
+    for n in range(120):
+        task = asyncio.create_task(write(n))
+        for _ in range(n % 12):  # cancel after a different number of turns each time
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        async with store.transaction() as tx:  # "cannot start a transaction within ..." before
+            await tx.execute("t.probe", "INSERT INTO audit_log (at, action) VALUES (?, 'p')", (n,))
+    assert (
+        await store.fetchval("t.count", "SELECT COUNT(*) FROM audit_log WHERE action = 'p'") == 120
+    )
+    # a cancelled transaction wrote both of its rows or neither
+    pairs = await store.fetchall(
+        "t.pairs", "SELECT at, COUNT(*) AS n FROM audit_log WHERE action = 'c' GROUP BY at"
+    )
+    assert all(row["n"] == 2 for row in pairs)
 
 
 async def test_write_lock_serialises_concurrent_transactions(store: Store) -> None:
