@@ -1,15 +1,16 @@
-"""/equity: the trader's realised PnL as a picture."""
+"""/equity and the Chart button of /pnl and /daily: the trader's realised PnL as pictures."""
 
 from __future__ import annotations
 
 from html import escape
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardButton, InputFile, Update
 
-from handlers.base import Handler, command, sender
+from core.errors import DomainError
+from handlers.base import Handler, button, callback_data, callback_parts, command, presser, sender
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import money, signed
-from services.charts import SPANS, Chart
+from services.charts import BAR_PERIODS, MAX_DAYS, SPANS, Chart, DayBars
 
 COMMANDS = (
     CommandInfo("equity", "Your equity curve (realised PnL) as a chart", usage="[30d|90d|all]"),
@@ -32,8 +33,36 @@ async def equity(update: Update, context: TradewindContext) -> None:
     await message.reply_photo(photo, caption=caption(chart, str(tz)), parse_mode="HTML")
 
 
+async def bars_button(update: Update, context: TradewindContext) -> None:
+    """Send the presser's own PnL per day (`cb:<day|week|month|all|N>`) as bars."""
+    user, query = presser(update)
+    parts = callback_parts(update)[1:]
+    days = _bars_span(parts[0]) if len(parts) == 1 else None
+    if days is None or query.message is None:
+        await query.answer("This button is out of date; send the command again.")
+        return
+    tz = await context.services.strategy.timezone(user.id)
+    try:
+        bars = await context.services.charts.day_bars(
+            user.id, days, context.services.clock.now(), tz
+        )
+    except DomainError as err:
+        await query.answer(str(err)[:200])
+        return
+    await query.answer()
+    photo = InputFile(bars.png, filename=f"pnl-{bars.days}d.png")
+    await context.bot.send_photo(
+        query.message.chat.id, photo, caption=bars_caption(bars, str(tz)), parse_mode="HTML"
+    )
+
+
+def chart_button(span: str | int) -> InlineKeyboardButton:
+    """The "Chart" button under /pnl (a period name) or /daily (a count of days)."""
+    return InlineKeyboardButton("📊 Chart", callback_data=callback_data("cb", span))
+
+
 def handlers() -> list[Handler]:
-    return [command("equity", equity)]
+    return [command("equity", equity), button("cb", bars_button)]
 
 
 def caption(chart: Chart, zone: str) -> str:
@@ -49,3 +78,26 @@ def caption(chart: Chart, zone: str) -> str:
         f"win rate {rate}\nMax drawdown: {money(chart.max_drawdown)} USDT · "
         f"one point per {chart.unit}"
     )
+
+
+def bars_caption(bars: DayBars, zone: str) -> str:
+    """The bars' sum and extremes in words."""
+    days = f"{bars.days} day" + ("" if bars.days == 1 else "s")
+    head = f"<b>PnL per day</b>, {days} from {bars.first:%Y-%m-%d} ({escape(zone)})"
+    if not bars.trades:
+        return f"{head}\nNo realised trades in these days."
+    trades = f"{bars.trades} trade" + ("" if bars.trades == 1 else "s")
+    return (
+        f"{head}\nRealised PnL: <b>{signed(bars.pnl)} USDT</b> · {trades} · "
+        f"win rate {bars.wins / bars.trades:.0%}\n"
+        f"Best day: {signed(bars.best)} · worst day: {signed(bars.worst)}"
+    )
+
+
+def _bars_span(text: str) -> int | str | None:
+    """A /pnl period name or a plain count of days within bounds; None for anything else."""
+    if text in BAR_PERIODS:
+        return text
+    if text.isascii() and text.isdigit() and len(text) < 5 and 1 <= int(text) <= MAX_DAYS:
+        return int(text)
+    return None
