@@ -1,19 +1,34 @@
-"""/equity and the Chart button of /pnl and /daily: the trader's realised PnL as pictures."""
+"""/equity, /chart and the Chart button of /pnl and /daily: the trader's realised PnL and a
+symbol's candles as pictures."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from html import escape
 
 from telegram import InlineKeyboardButton, InputFile, Update
 
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput
+from core.exchange.venues import title
 from handlers.base import Handler, button, callback_data, callback_parts, command, presser, sender
 from handlers.context import CommandInfo, TradewindContext
-from handlers.render import money, signed
-from services.charts import BAR_PERIODS, MAX_DAYS, SPANS, Chart, DayBars
+from handlers.render import money, price, signed
+from services.charts import (
+    BAR_PERIODS,
+    CHART_USAGE,
+    MAX_DAYS,
+    SPANS,
+    TIMEFRAMES,
+    CandleChart,
+    Chart,
+    DayBars,
+)
 
 COMMANDS = (
     CommandInfo("equity", "Your equity curve (realised PnL) as a chart", usage="[30d|90d|all]"),
+    CommandInfo(
+        "chart", "A symbol's candles with signals and your trades", usage="SYMBOL [5m|1h|4h|1d]"
+    ),
 )
 USAGE = "Usage: /equity [30d|90d|all] (default 30d): cumulative realised PnL as a chart."
 TITLES = {"30d": "last 30 days", "90d": "last 90 days", "all": "all time"}
@@ -31,6 +46,26 @@ async def equity(update: Update, context: TradewindContext) -> None:
     chart = await context.services.charts.equity(user.id, span, context.services.clock.now(), tz)
     photo = InputFile(chart.png, filename=f"equity-{chart.span}.png")
     await message.reply_photo(photo, caption=caption(chart, str(tz)), parse_mode="HTML")
+
+
+async def chart(update: Update, context: TradewindContext) -> None:
+    """Send a symbol's recent candles with the bot's signals and the caller's trades marked."""
+    user, message = sender(update)
+    args = context.args or []
+    timeframe = args[1].lower() if len(args) == 2 else "1h"
+    if not 1 <= len(args) <= 2 or timeframe not in TIMEFRAMES:
+        await message.reply_html(escape(CHART_USAGE))
+        return
+    tz = await context.services.strategy.timezone(user.id)
+    try:
+        drawn = await context.services.charts.candles(
+            user.id, args[0], timeframe, context.services.clock.now(), tz
+        )
+    except InvalidInput as err:  # an unknown symbol, with the nearest listed ones
+        await message.reply_html(escape(f"{err}\n{CHART_USAGE}"))
+        return
+    photo = InputFile(drawn.png, filename=f"{drawn.symbol.split('/')[0]}-{timeframe}.png")
+    await message.reply_photo(photo, caption=candles_caption(drawn, tz), parse_mode="HTML")
 
 
 async def bars_button(update: Update, context: TradewindContext) -> None:
@@ -62,7 +97,7 @@ def chart_button(span: str | int) -> InlineKeyboardButton:
 
 
 def handlers() -> list[Handler]:
-    return [command("equity", equity), button("cb", bars_button)]
+    return [command("equity", equity), command("chart", chart), button("cb", bars_button)]
 
 
 def caption(chart: Chart, zone: str) -> str:
@@ -91,6 +126,18 @@ def bars_caption(bars: DayBars, zone: str) -> str:
         f"{head}\nRealised PnL: <b>{signed(bars.pnl)} USDT</b> · {trades} · "
         f"win rate {bars.wins / bars.trades:.0%}\n"
         f"Best day: {signed(bars.best)} · worst day: {signed(bars.worst)}"
+    )
+
+
+def candles_caption(drawn: CandleChart, tz: tzinfo) -> str:
+    """What the candles and their marks show, in words."""
+    since = drawn.first.astimezone(tz)
+    return (
+        f"<b>{escape(drawn.symbol)}</b> · {drawn.timeframe} · {drawn.candles} candles on "
+        f"{escape(title(drawn.source))} since {since:%Y-%m-%d %H:%M} ({escape(str(tz))})\n"
+        f"Last {price(drawn.last)} · {signed(drawn.change_pct)} % over the chart\n"
+        f"Signals: {drawn.signals} (▲ long, ▼ short) · your entries: {drawn.entries} (●), "
+        f"exits: {drawn.exits} (✖)"
     )
 
 
