@@ -104,12 +104,15 @@ class ChartService:
         market: MarketService | None = None,
         gateway: ExchangeGateway | None = None,
         signals: SignalRepository | None = None,
+        cached: int = CACHED_CHARTS,
     ) -> None:
         self._trades = trades
         self._market, self._gateway, self._signals = market, gateway, signals
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._cache: LRUCache[tuple[Any, ...], Any] = LRUCache(CACHED_CHARTS)
+        # cached=0 draws every time (the benchmark measures drawing, not the cache)
+        self._cache: LRUCache[tuple[Any, ...], Any] = LRUCache(max(cached, 1))
+        self._caching = cached > 0
         self.renders = 0  # pictures drawn (the cache's misses), for tests and the benchmark
 
     async def aclose(self) -> None:
@@ -127,7 +130,7 @@ class ChartService:
         if isinstance(found, Chart):
             return found
         chart = await self._equity(user_id, span, now, tz)
-        self._cache[key] = chart
+        self._keep(key, chart)
         return chart
 
     async def day_bars(self, user_id: int, days: int | str, now: datetime, tz: tzinfo) -> DayBars:
@@ -154,7 +157,7 @@ class ChartService:
             best=max(pnls, default=Decimal(0)),
             worst=min(pnls, default=Decimal(0)),
         )
-        self._cache[key] = bars
+        self._keep(key, bars)
         return bars
 
     async def candles(
@@ -212,7 +215,7 @@ class ChartService:
             entries=len(entries),
             exits=len(exits),
         )
-        self._cache[key] = chart
+        self._keep(key, chart)
         return chart
 
     async def _trades_of(self, user_id: int, symbol: str, start: datetime) -> list[TradeLog]:
@@ -248,6 +251,10 @@ class ChartService:
         latest = await self._trades.recent(user_id, 1)
         fill = (latest[0].trade_id, latest[0].trade.exit_ts) if latest else None
         return (user_id, kind, args, fill, str(tz), now.astimezone(tz).date())
+
+    def _keep(self, key: tuple[Any, ...], chart: object) -> None:
+        if self._caching:
+            self._cache[key] = chart
 
     async def _render(self, draw: Any, *args: object) -> bytes:
         self.renders += 1
