@@ -20,6 +20,7 @@ from handlers.base import (
     presser,
     sender,
 )
+from handlers.charts import chart_button
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import MAX_MESSAGE, base, money, price, quantity, signed
 from services.history import MAX_PAGE, PnlReport, TradePage, TradeRecord
@@ -84,7 +85,8 @@ async def pnl(update: Update, context: TradewindContext) -> None:
     report = await context.services.history.pnl_report(
         user.id, period, context.services.clock.now(), tz
     )
-    await message.reply_html(render_pnl(report, tz))
+    chart = InlineKeyboardMarkup([[chart_button(report.period)]]) if report.trades else None
+    await message.reply_html(render_pnl(report, tz), reply_markup=chart)
 
 
 def handlers() -> list[Handler]:

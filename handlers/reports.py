@@ -20,6 +20,7 @@ from handlers.base import (
     presser,
     sender,
 )
+from handlers.charts import chart_button
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import money, signed
 from services.reports import DEFAULT_PERIODS, MAX_PERIODS, PeriodTable, SymbolTotals
@@ -167,7 +168,11 @@ def render_periods(
     grid = _grid([HEADS[unit], "Trades", "PnL", "Won", "Fees"], cells)
     text = f"{title}\n{summary}\n<pre>{escape(grid)}</pre>"
     code = CODES[unit]
-    return text, _pager(page, pages, lambda p: callback_data("rt", code, n, p))
+    keyboard = _pager(page, pages, lambda p: callback_data("rt", code, n, p))
+    if unit == "day":  # the days shown, as bars
+        rows = [*(keyboard.inline_keyboard if keyboard else ()), (chart_button(n),)]
+        keyboard = InlineKeyboardMarkup(rows)
+    return text, keyboard
 
 
 def render_performance(

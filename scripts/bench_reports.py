@@ -205,9 +205,10 @@ def _same(got: list[Figures], want: list[Figures]) -> bool:
 
 
 async def charts(path: Path, at_once: int = 20) -> str:
-    """Render `at_once` /equity 90d charts concurrently; time each and the event loop's lag."""
+    """Render `at_once` /equity 90d charts concurrently; time each and the event loop's lag;
+    then the Chart button's 30 daily bars drawn, and pressed again (from the cache)."""
     async with Store(path) as store:
-        service = ChartService(TradeRepository(store))
+        service = ChartService(TradeRepository(store), cached=0)  # every call draws
         await service.equity(1, "90d", NOW, UTC)  # matplotlib's import and font cache: once
         lags: list[float] = []
         done = asyncio.Event()
@@ -230,7 +231,13 @@ async def charts(path: Path, at_once: int = 20) -> str:
         timings = await asyncio.gather(*(one() for _ in range(at_once)))
         done.set()
         await tick
+        bars = [await _timed(service.day_bars(1, 30, NOW, UTC)) for _ in range(5)]
         await service.aclose()
+        kept = ChartService(TradeRepository(store))
+        await kept.day_bars(1, 30, NOW, UTC)
+        again = [await _timed(kept.day_bars(1, 30, NOW, UTC)) for _ in range(5)]
+        assert kept.renders == 1
+        await kept.aclose()
     return bench.table(
         ["chart", "n", "p50 ms", "p95 ms", "loop lag p99 ms", "loop lag max ms"],
         [
@@ -240,8 +247,18 @@ async def charts(path: Path, at_once: int = 20) -> str:
              bench.ms(bench.median(timings)),
              bench.ms(bench.percentile(timings, 95)), bench.ms(bench.percentile(lags, 99)),
              bench.ms(max(lags))],
+            ["Chart button (30 daily bars), one at a time", 5, bench.ms(bench.median(bars)),
+             bench.ms(bench.percentile(bars, 95)), "—", "—"],
+            ["Chart button pressed again (cached until the next trade)", 5,
+             bench.ms(bench.median(again)), bench.ms(bench.percentile(again, 95)), "—", "—"],
         ],
     )  # fmt: skip
+
+
+async def _timed(call: Awaitable[object]) -> float:
+    start = time.perf_counter()
+    await call
+    return time.perf_counter() - start
 
 
 async def main(count: int, runs: int, write: bool) -> None:

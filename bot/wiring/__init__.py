@@ -40,7 +40,7 @@ async def build_services(
     business = build_business(shared, admin_ids)
     trading = await build_trading(shared, business.licenses)
     market = build_market(shared, trading.exchanges)
-    reports = build_reports(shared)
+    reports = build_reports(shared, trading.market, trading.exchanges)
     t, b = trading, business
     return Services(
         clock=clock,

@@ -74,7 +74,7 @@ async def test_daily_shows_one_row_per_day_newest_first(bot: BotHarness) -> None
         ["2026-03-30", "Mon", "2"], ["2026-03-29", "Sun", "0"], ["2026-03-28", "Sat", "1"],
     ]  # fmt: skip
     assert rows[0].split()[3:] == ["+10.00", "50%", "0.20"]
-    assert buttons(calls[-1]) == []
+    assert buttons(calls[-1]) == [("📊 Chart", "cb:3")]  # no pages: only the chart
 
 
 async def test_weekly_and_monthly_defaults(bot: BotHarness) -> None:
@@ -101,13 +101,13 @@ async def test_a_long_table_is_paged_with_buttons(bot: BotHarness) -> None:
     calls = await bot.send(TRADER, "/daily 365")
     (text,) = texts(calls)
     assert len(text) <= 4096 and "page 1/13" in text and len(table_rows(text)) == 30
-    assert buttons(calls[-1]) == [("Older ▶", "rt:d:365:1")]
+    assert buttons(calls[-1]) == [("Older ▶", "rt:d:365:1"), ("📊 Chart", "cb:365")]
     message = calls[-1].result
     calls = await bot.press(TRADER, message, "rt:d:365:12")
     (text,) = texts(calls)
     assert "page 13/13" in text and len(table_rows(text)) == 5
     assert table_rows(text)[-1].startswith("2025-03-31")
-    assert buttons(calls[-1]) == [("◀ Newer", "rt:d:365:11")]
+    assert buttons(calls[-1]) == [("◀ Newer", "rt:d:365:11"), ("📊 Chart", "cb:365")]
     assert answers(calls) == [""]
 
 
