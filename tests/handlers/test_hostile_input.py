@@ -122,7 +122,10 @@ ACTING = [
     (ADMIN, "/grant 42 30 pro"),
     (ADMIN, "/promo_create FUZZ 30 5 10 pro"),
 ]
-_JUNK = _TOKEN.filter(lambda t: t.split() != [])  # str.split is how PTB cuts arguments
+# str.split is how PTB cuts arguments; a unit after the number (`/set leverage 7 x`,
+# `/set size_usdt 50 usdt`) is part of /set's syntax, not junk.
+_UNITS = {"%", "x", "×", "usdt"}
+_JUNK = _TOKEN.filter(lambda t: t.split() != [] and t.strip().lower() not in _UNITS)
 
 
 def test_each_acting_line_acts_when_complete(tmp_path: Path) -> None:
