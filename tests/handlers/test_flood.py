@@ -76,3 +76,13 @@ async def test_without_the_setting_nothing_is_limited(tmp_path: Path) -> None:
     async with running_bot(tmp_path, clock=FakeClock()) as bot:
         replies = await _replies(bot, TRADER, 30)
         assert all(len(r) == 1 and not r[0].startswith(SLOW) for r in replies)
+
+
+async def test_a_dropped_command_does_not_act(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, clock=FakeClock(), flood=DEFAULT_FLOOD) as bot:
+        await _replies(bot, TRADER, 6)  # the burst, then the warning
+        assert texts(await bot.send(TRADER, "/set leverage 9")) == []
+        leverage = await bot.store.fetchval(
+            "t.leverage", "SELECT leverage FROM strategy_settings WHERE user_id = ?", (TRADER,)
+        )
+        assert leverage != 9
