@@ -253,5 +253,5 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app: TradewindApp = builder.build()
-    app.bot_data.commands = register_handlers(app)
+    app.bot_data.commands = register_handlers(app, settings.flood)
     return app

@@ -7,16 +7,17 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from telegram import Update
 
 from bot.app import build_application
 from bot.console import run_console
 from bot.logs import configure_logging
-from bot.maintenance import check_database, rotate_key
+from bot.maintenance import backup_database, check_database, rotate_key
 from core.config import Settings, load_settings
 from core.crypto import generate_key
-from core.errors import ConfigError
+from core.errors import ConfigError, StoreError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("check", help="run SQLite's full integrity check on TRADEWIND_DB")
+    backup = db_sub.add_parser("backup", help="copy TRADEWIND_DB, even while the bot runs")
+    backup.add_argument("path", type=Path, help="the backup file (or a directory for it)")
     args = parser.parse_args(argv)
     # python-telegram-bot 22: RetryAfter.retry_after as a timedelta (the future default).
     os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -45,6 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(rotate_key(settings))
     if args.command == "db":
         configure_logging(settings.log_level)
+        if args.db_command == "backup":
+            target: Path = args.path
+            if target.is_dir():
+                target = target / settings.db_path.name
+            try:
+                return asyncio.run(backup_database(settings, target))
+            except (StoreError, OSError) as exc:
+                print(f"tradewind: backup failed: {exc}", file=sys.stderr)
+                return 1
         return asyncio.run(check_database(settings))
     return run(settings)
 

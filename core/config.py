@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.exchange.venues import KNOWN_EXCHANGES, LIVE_EXCHANGES
+from core.throttle import FloodLimit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
 _PLAN_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+_FLOOD_RE = re.compile(r"^(\d{1,5})\s*/\s*(\d{1,5})\s*,\s*(\d{1,4})$")
+DEFAULT_FLOOD = FloodLimit(count=20, seconds=60.0, burst=5)
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100_000
 
@@ -60,6 +63,9 @@ class Settings:
     log_level: str = "INFO"
     log_wire: bool = False
     plans: tuple[Plan, ...] = DEFAULT_PLANS
+    # The environment's default is DEFAULT_FLOOD; Settings built in code (tests, benchmarks
+    # that send hundreds of commands as one user) have no anti-flood unless they ask.
+    flood: FloodLimit | None = None
 
     @property
     def console_mode(self) -> bool:
@@ -86,6 +92,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_level=_log_level(env),
         log_wire=_flag(env, "TRADEWIND_LOG_WIRE"),
         plans=_plans(env),
+        flood=_flood(env),
     )
 
 
@@ -305,6 +312,24 @@ def _plans(env: Mapping[str, str]) -> tuple[Plan, ...]:
             )
         plans[name] = Plan(name, int(days), int(stars))
     return tuple(plans.values())
+
+
+def _flood(env: Mapping[str, str]) -> FloodLimit | None:
+    value = _get(env, "TRADEWIND_FLOOD")
+    if value is None:
+        return DEFAULT_FLOOD
+    if value.lower() in ("off", "0"):
+        return None
+    match = _FLOOD_RE.match(value)
+    count, seconds, burst = (int(g) for g in match.groups()) if match else (0, 0, 0)
+    if not (1 <= count <= 10_000 and 1 <= seconds <= 3600 and 1 <= burst <= 1000):
+        raise ConfigError(
+            "TRADEWIND_FLOOD",
+            f"{value!r} is not COUNT/SECONDS,BURST (count 1-10000, seconds 1-3600, "
+            "burst 1-1000) or off",
+            "20/60,5",
+        )
+    return FloodLimit(count=count, seconds=float(seconds), burst=burst)
 
 
 def _is_http_url(value: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
@@ -261,6 +262,37 @@ class Store:
         """Run the full `PRAGMA integrity_check`; the problems found (empty when sound)."""
         rows = await self._pragma_rows(self._reader(), "integrity_check")
         return [] if rows == ["ok"] else rows
+
+    async def backup(self, target: Path) -> int:
+        """Copy the database to `target` (created 0600) as one consistent snapshot; its pages.
+
+        SQLite's backup API copies every page in one step on a reader connection: under WAL
+        that is one read transaction, so the copy is the database as of one commit while the
+        writer carries on. It is written beside `target` and renamed over it at the end, so
+        a failed or interrupted backup never leaves a half-written file under that name.
+        """
+        reader = self._reader()
+        partial = target.with_name(target.name + ".partial")
+        copy = await asyncio.to_thread(self._open_copy, target, partial)
+        try:
+            await reader.backup(copy)
+            pages = int(copy.execute("PRAGMA page_count").fetchone()[0])
+        except BaseException:
+            copy.close()
+            partial.unlink(missing_ok=True)
+            raise
+        copy.close()
+        os.replace(partial, target)
+        return pages
+
+    def _open_copy(self, target: Path, partial: Path) -> sqlite3.Connection:
+        if target.resolve() == self.path.resolve():
+            raise StoreError(f"{target} is the database itself; choose another path")
+        partial.unlink(missing_ok=True)
+        private_file(partial)
+        # The backup runs on the reader's thread, so the copy's connection may not be
+        # tied to the thread that opened it.
+        return sqlite3.connect(partial, check_same_thread=False)
 
     def _sidecar(self, suffix: str) -> Path:
         return self.path.with_name(self.path.name + suffix)

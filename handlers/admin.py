@@ -8,6 +8,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import InvalidInput
+from handlers.args import is_id
 from handlers.base import (
     Handler,
     button,
@@ -68,7 +69,7 @@ async def card_button(update: Update, context: TradewindContext) -> None:
     actor, query = presser(update)
     parts = callback_parts(update)
     action = parts[1] if len(parts) > 1 else ""
-    if len(parts) != (4 if action == "granted" else 3) or not parts[2].isdigit():
+    if len(parts) != (4 if action == "granted" else 3) or not is_id(parts[2]):
         raise InvalidInput(BAD_BUTTON)
     user_id = int(parts[2])
     service = context.services.user_admin

@@ -13,6 +13,7 @@ import re
 from core.errors import InvalidInput
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
+_ID = re.compile(r"[0-9]{1,18}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -36,3 +37,9 @@ def count_in(text: str, high: int) -> int | None:
     if _INTEGER.fullmatch(text) is None or not 1 <= int(text) <= high:
         return None
     return int(text)
+
+
+def is_id(text: str) -> bool:
+    """Whether `text` is an id a button or command may carry: ASCII digits only (`²` passes
+    `str.isdigit` but not `int`) and short enough for SQLite's 64-bit integers."""
+    return _ID.fullmatch(text) is not None

@@ -10,6 +10,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from core.errors import InvalidInput
+from handlers.args import is_id
 from handlers.base import (
     Handler,
     button,
@@ -63,7 +64,7 @@ async def broadcast_button(update: Update, context: TradewindContext) -> None:
     if query.message is None:
         return
     parts = callback_parts(update)
-    if len(parts) != 3 or parts[1] not in ("go", "no") or not parts[2].isdigit():
+    if len(parts) != 3 or parts[1] not in ("go", "no") or not is_id(parts[2]):
         raise InvalidInput("This button is out of date; send /broadcast again.")
     service, broadcast_id = context.services.broadcasts, int(parts[2])
     if parts[1] == "no":

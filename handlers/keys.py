@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import DomainError
 from core.exchange.errors import AuthFailed, ExchangeError
+from handlers.args import is_id
 from handlers.base import (
     callback_data,
     callback_parts,
@@ -33,7 +34,7 @@ async def keys_button(update: Update, context: TradewindContext) -> None:
     """Act on one of the caller's own accounts, then show the list (or the question) again."""
     user, query = presser(update)
     parts = callback_parts(update)
-    if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not parts[2].isdigit():
+    if len(parts) != 3 or parts[1] not in KEY_ACTIONS or not is_id(parts[2]):
         await query.answer("This button is not valid any more. Send /keys again.")
         return
     try:

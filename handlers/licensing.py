@@ -6,7 +6,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.args import whole_number
+from handlers.args import is_id, whole_number
 from handlers.base import (
     Handler,
     button,
@@ -90,7 +90,7 @@ async def licenses_button(update: Update, context: TradewindContext) -> None:
     if query is None:
         return
     parts = callback_parts(update)
-    if len(parts) != 3 or parts[1] not in LISTS or not parts[2].isdigit():
+    if len(parts) != 3 or parts[1] not in LISTS or not is_id(parts[2]):
         await query.answer("This button is out of date; send /licenses again.")
         return
     page = await context.services.licenses.listing(parts[1], int(parts[2]))

@@ -7,6 +7,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from core.errors import InvalidInput
+from handlers.args import is_id
 from handlers.base import (
     Handler,
     button,
@@ -45,7 +46,7 @@ async def reset_button(update: Update, context: TradewindContext) -> None:
     """Reset (once per card) or keep the paper account."""
     user, query = presser(update)
     parts = callback_parts(update)
-    if len(parts) != 4 or parts[1] not in ("ok", "no") or not all(p.isdigit() for p in parts[2:]):
+    if len(parts) != 4 or parts[1] not in ("ok", "no") or not all(map(is_id, parts[2:])):
         raise InvalidInput(OUT_OF_DATE)
     if parts[1] == "no":
         await query.answer("Nothing was reset.")

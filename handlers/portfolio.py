@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from handlers.args import is_id
 from handlers.base import (
     Handler,
     button,
@@ -113,7 +114,7 @@ def _page_press(parts: Sequence[str]) -> tuple[int, int, bool] | None:
     """`prefix:<account>:<page>[:c]` → (account id, page, from cache), or None if garbled."""
     if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "c"):
         return None
-    if not (parts[1].isdigit() and parts[2].isdigit()):
+    if not (is_id(parts[1]) and is_id(parts[2])):
         return None
     return int(parts[1]), int(parts[2]), len(parts) == 4
 

@@ -7,7 +7,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.args import looks_numeric, whole_number
+from handlers.args import is_id, looks_numeric, whole_number
 from handlers.base import (
     Handler,
     button,
@@ -91,7 +91,7 @@ async def promo_list_button(update: Update, context: TradewindContext) -> None:
     if query is None:
         return
     parts = callback_parts(update)
-    if len(parts) != 2 or not parts[1].isdigit():
+    if len(parts) != 2 or not is_id(parts[1]):
         await query.answer("This button is out of date; send /promo_list again.")
         return
     page = await context.services.promos.page(int(parts[1]))

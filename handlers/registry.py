@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 
 from core.errors import Forbidden
+from core.throttle import FloodLimit, TraderThrottle, Verdict
 from handlers import (
     admin,
     broadcast,
@@ -40,7 +41,7 @@ from handlers import (
     strategy,
     trading,
 )
-from handlers.base import measured, profile_of, refuse
+from handlers.base import Callback, measured, profile_of, refuse
 from handlers.context import CommandInfo, TradewindApp, TradewindContext
 
 # Order matters only for conversations, which must see their text before the fallbacks.
@@ -83,8 +84,49 @@ async def track_user(update: Update, context: TradewindContext) -> None:
         raise ApplicationHandlerStop
 
 
-def register_handlers(app: TradewindApp) -> list[CommandInfo]:
+SLOW_DOWN = (
+    "Slow down a little: Tradewind answers up to {limit} per trader. "
+    "Try again in {wait} s; messages sent before then are ignored."
+)
+TOO_FAST = "Too fast: try again in a few seconds."
+
+
+def flood_guard(limit: FloodLimit) -> Callback:
+    """Before anything else: past `limit`, one "slow down", then silence; admins exempt.
+
+    Only what a trader types or presses counts: a payment's confirmation or a member update
+    is never dropped. A button pressed too fast gets a toast, since Telegram shows a spinner
+    on it until the press is answered.
+    """
+    throttle = TraderThrottle(limit)
+
+    async def guard(update: Update, context: TradewindContext) -> None:
+        user, query, message = update.effective_user, update.callback_query, update.message
+        typed = message is not None and message.text is not None
+        if user is None or user.is_bot or (query is None and not typed):
+            return
+        services = context.services
+        if services.access.is_admin(user.id):
+            return
+        now = services.clock.monotonic()
+        verdict = throttle.admit(user.id, now)
+        if verdict is Verdict.PASS:
+            return
+        with services.metrics.time_command("flood"):
+            if query is not None:
+                await query.answer(TOO_FAST)
+            elif verdict is Verdict.WARN and message is not None:
+                wait = max(1, throttle.wait_s(user.id, now))
+                await message.reply_text(SLOW_DOWN.format(limit=limit.describe(), wait=wait))
+        raise ApplicationHandlerStop
+
+    return guard
+
+
+def register_handlers(app: TradewindApp, flood: FloodLimit | None = None) -> list[CommandInfo]:
     """Attach all handlers; return the command list (for /help and the Bot API menu)."""
+    if flood is not None:
+        app.add_handler(TypeHandler(Update, flood_guard(flood)), group=-2)
     app.add_handler(TypeHandler(Update, track_user), group=-1)
     infos: list[CommandInfo] = []
     for feature in FEATURES:

@@ -103,7 +103,7 @@ class LicenseService:
     async def find_user(self, ref: str) -> UserRecord:
         """The user an admin means by `ref`: a numeric id or an @username."""
         ref = ref.strip()
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit() and len(ref) <= 18:  # an int SQLite can hold
             user = await self._users.get(int(ref))
             if user is None:
                 raise NotFound(f"No user with id {ref} has talked to the bot yet.")

@@ -147,6 +147,11 @@ class PaymentService:
 
 def _parse(payload: str) -> _Order | None:
     parts = payload.split(":")
-    if len(parts) != 5 or parts[0] != _PREFIX or not all(p.isdigit() for p in parts[2:]):
+    if (
+        len(parts) != 5
+        or parts[0] != _PREFIX
+        # ASCII digits SQLite can hold: "²" passes isdigit() but not int()
+        or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts[2:])
+    ):
         return None
     return _Order(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))

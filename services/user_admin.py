@@ -76,7 +76,7 @@ class UserAdminService:
         text = query.strip().removeprefix("@")
         if not text:
             raise InvalidInput(USAGE)
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= 18:  # an int SQLite can hold
             return UserSearch(await self.card(int(text)), [])
         matches = await self._repo.search_users(text)
         if len(matches) == 1:

@@ -29,6 +29,7 @@ async def test_debug_log_of_a_connect_session_holds_no_secret(tmp_path: Path) ->
             "TRADEWIND_DB": str(tmp_path / "tradewind.db"),
             "TRADEWIND_METRICS_ADDR": "",
             "TRADEWIND_EXCHANGE_URLS": json.dumps({"bybit": exchange.base_url}),
+            "TRADEWIND_FLOOD": "off",  # the chat is driven faster than anyone types
             "TRADEWIND_LOG_LEVEL": "DEBUG",
             "TRADEWIND_LOG_WIRE": "1",
         }
