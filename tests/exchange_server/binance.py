@@ -13,7 +13,6 @@ string plus the form body (``timestamp``, ``recvWindow``, ``X-MBX-APIKEY``), and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -28,7 +27,7 @@ from core.exchange.ccxt_venue import rebase_urls
 
 from .binance_handlers import ROUTES
 from .binance_views import BinanceError, binance_error
-from .faults import TERMINAL_BEFORE, Fault, FaultKind
+from .faults import Fault, FaultKind
 from .models import Account, BybitError, now_ms
 from .server import ExchangeServer, _dumps
 
@@ -41,6 +40,7 @@ class BinanceServer(ExchangeServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.rate_limit_response = FaultKind.HTTP_429  # how this venue says "too many"
         self.hedge_mode: set[str] = set()
         self._algos: dict[str, list[dict[str, Any]]] = {}  # api key → conditional orders
 
@@ -89,18 +89,9 @@ class BinanceServer(ExchangeServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
-        self.stats.requests[path] += 1
-        self.stats.by_method[(method, path)] += 1
-        if self.bucket is not None and not self.bucket.try_acquire():
-            self.stats.rate_limited += 1
-            return self._refusal(FaultKind.HTTP_429, None)
-        extra_ms, fault = self.faults.take(method, path)
-        if self.latency_ms or extra_ms:
-            await asyncio.sleep((self.latency_ms + extra_ms) / 1000)
-        if fault is not None:
-            self.stats.faults[fault.kind.value] += 1
-            if fault.kind in TERMINAL_BEFORE:
-                return self._refusal(fault.kind, fault, request)
+        refused, fault = await self._admit(request)
+        if refused is not None:
+            return refused
         route = ROUTES.get((method, path))
         if route is None:
             return _error(404, -5000, f"Path {path}, Method {method} is invalid")

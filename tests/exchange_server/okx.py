@@ -15,7 +15,6 @@ account is in long/short position mode (every other account is in net mode);
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -31,7 +30,7 @@ from aiohttp import web
 
 from core.exchange.ccxt_venue import rebase_urls
 
-from .faults import TERMINAL_BEFORE, Fault, FaultKind
+from .faults import Fault, FaultKind
 from .models import Account, BybitError, Order
 from .okx_handlers import ROUTES
 from .okx_views import OkxError, okx_error
@@ -43,6 +42,7 @@ class OkxServer(ExchangeServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.rate_limit_response = FaultKind.RATE_LIMIT  # how this venue says "too many"
         self.passphrases: dict[str, str] = {}
         self.long_short: set[str] = set()
         self.simple_mode: set[str] = set()  # account level 1: spot only
@@ -82,18 +82,9 @@ class OkxServer(ExchangeServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
-        self.stats.requests[path] += 1
-        self.stats.by_method[(method, path)] += 1
-        if self.bucket is not None and not self.bucket.try_acquire():
-            self.stats.rate_limited += 1
-            return self._refusal(FaultKind.RATE_LIMIT, None)
-        extra_ms, fault = self.faults.take(method, path)
-        if self.latency_ms or extra_ms:
-            await asyncio.sleep((self.latency_ms + extra_ms) / 1000)
-        if fault is not None:
-            self.stats.faults[fault.kind.value] += 1
-            if fault.kind in TERMINAL_BEFORE:
-                return self._refusal(fault.kind, fault, request)
+        refused, fault = await self._admit(request)
+        if refused is not None:
+            return refused
         route = ROUTES.get((method, path))
         if route is None:
             return _error(404, "50014", f"Path {method} {path} not found")

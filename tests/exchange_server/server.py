@@ -150,20 +150,9 @@ class ExchangeServer:
         method, path = request.method, request.path
         if self.mover is not None and (method, path) == ("POST", TICK_PATH):
             return self._tick(request)
-        self.stats.requests[path] += 1
-        self.stats.by_method[(method, path)] += 1
-        if self.bucket is not None and not self.bucket.try_acquire():
-            self.stats.rate_limited += 1
-            if self.latency_ms:
-                await asyncio.sleep(self.latency_ms / 1000)
-            return self._refusal(self.rate_limit_response, None)
-        extra_ms, fault = self.faults.take(method, path)
-        if self.latency_ms or extra_ms:
-            await asyncio.sleep((self.latency_ms + extra_ms) / 1000)
-        if fault is not None:
-            self.stats.faults[fault.kind.value] += 1
-            if fault.kind in TERMINAL_BEFORE:
-                return self._refusal(fault.kind, fault, request)
+        refused, fault = await self._admit(request)
+        if refused is not None:
+            return refused
         route = ROUTES.get((method, path))
         if route is None:
             body = envelope(
@@ -184,6 +173,27 @@ class ExchangeServer:
                 self.stats.auth_failures += 1
             payload = envelope(err.code, err.msg, {})
         return await self._respond(request, payload, fault, private)
+
+    async def _admit(self, request: web.Request) -> tuple[web.StreamResponse | None, Fault | None]:
+        """What every venue's server does before routing: count the request, apply the
+        rate limit, the latency and a fault that ends it early. Returns the response when
+        the request ends here, and the fault (if any) still due on the answer."""
+        method, path = request.method, request.path
+        self.stats.requests[path] += 1
+        self.stats.by_method[(method, path)] += 1
+        if self.bucket is not None and not self.bucket.try_acquire():
+            self.stats.rate_limited += 1
+            if self.latency_ms:
+                await asyncio.sleep(self.latency_ms / 1000)
+            return self._refusal(self.rate_limit_response, None), None
+        extra_ms, fault = self.faults.take(method, path)
+        if self.latency_ms or extra_ms:
+            await asyncio.sleep((self.latency_ms + extra_ms) / 1000)
+        if fault is not None:
+            self.stats.faults[fault.kind.value] += 1
+            if fault.kind in TERMINAL_BEFORE:
+                return self._refusal(fault.kind, fault, request), fault
+        return None, fault
 
     def _tick(self, request: web.Request) -> web.StreamResponse:
         """One step of the moving market; not counted, not delayed, not rate limited."""
