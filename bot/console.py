@@ -23,7 +23,8 @@ from typing import Any, TextIO
 from telegram import Update
 
 from bot.app import CONSOLE_USER_ID, build_application
-from bot.offline_api import ApiCall, FakeTelegramState, OfflineRequest
+from bot.offline_api import ApiCall, FakeTelegramState
+from bot.offline_request import OfflineRequest
 from bot.offline_updates import (
     make_callback_update,
     make_message_update,

@@ -2,9 +2,9 @@
 
 `FakeTelegramState` answers Bot API methods with the JSON ``result`` Telegram would return and
 enforces Telegram's limits (text length, ``callback_data`` size, HTML entities, blocked users,
-optional flood control), so bugs show up offline. `OfflineRequest` plugs it into
-python-telegram-bot as a ``BaseRequest`` without any network; ``tests/botapi_server.py`` serves
-the same state over HTTP.
+optional flood control), so bugs show up offline. `bot.offline_request.OfflineRequest` plugs
+it into python-telegram-bot as a ``BaseRequest`` without any network;
+``tests/botapi_server.py`` serves the same state over HTTP.
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import contextlib
 import copy
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Protocol
-
-from telegram.request import BaseRequest, RequestData
 
 from bot.offline_updates import ApiCall, CallLog, GetUpdatesConflict, UpdateQueue
 from bot.telegram_html import TelegramBadRequest, check_commands, check_reply_markup, check_text
 
-__all__ = ["ApiCall", "BotApiError", "FakeTelegramState", "FloodGate", "OfflineRequest"]
+__all__ = ["ApiCall", "BotApiError", "FakeTelegramState", "FloodGate"]
 
 JSONDict = dict[str, Any]
 
@@ -444,60 +440,3 @@ class FakeTelegramState(CallLog):
         return True
 
     _api_logOut = _api_close
-
-
-def _save_upload(filename: str, data: bytes) -> str:
-    """Write an uploaded file where the console can point at it; return its path."""
-    folder = Path(tempfile.gettempdir()) / "tradewind-uploads"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    suffix = Path(filename).suffix or ".bin"
-    fd, path = tempfile.mkstemp(suffix=suffix, dir=folder)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path
-
-
-class OfflineRequest(BaseRequest):
-    """A PTB request backend answering from a `FakeTelegramState`; never touches the network.
-    Several instances may share one state (PTB uses one for getUpdates, one for the rest)."""
-
-    __slots__ = ("_read_timeout", "state")
-
-    def __init__(self, state: FakeTelegramState, read_timeout: float | None = 5.0) -> None:
-        self.state = state
-        self._read_timeout = read_timeout
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self._read_timeout
-
-    async def initialize(self) -> None:
-        """Nothing to set up: there is no connection pool."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release; idempotent."""
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: object = BaseRequest.DEFAULT_NONE,
-        write_timeout: object = BaseRequest.DEFAULT_NONE,
-        connect_timeout: object = BaseRequest.DEFAULT_NONE,
-        pool_timeout: object = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        """Answer locally; timeouts are irrelevant without a network (getUpdates honours its
-        own ``timeout`` parameter)."""
-        if "/file/bot" in url:
-            error = BotApiError(404, "Not Found: files are not served by the offline Bot API")
-            return 404, json.dumps(error.to_json()).encode()
-        api_method = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-        params: dict[str, object] = dict(request_data.json_parameters) if request_data else {}
-        if request_data is not None:
-            # An uploaded file (a chart) is saved, and its parameter names the file's path.
-            for name, part in request_data.multipart_data.items():
-                content = part[1]
-                data = content if isinstance(content, bytes) else content.read()
-                params[name] = _save_upload(str(part[0] or name), data)
-        return await self.state.handle(api_method, params)

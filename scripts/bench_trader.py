@@ -38,7 +38,8 @@ from typing import Any
 from telegram import Update
 
 from bot.app import build_application
-from bot.offline_api import FakeTelegramState, OfflineRequest
+from bot.offline_api import FakeTelegramState
+from bot.offline_request import OfflineRequest
 from bot.offline_updates import make_callback_update, make_message_update
 from core.cache import tally_reads
 from core.config import Settings

@@ -22,7 +22,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.offline_api import ApiCall, BotApiError, FakeTelegramState, OfflineRequest
+from bot.offline_api import ApiCall, BotApiError, FakeTelegramState
+from bot.offline_request import OfflineRequest
 from bot.offline_updates import (
     make_callback_update,
     make_message_update,
