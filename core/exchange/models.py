@@ -218,3 +218,43 @@ class Order:
     stop_loss: Decimal | None = None
     created_at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    """One execution as the exchange records it: the truth trade logs are derived from.
+
+    `fill_id` is the venue's execution id, unique per account. `realised_pnl` is the
+    closed PnL the venue reports on this execution where it does (None where it does not;
+    then it is computed from the fills). `fee` is positive when paid, negative as a rebate.
+    """
+
+    fill_id: str
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_currency: str
+    ts: datetime
+    realised_pnl: Decimal | None = None
+    reduce_only: bool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ClosedPnl:
+    """One position close as the venue's closed-PnL record states it (Bybit `closed-pnl`,
+    OKX `positions-history`): the figure a trader compares the bot with."""
+
+    order_id: str
+    symbol: str
+    side: PositionSide
+    qty: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    closed_pnl: Decimal
+    ts: datetime
+    open_fee: Decimal | None = None
+    close_fee: Decimal | None = None
