@@ -66,6 +66,7 @@ class Settings:
     # The environment's default is DEFAULT_FLOOD; Settings built in code (tests, benchmarks
     # that send hundreds of commands as one user) have no anti-flood unless they ask.
     flood: FloodLimit | None = None
+    equity_retention_days: int = 400  # balance snapshots older than this are pruned
 
     @property
     def console_mode(self) -> bool:
@@ -93,6 +94,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_wire=_flag(env, "TRADEWIND_LOG_WIRE"),
         plans=_plans(env),
         flood=_flood(env),
+        equity_retention_days=_days(env, "TRADEWIND_EQUITY_RETENTION_DAYS", 400, 1, 3650),
     )
 
 
@@ -231,6 +233,17 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
             name, f"{value!r} is not a number of seconds from {low:g} to {high:g}", f"{default:g}"
         )
     return seconds
+
+
+def _days(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _get(env, name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigError(
+            name, f"{value!r} is not a number of days from {low} to {high}", str(default)
+        )
+    return int(value)
 
 
 def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:

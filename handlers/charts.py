@@ -105,14 +105,26 @@ def caption(chart: Chart, zone: str) -> str:
     since = f" since {chart.first:%Y-%m-%d}" if chart.first else ""
     head = f"<b>Equity, {TITLES[chart.span]}</b> ({escape(zone)}){since}"
     if not chart.trades:
-        return f"{head}\nNo realised trades in this span: the curve is flat."
+        return f"{head}\nNo realised trades in this span: the curve is flat.\n{_balance(chart)}"
     rate = f"{chart.wins / chart.trades:.0%}"
     trades = f"{chart.trades} trade" + ("" if chart.trades == 1 else "s")
     return (
         f"{head}\nRealised PnL: <b>{signed(chart.pnl)} USDT</b> · {trades} · "
         f"win rate {rate}\nMax drawdown: {money(chart.max_drawdown)} USDT · "
-        f"one point per {chart.unit}"
+        f"one point per {chart.unit}\n{_balance(chart)}"
     )
+
+
+def _balance(chart: Chart) -> str:
+    """The recorded balance (blue line) in words: the latest point and its change."""
+    if not chart.balances:
+        return "Balance: none recorded in this span yet (/balance records one)."
+    first, last = chart.balances[0], chart.balances[-1]
+    text = f"Balance (blue): <b>{money(last.equity)} USDT</b> on {last.first:%Y-%m-%d}"
+    if len(chart.balances) > 1:
+        text += f", {signed(last.equity - first.equity)} since {first.first:%Y-%m-%d}"
+    points = len(chart.balances)
+    return f"{text} · {points} recorded {chart.unit}" + ("" if points == 1 else "s")
 
 
 def bars_caption(bars: DayBars, zone: str) -> str:

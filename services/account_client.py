@@ -29,6 +29,8 @@ from core.exchange.protocol import ExchangeClient
 from services.caching import BALANCE, ORDERS, PER_ACCOUNT, POSITIONS, account_key
 
 T = TypeVar("T")
+# Told of every balance an account loads or is pushed: (user id, exchange, account type, it).
+BalanceObserver = Callable[[int, str, str, Balance], None]
 
 
 class ClientLender(Protocol):
@@ -48,6 +50,8 @@ class AccountCaches:
         self.balance: NamedCache[Balance] = layer.cache(BALANCE.name)
         self.positions: NamedCache[Listing[Position]] = layer.cache(POSITIONS.name)
         self.orders: NamedCache[Listing[Order]] = layer.cache(ORDERS.name)
+        # The equity snapshots (services.equity) listen here; None records nothing.
+        self.on_balance: BalanceObserver | None = None
 
     def by_kind(self, kind: str) -> NamedCache[Any]:
         """The cache the warmer names by `kind` (balance, positions, orders)."""
@@ -111,7 +115,7 @@ class AccountClient:
         """One balance call that must reach the exchange now: do the keys answer? Not kept,
         so the next read still loads what the account holds by then."""
         async with self._client() as client:
-            return await client.fetch_balance()
+            return self._seen(await client.fetch_balance())
 
     async def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
@@ -139,7 +143,7 @@ class AccountClient:
     # Pushed values: the exchange said so, no need to ask it.
 
     def push_balance(self, balance: Balance) -> None:
-        self._caches.balance.set(self.key, balance)
+        self._caches.balance.set(self.key, self._seen(balance))
 
     def push_positions(self, positions: Iterable[Position]) -> None:
         self._caches.positions.set(self.key, Listing(positions))
@@ -189,7 +193,13 @@ class AccountClient:
 
     async def _load_balance(self) -> Balance:
         async with self._client() as client:
-            return await client.fetch_balance()
+            return self._seen(await client.fetch_balance())
+
+    def _seen(self, balance: Balance) -> Balance:
+        observer = self._caches.on_balance
+        if observer is not None:
+            observer(self.user_id, self.exchange, self.account_type, balance)
+        return balance
 
     async def _load_positions(self) -> Listing[Position]:
         # Cached values are shared by every reader: immutable, so no caller edits another's.

@@ -16,8 +16,15 @@ import numpy
 GREEN, RED, GREY, BLUE = "#1a7f37", "#cf222e", "#888888", "#0969da"
 
 
-def draw_curve(labels: list[date], values: list[float], zone: str) -> bytes:
-    """The curve as a PNG (runs in a worker process)."""
+def draw_curve(
+    labels: list[date],
+    values: list[float],
+    zone: str,
+    balances: list[tuple[date, float]] | None = None,
+) -> bytes:
+    """The curve as a PNG (runs in a worker process); `balances`, the recorded balance per
+    period, is drawn over it against a right-hand axis of its own (a balance of thousands
+    would flatten a realised PnL of tens on a shared one)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -32,9 +39,20 @@ def draw_curve(labels: list[date], values: list[float], zone: str) -> bytes:
     axes.set_title(f"Realised PnL, cumulative ({zone})")
     axes.set_ylabel("USDT")
     axes.grid(alpha=0.3)
+    right = 0.97
+    if balances:
+        at = numpy.array([day for day, _ in balances], dtype="datetime64[D]")
+        other = axes.twinx()
+        other.plot(at, [v for _, v in balances], color=BLUE, linewidth=1.4, marker="o",
+                   markersize=3, label="balance (recorded)")  # fmt: skip
+        other.set_ylabel("Balance, USDT", color=BLUE)
+        other.tick_params(axis="y", colors=BLUE)
+        other.legend(loc="upper left", fontsize=8)
+        axes.set_title(f"Realised PnL, cumulative, and recorded balance ({zone})")
+        right = 0.9
     figure.autofmt_xdate()
     # Fixed margins: tight_layout would draw the figure twice to measure it (a third of the time).
-    figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.2)
+    figure.subplots_adjust(left=0.1, right=right, top=0.9, bottom=0.2)
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()

@@ -1,7 +1,7 @@
-"""Charts as PNG pictures: the equity curve (cumulative realised PnL) over 30 days, 90 days
-or the whole history, the realised PnL per day as bars, and a symbol's candles on the
-scanner's market source with the bot's signals and the trader's entries and exits, all in
-the trader's timezone.
+"""Charts as PNG pictures: the equity curve (cumulative realised PnL, with the recorded
+balance drawn over it where snapshots exist) over 30 days, 90 days or the whole history, the
+realised PnL per day as bars, and a symbol's candles on the scanner's market source with the
+bot's signals and the trader's entries and exits, all in the trader's timezone.
 
 Drawing takes a few hundred milliseconds of CPU, most of it in Python, so it runs in worker
 processes (threads would still hold the GIL against the event loop): at most `workers` at
@@ -9,8 +9,9 @@ once, started on the first chart. matplotlib draws with its Agg canvas on a `Fig
 own (no pyplot state).
 
 A rendered picture is kept until the trader's next closed trade: its key holds the trader's
-latest trade (id and exit time) and the local date, so a second press of a button costs one
-indexed read, and a new trade or a new day draws afresh.
+latest trade (id and exit time), the hour of the newest balance snapshot (equity only) and
+the local date, so a second press of a button costs one or two indexed reads, and a new
+trade, balance hour or day draws afresh.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from cachetools import LRUCache
 
 from core.errors import InvalidInput
 from core.exchange.venues import title
+from db.repositories.equity import EquityRepository
 from db.repositories.signals import SignalRepository
 from db.repositories.trades import PeriodTotals, TradeLog, TradeRepository
 from services import periods
 from services.chart_drawing import draw_bars, draw_candles, draw_curve
+from services.equity_history import BalancePoint, balance_points
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
 
@@ -60,6 +63,7 @@ class Chart:
     wins: int
     max_drawdown: Decimal  # the deepest fall of the curve from an earlier high (≤ 0)
     first: date | None
+    balances: tuple[BalancePoint, ...] = ()  # the recorded balance, where there is one
 
 
 @dataclass(slots=True, frozen=True)
@@ -104,9 +108,11 @@ class ChartService:
         market: MarketService | None = None,
         gateway: ExchangeGateway | None = None,
         signals: SignalRepository | None = None,
+        snapshots: EquityRepository | None = None,
         cached: int = CACHED_CHARTS,
     ) -> None:
         self._trades = trades
+        self._snapshots = snapshots
         self._market, self._gateway, self._signals = market, gateway, signals
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -125,7 +131,8 @@ class ChartService:
         """The cumulative realised PnL over `span` (30d, 90d or all), one point per day."""
         if span not in SPANS:
             raise InvalidInput("Usage: /equity [30d|90d|all] (default 30d).")
-        key = await self._key(user_id, "equity", span, now, tz)
+        recorded = None if self._snapshots is None else await self._snapshots.latest_hour(user_id)
+        key = await self._key(user_id, "equity", (span, recorded), now, tz)
         found = self._cache.get(key)
         if isinstance(found, Chart):
             return found
@@ -272,7 +279,11 @@ class ChartService:
         curve = _cumulative(rows)
         labels = [p.first for p in spans]
         values = [float(v) for v in curve]
-        png = await self._render(draw_curve, labels, values, str(tz))
+        balances = (
+            [] if self._snapshots is None else await balance_points(self._snapshots, user_id, spans)
+        )
+        overlay = [(b.first, float(b.equity)) for b in balances]
+        png = await self._render(draw_curve, labels, values, str(tz), overlay)
         return Chart(
             png=png,
             span=span,
@@ -283,6 +294,7 @@ class ChartService:
             wins=sum(r.wins for r in rows),
             max_drawdown=_drawdown(curve),
             first=labels[0] if labels else None,
+            balances=tuple(balances),
         )
 
     def _executor(self) -> ProcessPoolExecutor:

@@ -16,6 +16,7 @@ from services.audit import AuditService
 from services.autotrade import AutoTrader
 from services.broadcasts import BroadcastService
 from services.charts import ChartService
+from services.equity import EquityRecorder
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
@@ -88,6 +89,7 @@ class Services:
     reports: ReportService
     scheduled_reports: ScheduledReports
     charts: ChartService
+    equity: EquityRecorder
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

@@ -10,6 +10,7 @@ key is never delivered twice).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from html import escape
@@ -29,7 +30,11 @@ from db.repositories.reports import ReportTarget
 from db.repositories.signals import SignalRecord, Subscriber
 from db.repositories.trades import PeriodTotals
 from db.repositories.users import UserRecord
+from services.equity import EquityChange
 from services.outbox import Notice, NoticeKind
+
+MAX_EQUITY_LINES = 5  # accounts in a daily report's equity part
+_CENT = Decimal("0.01")
 
 # Signals
 
@@ -306,12 +311,21 @@ def _ms(moment: datetime) -> int:
 # Scheduled reports
 
 
-def daily_report(target: ReportTarget, totals: PeriodTotals, open_positions: int) -> Notice:
-    """Yesterday's realised results (the trader's own day), and what is still open."""
-    day = totals.start.astimezone(_zone(target.timezone)).date()
+def daily_report(
+    target: ReportTarget,
+    totals: PeriodTotals,
+    open_positions: int,
+    equity: Sequence[EquityChange] | None = None,
+) -> Notice:
+    """Yesterday's realised results (the trader's own day), what is still open, and each
+    account's equity at yesterday's close against the close before (None: not asked)."""
+    tz = _zone(target.timezone)
+    day = totals.start.astimezone(tz).date()
     lines = [f"🗓 <b>Daily report</b> · {day:%a %Y-%m-%d} ({escape(target.timezone)})"]
     lines += _period_lines(totals)
     lines.append(f"Open positions: {open_positions}")
+    if equity is not None:
+        lines += _equity_lines(equity, tz)
     return Notice(
         user_id=target.user_id,
         chat_id=target.chat_id,
@@ -351,6 +365,33 @@ def _period_lines(t: PeriodTotals) -> list[str]:
         f"Trades: {t.trades} · win rate {t.wins / t.trades:.0%} "
         f"({t.wins} won, {t.losses} lost, {t.breakeven} breakeven)",
     ]
+
+
+def _equity_lines(changes: Sequence[EquityChange], tz: tzinfo) -> list[str]:
+    if not changes:
+        return ["Equity change: no balance recorded yet (/balance records one)."]
+    lines = []
+    for c in changes[:MAX_EQUITY_LINES]:
+        label = "Paper" if c.exchange == "paper" else f"{title(c.exchange)} ({c.account_type})"
+        close = f"{c.close.quantize(_CENT):,} USDT"
+        if not c.recorded_that_day:
+            seen = c.close_at.astimezone(tz)
+            lines.append(
+                f"Equity {escape(label)}: no balance recorded that day "
+                f"(last {close} on {seen:%Y-%m-%d})"
+            )
+        elif c.before is None or c.change is None:
+            lines.append(f"Equity {escape(label)}: {close}; none recorded the day before")
+        else:
+            change = c.change.quantize(_CENT)
+            pct = f" ({change / c.before:+.2%})" if c.before else ""
+            sign = "+" if change > 0 else ""
+            lines.append(
+                f"Equity {escape(label)}: {close}, <b>{sign}{change:,} USDT</b>{pct} on the day"
+            )
+    if len(changes) > MAX_EQUITY_LINES:
+        lines.append(f"… and {len(changes) - MAX_EQUITY_LINES} more accounts")
+    return lines
 
 
 def _zone(name: str) -> tzinfo:

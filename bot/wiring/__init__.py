@@ -81,4 +81,5 @@ async def build_services(
         reports=reports.reports,
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
+        equity=reports.equity,
     )
