@@ -4,7 +4,9 @@
 message that carried a key. What was typed lives in a `Draft` under `context.user_data`
 only while the conversation runs, and is dropped on every way out (done, refused, /cancel,
 timeout, a new /connect). Wrong keys end the conversation with nothing stored; the trader
-sends /connect again (the message says so).
+sends /connect again (the message says so). Where the venue reports a key's permissions, a
+key that cannot trade is refused with the reason, and one that can withdraw or has no IP
+whitelist is connected with a warning.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from handlers.base import (
 from handlers.context import CommandInfo, TradewindContext
 from handlers.keys import keys, keys_button
 from handlers.render import refused_keys, usdt
-from services.accounts import PAPER, AccountService, account_types, needs_passphrase
+from services.accounts import PAPER, account_types, needs_passphrase
+from services.keys import KeyHealthService
 
 COMMANDS = (
     CommandInfo("connect", "Connect an exchange account (paper needs no keys)", keyboard=True),
@@ -215,7 +218,7 @@ async def _finish(
     _forget(update, context)  # the keys leave user_data before the exchange is asked
     user_id = update.effective_user.id if update.effective_user else 0
     async with typing_action(update, context, after=0):  # the exchange checks the keys
-        text = await _connect_text(context.services.accounts, user_id, draft)
+        text = await _connect_text(context.services.key_health, user_id, draft)
     if update.callback_query is not None:
         await edit_in_place(update, text, None)
     else:
@@ -223,9 +226,9 @@ async def _finish(
     return END
 
 
-async def _connect_text(accounts: AccountService, user_id: int, draft: Draft) -> str:
+async def _connect_text(keys: KeyHealthService, user_id: int, draft: Draft) -> str:
     try:
-        done = await accounts.connect(
+        checked = await keys.connect(
             user_id, draft.exchange, draft.account_type or PAPER, draft.credentials()
         )
     except AuthFailed as err:
@@ -239,10 +242,15 @@ async def _connect_text(accounts: AccountService, user_id: int, draft: Draft) ->
         )
     except DomainError as err:
         return f"{escape(str(err))}\nNothing was stored. Send /connect to try again."
-    return (
-        f"Connected <b>{escape(done.account.label)}</b> — balance "
-        f"{usdt(done.balance.equity)} USDT.\n"
-        "It is now your active account; /keys lists your accounts."
+    done = checked.connection
+    warned = checked.health.warnings if checked.health is not None else ()
+    return "\n\n".join(
+        [
+            f"Connected <b>{escape(done.account.label)}</b> — balance "
+            f"{usdt(done.balance.equity)} USDT.\n"
+            "It is now your active account; /keys lists your accounts.",
+            *map(escape, warned),
+        ]
     )
 
 

@@ -1,8 +1,9 @@
-"""/keys: a trader's connected accounts, keys masked; choose, re-check or remove them."""
+"""/keys: a trader's connected accounts, keys masked, with what each venue says about its key
+(cannot trade, withdrawals enabled, no IP whitelist); choose, re-check or remove them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -21,13 +22,16 @@ from handlers.base import (
 from handlers.context import TradewindContext
 from handlers.render import refused_keys, usdt
 from services.accounts import AccountService, AccountView
+from services.keys import KeyHealth, KeyHealthService
 
 
 async def keys(update: Update, context: TradewindContext) -> None:
     """List the caller's accounts, keys masked, with buttons to choose, re-check or remove."""
     user, message = sender(update)
     views = await context.services.accounts.accounts(user.id)
-    await message.reply_html(render_keys(views), reply_markup=keys_keyboard(views))
+    async with typing_action(update, context):  # the venues are asked about the keys
+        health = await context.services.key_health.of_accounts(views)
+    await message.reply_html(render_keys(views, health), reply_markup=keys_keyboard(views))
 
 
 async def keys_button(update: Update, context: TradewindContext) -> None:
@@ -40,7 +44,11 @@ async def keys_button(update: Update, context: TradewindContext) -> None:
     try:
         async with typing_action(update, context):  # a re-check asks the exchange
             notice, text, markup = await _act(
-                context.services.accounts, user.id, parts[1], int(parts[2])
+                context.services.accounts,
+                context.services.key_health,
+                user.id,
+                parts[1],
+                int(parts[2]),
             )
     except DomainError as err:  # not the presser's account, or removed since
         await query.answer(str(err), show_alert=True)
@@ -53,15 +61,20 @@ KEY_ACTIONS = frozenset({"use", "check", "rm", "rmyes", "rmno"})
 
 
 async def _act(
-    accounts: AccountService, user_id: int, action: str, cid: int
+    accounts: AccountService, keys: KeyHealthService, user_id: int, action: str, cid: int
 ) -> tuple[str, str, InlineKeyboardMarkup | None]:
     """Run one /keys action (every service call checks ownership); the notice and next screen."""
     if action == "use":
         notice = f"{(await accounts.make_active(user_id, cid)).label} is now your active account."
     elif action == "check":
         try:
-            done = await accounts.recheck(user_id, cid)
+            checked = await keys.recheck(user_id, cid)
+            done = checked.connection
             notice = f"{done.account.label} OK — balance {usdt(done.balance.equity)} USDT"
+            if checked.health is not None and checked.health.refusal is not None:
+                notice = f"{done.account.label}: {checked.health.refusal}"
+            elif checked.health is not None and checked.health.flags:
+                notice += " · ⚠️ " + ", ".join(checked.health.flags)
         except AuthFailed as err:
             notice = f"{refused_keys(err.exchange)} Remove the account and /connect new keys."
         except ExchangeError as err:
@@ -79,12 +92,13 @@ async def _act(
             return "", question, InlineKeyboardMarkup([[yes, no]])
         notice = ""  # "No": back to the list
     views = await accounts.accounts(user_id)
-    text = render_keys(views)
+    text = render_keys(views, await keys.of_accounts(views))
     return notice, f"{escape(notice)}\n\n{text}" if notice else text, keys_keyboard(views)
 
 
-def render_keys(views: Sequence[AccountView]) -> str:
-    """The /keys message: one entry per account, keys masked, the active one marked."""
+def render_keys(views: Sequence[AccountView], health: Mapping[int, KeyHealth] | None = None) -> str:
+    """The /keys message: one entry per account, keys masked, the active one marked, and
+    what the venue says is wrong with a key (nothing for a healthy one)."""
     if not views:
         return "No exchange accounts yet. Send /connect to add one (paper needs no keys)."
     lines = ["<b>Your accounts</b>"]
@@ -97,8 +111,17 @@ def render_keys(views: Sequence[AccountView]) -> str:
             f"    {_key(view, 'key …{}') or 'no keys'} · added {view.added_at:%Y-%m-%d}"
             f" · verified {verified}"
         )
+        lines += _health_lines((health or {}).get(view.ref.credential_id))
     lines.append("\nTrading commands act on the active account.")
     return "\n".join(lines)
+
+
+def _health_lines(health: KeyHealth | None) -> list[str]:
+    if health is None or not health.flags:
+        return []
+    if health.refusal is not None:
+        return ["    ⛔ this key cannot trade: /connect a key with trading enabled"]
+    return [f"    ⚠️ {', '.join(health.flags)}: a key without them is safer (/connect a new one)"]
 
 
 def keys_keyboard(views: Sequence[AccountView]) -> InlineKeyboardMarkup | None:

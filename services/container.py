@@ -20,6 +20,7 @@ from services.equity import EquityRecorder
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
+from services.keys import KeyHealthService
 from services.licenses import LicenseService
 from services.market import MarketService
 from services.market_registry import MarketRegistry
@@ -90,6 +91,7 @@ class Services:
     scheduled_reports: ScheduledReports
     charts: ChartService
     equity: EquityRecorder
+    key_health: KeyHealthService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

@@ -20,6 +20,7 @@ from core.metrics import Metrics
 from db.store import Store
 from services.alerts import AlertThrottle
 from services.container import Services
+from services.keys import KeyHealthService
 from services.monitoring import MonitoringService
 from services.warming import CacheWarmer
 
@@ -82,4 +83,5 @@ async def build_services(
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
         equity=reports.equity,
+        key_health=KeyHealthService(t.exchanges, t.accounts, cache),
     )

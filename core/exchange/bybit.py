@@ -18,6 +18,7 @@ from typing import Any
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
 from core.exchange.errors import AccountSetupRequired, OrderNotFound
+from core.exchange.key_info import KeyInfo
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import Candle, Market, Order, Ticker
@@ -128,6 +129,11 @@ class BybitClient(CcxtClient):
                 "open positions or orders), then /connect again.",
             )
 
+    async def fetch_key_info(self) -> KeyInfo:
+        """`GET /v5/user/query-api`, through ccxt's implicit API: the key's own permissions."""
+        answer = await self.call("fetch_key_info", lambda: self.api.privateGetV5UserQueryApi({}))
+        return key_info_from_bybit(answer.get("result") or {})
+
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None
     ) -> Order:
@@ -144,6 +150,24 @@ class BybitClient(CcxtClient):
         if not found:
             raise OrderNotFound(self.exchange, f"{self._venue.venue.title} has no such order")
         return self._order(found[0])
+
+
+def key_info_from_bybit(result: Mapping[str, Any]) -> KeyInfo:
+    """A query-api result: `readOnly` 1 cannot trade at all; USDT perpetuals need an order
+    permission (ContractTrade "Order" on a classic account, Derivatives "DerivativesTrade"
+    on a unified one); Wallet "Withdraw" can move funds out; `ips` ["*"] (or none) is no
+    whitelist."""
+    permissions = result.get("permissions") or {}
+    contract = permissions.get("ContractTrade") or []
+    derivatives = permissions.get("Derivatives") or []
+    read_only = str(result.get("readOnly", "0")) == "1"
+    ips = [str(ip).strip() for ip in result.get("ips") or [] if str(ip).strip()]
+    return KeyInfo(
+        reported=True,
+        can_trade=not read_only and ("Order" in contract or "DerivativesTrade" in derivatives),
+        can_withdraw="Withdraw" in (permissions.get("Wallet") or []),
+        ip_restricted=bool(ips) and "*" not in ips,
+    )
 
 
 def _following(found: list[Any], size: int) -> str | None:

@@ -25,6 +25,7 @@ from core.exchange.errors import (
     OrderNotFound,
     UnknownOutcome,
 )
+from core.exchange.key_info import KeyInfo
 from core.exchange.models import (
     LIST_PAGES,
     Balance,
@@ -354,6 +355,11 @@ class CcxtClient:
     async def check_account(self) -> None:
         """Raise `AccountSetupRequired` when the account cannot be traded as it is set up;
         a venue whose accounts need no check (Bybit's one-way default) has nothing to do."""
+
+    async def fetch_key_info(self) -> KeyInfo:
+        """The key's permissions; a venue's subclass reads them where the venue reports
+        them, and this generic client claims nothing."""
+        return KeyInfo.unreported()
 
     async def close(self) -> None:
         if self.closed:

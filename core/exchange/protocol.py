@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from core.exchange.key_info import KeyInfo
 from core.exchange.models import (
     Balance,
     Candle,
@@ -56,5 +57,9 @@ class ExchangeClient(Protocol):
     ) -> Order: ...
 
     async def set_leverage(self, symbol: str, leverage: int) -> None: ...
+
+    async def fetch_key_info(self) -> KeyInfo:
+        """The key's own permissions (trade, withdraw, IP whitelist), where the venue says."""
+        ...
 
     async def close(self) -> None: ...

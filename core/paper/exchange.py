@@ -21,6 +21,7 @@ from typing import Self
 from core.clock import Clock
 from core.errors import StoreError
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder, OrderNotFound, UnknownOutcome
+from core.exchange.key_info import KeyInfo
 from core.exchange.models import (
     ZERO,
     AccountType,
@@ -111,6 +112,11 @@ class PaperExchange:
     def healthy(self) -> bool:
         """Tell the client pool whether this client can still be used (no I/O)."""
         return not self._closed
+
+    async def fetch_key_info(self) -> KeyInfo:
+        """The paper account has no key to leak: it trades and can withdraw nothing."""
+        self._check_open()
+        return KeyInfo.healthy()
 
     async def load_markets(self, reload: bool = False) -> Mapping[str, Market]:
         self._check_open()

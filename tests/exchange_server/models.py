@@ -78,6 +78,17 @@ class Position:
 
 
 @dataclass
+class KeyPermissions:
+    """What `/v5/user/query-api` reports about a key; the default is a healthy trading key
+    (orders allowed, no withdrawals, bound to the loopback address)."""
+
+    read_only: bool = False
+    trade: bool = True  # ContractTrade Order/Position
+    withdraw: bool = False  # Wallet Withdraw
+    ips: tuple[str, ...] = ("127.0.0.1",)  # ("*",) is Bybit's "no IP restriction"
+
+
+@dataclass
 class Account:
     api_key: str
     secret: str
@@ -89,6 +100,7 @@ class Account:
     executions: list[dict[str, Any]] = field(default_factory=list)
     uid: int = 0
     hedge: bool = False  # Bybit "both sides" position mode: orders need positionIdx 1 or 2
+    key: KeyPermissions = field(default_factory=KeyPermissions)
 
     def position(self, symbol: str) -> Position:
         return self.positions.setdefault(symbol, Position(symbol))

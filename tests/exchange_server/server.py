@@ -28,11 +28,12 @@ from .engine import Engine
 from .faults import TERMINAL_BEFORE, Fault, FaultKind, FaultPlan, Stats, TokenBucket
 from .handlers import ROUTES
 from .market import FULL_SYMBOL_COUNT, Instrument, MarketData
-from .models import Account, BybitError
+from .models import Account, BybitError, KeyPermissions
 from .mover import MarketMover
 
 HOST = "127.0.0.1"  # never bind anything else
 TICK_PATH = "/test/tick"
+KEY_PATH = "/test/key"  # POST {"api_key": ..., "read_only", "trade", "withdraw", "ips"}
 _JSON = "application/json; charset=utf-8"
 _dumps = functools.partial(json.dumps, separators=(",", ":"))
 
@@ -122,6 +123,18 @@ class ExchangeServer:
     def account(self, api_key: str) -> Account:
         return self.engine.accounts[api_key]
 
+    def set_key(
+        self,
+        api_key: str,
+        *,
+        read_only: bool = False,
+        trade: bool = True,
+        withdraw: bool = False,
+        ips: Sequence[str] = ("127.0.0.1",),
+    ) -> None:
+        """Set what `/v5/user/query-api` reports about one key (`KEY_PATH` does it over HTTP)."""
+        self.engine.accounts[api_key].key = KeyPermissions(read_only, trade, withdraw, tuple(ips))
+
     def set_price(self, symbol: str, price: Decimal | str | float) -> None:
         """Move last/mark/index price; triggers conditional orders and crossed limit orders."""
         self.market.set_price(symbol, price)
@@ -150,6 +163,8 @@ class ExchangeServer:
         method, path = request.method, request.path
         if self.mover is not None and (method, path) == ("POST", TICK_PATH):
             return self._tick(request)
+        if (method, path) == ("POST", KEY_PATH):
+            return await self._key_control(request)
         refused, fault = await self._admit(request)
         if refused is not None:
             return refused
@@ -207,6 +222,16 @@ class ExchangeServer:
         }  # fmt: skip
         report = self.mover.tick(walk=float(query.get("walk", 0.0005)), **counts)
         return web.json_response(report.as_json(), dumps=_dumps)
+
+    async def _key_control(self, request: web.Request) -> web.StreamResponse:
+        """The test control of a key's reported permissions; not counted, delayed or faulted."""
+        try:
+            body = json.loads(await request.text())
+            options = {k: body[k] for k in ("read_only", "trade", "withdraw", "ips") if k in body}
+            self.set_key(str(body["api_key"]), **options)
+        except (ValueError, KeyError, TypeError) as err:
+            return web.json_response({"ok": False, "error": repr(err)}, status=400, dumps=_dumps)
+        return web.json_response({"ok": True}, dumps=_dumps)
 
     @staticmethod
     def _params(method: str, raw_query: str, body: str) -> dict[str, Any]:
