@@ -121,7 +121,11 @@ class KeyHealthService:
             if health.refusal is not None:
                 raise InvalidInput(health.refusal)
         connection = await self._accounts.connect(user_id, exchange, account_type, credentials)
-        self._cache.invalidate(_key(user_id, exchange, account_type))
+        key = _key(user_id, exchange, account_type)
+        if health is not None:  # /keys right after need not ask again
+            self._cache.set(key, health)
+        else:
+            self._cache.invalidate(key)
         return CheckedConnection(connection, health)
 
     async def recheck(self, user_id: int, credential_id: int) -> CheckedConnection:

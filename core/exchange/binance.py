@@ -25,6 +25,7 @@ from typing import Any
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.errors import AccountSetupRequired, ExchangeError
+from core.exchange.key_info import KeyInfo
 from core.exchange.models import Order, OrderRequest, PagedList, Position, Side
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,12 @@ class BinanceClient(CcxtClient):
                 "open positions or orders), then /connect again.",
             )
 
+    async def fetch_key_info(self) -> KeyInfo:
+        """`GET /sapi/v1/account/apiRestrictions` (the spot API's host: the testnet and demo
+        hosts have none, and their keys are then reported as unknown)."""
+        answer = await self.call("fetch_key_info", lambda: self.api.sapiGetAccountApiRestrictions())
+        return key_info_from_binance(answer)
+
     async def fetch_positions(self) -> PagedList[Position]:
         """Binance answers every position at once; leverage is derived (see `_leverage`)."""
         raw = await self.call("fetch_positions", lambda: self.api.fetch_positions())
@@ -145,6 +152,16 @@ class BinanceClient(CcxtClient):
         for position in positions:
             self._leverage[position.symbol] = position.leverage
         return PagedList(positions)
+
+
+def key_info_from_binance(answer: dict[str, Any]) -> KeyInfo:
+    """USDⓈ-M orders need `enableFutures`; `enableWithdrawals` can move funds out."""
+    return KeyInfo(
+        reported=True,
+        can_trade=bool(answer.get("enableFutures")),
+        can_withdraw=bool(answer.get("enableWithdrawals")),
+        ip_restricted=bool(answer.get("ipRestrict")),
+    )
 
 
 def _leverage(raw: dict[str, Any]) -> Any:

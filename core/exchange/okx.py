@@ -13,6 +13,7 @@ from typing import Any
 
 from core.exchange.ccxt_client import CcxtClient, Page
 from core.exchange.errors import AccountSetupRequired
+from core.exchange.key_info import KeyInfo
 
 SIMPLE_MODE = "1"  # OKX account level 1: spot only, no swaps
 PAGE = 100  # pending orders per page, OKX's maximum
@@ -55,3 +56,22 @@ class OkxClient(CcxtClient):
                 "mode. Switch it in Trade → Settings → Position mode (with no open positions "
                 "or orders), then /connect again.",
             )
+
+    async def fetch_key_info(self) -> KeyInfo:
+        """`GET /api/v5/account/config`: the key's `perm` and its bound `ip` addresses."""
+        answer = await self.call("fetch_key_info", lambda: self.api.privateGetAccountConfig())
+        rows = answer.get("data") or [{}]
+        return key_info_from_okx(rows[0])
+
+
+def key_info_from_okx(row: dict[str, Any]) -> KeyInfo:
+    """`perm` is e.g. "read_only,trade,withdraw"; `ip` is the bound addresses, "" for none
+    (an answer without the field claims nothing about them)."""
+    perms = {p.strip() for p in str(row.get("perm") or "").split(",")}
+    ip = row.get("ip")
+    return KeyInfo(
+        reported=True,
+        can_trade="trade" in perms,
+        can_withdraw="withdraw" in perms,
+        ip_restricted=ip is None or bool(str(ip).strip()),
+    )

@@ -81,6 +81,24 @@ def position_side_dual(server: Any, account: Account | None, _p: Params) -> Any:
     return {"dualSidePosition": acct_of(account).api_key in server.hedge_mode}
 
 
+def api_restrictions(_server: Any, account: Account | None, _p: Params) -> Any:
+    """`GET /sapi/v1/account/apiRestrictions`: the key's permissions (`Account.key`)."""
+    key = acct_of(account).key
+    return {
+        "ipRestrict": "*" not in key.ips and bool(key.ips),
+        "createTime": 1_700_000_000_000,
+        "enableReading": True,
+        "enableFutures": key.trade and not key.read_only,
+        "enableWithdrawals": key.withdraw,
+        "enableSpotAndMarginTrading": False,
+        "enableInternalTransfer": False,
+        "permitsUniversalTransfer": False,
+        "enableMargin": False,
+        "enableVanillaOptions": False,
+        "enablePortfolioMarginTrading": False,
+    }
+
+
 def set_position_side_dual(server: Any, account: Account | None, params: Params) -> Any:
     acct, hedge = acct_of(account), params.get("dualSidePosition") == "true"
     if hedge == (acct.api_key in server.hedge_mode):
@@ -284,6 +302,7 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/fapi/v3/account"): (True, account_v3),
     ("GET", "/fapi/v3/positionRisk"): (True, position_risk_v3),
     ("GET", "/fapi/v1/positionSide/dual"): (True, position_side_dual),
+    ("GET", "/sapi/v1/account/apiRestrictions"): (True, api_restrictions),
     ("POST", "/fapi/v1/positionSide/dual"): (True, set_position_side_dual),
     ("POST", "/fapi/v1/leverage"): (True, leverage),
     ("POST", "/fapi/v1/order"): (True, new_order),

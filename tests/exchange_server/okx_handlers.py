@@ -96,8 +96,13 @@ def config(server: Any, account: Account | None, _p: Params) -> Any:
     acct = acct_of(account)
     mode = "long_short_mode" if acct.api_key in server.long_short else "net_mode"
     uid, level = str(acct.uid), "1" if acct.api_key in server.simple_mode else "2"
+    key = acct.key
+    perm = ",".join(
+        ["read_only"] + ["trade"] * (key.trade and not key.read_only) + ["withdraw"] * key.withdraw
+    )
+    ip = "" if "*" in key.ips else ",".join(key.ips)
     return [{"uid": uid, "mainUid": uid, "acctLv": level, "posMode": mode, "autoLoan": False,
-             "level": "Lv1", "label": "", "perm": "read_only,trade"}]  # fmt: skip
+             "level": "Lv1", "label": "", "perm": perm, "ip": ip}]  # fmt: skip
 
 
 def set_leverage(server: Any, account: Account | None, params: Params) -> Any:
