@@ -33,6 +33,7 @@ from db.repositories.signals import SignalRepository
 from db.repositories.trades import PeriodTotals, TradeLog, TradeRepository
 from services import periods
 from services.chart_drawing import draw_bars, draw_candles, draw_curve
+from services.equity import EquityRecorder
 from services.equity_history import BalancePoint, balance_points
 from services.exchanges import ExchangeGateway
 from services.market import MarketService
@@ -109,10 +110,11 @@ class ChartService:
         gateway: ExchangeGateway | None = None,
         signals: SignalRepository | None = None,
         snapshots: EquityRepository | None = None,
+        recorder: EquityRecorder | None = None,
         cached: int = CACHED_CHARTS,
     ) -> None:
         self._trades = trades
-        self._snapshots = snapshots
+        self._snapshots, self._recorder = snapshots, recorder
         self._market, self._gateway, self._signals = market, gateway, signals
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -131,6 +133,8 @@ class ChartService:
         """The cumulative realised PnL over `span` (30d, 90d or all), one point per day."""
         if span not in SPANS:
             raise InvalidInput("Usage: /equity [30d|90d|all] (default 30d).")
+        if self._recorder is not None and self._recorder.waiting(user_id):
+            await self._recorder.flush()  # the /balance just read belongs on this chart
         recorded = None if self._snapshots is None else await self._snapshots.latest_hour(user_id)
         key = await self._key(user_id, "equity", (span, recorded), now, tz)
         found = self._cache.get(key)

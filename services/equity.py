@@ -87,6 +87,10 @@ class EquityRecorder:
         """Accounts seen since the last flush."""
         return len(self._pending)
 
+    def waiting(self, user_id: int) -> bool:
+        """Whether one of the trader's balances is noted but not written yet."""
+        return any(key[0] == user_id for key in self._pending)
+
     async def flush(self) -> FlushReport | None:
         """Write every pending snapshot in one transaction (one executemany); prune rows past
         the retention at most once an hour. None when there was nothing to do."""

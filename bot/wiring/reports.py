@@ -33,7 +33,12 @@ def build_reports(s: Shared, market: MarketService, exchanges: ExchangeGateway) 
             s.repos.reports, trades, s.work, s.clock, equity=equity, snapshots=snapshots
         ),
         charts=ChartService(
-            trades, market=market, gateway=exchanges, signals=s.repos.signals, snapshots=snapshots
+            trades,
+            market=market,
+            gateway=exchanges,
+            signals=s.repos.signals,
+            snapshots=snapshots,
+            recorder=equity,
         ),
         equity=equity,
     )

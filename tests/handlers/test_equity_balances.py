@@ -130,3 +130,14 @@ async def test_balance_points_follow_the_traders_timezone(bot: BotHarness) -> No
     )
     _, caption = sent_photo(await bot.send(TRADER, "/equity"))
     assert "Balance (blue): 321.00 USDT on 2026-03-30 · 1 recorded day" in caption
+
+
+async def test_a_balance_just_read_is_on_the_next_equity_chart(bot: BotHarness) -> None:
+    prompt = (await bot.send(TRADER, "/connect"))[-1].result
+    assert isinstance(prompt, dict)
+    await bot.press(TRADER, prompt, "connect:ex:paper")
+    await bot.send(TRADER, "/balance")
+    assert bot.services.equity.waiting(TRADER)  # noted, the job has not run
+    _, caption = sent_photo(await bot.send(TRADER, "/equity"))
+    assert "Balance (blue): 10,000.00 USDT on 2026-03-30 · 1 recorded day" in caption
+    assert not bot.services.equity.waiting(TRADER)
