@@ -6,6 +6,8 @@
 
 With `--moving`, `POST /test/tick?breakouts=10&listings=0&delistings=0&changes=0&walk=0.0005`
 moves the market one step (see `mover`); without it the market only moves when told to.
+Bybit only: `POST /test/key` with `{"api_key": ..., "read_only": false, "trade": true,
+"withdraw": false, "ips": ["127.0.0.1"]}` sets what `/v5/user/query-api` says about a key.
 Binds 127.0.0.1 only. Stop with Ctrl-C.
 """
 
