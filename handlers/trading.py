@@ -39,10 +39,10 @@ COMMANDS = (
     CommandInfo("cancel", "Cancel an open order", "ORDER_ID"),
 )
 USAGE = {
-    "long": "/long SYMBOL USDT [LEVERAGE] [@ PRICE] — e.g. /long BTC 50 10, or a limit: "
-    "/long BTC 50 10 @ 64000 (also @64k, @-1% below the last price)",
-    "short": "/short SYMBOL USDT [LEVERAGE] [@ PRICE] — e.g. /short ETH 100 5, or a limit: "
-    "/short ETH 100 5 @ 3500 (also @3.5k, @+1% above the last price)",
+    "long": "/long SYMBOL USDT [LEVERAGE] — e.g. /long BTC 50 10; a limit order adds "
+    "@ PRICE: /long BTC 50 10 @ 64000 (also @64k, or @-1% below the last price)",
+    "short": "/short SYMBOL USDT [LEVERAGE] — e.g. /short ETH 100 5; a limit order adds "
+    "@ PRICE: /short ETH 100 5 @ 3500 (also @3.5k, or @+1% above the last price)",
     "close": "/close SYMBOL [PERCENT] — e.g. /close BTC 50 (no percent closes all of it)",
     "cancel": "/cancel ORDER_ID — the id /orders shows, or any unique start of it, "
     "e.g. /cancel 685bd851-9",
