@@ -186,3 +186,21 @@ async def test_a_resting_limit_is_still_known_after_a_restart_and_expires(
         assert (await bot.services.order_expiry.expire_once()).due == 0
     expired = [c for c in state.calls if "Limit order expired" in str(c.params.get("text"))]
     assert len(expired) == 1
+
+
+async def test_a_limit_that_fills_hours_after_it_was_placed_is_still_picked_up(
+    bot: BotHarness, server: ExchangeServer, clock: FakeClock
+) -> None:
+    await bot.send(TRADER, "/set limit_order_ttl_min 600")
+    _, cid = await _place(bot, "/long BTC 600 5 @ 59k")
+    clock.advance(3 * 3600)  # long past the hour position sync looks back on for new orders
+    await bot.services.position_sync.sync_once()
+    assert await _rows(bot, "SELECT symbol FROM active_positions") == []
+
+    server.set_price("BTCUSDT", "58900")
+    clock.advance(30)
+    await bot.services.position_sync.sync_once()
+
+    assert await _rows(bot, "SELECT side FROM active_positions") == [("long",)]
+    assert await _rows(bot, "SELECT status FROM pending_limit_orders") == [("closed",)]
+    assert server.account(KEY).by_link[cid].status == "Filled"
