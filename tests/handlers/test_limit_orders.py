@@ -245,3 +245,31 @@ async def test_new_limit_orders_need_a_licence(bot: BotHarness) -> None:
     (refused,) = texts(await bot.send(LAPSED, "/long BTC 100 5 @-1%"))
     assert refused == LICENCE_NEEDED
     assert await _intents(bot, LAPSED) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/set post_only maybe", "post_only must be on or off, e.g. /set post_only on."),
+        ("/set autotrade_entry stop", "autotrade_entry must be market (enter at once) or limit"),
+        ("/set autotrade_entry limit", "✅ autotrade_entry is now limit."),
+        ("/set autotrade_entry MARKET", "✅ autotrade_entry is now market."),
+        ("/set post_only off", "✅ post_only is now off."),
+    ],
+)
+async def test_the_limit_settings_take_on_off_and_market_limit(
+    bot: BotHarness, text: str, expected: str
+) -> None:
+    (reply,) = texts(await bot.send(TRADER, text))
+    assert reply.startswith(expected), reply
+
+
+async def test_a_limit_entry_for_auto_trade_says_how_long_it_rests(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/set limit_order_ttl_min 15")
+    (reply,) = texts(await bot.send(TRADER, "/set autotrade_entry limit"))
+    assert (
+        "Auto-trade now rests a limit at the signal's price; it is cancelled after 15 min" in reply
+    )
+    strategy = texts(await bot.send(TRADER, "/strategy"))[0]
+    assert "Auto-trade enters with a limit order (autotrade_entry)" in strategy
+    assert "Limit orders cancelled after 15 min (limit_order_ttl_min), post-only off" in strategy
