@@ -273,3 +273,29 @@ async def test_a_limit_entry_for_auto_trade_says_how_long_it_rests(bot: BotHarne
     strategy = texts(await bot.send(TRADER, "/strategy"))[0]
     assert "Auto-trade enters with a limit order (autotrade_entry)" in strategy
     assert "Limit orders cancelled after 15 min (limit_order_ttl_min), post-only off" in strategy
+
+
+async def test_a_resting_paper_limit_survives_a_restart_and_expires(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with running_bot(tmp_path, clock=clock) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "paper", "paper")
+        await LicenseRepository(bot.store).extend(TRADER, 30, "pro", "grant", NOW)
+        await bot.send(TRADER, "/set limit_order_ttl_min 3")
+        done, cid = await _place(bot, "/long BTC 100 5 @-2%")
+        assert done.startswith("📌 Limit order placed"), done
+        state = bot.state
+
+    clock.advance(4 * 60)
+    async with running_bot(tmp_path, state=state, clock=clock) as bot:
+        assert await _open_orders(bot) == [cid]  # the paper book kept it across the restart
+        assert bot.app.job_queue is not None
+        (job,) = bot.app.job_queue.get_jobs_by_name("order_expiry")
+        await job.run(bot.app)
+        call = await bot.state.wait_for_call(
+            "sendMessage", lambda c: "Limit order expired" in str(c.params["text"])
+        )
+        assert str(call.params["text"]).endswith("Nothing had filled.")
+        assert await _open_orders(bot) == []
+        assert (await bot.services.order_expiry.expire_once()).due == 0
