@@ -9,8 +9,10 @@ by `handlers.base.measured`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from core.errors import InvalidInput
+from services.limit_price import is_price_form
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 _ID = re.compile(r"[0-9]{1,18}")
@@ -43,3 +45,24 @@ def is_id(text: str) -> bool:
     """Whether `text` is an id a button or command may carry: ASCII digits only (`²` passes
     `str.isdigit` but not `int`) and short enough for SQLite's 64-bit integers."""
     return _ID.fullmatch(text) is not None
+
+
+def split_limit_price(args: Sequence[str], usage: str) -> tuple[list[str], str | None]:
+    """The arguments before `@`, and the limit price after it (None: a market order).
+
+    `@ 64000`, `@64k`, `5@64000` and `@ -1 %` all read the same; a price in another form,
+    a second `@`, or an `@` with nothing after it is refused naming PRICE.
+    """
+    text = " ".join(args)
+    if "@" not in text:
+        return list(args), None
+    before, _, after = text.partition("@")
+    price = "".join(after.split())
+    if not price:
+        raise InvalidInput(f"PRICE is missing after @, e.g. @ 64000, @64k or @-1%. {usage}")
+    if "@" in price or not is_price_form(price):
+        raise InvalidInput(
+            f"PRICE must be a price like 64000 or 64k, or a move from the last price like "
+            f"-1% or +0.5%. {usage}"
+        )
+    return before.split(), price

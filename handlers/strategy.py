@@ -64,7 +64,9 @@ def render_strategy(s: StrategyRecord) -> str:
         " (min_score)",
         f"Auto-trade skips a signal once the price moved over <b>{_num(s.max_drift_pct)}%</b>"
         f" (max_drift_pct) or it is older than <b>{s.max_signal_age_s} s</b> (max_signal_age_s)",
-        f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
+        f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min),"
+        f" post-only <b>{_on(s.post_only)}</b> (post_only)",
+        f"Auto-trade enters with a <b>{s.autotrade_entry}</b> order (autotrade_entry)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
         f"Timezone of your reports: <b>{escape(s.timezone)}</b> (tz)",
@@ -89,6 +91,8 @@ def render_change(change: SettingChange) -> str:
         "auto_trade": "on" if s.auto_trade else "off",
         "min_score": f"{s.min_score:.2f}",
         "limit_order_ttl_min": f"{s.limit_order_ttl_min} min",
+        "post_only": _on(s.post_only),
+        "autotrade_entry": s.autotrade_entry,
         "max_drift_pct": f"{_num(s.max_drift_pct)}%",
         "max_signal_age_s": f"{s.max_signal_age_s} s",
         "allow": _symbols(s.allow_symbols, "all symbols"),
@@ -98,6 +102,10 @@ def render_change(change: SettingChange) -> str:
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 def _num(value: Decimal) -> str:

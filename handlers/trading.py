@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 
 from core.exchange.models import Order, PositionSide
+from handlers.args import split_limit_price
 from handlers.base import (
     MAX_ANSWER,
     Handler,
@@ -27,18 +28,21 @@ from handlers.base import (
 )
 from handlers.context import CommandInfo, TradewindContext
 from handlers.render import base, exact, level, money, price, quantity, signed, symbol
+from handlers.trading_limits import render_limit_card, render_resting
 from services.amounts import TAKER_FEE
 from services.trading import CardExpired, CloseCard, OpenCard, Placement
 
 COMMANDS = (
-    CommandInfo("long", "Open a long after a confirmation", "SYMBOL USDT [LEVERAGE]"),
-    CommandInfo("short", "Open a short after a confirmation", "SYMBOL USDT [LEVERAGE]"),
+    CommandInfo("long", "Open a long after a confirmation", "SYMBOL USDT [LEVERAGE] [@ PRICE]"),
+    CommandInfo("short", "Open a short after a confirmation", "SYMBOL USDT [LEVERAGE] [@ PRICE]"),
     CommandInfo("close", "Close a position, or a share of it", "SYMBOL [PERCENT]"),
     CommandInfo("cancel", "Cancel an open order", "ORDER_ID"),
 )
 USAGE = {
-    "long": "/long SYMBOL USDT [LEVERAGE] — e.g. /long BTC 50 10",
-    "short": "/short SYMBOL USDT [LEVERAGE] — e.g. /short ETH 100 5",
+    "long": "/long SYMBOL USDT [LEVERAGE] — e.g. /long BTC 50 10; a limit order adds "
+    "@ PRICE: /long BTC 50 10 @ 64000 (also @64k, or @-1% below the last price)",
+    "short": "/short SYMBOL USDT [LEVERAGE] — e.g. /short ETH 100 5; a limit order adds "
+    "@ PRICE: /short ETH 100 5 @ 3500 (also @3.5k, or @+1% above the last price)",
     "close": "/close SYMBOL [PERCENT] — e.g. /close BTC 50 (no percent closes all of it)",
     "cancel": "/cancel ORDER_ID — the id /orders shows, or any unique start of it, "
     "e.g. /cancel 685bd851-9",
@@ -142,16 +146,20 @@ def handlers() -> list[Handler]:
 
 async def _open(update: Update, context: TradewindContext, side: PositionSide) -> None:
     user, message = sender(update)
-    args = context.args or []
+    args, limit = split_limit_price(context.args or [], USAGE[side.value])
     if len(args) not in (2, 3):
         await message.reply_html(escape(USAGE[side.value]))
         return
     leverage = args[2] if len(args) == 3 else None
-    card = await context.services.trading.open_card(user.id, side, args[0], args[1], leverage)
+    card = await context.services.trading.open_card(
+        user.id, side, args[0], args[1], leverage, limit
+    )
     await message.reply_html(render_open_card(card), reply_markup=_card_keys(card))
 
 
 def render_open_card(card: OpenCard) -> str:
+    if card.limit is not None:
+        return render_limit_card(card, card.limit)
     return "\n".join(
         [
             f"<b>Confirm {card.side.value.upper()} {symbol(card.symbol)}</b> · "
@@ -193,6 +201,8 @@ def render_placement(placed: Placement) -> str:
         return f"⏳ <b>Sent, outcome being checked</b>: {what}\n{note}"
     if placed.error is not None:
         return f"❌ <b>Not placed</b>: {what}\n{escape(placed.error)}"
+    if placed.resting:
+        return render_resting(placed, what)
     if placed.filled_qty <= 0 or placed.avg_price is None:
         return f"📨 <b>Order placed</b>: {what}\nOrder id: {escape(placed.order_id or '?')}"
     title = "Closed" if placed.closing else "Opened"

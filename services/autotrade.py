@@ -27,7 +27,7 @@ from decimal import Decimal
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, InsufficientFunds
 from core.exchange.ids import client_order_id
-from core.exchange.models import ZERO, Market, PositionSide, Ticker
+from core.exchange.models import ZERO, Market, OrderType, PositionSide, Ticker
 from core.lifecycle import ExecutionStatus, IntentStatus, Origin
 from db.repositories.executions import Candidate, ExecutionRecord, ExecutionRepository
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
@@ -69,6 +69,7 @@ BELOW_MINIMUM = "below minimum notional"
 DENIED = "symbol denied"
 NOT_LISTED = "symbol not listed"
 UNAVAILABLE = "exchange unavailable"
+POST_ONLY_TOOK = "post-only limit cancelled by the exchange: the price had moved through it"
 # A signal older than this is not looked at again after a restart, whatever the trader's limit.
 RESUME_WINDOW = timedelta(minutes=2)
 QUIET = frozenset({DENIED}) | STALE  # the trader's own filter said no: nothing to tell them
@@ -312,13 +313,17 @@ class AutoTrader:
         return replace(plan, intent=intent)
 
     def _intent(self, signal: SignalRecord, plan: _Plan, notional: Decimal) -> NewIntent | None:
-        """The market order for `notional` USDT, or None below the market's minimum."""
-        market, price = plan.market, plan.price
+        """The order for `notional` USDT (at market, or a limit at the signal's price when
+        the trader's `autotrade_entry` says so), or None below the market's minimum."""
+        market, strategy = plan.market, plan.candidate.strategy
+        limit = strategy.autotrade_entry == OrderType.LIMIT.value
+        price = market.round_price(signal.price) if limit else plan.price
+        if price <= 0:
+            return None
         qty = market.round_qty(notional / price)
         if qty <= 0 or qty < market.min_qty or qty * price < market.min_notional:
             return None
         side = PositionSide(signal.side)
-        strategy = plan.candidate.strategy
         take, stop = protective_levels(side, price, strategy.tp_pct, strategy.sl_pct, market)
         return NewIntent(
             client_order_id=plan.cid,
@@ -327,8 +332,10 @@ class AutoTrader:
             account_type=plan.account_type,
             symbol=market.symbol,
             side=side.opening_side.value,
-            order_type="market",
+            order_type=OrderType.LIMIT.value if limit else OrderType.MARKET.value,
             qty=qty,
+            price=price if limit else None,
+            post_only=limit and strategy.post_only,
             origin=Origin.AUTO,
             leverage=plan.leverage,
             take_profit=take,
@@ -372,10 +379,14 @@ class AutoTrader:
 
     async def _place(self, signal: SignalRecord, plan: _Plan, client: AccountClient) -> _Outcome:
         await client.set_leverage(plan.market.symbol, plan.leverage)
-        execution = await self._executor.place(client, plan.cid)
+        # A limit is read back once: a post-only one the venue cancelled must not count as placed.
+        limit = plan.candidate.strategy.autotrade_entry == OrderType.LIMIT.value
+        execution = await self._executor.place(client, plan.cid, await_fill=limit)
         intent = execution.intent
         if intent.status == IntentStatus.REJECTED:
             return self._failed(signal, plan, intent.error or "rejected", intent)
+        if intent.status == IntentStatus.CANCELLED and not intent.filled_qty:
+            return self._failed(signal, plan, POST_ONLY_TOOK, intent)
         now = self._clock.now()
         filled = intent.status == IntentStatus.FILLED and intent.avg_price is not None
         record = ExecutionRecord(

@@ -73,8 +73,8 @@ class AutoTradeReport:
 def opened_position(outcome: Outcome, signal: SignalRecord) -> ActivePosition | None:
     """The position an order just opened, so max positions counts it before the next sync."""
     intent = outcome.intent
-    if intent is None:
-        return None
+    if intent is None or (intent.order_type == "limit" and not intent.filled_qty):
+        return None  # a limit resting unfilled opened nothing yet; position sync sees its fill
     return ActivePosition(
         user_id=intent.user_id,
         exchange=intent.exchange,

@@ -87,8 +87,9 @@ class OrderExecutor:
     ) -> Execution:
         """Send the recorded intent unless it is settled; resolve any unknown outcome.
 
-        `await_fill`: a market order the venue reports as just accepted is looked up once,
-        so the intent settles with its fill (a trader waiting on a card wants the price).
+        `await_fill`: an order the venue reports as just accepted is looked up once, so the
+        intent settles with its fill (a trader waiting on a card wants the price), or, for a
+        limit, as resting, filled at once, or cancelled (a post-only that would have taken).
         """
         async with self._lock(client_order_id):
             intent = await self._require(client_order_id)
@@ -170,8 +171,8 @@ class OrderExecutor:
         )
 
     async def _fill_of(self, client: OrderPlacer, intent: IntentRecord, order: Order) -> Order:
-        """A market order some venues report as just accepted: look up its fill once."""
-        if order.status is not OrderStatus.OPEN or intent.order_type != OrderType.MARKET.value:
+        """An order some venues report as just accepted: look up what became of it once."""
+        if order.status is not OrderStatus.OPEN:
             return order
         try:
             return await client.fetch_order(intent.symbol, client_order_id=intent.client_order_id)
@@ -222,4 +223,5 @@ def _request(intent: IntentRecord) -> OrderRequest:
         reduce_only=intent.reduce_only,
         take_profit=intent.take_profit,
         stop_loss=intent.stop_loss,
+        post_only=intent.post_only,
     )

@@ -103,6 +103,11 @@ def auto_trade(
                 f"🤖 Auto-trade filled: {what} {qty} at {record.fill_price} "
                 f"(signal {signal.price}, {slip:+.2f} %){levels}"
             )
+        elif intent is not None and intent.order_type == "limit" and intent.price is not None:
+            text = (
+                f"🤖 Auto-trade limit placed: {what} {qty} at {intent.price} (the signal's "
+                f"price), resting until it fills or expires (limit_order_ttl_min){levels}"
+            )
         else:
             text = f"🤖 Auto-trade placed: {what} {qty} (signal price {signal.price}){levels}"
     return Notice(
@@ -154,18 +159,39 @@ def position_opened(row: ActivePosition, qty: Decimal, price: Decimal) -> str:
     return escape(f"Position opened: {_describe(row, qty)} at {price}")
 
 
-def order_expired(order: PendingOrder, chat_id: int) -> Notice:
-    """A resting limit order cancelled because it outlived the owner's time-to-live."""
+def order_expired(
+    order: PendingOrder,
+    chat_id: int,
+    filled: Decimal | None = None,
+    avg_price: Decimal | None = None,
+) -> Notice:
+    """A resting limit order cancelled because it outlived the owner's time-to-live; what
+    filled of it before then (None: not known) stays, and is said."""
+    what = f"{order.side} {order.qty} {order.symbol} at {order.price}"
+    if filled is None:
+        outcome = ""
+    elif filled <= 0:
+        outcome = " Nothing had filled."
+    else:
+        at = f" at {_num(avg_price)}" if avg_price is not None else ""
+        rest = _num(order.qty - filled)
+        outcome = f" {_num(filled)} of {order.qty} had filled{at}; the other {rest} is cancelled."
     return Notice(
         user_id=order.user_id,
         chat_id=chat_id,
         kind=NoticeKind.FILL,
         text=escape(
-            f"Limit order expired and cancelled: {order.side} {order.qty} {order.symbol} "
-            f"at {order.price}, open since {order.created_at:%Y-%m-%d %H:%M} UTC."
+            f"Limit order expired and cancelled: {what}, open since "
+            f"{order.created_at:%Y-%m-%d %H:%M} UTC.{outcome}"
         ),
         dedup_key=f"expiry:{order.client_order_id}",
     )
+
+
+def _num(value: Decimal) -> str:
+    """A quantity or price as exact as it is, without trailing zeros or an exponent."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def order_settled(intent: IntentRecord, chat_id: int) -> Notice:

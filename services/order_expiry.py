@@ -4,7 +4,9 @@ Position sync tracks the limit orders Tradewind placed, each due at its creation
 owner's `limit_order_ttl_min`; this job cancels the due ones on the exchange, concurrently
 under each venue's shared budget. An order the exchange no longer has (filled or cancelled
 meanwhile) is closed without a cancel; one the exchange cannot be reached for stays due and
-is tried again on the next run. Outcomes, intents and notices commit in one transaction.
+is tried again on the next run. An order that filled in part before its time keeps that
+part (the position sync and fill ledger record it like any fill); the rest is cancelled and
+the notice says how much filled. Outcomes, intents and notices commit in one transaction.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Protocol
 
 from core.clock import Clock
 from core.exchange.errors import ExchangeError, OrderNotFound
+from core.exchange.models import ZERO, Order
 from core.lifecycle import IntentStatus, LimitStatus
 from db.repositories.intents import IntentRepository, IntentUpdate
 from db.repositories.pending_orders import PendingOrder, PendingOrderRepository
@@ -25,6 +30,25 @@ from services.exchanges import ExchangeGateway
 from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+
+class OrderReader(Protocol):
+    async def fetch_order(
+        self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Order: ...
+
+
+@dataclass(slots=True, frozen=True)
+class _Outcome:
+    status: LimitStatus
+    order: Order | None = None  # as it ended, for an order Tradewind cancelled
+
+
+def _filled(order: Order | None) -> tuple[Decimal, Decimal | None]:
+    """How much of the order filled before its cancel, and at what average price."""
+    if order is None or order.filled_qty <= 0:
+        return ZERO, None
+    return order.filled_qty, order.avg_price
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,17 +96,18 @@ class OrderExpiry:
         outcomes = await asyncio.gather(*(self._cancel(order) for order in due))
         done = [(o, outcome) for o, outcome in zip(due, outcomes, strict=True) if outcome]
         await self._commit(done)
-        cancelled = sum(1 for _, outcome in done if outcome == LimitStatus.EXPIRED)
+        cancelled = sum(1 for _, outcome in done if outcome.status == LimitStatus.EXPIRED)
         return ExpiryReport(len(due), cancelled, len(done) - cancelled, len(due) - len(done))
 
-    async def _cancel(self, order: PendingOrder) -> str | None:
+    async def _cancel(self, order: PendingOrder) -> _Outcome | None:
         """Expired once cancelled, closed if the exchange no longer has it, None to retry."""
         account = self._gateway.account(order.user_id, order.exchange, order.account_type)
         try:
             async with self._slots:
-                await account.cancel_order(order.symbol, order.exchange_order_id)
+                cancelled = await account.cancel_order(order.symbol, order.exchange_order_id)
+                final = await self._final(account, order, cancelled)
         except OrderNotFound:
-            return LimitStatus.CLOSED
+            return _Outcome(LimitStatus.CLOSED)
         except ExchangeError as error:
             log.warning(
                 "expiry of %s for user %s failed: %s",
@@ -91,24 +116,39 @@ class OrderExpiry:
                 error.message,
             )
             return None
-        return LimitStatus.EXPIRED
+        return _Outcome(LimitStatus.EXPIRED, final)
 
-    async def _commit(self, done: Sequence[tuple[PendingOrder, str]]) -> None:
+    async def _final(self, account: OrderReader, order: PendingOrder, cancelled: Order) -> Order:
+        """The order as it ended, with what filled before the cancel: venues answer a
+        cancel with little more than the id, so it is read back once."""
+        try:
+            return await account.fetch_order(order.symbol, order_id=order.exchange_order_id)
+        except ExchangeError as error:  # cancelled all the same; what filled is learnt later
+            log.info("expired %s not read back: %s", order.client_order_id, error.message)
+            return cancelled
+
+    async def _commit(self, done: Sequence[tuple[PendingOrder, _Outcome]]) -> None:
         if not done:
             return
-        expired = [order for order, outcome in done if outcome == LimitStatus.EXPIRED]
-        users = await self._users.get_many(sorted({o.user_id for o in expired}))
+        expired = [(o, out.order) for o, out in done if out.status == LimitStatus.EXPIRED]
+        users = await self._users.get_many(sorted({o.user_id for o, _ in expired}))
         told = [
-            notices.order_expired(o, users[o.user_id].chat_id)
-            for o in expired
+            notices.order_expired(o, users[o.user_id].chat_id, *_filled(final))
+            for o, final in expired
             if o.user_id in users
         ]
         now = self._clock.now()
-        change = IntentUpdate(
-            IntentStatus.CANCELLED, error="expired: older than limit_order_ttl_min"
-        )
+        error = "expired: older than limit_order_ttl_min"
+        change = IntentUpdate(IntentStatus.CANCELLED, error=error)
+        untouched = [o.client_order_id for o, final in expired if not _filled(final)[0]]
         async with self._work.begin() as work:
             tx = work.tx
-            await self._pending.finish_many([(o.order_row_id, out) for o, out in done], tx)
-            await self._intents.update_many([o.client_order_id for o in expired], change, now, tx)
+            await self._pending.finish_many([(o.order_row_id, out.status) for o, out in done], tx)
+            await self._intents.update_many(untouched, change, now, tx)
+            for o, final in expired:
+                if final is not None and final.filled_qty > 0:  # the intent keeps that part
+                    kept = replace(IntentUpdate.of_order(final), status=IntentStatus.CANCELLED)
+                    await self._intents.update(
+                        o.client_order_id, replace(kept, error=error), now, tx
+                    )
             await work.notify(told)

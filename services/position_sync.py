@@ -1,8 +1,8 @@
 """Position sync: `active_positions` follows what the exchanges hold, and closes get logged.
 
-Every run reads the accounts with open positions or with orders in the last hour: their
-positions and open orders through the client pool and the shared cache (a trader who just
-looked costs no request). Then, per account:
+Every run reads the accounts with open positions, orders in the last hour or a tracked limit
+order still resting: their positions and open orders through the client pool and the shared
+cache (a trader who just looked costs no request). Then, per account:
 - a position that shrank or vanished was closed: what nobody logged yet (a close on the
   exchange itself, a take profit or stop loss the venue triggered) becomes a `trade_logs`
   row, and the trader is told (STOP for TP/SL/liquidation, FILL otherwise). Paper closes
@@ -129,7 +129,9 @@ class PositionSync:
         stored: dict[AccountKey, list[ActivePosition]] = defaultdict(list)
         for row in await self._positions.all():
             stored[row.account].append(row)
-        accounts = sorted(set(stored) | await self._positions.recent_accounts(now - RECENT))
+        recent = await self._positions.recent_accounts(now - RECENT)
+        resting = await self._pending.open_accounts(now)  # a limit may fill hours later
+        accounts = sorted(set(stored) | recent | resting)
         started = time.perf_counter()
         snapshots = await asyncio.gather(*(self._read(account) for account in accounts))
         report, changes = SyncReport(accounts=len(accounts)), _Changes()

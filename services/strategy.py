@@ -73,7 +73,9 @@ _RANGES = {
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
 }
-KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz", "report_time")
+KEYS = (*_RANGES, "auto_trade", "post_only", "autotrade_entry", "allow", "deny", "tz",
+        "report_time")  # fmt: skip
+_ENTRIES = ("market", "limit")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
     "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
@@ -174,6 +176,13 @@ class StrategyService:
                 note = "Each market's own maximum is checked when you trade."
             elif name == "auto_trade":
                 record, note = self._auto_trade_switched(current, record)
+            elif name == "post_only" and record.post_only:
+                note = "A limit order priced to fill at once is refused instead of taking."
+            elif name == "autotrade_entry" and record.autotrade_entry == "limit":
+                note = (
+                    "Auto-trade now rests a limit at the signal's price; it is cancelled "
+                    f"after {record.limit_order_ttl_min} min unfilled (limit_order_ttl_min)."
+                )
             return await self._store(record, name, note)
 
     def _auto_trade_switched(
@@ -237,11 +246,20 @@ def _zone_names() -> dict[str, str]:
 
 def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
     """How one numeric or on/off setting changes a record (refused here if out of range)."""
-    if key == "auto_trade":
-        text = value.strip().lower()
+    text = value.strip().lower()
+    if key in ("auto_trade", "post_only"):
         if text not in _ON | _OFF:
-            raise InvalidInput("auto_trade must be on or off, e.g. /set auto_trade on.")
+            raise InvalidInput(f"{key} must be on or off, e.g. /set {key} on.")
+        if key == "post_only":
+            return lambda record: replace(record, post_only=text in _ON)
         return lambda record: replace(record, auto_trade=text in _ON)
+    if key == "autotrade_entry":
+        if text not in _ENTRIES:
+            raise InvalidInput(
+                "autotrade_entry must be market (enter at once) or limit (a limit order at "
+                "the signal's price), e.g. /set autotrade_entry limit."
+            )
+        return lambda record: replace(record, autotrade_entry=text)
     bounds = _RANGES.get(key)
     if bounds is None:
         near = difflib.get_close_matches(key, KEYS, n=1)

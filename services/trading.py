@@ -19,7 +19,15 @@ from core.clock import Clock
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.exchange.errors import ExchangeError, InvalidOrder
 from core.exchange.ids import client_order_id
-from core.exchange.models import ZERO, Order, OrderStatus, Position, PositionSide, Side
+from core.exchange.models import (
+    ZERO,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionSide,
+    Side,
+)
 from core.lifecycle import UNRESOLVED, CloseReason, IntentStatus, Origin
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 from services.account_client import AccountClient
@@ -35,11 +43,13 @@ from services.amounts import (
     taker_fee,
     usdt_range,
 )
-from services.cards import CardExpired, CloseCard, OpenCard, Placement
+from services.cards import CardExpired, CloseCard, LimitTerms, OpenCard, Placement
+from services.cards import placement as _placement
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService, TradeLog
 from services.licenses import LicenseService
+from services.limit_orders import RestingOrders, limit_terms, opening_fee_estimate
 from services.market import MarketService
 from services.strategy import StrategyService
 
@@ -71,8 +81,10 @@ class TradingService:
         gateway: ExchangeGateway,
         history: HistoryService,
         clock: Clock,
+        resting: RestingOrders,
     ) -> None:
         self._intents = intents
+        self._resting = resting
         self._executor = executor
         self._accounts = accounts
         self._market = market
@@ -83,9 +95,16 @@ class TradingService:
         self._clock = clock
 
     async def open_card(
-        self, user_id: int, side: PositionSide, symbol: str, amount: str, leverage: str | None
+        self,
+        user_id: int,
+        side: PositionSide,
+        symbol: str,
+        amount: str,
+        leverage: str | None,
+        limit: str | None = None,
     ) -> OpenCard:
-        """Price a market order of `amount` USDT and keep it as a draft for Confirm."""
+        """Price an order of `amount` USDT, at market or resting at the `limit` price
+        (`64000`, `64k`, `-1%`), and keep it as a draft for Confirm."""
         await self._require_licence(user_id)
         account = await self._accounts.require_active(user_id)
         market = await self._market.resolve(account.exchange, symbol)
@@ -95,13 +114,15 @@ class TradingService:
             if leverage is not None
             else check_leverage(settings.leverage, market.max_leverage, "Your /strategy leverage")
         )
-        price = (await self._market.ticker(account.exchange, market.symbol)).last
+        last = (await self._market.ticker(account.exchange, market.symbol)).last
+        terms = None if limit is None else limit_terms(side, limit, last, market, settings)
+        price = last if terms is None else terms.price
         balance = await self._account(account).balance(fresh=True)
         notional_asked = parse_usdt(amount, usdt_range(market, price, balance.available, lev))
         qty = market.round_qty(notional_asked / price)
         take, stop = protective_levels(side, price, settings.tp_pct, settings.sl_pct, market)
         cid, expires = await self._draft(
-            account, market.symbol, side.opening_side, qty, Origin.MANUAL, lev, take, stop
+            account, market.symbol, side.opening_side, qty, Origin.MANUAL, lev, take, stop, terms
         )
         notional = qty * price
         return OpenCard(
@@ -116,9 +137,10 @@ class TradingService:
             margin=notional / lev,
             take_profit=take,
             stop_loss=stop,
-            fee=taker_fee(notional),
+            fee=opening_fee_estimate(notional, terms),
             expires_at=expires,
             tick=market.tick_size,
+            limit=terms,
         )
 
     async def close_card(self, user_id: int, symbol: str, percent: str | None) -> CloseCard:
@@ -178,7 +200,7 @@ class TradingService:
         """Place the caller's draft exactly once; a repeat press gets the recorded outcome."""
         intent = await self._owned(user_id, cid)
         if intent.status != IntentStatus.DRAFT:
-            return self._recorded(intent)
+            return await self._recorded(intent)
         now = self._clock.now()
         if intent.expires_at is None or intent.expires_at <= now:
             await self._intents.close_draft(cid, user_id, IntentStatus.EXPIRED, now)
@@ -186,7 +208,9 @@ class TradingService:
         if not intent.reduce_only:
             await self._require_licence(user_id)
         if not await self._intents.claim_draft(cid, user_id, now):
-            return self._recorded(await self._owned(user_id, cid))  # another press won, or time
+            return await self._recorded(
+                await self._owned(user_id, cid)
+            )  # another press won, or time
         try:
             account = self._gateway.account(user_id, intent.exchange, intent.account_type)
             return await self._place(account, intent)
@@ -238,6 +262,8 @@ class TradingService:
             await client.set_leverage(intent.symbol, intent.leverage)
         execution = await self._executor.place(client, intent.client_order_id, await_fill=True)
         record = execution.intent
+        if record.order_type == OrderType.LIMIT.value:
+            return await self._resting.placed(record)
         trade = None
         if position is not None and record.filled_qty and record.avg_price is not None:
             trade = await self._record_close(record, position)
@@ -296,6 +322,7 @@ class TradingService:
         leverage: int | None,
         take_profit: Decimal | None = None,
         stop_loss: Decimal | None = None,
+        limit: LimitTerms | None = None,
     ) -> tuple[str, datetime]:
         cid = client_order_id(origin, account.user_id, uuid.uuid4().hex)
         expires = self._clock.now() + DRAFT_TTL
@@ -306,8 +333,10 @@ class TradingService:
             account_type=account.account_type,
             symbol=symbol,
             side=side.value,
-            order_type="market",
+            order_type=OrderType.MARKET.value if limit is None else OrderType.LIMIT.value,
             qty=qty,
+            price=None if limit is None else limit.price,
+            post_only=limit is not None and limit.post_only,
             origin=origin,
             status=IntentStatus.DRAFT,
             reduce_only=origin == Origin.CLOSE,
@@ -319,7 +348,7 @@ class TradingService:
         await self._executor.record(draft)
         return cid, expires
 
-    def _recorded(self, intent: IntentRecord) -> Placement:
+    async def _recorded(self, intent: IntentRecord) -> Placement:
         """The outcome of a card pressed before: settled, in flight, or never sent."""
         if intent.status in (
             IntentStatus.EXPIRED,
@@ -328,6 +357,8 @@ class TradingService:
             raise CardExpired("This card expired; send the command again for a fresh price.")
         if intent.status == IntentStatus.CANCELLED and intent.attempts == 0:
             raise CardExpired("This card was cancelled; send the command again.")
+        if intent.order_type == OrderType.LIMIT.value and intent.status not in UNRESOLVED:
+            return replace(await self._resting.placed(intent, track=False), repeated=True)
         return _placement(intent, error=intent.error, repeated=True)
 
     async def _owned(self, user_id: int, cid: str) -> IntentRecord:
@@ -382,33 +413,3 @@ def _account_of(account: AccountRef) -> tuple[int, str, str]:
 
 def _find(positions: Sequence[Position], symbol: str) -> Position | None:
     return next((p for p in positions if p.symbol == symbol and p.qty > 0), None)
-
-
-def _placement(
-    intent: IntentRecord,
-    *,
-    error: str | None = None,
-    repeated: bool = False,
-    trade: TradeLog | None = None,
-) -> Placement:
-    side = Side(intent.side)
-    opened = side if not intent.reduce_only else side.opposite
-    return Placement(
-        client_order_id=intent.client_order_id,
-        account=AccountRef(intent.user_id, 0, intent.exchange, intent.account_type).label,
-        symbol=intent.symbol,
-        side=PositionSide.LONG if opened is Side.BUY else PositionSide.SHORT,
-        closing=intent.reduce_only,
-        qty=intent.qty,
-        filled_qty=intent.filled_qty or ZERO,
-        avg_price=intent.avg_price,
-        fee=intent.fee or ZERO,
-        order_id=intent.exchange_order_id,
-        leverage=intent.leverage,
-        take_profit=intent.take_profit,
-        stop_loss=intent.stop_loss,
-        error=error,
-        repeated=repeated,
-        in_flight=intent.status in UNRESOLVED,
-        trade=trade,
-    )

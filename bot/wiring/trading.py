@@ -14,6 +14,7 @@ from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
 from services.licenses import LicenseService
+from services.limit_orders import RestingOrders
 from services.market import MarketService
 from services.order_expiry import OrderExpiry
 from services.paper_settlement import PaperSettlement
@@ -79,6 +80,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             gateway=exchanges,
             history=history,
             clock=clock,
+            resting=RestingOrders(repos.pending, strategy, clock),
         ),
         portfolio=PortfolioService(exchanges, accounts, market),
         autotrader=AutoTrader(

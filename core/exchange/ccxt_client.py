@@ -259,6 +259,9 @@ class CcxtClient:
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
         if request.reduce_only:
             params["reduceOnly"] = True
+        if request.post_only and request.order_type is OrderType.LIMIT:
+            # ccxt's unified flag: Bybit timeInForce PostOnly, Binance GTX, OKX post_only.
+            params["postOnly"] = True
         if request.take_profit is not None:
             params["takeProfit"] = {"triggerPrice": float(request.take_profit)}
         if request.stop_loss is not None:

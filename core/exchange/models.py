@@ -198,6 +198,7 @@ class OrderRequest:
     reduce_only: bool = False
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
+    post_only: bool = False  # a limit that must rest: refused rather than filled as taker
 
 
 @dataclass(slots=True, frozen=True)

@@ -314,6 +314,13 @@ def _check(request: OrderRequest, market: Market, last: Decimal) -> _Checked:
         if request.price is None or market.round_price(request.price) <= 0:
             raise InvalidOrder(EXCHANGE, "a limit order needs a positive price")
         price = market.round_price(request.price)
+        if request.post_only and (price >= last if request.side is Side.BUY else price <= last):
+            where = "at or above" if request.side is Side.BUY else "at or below"
+            raise InvalidOrder(
+                EXCHANGE,
+                f"post-only {request.side} order refused: its price {price} is {where} the "
+                f"last price {last}, so it would fill at once as taker",
+            )
     value = qty * (price or last)
     if not request.reduce_only and value < market.min_notional:
         raise InvalidOrder(

@@ -53,6 +53,7 @@ _CANDIDATES = """
 SELECT s.user_id, u.chat_id, s.size_usdt, s.risk_pct, s.leverage, s.tp_pct, s.sl_pct,
     s.max_positions, s.auto_trade, s.min_score, s.allow_symbols, s.deny_symbols,
     s.limit_order_ttl_min, s.auto_trade_since, s.max_drift_pct, s.max_signal_age_s,
+    s.post_only, s.autotrade_entry,
     COALESCE(l.active = 1 AND l.end_at > :now, 0) AS licensed,
     c.exchange, c.account_type,
     (SELECT COUNT(*) FROM active_positions p

@@ -41,6 +41,7 @@ class IntentRecord:
     expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    post_only: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +63,7 @@ class NewIntent:
     stop_loss: Decimal | None = None
     signal_id: int | None = None
     expires_at: datetime | None = None
+    post_only: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,13 +91,13 @@ _COLUMNS = (
     "client_order_id, user_id, exchange, account_type, symbol, side, order_type, qty, price, "
     "reduce_only, leverage, take_profit, stop_loss, origin, signal_id, status, "
     "exchange_order_id, filled_qty, avg_price, fee, error, attempts, expires_at, created_at, "
-    "updated_at"
+    "updated_at, post_only"
 )
 _INSERT = """
 INSERT INTO order_intents (client_order_id, user_id, exchange, account_type, symbol, side,
     order_type, qty, price, reduce_only, leverage, take_profit, stop_loss, origin, signal_id,
-    status, expires_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    status, expires_at, created_at, updated_at, post_only)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (client_order_id) DO NOTHING
 """
 _GET = f"SELECT {_COLUMNS} FROM order_intents WHERE client_order_id = ?"
@@ -302,6 +304,7 @@ def _insert_params(new: NewIntent, now: datetime) -> tuple[object, ...]:
         None if new.expires_at is None else to_ms(new.expires_at),
         to_ms(now),
         to_ms(now),
+        int(new.post_only),
     )
 
 
@@ -332,4 +335,5 @@ def _record(row: Row) -> IntentRecord:
         expires_at=from_ms(row["expires_at"]),
         created_at=from_ms_req(row["created_at"]),
         updated_at=from_ms_req(row["updated_at"]),
+        post_only=bool(row["post_only"]),
     )

@@ -54,11 +54,17 @@ _DUE = (
 _OPEN_FOR_USER = (
     f"SELECT {_COLUMNS} FROM pending_limit_orders WHERE user_id = ? AND status = '{OPEN}'"
 )
+# Accounts with a limit still resting: position sync reads them however old the order is.
+_OPEN_ACCOUNTS = (
+    "SELECT user_id, exchange, account_type FROM pending_limit_orders "
+    f"WHERE status = '{OPEN}' AND expires_at > ?"
+)
 _FINISH = f"UPDATE pending_limit_orders SET status = ? WHERE id = ? AND status = '{OPEN}'"
 
 HOT_QUERIES = (
     HotQuery("pending_orders.due", _DUE, (0, 100)),
     HotQuery("pending_orders.open_for_user", _OPEN_FOR_USER, (1,)),
+    HotQuery("pending_orders.open_accounts", _OPEN_ACCOUNTS, (0,)),
 )
 
 
@@ -95,6 +101,13 @@ class PendingOrderRepository(Repository):
     async def open_for_user(self, user_id: int) -> list[PendingOrder]:
         rows = await self.store.fetchall("pending_orders.open_for_user", _OPEN_FOR_USER, (user_id,))
         return [_record(row) for row in rows]
+
+    async def open_accounts(self, now: datetime) -> set[tuple[int, str, str]]:
+        """(user, exchange, account type) of every account with a tracked order resting."""
+        rows = await self.store.fetchall(
+            "pending_orders.open_accounts", _OPEN_ACCOUNTS, (to_ms(now),)
+        )
+        return {(row[0], row[1], row[2]) for row in rows}
 
     async def finish_many(self, outcomes: Sequence[tuple[int, str]], tx: Tx | None = None) -> int:
         """Close tracked orders: (row id, expired | closed)."""

@@ -36,22 +36,26 @@ class StrategyRecord:
     max_signal_age_s: int = 120  # skip a signal older than this
     timezone: str = "UTC"  # IANA name: where the trader's days begin in reports
     report_time: str | None = None  # HH:MM local: daily (and Monday weekly) report; None: off
+    post_only: bool = False  # limit orders only rest (maker); one that would take is refused
+    autotrade_entry: str = "market"  # market | limit (at the signal's price)
 
 
 _COLUMNS = (
     "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
     "min_score, allow_symbols, deny_symbols, limit_order_ttl_min, auto_trade_since, "
-    "max_drift_pct, max_signal_age_s, timezone, report_time"
+    "max_drift_pct, max_signal_age_s, timezone, report_time, post_only, autotrade_entry"
 )
 _GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
 _AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
 _UPSERT = """
 INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
     max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
-    auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, updated_at)
+    auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, post_only,
+    autotrade_entry, updated_at)
 VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
     :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min,
-    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :now)
+    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :post_only,
+    :autotrade_entry, :now)
 ON CONFLICT (user_id) DO UPDATE SET
     size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
     leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
@@ -60,7 +64,8 @@ ON CONFLICT (user_id) DO UPDATE SET
     deny_symbols = excluded.deny_symbols, limit_order_ttl_min = excluded.limit_order_ttl_min,
     auto_trade_since = excluded.auto_trade_since, max_drift_pct = excluded.max_drift_pct,
     max_signal_age_s = excluded.max_signal_age_s, timezone = excluded.timezone,
-    report_time = excluded.report_time, updated_at = excluded.updated_at
+    report_time = excluded.report_time, post_only = excluded.post_only,
+    autotrade_entry = excluded.autotrade_entry, updated_at = excluded.updated_at
 """
 
 HOT_QUERIES = (
@@ -113,6 +118,8 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
         "max_signal_age_s": record.max_signal_age_s,
         "timezone": record.timezone,
         "report_time": record.report_time,
+        "post_only": int(record.post_only),
+        "autotrade_entry": record.autotrade_entry,
         "now": to_ms(now),
     }
 
@@ -147,4 +154,6 @@ def strategy_from_row(row: Row) -> StrategyRecord:
         # (a row's `in` looks at its values: its names are asked for).
         timezone=row["timezone"] if "timezone" in names else "UTC",
         report_time=row["report_time"] if "report_time" in names else None,
+        post_only=bool(row["post_only"]) if "post_only" in names else False,
+        autotrade_entry=row["autotrade_entry"] if "autotrade_entry" in names else "market",
     )

@@ -136,6 +136,16 @@ def new_order(server: Any, account: Account | None, params: Params) -> Any:
     kind = params.get("type", "")
     if kind not in ("MARKET", "LIMIT"):
         raise BinanceError(400, -1116, "Invalid orderType.")
+    tif = params.get("timeInForce") or ("GTC" if kind == "LIMIT" else "")
+    if kind == "LIMIT" and tif not in ("GTC", "IOC", "FOK", "GTX"):
+        raise BinanceError(400, -1115, "Invalid timeInForce.")
+    if tif == "GTX" and _takes(server, inst.symbol, params):
+        raise BinanceError(
+            400,
+            -5022,
+            "Due to the order could not be executed as maker, the Post Only order will be "
+            "rejected. The order will not be recorded in the order history",
+        )
     order = server.engine.create_order(
         acct,
         {
@@ -145,12 +155,18 @@ def new_order(server: Any, account: Account | None, params: Params) -> Any:
             "orderType": kind.capitalize(),
             "qty": params.get("quantity", ""),
             "price": params.get("price", ""),
-            "timeInForce": "GTC" if kind == "LIMIT" else "IOC",
+            "timeInForce": {"GTX": "PostOnly", "": "IOC"}.get(tif, tif),
             "orderLinkId": cid,
             "reduceOnly": params.get("reduceOnly", "false"),
         },
     )
     return order_json(server, order)
+
+
+def _takes(server: Any, symbol: str, params: Params) -> bool:
+    """Whether a limit order at its price would trade at once against the last price."""
+    price, last = Decimal(params.get("price") or "0"), server.market.last(symbol)
+    return price >= last if params.get("side") == "BUY" else price <= last
 
 
 def algo_order(server: Any, account: Account | None, params: Params) -> Any:

@@ -310,6 +310,12 @@ class Engine:
         if new == 0 or (old and (new > 0) != (old > 0)):
             self._position_reset(acct, pos, flat=new == 0)
 
+    def fill_part(self, acct: Account, order: Order, qty: Decimal) -> None:
+        """Trade `qty` of a resting limit order at its own price, as maker: a partial fill."""
+        if order.order_type != "Limit" or not order.is_open or qty >= order.qty - order.cum_qty:
+            raise ValueError("a partial fill needs a resting limit order and less than its rest")
+        self._fill(acct, order, qty, order.price, maker=True)
+
     def _position_reset(self, acct: Account, pos: Position, *, flat: bool) -> None:
         pos.take_profit = pos.stop_loss = Decimal(0)
         for order in acct.orders.values():

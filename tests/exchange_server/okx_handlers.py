@@ -140,7 +140,7 @@ def place_order(server: Any, account: Account | None, params: Params) -> Any:
             raise OkxError("51016", "Duplicated clOrdId", in_data=True)
         del acct.by_link[cid]
     kind = params.get("ordType")
-    if kind not in ("market", "limit"):
+    if kind not in ("market", "limit", "post_only"):
         raise OkxError("51000", "Parameter ordType error")
     tpsl: dict[str, str] = {}
     for algo in params.get("attachAlgoOrds") or []:
@@ -156,7 +156,9 @@ def place_order(server: Any, account: Account | None, params: Params) -> Any:
             "category": "linear",
             "symbol": inst.symbol,
             "side": str(params.get("side", "")).capitalize(),
-            "orderType": str(kind).capitalize(),
+            "orderType": "Market" if kind == "market" else "Limit",
+            # OKX accepts a crossing post_only order and cancels it at once, as Bybit does.
+            "timeInForce": "PostOnly" if kind == "post_only" else "",
             "qty": str(size * ct_val(inst)),
             "price": str(params.get("px") or ""),
             "orderLinkId": cid,

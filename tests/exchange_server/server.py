@@ -140,6 +140,11 @@ class ExchangeServer:
         self.market.set_price(symbol, price)
         self.engine.on_price(symbol)
 
+    def fill_part(self, api_key: str, link_id: str, qty: Decimal | str) -> None:
+        """Fill part of the account's resting limit order (by client id) at its price."""
+        acct = self.account(api_key)
+        self.engine.fill_part(acct, acct.by_link[link_id], Decimal(qty))
+
     def price(self, symbol: str) -> Decimal:
         return self.market.last(symbol)
 

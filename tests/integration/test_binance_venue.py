@@ -185,3 +185,23 @@ async def test_429_and_418_are_rate_limits(
     with pytest.raises(RateLimited) as caught:
         await client.fetch_balance()
     assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+
+
+async def test_post_only_is_gtx_and_one_that_would_take_is_refused(
+    client: CcxtClient, server: BinanceServer
+) -> None:
+    def limit(cid: str, price: str) -> OrderRequest:
+        return OrderRequest(
+            BTC, Side.BUY, OrderType.LIMIT, Decimal("0.01"), cid, price=Decimal(price),
+            post_only=True,
+        )  # fmt: skip
+
+    resting = await client.create_order(limit("twgtx1", "59000"))
+    assert (resting.filled_qty, server.account(KEY).by_link["twgtx1"].time_in_force) == (
+        0,
+        "PostOnly",
+    )
+    with pytest.raises(DomainInvalidOrder) as refused:
+        await client.create_order(limit("twgtx2", "60500"))  # above the last price: it would take
+    assert "Post Only order will be rejected" in refused.value.message
+    assert "twgtx2" not in server.account(KEY).by_link  # not recorded, as on Binance

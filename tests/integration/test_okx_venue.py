@@ -183,3 +183,19 @@ async def test_open_orders_beyond_okxs_page_of_100_are_all_listed(client: CcxtCl
             OrderRequest(BTC, Side.BUY, OrderType.LIMIT, Decimal("0.001"), f"twmany{n}", price)
         )
     assert len(await client.fetch_open_orders()) == 105
+
+
+async def test_post_only_is_an_order_type_and_one_that_would_take_is_cancelled(
+    client: CcxtClient, server: OkxServer
+) -> None:
+    def limit(cid: str, price: str) -> OrderRequest:
+        return OrderRequest(
+            BTC, Side.BUY, OrderType.LIMIT, Decimal("0.01"), cid, price=Decimal(price),
+            post_only=True,
+        )  # fmt: skip
+
+    await client.create_order(limit("twpo1", "59000"))
+    assert server.account(KEY).by_link["twpo1"].time_in_force == "PostOnly"
+    await client.create_order(limit("twpo2", "60500"))  # above the last price: it would take
+    taken = await client.fetch_order(BTC, client_order_id="twpo2")
+    assert (taken.status.value, taken.filled_qty) == ("cancelled", 0)
