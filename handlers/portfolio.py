@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from html import escape
 from typing import TypeVar
 
@@ -25,7 +26,7 @@ from services.portfolio import BalanceView, OrderLine, OrdersView, PositionLine,
 
 COMMANDS = (
     CommandInfo("balance", "Equity, free margin and unrealised PnL", keyboard=True),
-    CommandInfo("positions", "Open positions with PnL and Close buttons", keyboard=True),
+    CommandInfo("positions", "Open positions with PnL, Close and TP/SL buttons", keyboard=True),
     CommandInfo("orders", "Open orders with Cancel buttons", keyboard=True),
 )
 
@@ -151,17 +152,23 @@ def render_positions(view: PositionsView, page: int) -> Page:
         summary = f"{_count(count, complete)} open · {upnl}{_page_note(page, pages)}"
         blocks = [_position(n, line) for n, line in enumerate(items, page * PAGE_SIZE + 1)]
         text = "\n\n".join([f"{head}\n{summary}{_bound(count, complete)}", *blocks])
-    rows = [
-        [
-            _key(
-                f"Close {line.position.symbol} {line.position.side}",
-                callback_data("cl", line.market_id),
-            )
-        ]
-        for line in items
-    ]
+    rows = []
+    for n, line in enumerate(items, page * PAGE_SIZE + 1):
+        close = f"Close {line.position.symbol} {line.position.side}"
+        rows.append([_key(close, callback_data("cl", line.market_id))])
+        rows.append(_manage_keys(n, view.account.credential_id, line.market_id))
     rows.append(_navigation("pr", view.account.credential_id, page, pages))
     return text, InlineKeyboardMarkup(rows)
+
+
+def _manage_keys(n: int, account_id: int, market_id: str) -> list[InlineKeyboardButton]:
+    """Change TP, change SL, SL to break-even, remove TP/SL (handled in handlers.manage)."""
+    return [
+        _key(f"{n}. TP", callback_data("mt", account_id, market_id)),
+        _key(f"{n}. SL", callback_data("ms", account_id, market_id)),
+        _key(f"{n}. SL→BE", callback_data("mb", account_id, market_id)),
+        _key(f"{n}. ✖ TP/SL", callback_data("mx", account_id, market_id)),
+    ]
 
 
 def render_orders(view: OrdersView, page: int) -> Page:
@@ -192,8 +199,12 @@ def _position(n: int, line: PositionLine) -> str:
         f"Entry {price(p.entry_price, tick)} · mark {price(p.mark_price, tick)}\n"
         f"uPnL <b>{signed(p.unrealised_pnl)} USDT</b> ({pct(p.pnl_pct)} of margin)\n"
         f"Liq. {level(p.liquidation_price, tick)} · TP {level(p.take_profit, tick)} · "
-        f"SL {level(p.stop_loss, tick)}"
+        f"SL {level(p.stop_loss, tick)}{_trailing(p.trailing_distance, tick)}"
     )
+
+
+def _trailing(distance: Decimal | None, tick: Decimal | None) -> str:
+    return f" · trailing {price(distance, tick)}" if distance else ""
 
 
 def _order(n: int, line: OrderLine) -> str:

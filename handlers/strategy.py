@@ -64,6 +64,8 @@ def render_strategy(s: StrategyRecord) -> str:
         " (min_score)",
         f"Auto-trade skips a signal once the price moved over <b>{_num(s.max_drift_pct)}%</b>"
         f" (max_drift_pct) or it is older than <b>{s.max_signal_age_s} s</b> (max_signal_age_s)",
+        f"Trailing stop by default: <b>{_pct_or_off(s.trail_pct)}</b> (trail_pct), from a profit"
+        f" of <b>{_pct_or_off(s.trail_activation_pct)}</b> (trail_activation_pct)",
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
@@ -95,6 +97,8 @@ def render_change(change: SettingChange) -> str:
         "deny": _symbols(s.deny_symbols, "none"),
         "tz": escape(s.timezone),
         "report_time": escape(s.report_time or "off"),
+        "trail_pct": _pct_or_off(s.trail_pct),
+        "trail_activation_pct": _pct_or_off(s.trail_activation_pct),
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."
@@ -104,6 +108,10 @@ def _num(value: Decimal) -> str:
     """A setting as typed: 50, 1.5, 0.25 (no exponent, no trailing zeros)."""
     text = f"{value:,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _pct_or_off(value: Decimal | None) -> str:
+    return "off" if value is None else f"{_num(value)}%"
 
 
 def _symbols(symbols: tuple[str, ...], empty: str) -> str:

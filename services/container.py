@@ -29,6 +29,7 @@ from services.outbox import Outbox
 from services.paper_settlement import PaperSettlement
 from services.payments import PaymentService
 from services.portfolio import PortfolioService
+from services.position_management import PositionManagementService
 from services.position_sync import PositionSync
 from services.price_alerts import PriceAlertService
 from services.promos import PromoService
@@ -39,6 +40,7 @@ from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
+from services.trailing import TrailingService
 from services.user_admin import UserAdminService
 from services.users import UserService
 from services.warming import CacheWarmer
@@ -88,6 +90,8 @@ class Services:
     reports: ReportService
     scheduled_reports: ScheduledReports
     charts: ChartService
+    position_management: PositionManagementService
+    trailing: TrailingService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

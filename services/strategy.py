@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 MAX_SYMBOLS = 50
+MAINTENANCE_PCT = Decimal("0.5")  # the maintenance margin rate venues charge small positions
 MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
 _CLEAR = {"-", "none", "clear"}
 _ON, _OFF = {"on", "true", "yes", "1", "enable"}, {"off", "false", "no", "0", "disable"}
@@ -72,7 +73,12 @@ _RANGES = {
     "max_signal_age_s": _Range(
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
+    "trail_pct": _Range(Decimal("0.1"), Decimal(50), "a trailing distance", "1.5", " % (or off)"),
+    "trail_activation_pct": _Range(
+        Decimal("0.1"), Decimal(500), "a profit to start trailing at", "2", " % (or off)"
+    ),
 }
+_CLEARABLE = {"trail_pct", "trail_activation_pct"}
 KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz", "report_time")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
@@ -85,6 +91,8 @@ _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "limit_order_ttl_min": lambda r, n: replace(r, limit_order_ttl_min=int(n)),
     "max_drift_pct": lambda r, n: replace(r, max_drift_pct=n),
     "max_signal_age_s": lambda r, n: replace(r, max_signal_age_s=int(n)),
+    "trail_pct": lambda r, n: replace(r, trail_pct=n),
+    "trail_activation_pct": lambda r, n: replace(r, trail_activation_pct=n),
 }
 
 
@@ -174,6 +182,8 @@ class StrategyService:
                 note = "Each market's own maximum is checked when you trade."
             elif name == "auto_trade":
                 record, note = self._auto_trade_switched(current, record)
+            if name in ("sl_pct", "leverage"):
+                note = " ".join(filter(None, [note, liquidation_warning(record)]))
             return await self._store(record, name, note)
 
     def _auto_trade_switched(
@@ -235,8 +245,23 @@ def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
+def liquidation_warning(record: StrategyRecord) -> str:
+    """Words when the default stop loss at the default leverage sits beyond liquidation
+    (isolated margin: about 100 / leverage % from the entry, less the maintenance margin)."""
+    reach = Decimal(100) / record.leverage - MAINTENANCE_PCT
+    if record.sl_pct < reach:
+        return ""
+    return (
+        f"⚠️ At {record.leverage}× a position is liquidated about {reach:.2f} % from its entry, "
+        f"before your {record.sl_pct:f} % stop loss: lower sl_pct below {reach:.2f} or the "
+        "leverage."
+    )
+
+
 def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
     """How one numeric or on/off setting changes a record (refused here if out of range)."""
+    if key in _CLEARABLE and value.strip().lower() in _OFF | _CLEAR:
+        return lambda record: _cleared(record, key)
     if key == "auto_trade":
         text = value.strip().lower()
         if text not in _ON | _OFF:
@@ -249,6 +274,12 @@ def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
         raise InvalidInput(f"There is no setting “{key[:30]}”.{hint} Keys: {', '.join(KEYS)}.")
     number = _number(value, bounds, key)
     return lambda record: _SETTERS[key](record, number)
+
+
+def _cleared(record: StrategyRecord, key: str) -> StrategyRecord:
+    if key == "trail_pct":
+        return replace(record, trail_pct=None)
+    return replace(record, trail_activation_pct=None)
 
 
 def _number(value: str, bounds: _Range, key: str) -> Decimal:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
+from bot.wiring.manage import build_management
 from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.reports import build_reports
 from bot.wiring.trading import build_trading
@@ -41,6 +42,7 @@ async def build_services(
     trading = await build_trading(shared, business.licenses)
     market = build_market(shared, trading.exchanges)
     reports = build_reports(shared, trading.market, trading.exchanges)
+    manage = build_management(shared, trading)
     t, b = trading, business
     return Services(
         clock=clock,
@@ -81,4 +83,6 @@ async def build_services(
         reports=reports.reports,
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
+        position_management=manage.positions,
+        trailing=manage.trailing,
     )

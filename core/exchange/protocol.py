@@ -14,6 +14,7 @@ from core.exchange.models import (
     PagedList,
     Position,
     Ticker,
+    TradingStop,
 )
 
 
@@ -56,5 +57,12 @@ class ExchangeClient(Protocol):
     ) -> Order: ...
 
     async def set_leverage(self, symbol: str, leverage: int) -> None: ...
+
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """Set, move or remove an open position's TP, SL and trailing stop.
+
+        A venue without position-level levels refuses with `InvalidOrder`, saying so.
+        """
+        ...
 
     async def close(self) -> None: ...

@@ -36,22 +36,26 @@ class StrategyRecord:
     max_signal_age_s: int = 120  # skip a signal older than this
     timezone: str = "UTC"  # IANA name: where the trader's days begin in reports
     report_time: str | None = None  # HH:MM local: daily (and Monday weekly) report; None: off
+    trail_pct: Decimal | None = None  # default trailing distance, % of the price; None: none
+    trail_activation_pct: Decimal | None = None  # ... trailing from this profit; None: at once
 
 
 _COLUMNS = (
     "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
     "min_score, allow_symbols, deny_symbols, limit_order_ttl_min, auto_trade_since, "
-    "max_drift_pct, max_signal_age_s, timezone, report_time"
+    "max_drift_pct, max_signal_age_s, timezone, report_time, trail_pct, trail_activation_pct"
 )
 _GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
 _AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
 _UPSERT = """
 INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
     max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
-    auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, updated_at)
+    auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, trail_pct,
+    trail_activation_pct, updated_at)
 VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
     :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min,
-    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :now)
+    :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :trail_pct,
+    :trail_activation_pct, :now)
 ON CONFLICT (user_id) DO UPDATE SET
     size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
     leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
@@ -60,7 +64,8 @@ ON CONFLICT (user_id) DO UPDATE SET
     deny_symbols = excluded.deny_symbols, limit_order_ttl_min = excluded.limit_order_ttl_min,
     auto_trade_since = excluded.auto_trade_since, max_drift_pct = excluded.max_drift_pct,
     max_signal_age_s = excluded.max_signal_age_s, timezone = excluded.timezone,
-    report_time = excluded.report_time, updated_at = excluded.updated_at
+    report_time = excluded.report_time, trail_pct = excluded.trail_pct,
+    trail_activation_pct = excluded.trail_activation_pct, updated_at = excluded.updated_at
 """
 
 HOT_QUERIES = (
@@ -113,6 +118,8 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
         "max_signal_age_s": record.max_signal_age_s,
         "timezone": record.timezone,
         "report_time": record.report_time,
+        "trail_pct": to_text(record.trail_pct),
+        "trail_activation_pct": to_text(record.trail_activation_pct),
         "now": to_ms(now),
     }
 
@@ -147,4 +154,8 @@ def strategy_from_row(row: Row) -> StrategyRecord:
         # (a row's `in` looks at its values: its names are asked for).
         timezone=row["timezone"] if "timezone" in names else "UTC",
         report_time=row["report_time"] if "report_time" in names else None,
+        trail_pct=to_dec(row["trail_pct"]) if "trail_pct" in names else None,
+        trail_activation_pct=(
+            to_dec(row["trail_activation_pct"]) if "trail_activation_pct" in names else None
+        ),
     )
