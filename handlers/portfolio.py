@@ -152,11 +152,19 @@ def render_positions(view: PositionsView, page: int) -> Page:
         summary = f"{_count(count, complete)} open · {upnl}{_page_note(page, pages)}"
         blocks = [_position(n, line) for n, line in enumerate(items, page * PAGE_SIZE + 1)]
         text = "\n\n".join([f"{head}\n{summary}{_bound(count, complete)}", *blocks])
-    rows = []
-    for n, line in enumerate(items, page * PAGE_SIZE + 1):
-        close = f"Close {line.position.symbol} {line.position.side}"
-        rows.append([_key(close, callback_data("cl", line.market_id))])
-        rows.append(_manage_keys(n, view.account.credential_id, line.market_id))
+    rows = [
+        [
+            _key(
+                f"Close {line.position.symbol} {line.position.side}",
+                callback_data("cl", line.market_id),
+            )
+        ]
+        for line in items
+    ]
+    first, account = page * PAGE_SIZE + 1, view.account.credential_id
+    if items:  # Refresh right under the Close buttons, as before; TP/SL keys below it
+        rows.append([_key("🔄 Refresh", callback_data("pr", account, page))])
+        rows += [_manage_keys(n, account, line.market_id) for n, line in enumerate(items, first)]
     rows.append(_navigation("pr", view.account.credential_id, page, pages))
     return text, InlineKeyboardMarkup(rows)
 
