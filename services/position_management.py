@@ -83,7 +83,11 @@ class PositionManagementService:
                 f"You have no open {market.base} position on {account.label}. "
                 "/positions lists yours."
             )
-        price = (await self._market.ticker(account.exchange, market.symbol)).last
+        # The fresh position's mark: the shared ticker snapshot may be seconds old, and a
+        # level checked against an old price is refused by the venue or set on the wrong side.
+        price = found[0].mark_price
+        if not price:
+            price = (await self._market.ticker(account.exchange, market.symbol)).last
         return Held(account, market, found[0], price)
 
     async def take_profit(
