@@ -66,7 +66,9 @@ def test_the_index_fires_what_every_stop_checked_by_hand_fires(
         found = book.due(prices)
         fired = {f.id for f in found.fired}
         expected = {
-            i for i, m in models.items() if m.stop.symbol in prices and m.step(prices[m.stop.symbol])
+            i
+            for i, m in models.items()
+            if m.stop.symbol in prices and m.step(prices[m.stop.symbol])
         }
         assert fired == expected
         assert len(found.fired) == len(fired)  # each once
