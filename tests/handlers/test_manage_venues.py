@@ -17,7 +17,7 @@ from tests.exchange_server import ExchangeServer
 from tests.exchange_server.binance import BinanceServer
 from tests.handlers.test_manage import _licensed, keys, reply, said, sent
 from tests.handlers.test_trading import _open
-from tests.harness import BotHarness, running_bot
+from tests.harness import running_bot
 
 TRADER = 42
 KEY, SECRET = "manage-key", "manage-secret"
