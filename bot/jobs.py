@@ -106,7 +106,14 @@ def schedule_jobs(
 
     async def trail_stops() -> str | None:
         report = await services.trailing.check()
-        return str(report) if report.fired else None
+        moved = await services.ladders.check()  # ladders whose first part filled: SL to entry
+        done = [str(report)] if report.fired else []
+        done += (
+            [f"{moved} stop losses moved to break-even after a ladder's first part"]
+            if moved
+            else []
+        )
+        return "; ".join(done) or None
 
     async def settle_then_resume() -> str | None:
         # Everything an earlier run left unknown is settled first, so auto-trading resumes

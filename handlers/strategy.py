@@ -9,6 +9,7 @@ from telegram import Update
 
 from handlers.base import Handler, command, sender
 from handlers.context import CommandInfo, TradewindContext
+from services.ladder_rungs import describe
 from services.strategy import KEYS, SettingChange, StrategyRecord
 
 COMMANDS = (
@@ -65,7 +66,10 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Auto-trade skips a signal once the price moved over <b>{_num(s.max_drift_pct)}%</b>"
         f" (max_drift_pct) or it is older than <b>{s.max_signal_age_s} s</b> (max_signal_age_s)",
         f"Trailing stop by default: <b>{_pct_or_off(s.trail_pct)}</b> (trail_pct), from a profit"
-        f" of <b>{_pct_or_off(s.trail_activation_pct)}</b> (trail_activation_pct)",
+        f" of <b>{_pct_or_off(s.trail_activation_pct, 'none')}</b> (trail_activation_pct)",
+        f"Take-profit ladder: <b>{escape(describe(s.tp_ladder))}</b> (tp_ladder), stop loss to"
+        f" break-even after its first part: <b>{'on' if s.ladder_breakeven else 'off'}</b>"
+        " (ladder_breakeven)",
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
@@ -98,7 +102,9 @@ def render_change(change: SettingChange) -> str:
         "tz": escape(s.timezone),
         "report_time": escape(s.report_time or "off"),
         "trail_pct": _pct_or_off(s.trail_pct),
-        "trail_activation_pct": _pct_or_off(s.trail_activation_pct),
+        "trail_activation_pct": _pct_or_off(s.trail_activation_pct, "off (trailing at once)"),
+        "tp_ladder": escape(describe(s.tp_ladder)),
+        "ladder_breakeven": "on" if s.ladder_breakeven else "off",
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."
@@ -110,8 +116,8 @@ def _num(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _pct_or_off(value: Decimal | None) -> str:
-    return "off" if value is None else f"{_num(value)}%"
+def _pct_or_off(value: Decimal | None, off: str = "off") -> str:
+    return off if value is None else f"{_num(value)}%"
 
 
 def _symbols(symbols: tuple[str, ...], empty: str) -> str:

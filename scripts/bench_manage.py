@@ -139,12 +139,13 @@ def run(alert_count: int, stop_count: int) -> tuple[str, list[Row], dict[str, in
             passes.append(time.perf_counter() - start)
             start = time.perf_counter()
             expected_alerts = brute_alerts(levels, prices)
-            expected_moved, expected_fired = set(), set()
+            expected_moved: set[tuple[str, str]] = set()
+            expected_fired: set[int] = set()
             for stop_id, follow in list(follows.items()):
-                moved, fired = follow.step(prices[follow.stop.symbol])
-                if moved:
+                went, hit = follow.step(prices[follow.stop.symbol])
+                if went:
                     expected_moved.add((follow.stop.symbol, follow.stop.side))
-                if fired:
+                if hit:
                     expected_fired.add(stop_id)
                     del follows[stop_id]
             loops.append(time.perf_counter() - start)

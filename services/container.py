@@ -19,6 +19,7 @@ from services.charts import ChartService
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
+from services.ladder import LadderService
 from services.licenses import LicenseService
 from services.market import MarketService
 from services.market_registry import MarketRegistry
@@ -92,6 +93,7 @@ class Services:
     charts: ChartService
     position_management: PositionManagementService
     trailing: TrailingService
+    ladders: LadderService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

@@ -18,6 +18,7 @@ from core.errors import InvalidInput
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
+from services.ladder_rungs import parse_ladder
 from services.market import MarketService, SymbolNotFound, lookup
 
 __all__ = [
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 MAX_SYMBOLS = 50
+LADDER_NOTE = (
+    "Placed as reduce-only limit orders when an entry fills; it replaces the single take "
+    "profit (tp_pct) of those positions."
+)
 MAINTENANCE_PCT = Decimal("0.5")  # the maintenance margin rate venues charge small positions
 MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
 _CLEAR = {"-", "none", "clear"}
@@ -79,7 +84,16 @@ _RANGES = {
     ),
 }
 _CLEARABLE = {"trail_pct", "trail_activation_pct"}
-KEYS = (*_RANGES, "auto_trade", "allow", "deny", "tz", "report_time")
+KEYS = (
+    *_RANGES,
+    "auto_trade",
+    "allow",
+    "deny",
+    "tz",
+    "report_time",
+    "tp_ladder",
+    "ladder_breakeven",
+)
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
     "risk_pct": lambda r, n: replace(r, risk_pct=n, size_usdt=None),
@@ -152,6 +166,12 @@ class StrategyService:
             async with self._changing:
                 current = await self.settings(user_id)
                 return await self._store(replace(current, timezone=zone), "tz")
+        if name == "tp_ladder":
+            ladder = parse_ladder(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                note = "" if ladder is None else LADDER_NOTE
+                return await self._store(replace(current, tp_ladder=ladder), name, note)
         if name == "report_time":
             at = report_time(value)
             async with self._changing:
@@ -262,6 +282,11 @@ def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
     """How one numeric or on/off setting changes a record (refused here if out of range)."""
     if key in _CLEARABLE and value.strip().lower() in _OFF | _CLEAR:
         return lambda record: _cleared(record, key)
+    if key == "ladder_breakeven":
+        text = value.strip().lower()
+        if text not in _ON | _OFF:
+            raise InvalidInput("ladder_breakeven must be on or off, e.g. /set ladder_breakeven on.")
+        return lambda record: replace(record, ladder_breakeven=text in _ON)
     if key == "auto_trade":
         text = value.strip().lower()
         if text not in _ON | _OFF:

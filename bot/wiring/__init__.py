@@ -85,4 +85,5 @@ async def build_services(
         charts=reports.charts,
         position_management=manage.positions,
         trailing=manage.trailing,
+        ladders=manage.ladders,
     )

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from bot.wiring.core import Shared
 from bot.wiring.trading import Trading
+from db.repositories.ladders import LadderRepository
 from db.repositories.trailing import TrailingRepository
+from services.ladder import LadderService
 from services.position_management import PositionManagementService
 from services.trailing import TrailingService
 
@@ -16,6 +18,7 @@ from services.trailing import TrailingService
 class Management:
     positions: PositionManagementService
     trailing: TrailingService
+    ladders: LadderService
 
 
 def build_management(s: Shared, t: Trading) -> Management:
@@ -24,4 +27,8 @@ def build_management(s: Shared, t: Trading) -> Management:
         s.clock,
     )  # fmt: skip
     positions = PositionManagementService(t.accounts, t.exchanges, t.market, t.strategy, trailing)
-    return Management(positions, trailing)
+    ladders = LadderService(
+        LadderRepository(s.store), t.strategy, t.market, t.exchanges, t.executor, s.clock
+    )
+    t.executor.when_opening_fills(ladders.on_filled)
+    return Management(positions, trailing, ladders)

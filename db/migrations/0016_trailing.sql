@@ -27,3 +27,21 @@ CREATE TABLE trailing_stops (
     UNIQUE (user_id, exchange, account_type, symbol)
 );
 CREATE INDEX ix_trailing_stops_exchange ON trailing_stops (exchange, symbol);
+
+-- A take-profit ladder: up to three parts as `PCT:SHARE` pairs (2:50,4:30,8:20: half the
+-- position 2 % in profit, ...), placed as reduce-only limit orders once the entry fills;
+-- NULL: none. With ladder_breakeven the stop loss moves to the entry once the first fills.
+ALTER TABLE strategy_settings ADD COLUMN tp_ladder TEXT;
+ALTER TABLE strategy_settings ADD COLUMN ladder_breakeven INTEGER NOT NULL DEFAULT 1;
+
+-- Ladders waiting for their first part to fill, to move the stop loss to the entry then.
+CREATE TABLE ladder_watches (
+    first_order   TEXT PRIMARY KEY,  -- the first part's client order id
+    user_id       INTEGER NOT NULL,
+    exchange      TEXT NOT NULL,
+    account_type  TEXT NOT NULL,
+    symbol        TEXT NOT NULL,
+    side          TEXT NOT NULL CHECK (side IN ('long','short')),
+    entry         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
