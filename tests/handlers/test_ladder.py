@@ -5,6 +5,7 @@ entry after the first one, with a restart in between."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,30 @@ from core.exchange.credentials import ApiCredentials
 from core.exchange.models import OrderType
 from core.paper.engine import EventKind
 from tests.exchange_server import ExchangeServer
-from tests.handlers.test_manage import _licensed, bot, reply  # noqa: F401 - the fixture
-from tests.handlers.test_manage_venues import KEY, SECRET, _btc, server  # noqa: F401
+from tests.handlers.test_manage import _licensed, reply
+from tests.handlers.test_manage_venues import KEY, SECRET, _btc
 from tests.handlers.test_trading import _open
 from tests.harness import BotHarness, running_bot
 
 TRADER = 42
 BTC = "BTC/USDT:USDT"
+
+
+@pytest.fixture
+async def paper(tmp_path: Path) -> AsyncIterator[BotHarness]:
+    async with running_bot(tmp_path) as harness:
+        await harness.send(TRADER, "/start")
+        await harness.services.accounts.connect(TRADER, "paper", "paper")
+        await _licensed(harness)
+        yield harness
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ExchangeServer]:
+    async with ExchangeServer(symbols=10, seed=5) as running:
+        running.add_account(KEY, SECRET, Decimal("10000"))
+        running.set_price("BTCUSDT", "60000")
+        yield running
 
 
 @pytest.mark.parametrize(
@@ -35,14 +53,15 @@ BTC = "BTC/USDT:USDT"
         ("2%:50,2%:20", "Two parts at the same distance."),
     ],
 )
-async def test_wrong_ladders_are_refused(bot: BotHarness, value: str, expected: str) -> None:  # noqa: F811
-    assert expected in await reply(bot, f"/set tp_ladder {value}")
-    assert (await bot.services.strategy.settings(TRADER)).tp_ladder is None
+async def test_wrong_ladders_are_refused(paper: BotHarness, value: str, expected: str) -> None:
+    assert expected in await reply(paper, f"/set tp_ladder {value}")
+    assert (await paper.services.strategy.settings(TRADER)).tp_ladder is None
 
 
 async def test_paper_ladder_is_placed_after_the_entry_and_fills_part_by_part(
-    bot: BotHarness,  # noqa: F811
+    paper: BotHarness,
 ) -> None:
+    bot = paper
     text = await reply(bot, "/set tp_ladder 4%:30, 2%:50 ,8%:20")
     assert text.startswith("✅ tp_ladder is now 2%:50, 4%:30, 8%:20.\nPlaced as reduce-only")
     assert "2%:50, 4%:30, 8%:20" in await reply(bot, "/strategy")
@@ -73,8 +92,7 @@ async def test_paper_ladder_is_placed_after_the_entry_and_fills_part_by_part(
 
 
 async def test_bybit_ladder_moves_the_stop_to_break_even_across_a_restart(
-    tmp_path: Path,
-    server: ExchangeServer,  # noqa: F811
+    tmp_path: Path, server: ExchangeServer
 ) -> None:
     options: dict[str, Any] = {"exchange_urls": {"bybit": server.base_url}}
     async with running_bot(tmp_path, **options) as bot:
