@@ -10,11 +10,14 @@ existing exposure needs no licence.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.errors import InvalidInput, NotFound
+from core.errors import DomainError, InvalidInput, NotFound
+from core.exchange.errors import ExchangeError
 from core.exchange.models import ZERO, Market, Position, PositionSide, TradingStop
+from db.repositories.intents import IntentRecord
 from db.repositories.trailing import TrailingRecord
 from services import position_levels as levels
 from services.accounts import AccountRef, AccountService
@@ -22,6 +25,8 @@ from services.exchanges import ExchangeGateway
 from services.market import MarketService
 from services.strategy import StrategyService
 from services.trailing import TrailingService
+
+log = logging.getLogger(__name__)
 
 NATIVE_TRAILING = frozenset({"bybit", "paper"})  # venues that trail a position themselves
 _OFF = {"off", "none", "0", "stop", "remove", "-"}
@@ -180,6 +185,24 @@ class PositionManagementService:
             )
         change = StopChange(held, "trail", trail_distance=gap, trail_activation=start)
         return await self._apply(change)
+
+    async def on_opened(self, entry: IntentRecord) -> StopChange | None:
+        """Trail a freshly filled entry by the trader's `trail_pct`, if they set one (and
+        it is on their active account, where /trail would act)."""
+        settings = await self._strategy.settings(entry.user_id)
+        if settings.trail_pct is None or entry.reduce_only:
+            return None
+        account = await self._accounts.active(entry.user_id)
+        if account is None or (account.exchange, account.account_type) != (
+            entry.exchange,
+            entry.account_type,
+        ):
+            return None
+        try:
+            return await self.trail(entry.user_id, entry.symbol, None)
+        except (DomainError, ExchangeError) as error:
+            log.warning("no trailing stop on %s: %s", entry.client_order_id, error)
+            return None
 
     async def bot_trail(self, user_id: int, symbol: str) -> TrailingRecord | None:
         """The trailing stop the bot keeps on the trader's position, if any."""

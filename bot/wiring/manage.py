@@ -31,4 +31,5 @@ def build_management(s: Shared, t: Trading) -> Management:
         LadderRepository(s.store), t.strategy, t.market, t.exchanges, t.executor, s.clock
     )
     t.executor.when_opening_fills(ladders.on_filled)
+    t.executor.when_opening_fills(positions.on_opened)  # the strategy's trail_pct
     return Management(positions, trailing, ladders)

@@ -280,3 +280,14 @@ async def test_set_sl_pct_warns_past_liquidation(bot: BotHarness) -> None:
     assert "trail_pct must be a trailing distance from 0.1 to 50" in await reply(
         bot, "/set trail_pct 90"
     )
+
+
+async def test_the_strategy_trail_pct_trails_every_new_entry(bot: BotHarness) -> None:
+    assert "trail_pct is now 1.5%" in await reply(bot, "/set trail_pct 1.5")
+    await _open(bot, TRADER, "/long BTC 100 5")
+    held = await position(bot)
+    assert (
+        held.trailing_distance
+        == ((held.mark_price * Decimal("0.015")) / TICK).quantize(Decimal(1)) * TICK
+    )
+    assert "trailing " in await reply(bot, "/positions")
