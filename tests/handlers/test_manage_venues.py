@@ -1,7 +1,8 @@
 """TP/SL and trailing stops on the local exchange servers, through the real Application and
 real ccxt: Bybit's own trading-stop (TP, break-even after a move, a trailing stop with an
 activation price that follows and fires), and on Binance, which has no position-level
-levels, a refusal for TP/SL and a trailing stop the bot keeps, across a restart."""
+levels, TP/SL as whole-position conditional orders and a trailing stop the bot keeps,
+across a restart."""
 
 from __future__ import annotations
 
@@ -102,7 +103,16 @@ async def binance() -> AsyncIterator[BinanceServer]:
         yield running
 
 
-async def test_binance_refuses_tp_sl_and_the_bot_keeps_its_trailing_stop(
+def _levels(server: BinanceServer) -> dict[str, str]:
+    algos = server.algos(server.account(KEY))
+    return {
+        a["orderType"]: f"{Decimal(str(a['triggerPrice'])).normalize():f}"
+        for a in algos
+        if a["algoStatus"] == "NEW"
+    }
+
+
+async def test_binance_tp_sl_as_conditional_orders_and_the_bot_keeps_its_trailing_stop(
     tmp_path: Path, binance: BinanceServer
 ) -> None:
     options: dict[str, Any] = {"exchange_urls": {"binance": binance.base_url}}
@@ -111,7 +121,12 @@ async def test_binance_refuses_tp_sl_and_the_bot_keeps_its_trailing_stop(
         await bot.services.accounts.connect(TRADER, "binance", "live", ApiCredentials(KEY, SECRET))
         await _licensed(bot)
         await _open(bot, TRADER, "/long BTC 100 5")
-        assert "not supported on Binance" in await reply(bot, "/tp BTC +3%")
+        assert "set at 61,800.0" in await reply(bot, "/tp BTC +3%")
+        assert _levels(binance) == {"TAKE_PROFIT_MARKET": "61800", "STOP_MARKET": "59100"}
+        assert "moved to 59,400.0" in await reply(bot, "/sl BTC 59400")  # tighter: at once
+        card = await reply(bot, "/sl BTC 59000")  # the stop read back from Binance: looser
+        assert card.startswith("⚠️ This moves the stop loss (59,400.0) to 59,000.0")
+        assert _levels(binance) == {"TAKE_PROFIT_MARKET": "61800", "STOP_MARKET": "59400"}
         text = await reply(bot, "/trail BTC 400")
         assert "the bot keeps it on every scan" in text
         report = await bot.services.trailing.check()
