@@ -213,8 +213,8 @@ async def store_peaks(stops: Sequence[TrailStop], moved: list[tuple[str, str, fl
                 await tx.executemany(
                     "bench.stops",
                     "INSERT INTO trailing_stops (user_id, exchange, account_type, symbol, side, "
-                    "distance, activation, peak, created_at, updated_at) "
-                    "VALUES (?, 'binance', 'live', ?, ?, ?, ?, ?, ?, ?)",
+                    "distance, activation, peak, entry, created_at, updated_at) "
+                    "VALUES (?, 'binance', 'live', ?, ?, ?, ?, ?, 1, ?, ?)",
                     [(s.id, s.symbol, s.side, s.distance, s.activation, s.peak, now, now)
                      for s in stops],
                 )  # fmt: skip

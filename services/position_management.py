@@ -177,9 +177,11 @@ class PositionManagementService:
             else levels.activation(activation, held.position, held.market)
         )
         if held.account.exchange not in NATIVE_TRAILING:
+            position = held.position
             await self._trailing.keep(
-                held.account, held.market, held.position.side, gap, start, held.price
-            )
+                held.account, held.market, position.side, gap, start, held.price,
+                position.entry_price,
+            )  # fmt: skip
             return StopChange(
                 held, "trail", trail_distance=gap, trail_activation=start, by_bot=True
             )

@@ -20,7 +20,7 @@ from decimal import Decimal
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import client_order_id
-from core.exchange.models import Market, OrderType, PositionSide, Ticker
+from core.exchange.models import Market, OrderType, Position, PositionSide, Ticker
 from core.lifecycle import Origin
 from db.repositories.intents import NewIntent
 from db.repositories.trailing import NewTrailing, TrailingRecord, TrailingRepository
@@ -83,6 +83,7 @@ class TrailingService:
         distance: Decimal,
         activation: Decimal | None,
         price: Decimal,
+        entry: Decimal,
     ) -> TrailingRecord:
         """Trail the account's position on `market` (replacing an earlier trailing stop)."""
         book = await self._ready(account.exchange)
@@ -91,7 +92,7 @@ class TrailingService:
         new = NewTrailing(
             account.user_id, account.exchange, account.account_type, market.symbol, side.value,
             float(distance), None if activation is None else float(activation),
-            float(price) if reached else None,
+            float(price) if reached else None, float(entry),
         )  # fmt: skip
         record = await self._repo.keep(new, self._clock.now())
         book.add(_stop(record))
@@ -150,8 +151,10 @@ class TrailingService:
             return
         client = self._gateway.account(record.user_id, record.exchange, record.account_type)
         try:
-            held = [p for p in await client.positions(fresh=True) if p.symbol == record.symbol]
-            if held and held[0].side.value == record.side:
+            found = [p for p in await client.positions(fresh=True) if p.symbol == record.symbol]
+            # Only the position it was set on: closed and opened again, it is another one.
+            held = [p for p in found if p.side.value == record.side and _same(p, record)]
+            if held:
                 cid = client_order_id("trail", record.id, record.created_at.timestamp())
                 await self._executor.record(
                     NewIntent(
@@ -194,6 +197,11 @@ class TrailingService:
                 books[exchange] = TrailBook.of(_stop(r) for r in records)
             self._books.update(books)
             self._loaded = True
+
+
+def _same(position: Position, record: TrailingRecord) -> bool:
+    """The position the stop was set on: its entry price is where it was then."""
+    return abs(float(position.entry_price) - record.entry) <= 1e-9 * max(record.entry, 1.0)
 
 
 def _stop(record: TrailingRecord) -> TrailStop:

@@ -22,6 +22,8 @@ CREATE TABLE trailing_stops (
     distance      REAL NOT NULL CHECK (distance > 0),
     activation    REAL,
     peak          REAL,
+    entry         REAL NOT NULL,  -- the position's entry when trailing began: a later
+                                  -- position on the symbol is not this stop's to close
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     UNIQUE (user_id, exchange, account_type, symbol)

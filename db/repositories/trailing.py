@@ -27,6 +27,7 @@ class NewTrailing:
     distance: float
     activation: float | None
     peak: float | None
+    entry: float
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,19 +41,22 @@ class TrailingRecord:
     distance: float
     activation: float | None
     peak: float | None
+    entry: float
     created_at: datetime
 
 
 _COLUMNS = (
-    "id, user_id, exchange, account_type, symbol, side, distance, activation, peak, created_at"
+    "id, user_id, exchange, account_type, symbol, side, distance, activation, peak, entry, "
+    "created_at"
 )
 _UPSERT = f"""
 INSERT INTO trailing_stops (user_id, exchange, account_type, symbol, side, distance,
-                            activation, peak, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            activation, peak, entry, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id, exchange, account_type, symbol) DO UPDATE SET
     side = excluded.side, distance = excluded.distance, activation = excluded.activation,
-    peak = excluded.peak, updated_at = excluded.updated_at
+    peak = excluded.peak, entry = excluded.entry, created_at = excluded.created_at,
+    updated_at = excluded.updated_at
 RETURNING {_COLUMNS}
 """
 _OF_EXCHANGE = f"SELECT {_COLUMNS} FROM trailing_stops WHERE exchange = ?"
@@ -92,7 +96,7 @@ class TrailingRepository(Repository):
         """Store the account's trailing stop on a symbol, replacing an earlier one."""
         params = (
             stop.user_id, stop.exchange, stop.account_type, stop.symbol, stop.side,
-            stop.distance, stop.activation, stop.peak, to_ms(now), to_ms(now),
+            stop.distance, stop.activation, stop.peak, stop.entry, to_ms(now), to_ms(now),
         )  # fmt: skip
         async with self._tx(tx) as t:
             row = await t.fetchone("trailing.upsert", _UPSERT, params)
@@ -154,5 +158,6 @@ def _record(row: Row) -> TrailingRecord:
         distance=float(row["distance"]),
         activation=None if row["activation"] is None else float(row["activation"]),
         peak=None if row["peak"] is None else float(row["peak"]),
+        entry=float(row["entry"]),
         created_at=from_ms_req(row["created_at"]),
     )

@@ -16,6 +16,7 @@ import pytest
 from core.exchange.credentials import ApiCredentials
 from tests.exchange_server import ExchangeServer
 from tests.exchange_server.binance import BinanceServer
+from tests.handlers.test_fees_both_legs import _close
 from tests.handlers.test_manage import _licensed, keys, reply, said, sent
 from tests.handlers.test_trading import _open
 from tests.harness import running_bot
@@ -152,4 +153,27 @@ async def test_binance_tp_sl_as_conditional_orders_and_the_bot_keeps_its_trailin
             "sendMessage", lambda c: "Trailing stop hit" in str(c.params.get("text"))
         )
         assert "LONG <b>BTC</b> at 60350" in str(call.params["text"])
+        assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
+
+
+async def test_a_bot_kept_stop_never_closes_a_later_position(
+    tmp_path: Path, binance: BinanceServer
+) -> None:
+    options: dict[str, Any] = {"exchange_urls": {"binance": binance.base_url}}
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "binance", "live", ApiCredentials(KEY, SECRET))
+        await _licensed(bot)
+        await _open(bot, TRADER, "/long BTC 100 5")
+        assert "the bot keeps it" in await reply(bot, "/trail BTC 400")  # stop at 59,600
+        await _close(bot, "/close BTC")
+        binance.set_price("BTCUSDT", "59900")
+        await _open(bot, TRADER, "/long BTC 100 5")  # another position, entered at 59,900
+        binance.set_price("BTCUSDT", "59500")  # under the old stop, above the new SL
+        bot.services.cache.cache("tickers").invalidate("binance")
+        report = await bot.services.trailing.check()
+        assert (report.fired, report.stops) == (1, 0)  # the old stop is gone...
+        client = bot.services.exchanges.account(TRADER, "binance", "live")
+        (held,) = await client.positions(fresh=True)  # ...and the new position stays open
+        assert held.entry_price == Decimal(59900)
         assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
