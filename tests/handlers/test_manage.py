@@ -79,11 +79,12 @@ async def last(bot: BotHarness) -> Decimal:
 
 async def test_tp_and_sl_in_every_accepted_form(bot: BotHarness) -> None:
     await _open(bot, TRADER, "/long BTC 100 5")
-    price = await last(bot)
+    price = await last(bot)  # the synthetic market drifts with time: compared within 0.5 %
     text = await reply(bot, "/tp BTC +3%")
-    tp = ((price * Decimal("1.03")) / TICK).quantize(Decimal(1)) * TICK
-    assert text.startswith(f"✅ Take profit of your LONG BTC set at {tp:,f}, +3.00 %")
-    assert (await position(bot)).take_profit == tp
+    assert text.startswith("✅ Take profit of your LONG BTC set at ") and ", +3.00 %" in text
+    tp = (await position(bot)).take_profit
+    assert tp is not None and f"set at {tp:,f}," in text
+    assert abs(tp / price - Decimal("1.03")) < Decimal("0.005")
 
     level = int(price * Decimal("1.1"))
     assert "set at" in await reply(bot, f"/tp btcusdt {level}")
@@ -187,10 +188,14 @@ async def test_position_buttons_change_tp_sl_break_even_and_remove(bot: BotHarne
     done = await bot.press(TRADER, sent(menu), keys(menu)[0][1])  # -1 %: tighter than -1.5 %
     assert texts(done)[0].startswith("✅ Stop loss of your LONG BTC moved to ")
 
-    # The synthetic market stands still within a test: not in profit, so no break-even
-    # (the local Bybit test moves the price and sees the stop go to the entry).
-    refused = await bot.press(TRADER, sent(listing), data["1. SL→BE"])
-    assert any("a stop at break-even would close the position at once" in t for t in said(refused))
+    # The synthetic market drifts on its own: in profit the stop goes to the entry, otherwise
+    # it is refused (the local Bybit test moves the price on purpose).
+    (words,) = said(await bot.press(TRADER, sent(listing), data["1. SL→BE"]))
+    held = await position(bot)
+    if "(break-even)" in words:
+        assert held.stop_loss == (held.entry_price / TICK).quantize(Decimal(1)) * TICK
+    else:
+        assert "a stop at break-even would close the position at once" in words
 
     card = await bot.press(TRADER, sent(listing), data["1. ✖ TP/SL"])
     assert texts(card)[0].startswith("⚠️ This removes the stop loss (and any trailing stop)")
@@ -211,9 +216,8 @@ async def test_paper_trailing_stop_follows_the_price_and_fires(bot: BotHarness) 
     text = await reply(bot, "/trail BTC 1%")
     assert "trails its stop loss" in text and "the exchange keeps it" in text
     distance = (await position(bot)).trailing_distance
-    assert distance == ((price / 100) / TICK).quantize(Decimal(1)) * TICK
+    assert distance is not None and abs(distance / price - Decimal("0.01")) < Decimal("0.0001")
     engine = bot.services.exchanges.paper_engine
-    assert distance is not None
     top = price * Decimal("1.05")
     report = await engine.on_prices({BTC: top})
     assert report.events == ()  # a new best moves the stop, fires nothing
@@ -286,8 +290,7 @@ async def test_the_strategy_trail_pct_trails_every_new_entry(bot: BotHarness) ->
     assert "trail_pct is now 1.5%" in await reply(bot, "/set trail_pct 1.5")
     await _open(bot, TRADER, "/long BTC 100 5")
     held = await position(bot)
-    assert (
-        held.trailing_distance
-        == ((held.mark_price * Decimal("0.015")) / TICK).quantize(Decimal(1)) * TICK
-    )
+    distance = held.trailing_distance
+    assert distance is not None
+    assert abs(distance / held.mark_price - Decimal("0.015")) < Decimal("0.0001")
     assert "trailing " in await reply(bot, "/positions")
