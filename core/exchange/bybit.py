@@ -17,7 +17,7 @@ from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
-from core.exchange.errors import AccountSetupRequired, OrderNotFound
+from core.exchange.errors import AccountSetupRequired, ExchangeError, OrderNotFound
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
 from core.exchange.models import ZERO, Candle, Market, Order, Ticker, TradingStop
@@ -129,11 +129,16 @@ class BybitClient(CcxtClient):
                 request[key] = "0" if value == ZERO else format(value, "f")
         if stop.trailing_distance and stop.trailing_activation:
             request["activePrice"] = format(stop.trailing_activation, "f")
-        await self.call(
-            "set_trading_stop",
-            lambda: self.api.privatePostV5PositionTradingStop(request),
-            retry=False,
-        )
+        try:
+            await self.call(
+                "set_trading_stop",
+                lambda: self.api.privatePostV5PositionTradingStop(request),
+                retry=False,
+            )
+        except ExchangeError as error:  # ccxt files 34040 as a plain error
+            if "not modified" not in error.message.lower():
+                raise
+            # the levels are already so: Bybit answers 34040 "not modified"
 
     async def check_account(self) -> None:
         """Tradewind trades one-way: in hedge mode Bybit lists a contract once per side

@@ -348,6 +348,8 @@ class Engine:
             )
         tp = pos.take_profit if tp is None else tp
         sl = pos.stop_loss if sl is None else sl
+        if (tp, sl) == (pos.take_profit, pos.stop_loss) and trailing in (None, pos.trailing_stop):
+            raise BybitError(34040, "not modified")
         check_tpsl("Buy" if pos.size > 0 else "Sell", self.market.last(inst.symbol), tp, sl)
         self.set_position_tpsl(acct, inst.symbol, tp, sl)
         if trailing is not None:

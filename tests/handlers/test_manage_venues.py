@@ -50,6 +50,7 @@ async def test_bybit_tp_break_even_and_a_trailing_stop_that_fires(
 
         assert "set at 61,800.0" in await reply(bot, "/tp BTC +3%")
         assert _btc(server).take_profit == Decimal("61800.0")
+        assert "set at 61,800.0" in await reply(bot, "/tp BTC 61800")  # Bybit: "not modified"
         assert "on the wrong side" in await reply(bot, "/sl BTC 60500")
         assert "moved to 59,400.0" in await reply(bot, "/sl BTC 59400")
         assert _btc(server).stop_loss == Decimal("59400.0")
