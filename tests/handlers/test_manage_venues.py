@@ -16,6 +16,7 @@ import pytest
 from core.exchange.credentials import ApiCredentials
 from tests.exchange_server import ExchangeServer
 from tests.exchange_server.binance import BinanceServer
+from tests.exchange_server.okx import OkxServer
 from tests.handlers.test_fees_both_legs import _close
 from tests.handlers.test_manage import _licensed, keys, reply, said, sent
 from tests.handlers.test_trading import _open
@@ -178,3 +179,19 @@ async def test_a_bot_kept_stop_never_closes_a_later_position(
         (held,) = await client.positions(fresh=True)  # ...and the new position stays open
         assert held.entry_price == Decimal(59900)
         assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
+
+
+async def test_okx_refuses_tp_sl_changes_and_trails_with_the_bot(tmp_path: Path) -> None:
+    async with OkxServer(symbols=10, seed=6) as okx:
+        okx.add_account(KEY, SECRET, Decimal("10000"), passphrase="phrase")
+        okx.set_price("BTCUSDT", "60000")
+        async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
+            await bot.send(TRADER, "/start")
+            credentials = ApiCredentials(KEY, SECRET, "phrase")
+            await bot.services.accounts.connect(TRADER, "okx", "live", credentials)
+            await _licensed(bot)
+            await _open(bot, TRADER, "/long BTC 100 5")
+            text = await reply(bot, "/tp BTC +3%")
+            assert "Changing TP/SL of an open position is not supported on OKX yet" in text
+            assert "the bot keeps it on every scan" in await reply(bot, "/trail BTC 1%")
+            assert (await bot.services.trailing.check()).stops == 1
