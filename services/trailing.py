@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.clock import Clock
+from core.errors import DomainError
 from core.exchange.errors import ExchangeError
 from core.exchange.ids import client_order_id
 from core.exchange.models import Market, OrderType, Position, PositionSide, Ticker
@@ -150,6 +151,7 @@ class TrailingService:
         if record is None:
             return
         client = self._gateway.account(record.user_id, record.exchange, record.account_type)
+        held = []
         try:
             found = [p for p in await client.positions(fresh=True) if p.symbol == record.symbol]
             # Only the position it was set on: closed and opened again, it is another one.
@@ -170,6 +172,8 @@ class TrailingService:
             self._records[fired.id] = record
             self._books[record.exchange].add(_stop(record))
             return
+        except DomainError as error:  # the account is gone (keys removed): so is its stop
+            log.info("trailing stop %s dropped: %s", fired.id, error)
         user = await self._users.get(record.user_id)
         async with self._work.begin() as work:
             await self._repo.delete([record.id], work.tx)
