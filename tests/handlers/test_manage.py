@@ -294,3 +294,30 @@ async def test_the_strategy_trail_pct_trails_every_new_entry(bot: BotHarness) ->
     assert distance is not None
     assert abs(distance / held.mark_price - Decimal("0.015")) < Decimal("0.0001")
     assert "trailing " in await reply(bot, "/positions")
+
+
+async def test_a_short_mirrors_every_level(bot: BotHarness) -> None:
+    await _open(bot, TRADER, "/short BTC 100 5")
+    price = await last(bot)
+    text = await reply(bot, "/tp BTC +3%")  # a gain for a short is below the price
+    assert ", -3.00 %" in text
+    tp = (await position(bot)).take_profit
+    assert tp is not None and abs(tp / price - Decimal("0.97")) < Decimal("0.005")
+    assert "must be below the last price" in await reply(bot, "/tp BTC 1000000")
+    text = await reply(bot, "/sl BTC -1%")  # a loss for a short is above the price
+    assert ", +1.00 %" in text
+    stop = (await position(bot)).stop_loss
+    assert stop is not None and stop > price
+    assert "is beyond your liquidation price" in await reply(bot, "/sl BTC -30%")
+    card = await reply(bot, "/sl BTC -2%")  # higher for a short: further, so asked first
+    assert card.startswith("⚠️ This moves the stop loss")
+    assert "removed" in await reply(bot, "/tp BTC off")  # it would take the profit first
+    assert "trails its stop loss" in await reply(bot, "/trail BTC 1%")
+    held = await position(bot)
+    assert held.trailing_distance is not None
+    engine = bot.services.exchanges.paper_engine
+    low = price * Decimal("0.95")
+    assert (await engine.on_prices({BTC: low})).events == ()  # a new best for a short
+    assert (await position(bot)).stop_loss == low + held.trailing_distance
+    report = await engine.on_prices({BTC: low + held.trailing_distance * 2})
+    assert report.count(EventKind.STOP_LOSS) == 1
