@@ -107,6 +107,17 @@ def schedule_jobs(
         report = await services.price_alerts.check()
         return str(report) if report.fired else None
 
+    async def trail_stops() -> str | None:
+        report = await services.trailing.check()
+        moved = await services.ladders.check()  # ladders whose first part filled: SL to entry
+        done = [str(report)] if report.fired else []
+        done += (
+            [f"{moved} stop losses moved to break-even after a ladder's first part"]
+            if moved
+            else []
+        )
+        return "; ".join(done) or None
+
     async def settle_then_resume() -> str | None:
         # Everything an earlier run left unknown is settled first, so auto-trading resumes
         # on orders whose outcome is known; a failure there must not stop the resume.
@@ -150,6 +161,7 @@ def schedule_jobs(
         ("registry_sync", sync_registry, services.registry.interval_s, 1),
         ("market_scan", scan_market, services.scanner.interval_s, services.scanner.interval_s),
         ("price_alerts", check_price_alerts, services.scanner.interval_s, 5),
+        ("trailing_stops", trail_stops, services.scanner.interval_s, 6),
         ("license_expiry", license_expiry, 3600, 30),
         ("broadcast_progress", broadcast_progress, BROADCAST_PROGRESS_S, 1),
         ("position_sync", sync_positions, 30, 15),

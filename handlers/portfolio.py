@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from html import escape
 from typing import TypeVar
 
@@ -25,7 +26,7 @@ from services.portfolio import BalanceView, OrderLine, OrdersView, PositionLine,
 
 COMMANDS = (
     CommandInfo("balance", "Equity, free margin and unrealised PnL", keyboard=True),
-    CommandInfo("positions", "Open positions with PnL and Close buttons", keyboard=True),
+    CommandInfo("positions", "Open positions with PnL, Close and TP/SL buttons", keyboard=True),
     CommandInfo("orders", "Open orders with Cancel buttons", keyboard=True),
 )
 
@@ -160,8 +161,22 @@ def render_positions(view: PositionsView, page: int) -> Page:
         ]
         for line in items
     ]
+    first, account = page * PAGE_SIZE + 1, view.account.credential_id
+    if items:  # Refresh right under the Close buttons, as before; TP/SL keys below it
+        rows.append([_key("🔄 Refresh", callback_data("pr", account, page))])
+        rows += [_manage_keys(n, account, line.market_id) for n, line in enumerate(items, first)]
     rows.append(_navigation("pr", view.account.credential_id, page, pages))
     return text, InlineKeyboardMarkup(rows)
+
+
+def _manage_keys(n: int, account_id: int, market_id: str) -> list[InlineKeyboardButton]:
+    """Change TP, change SL, SL to break-even, remove TP/SL (handled in handlers.manage)."""
+    return [
+        _key(f"{n}. TP", callback_data("mt", account_id, market_id)),
+        _key(f"{n}. SL", callback_data("ms", account_id, market_id)),
+        _key(f"{n}. SL→BE", callback_data("mb", account_id, market_id)),
+        _key(f"{n}. ✖ TP/SL", callback_data("mx", account_id, market_id)),
+    ]
 
 
 def render_orders(view: OrdersView, page: int) -> Page:
@@ -192,8 +207,12 @@ def _position(n: int, line: PositionLine) -> str:
         f"Entry {price(p.entry_price, tick)} · mark {price(p.mark_price, tick)}\n"
         f"uPnL <b>{signed(p.unrealised_pnl)} USDT</b> ({pct(p.pnl_pct)} of margin)\n"
         f"Liq. {level(p.liquidation_price, tick)} · TP {level(p.take_profit, tick)} · "
-        f"SL {level(p.stop_loss, tick)}"
+        f"SL {level(p.stop_loss, tick)}{_trailing(p.trailing_distance, tick)}"
     )
+
+
+def _trailing(distance: Decimal | None, tick: Decimal | None) -> str:
+    return f" · trailing {price(distance, tick)}" if distance else ""
 
 
 def _order(n: int, line: OrderLine) -> str:

@@ -9,6 +9,7 @@ from telegram import Update
 
 from handlers.base import Handler, command, sender
 from handlers.context import CommandInfo, TradewindContext
+from services.ladder_rungs import describe
 from services.strategy import KEYS, SettingChange, StrategyRecord
 
 COMMANDS = (
@@ -67,6 +68,11 @@ def render_strategy(s: StrategyRecord) -> str:
         f"Limit orders cancelled after <b>{s.limit_order_ttl_min} min</b> (limit_order_ttl_min),"
         f" post-only <b>{_on(s.post_only)}</b> (post_only)",
         f"Auto-trade enters with a <b>{s.autotrade_entry}</b> order (autotrade_entry)",
+        f"Trailing stop by default: <b>{_pct_or_off(s.trail_pct)}</b> (trail_pct), from a profit"
+        f" of <b>{_pct_or_off(s.trail_activation_pct, 'none')}</b> (trail_activation_pct)",
+        f"Take-profit ladder: <b>{escape(describe(s.tp_ladder))}</b> (tp_ladder), stop loss to"
+        f" break-even after its first part: <b>{'on' if s.ladder_breakeven else 'off'}</b>"
+        " (ladder_breakeven)",
         f"Allowed symbols: {_symbols(s.allow_symbols, 'all')} (allow)",
         f"Denied symbols: {_symbols(s.deny_symbols, 'none')} (deny)",
         f"Timezone of your reports: <b>{escape(s.timezone)}</b> (tz)",
@@ -99,6 +105,10 @@ def render_change(change: SettingChange) -> str:
         "deny": _symbols(s.deny_symbols, "none"),
         "tz": escape(s.timezone),
         "report_time": escape(s.report_time or "off"),
+        "trail_pct": _pct_or_off(s.trail_pct),
+        "trail_activation_pct": _pct_or_off(s.trail_activation_pct, "off (trailing at once)"),
+        "tp_ladder": escape(describe(s.tp_ladder)),
+        "ladder_breakeven": "on" if s.ladder_breakeven else "off",
     }
     note = f"\n{escape(change.note)}" if change.note else ""
     return f"✅ {key} is now <b>{values[key]}</b>.{note}\nSee everything with /strategy."
@@ -112,6 +122,10 @@ def _num(value: Decimal) -> str:
     """A setting as typed: 50, 1.5, 0.25 (no exponent, no trailing zeros)."""
     text = f"{value:,f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _pct_or_off(value: Decimal | None, off: str = "off") -> str:
+    return off if value is None else f"{_num(value)}%"
 
 
 def _symbols(symbols: tuple[str, ...], empty: str) -> str:

@@ -10,6 +10,8 @@ exactly the entries that write can change:
     create_order   balance, positions, orders   (a fill moves all three)
     cancel_order   balance, orders              (the order and the margin it held)
     set_leverage   balance, positions           (a position's leverage and margin)
+    set_trading_stop  positions, orders         (its TP/SL/trailing; Bybit and Binance
+                                                 show them as conditional orders too)
 
 A value the exchange pushes (a websocket update) replaces the cached one with `push_*`, and
 readers are served it without a call. Positions and open orders are `Listing`s: read to the
@@ -24,7 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from core.cache import CacheLayer, NamedCache
-from core.exchange.models import Balance, Listing, Order, OrderRequest, Position
+from core.exchange.models import Balance, Listing, Order, OrderRequest, Position, TradingStop
 from core.exchange.protocol import ExchangeClient
 from services.caching import BALANCE, ORDERS, PER_ACCOUNT, POSITIONS, account_key
 
@@ -177,6 +179,13 @@ class AccountClient:
                 await client.set_leverage(symbol, leverage)
         finally:
             self._drop(self._caches.balance, self._caches.positions)
+
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        try:
+            async with self._client() as client:
+                await client.set_trading_stop(stop)
+        finally:
+            self._drop(self._caches.positions, self._caches.orders)
 
     def _drop(self, *caches: NamedCache[Any]) -> None:
         # Also stops a read that started before the write from storing what it saw.

@@ -21,6 +21,7 @@ from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from services.history import HistoryService
 from services.keys import KeyHealthService
+from services.ladder import LadderService
 from services.licenses import LicenseService
 from services.market import MarketService
 from services.market_registry import MarketRegistry
@@ -31,6 +32,7 @@ from services.outbox import Outbox
 from services.paper_settlement import PaperSettlement
 from services.payments import PaymentService
 from services.portfolio import PortfolioService
+from services.position_management import PositionManagementService
 from services.position_sync import PositionSync
 from services.price_alerts import PriceAlertService
 from services.promos import PromoService
@@ -41,6 +43,7 @@ from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.trading import TradingService
+from services.trailing import TrailingService
 from services.user_admin import UserAdminService
 from services.users import UserService
 from services.warming import CacheWarmer
@@ -92,6 +95,9 @@ class Services:
     charts: ChartService
     equity: EquityRecorder
     key_health: KeyHealthService
+    position_management: PositionManagementService
+    trailing: TrailingService
+    ladders: LadderService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,6 +71,12 @@ class OrderExecutor:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Whatever was left unresolved before this start has no sender any more: no age floor.
         self._started = clock.now()
+        self._on_opened: list[Callable[[IntentRecord], Awaitable[object]]] = []
+
+    def when_opening_fills(self, listener: Callable[[IntentRecord], Awaitable[object]]) -> None:
+        """Call `listener` with each opening order this executor sees fill (take-profit
+        ladders); its failure is logged, never the placement's."""
+        self._on_opened.append(listener)
 
     async def record(self, intent: NewIntent) -> bool:
         """Write the intent down; False if it already exists (same client order id)."""
@@ -200,7 +206,14 @@ class OrderExecutor:
 
     async def _settle(self, intent: IntentRecord, order: Order) -> Execution:
         await self._update(intent, IntentUpdate.of_order(order))
-        return Execution(await self._require(intent.client_order_id), order)
+        settled = await self._require(intent.client_order_id)
+        if settled.status == IntentStatus.FILLED != intent.status and not settled.reduce_only:
+            for listener in self._on_opened:
+                try:
+                    await listener(settled)
+                except Exception:  # the entry stands whatever a follow-up does
+                    log.exception("after the fill of %s", settled.client_order_id)
+        return Execution(settled, order)
 
     async def _update(self, intent: IntentRecord, change: IntentUpdate) -> None:
         await self._intents.update(intent.client_order_id, change, self._clock.now())

@@ -29,6 +29,7 @@ from db.repositories.price_alerts import ABOVE, PriceAlert
 from db.repositories.reports import ReportTarget
 from db.repositories.signals import SignalRecord, Subscriber
 from db.repositories.trades import PeriodTotals
+from db.repositories.trailing import TrailingRecord
 from db.repositories.users import UserRecord
 from services.equity import EquityChange
 from services.outbox import Notice, NoticeKind
@@ -245,6 +246,17 @@ def price_alert(alert: PriceAlert, chat_id: int, price: Decimal) -> Notice:
     return Notice(
         alert.user_id, chat_id, NoticeKind.SYSTEM, text, dedup_key=f"price_alert:{alert.id}"
     )
+
+
+def trailing_stop_hit(record: TrailingRecord, chat_id: int, price: float) -> Notice:
+    """A trailing stop the bot keeps fired: the position is being closed at market."""
+    base = escape(record.symbol.split("/")[0])
+    text = (
+        f"🛑 Trailing stop hit on your {record.side.upper()} <b>{base}</b> at "
+        f"{_plain(_dec(price))} ({_plain(_dec(record.distance))} behind the best price): "
+        "closing it at market. /positions shows what is left."
+    )
+    return Notice(record.user_id, chat_id, NoticeKind.STOP, text, dedup_key=f"trailing:{record.id}")
 
 
 def _dec(value: float) -> Decimal:

@@ -18,6 +18,7 @@ from core.errors import InvalidInput
 from db.repositories.strategy import StrategyRecord, StrategyRepository
 from services.accounts import PAPER, AccountService
 from services.caching import STRATEGY
+from services.ladder_rungs import parse_ladder
 from services.market import MarketService, SymbolNotFound, lookup
 
 __all__ = [
@@ -31,6 +32,11 @@ __all__ = [
 ]
 
 MAX_SYMBOLS = 50
+LADDER_NOTE = (
+    "Placed as reduce-only limit orders when an entry fills; it replaces the single take "
+    "profit (tp_pct) of those positions."
+)
+MAINTENANCE_PCT = Decimal("0.5")  # the maintenance margin rate venues charge small positions
 MAX_LEVERAGE = 125  # the highest any venue offers; each market's own cap is checked per order
 _CLEAR = {"-", "none", "clear"}
 _ON, _OFF = {"on", "true", "yes", "1", "enable"}, {"off", "false", "no", "0", "disable"}
@@ -72,9 +78,24 @@ _RANGES = {
     "max_signal_age_s": _Range(
         Decimal(5), Decimal(3600), "a whole number of seconds", "120", " s", True
     ),
+    "trail_pct": _Range(Decimal("0.1"), Decimal(50), "a trailing distance", "1.5", " % (or off)"),
+    "trail_activation_pct": _Range(
+        Decimal("0.1"), Decimal(500), "a profit to start trailing at", "2", " % (or off)"
+    ),
 }
-KEYS = (*_RANGES, "auto_trade", "post_only", "autotrade_entry", "allow", "deny", "tz",
-        "report_time")  # fmt: skip
+_CLEARABLE = {"trail_pct", "trail_activation_pct"}
+KEYS = (
+    *_RANGES,
+    "auto_trade",
+    "post_only",
+    "autotrade_entry",
+    "allow",
+    "deny",
+    "tz",
+    "report_time",
+    "tp_ladder",
+    "ladder_breakeven",
+)
 _ENTRIES = ("market", "limit")
 _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "size_usdt": lambda r, n: replace(r, size_usdt=n, risk_pct=None),
@@ -87,6 +108,8 @@ _SETTERS: dict[str, Callable[[StrategyRecord, Decimal], StrategyRecord]] = {
     "limit_order_ttl_min": lambda r, n: replace(r, limit_order_ttl_min=int(n)),
     "max_drift_pct": lambda r, n: replace(r, max_drift_pct=n),
     "max_signal_age_s": lambda r, n: replace(r, max_signal_age_s=int(n)),
+    "trail_pct": lambda r, n: replace(r, trail_pct=n),
+    "trail_activation_pct": lambda r, n: replace(r, trail_activation_pct=n),
 }
 
 
@@ -146,6 +169,12 @@ class StrategyService:
             async with self._changing:
                 current = await self.settings(user_id)
                 return await self._store(replace(current, timezone=zone), "tz")
+        if name == "tp_ladder":
+            ladder = parse_ladder(value)
+            async with self._changing:
+                current = await self.settings(user_id)
+                note = "" if ladder is None else LADDER_NOTE
+                return await self._store(replace(current, tp_ladder=ladder), name, note)
         if name == "report_time":
             at = report_time(value)
             async with self._changing:
@@ -183,6 +212,8 @@ class StrategyService:
                     "Auto-trade now rests a limit at the signal's price; it is cancelled "
                     f"after {record.limit_order_ttl_min} min unfilled (limit_order_ttl_min)."
                 )
+            if name in ("sl_pct", "leverage"):
+                note = " ".join(filter(None, [note, liquidation_warning(record)]))
             return await self._store(record, name, note)
 
     def _auto_trade_switched(
@@ -244,9 +275,28 @@ def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
+def liquidation_warning(record: StrategyRecord) -> str:
+    """Words when the default stop loss at the default leverage sits beyond liquidation
+    (isolated margin: about 100 / leverage % from the entry, less the maintenance margin)."""
+    reach = Decimal(100) / record.leverage - MAINTENANCE_PCT
+    if record.sl_pct < reach:
+        return ""
+    return (
+        f"⚠️ At {record.leverage}× a position is liquidated about {reach:.2f} % from its entry, "
+        f"before your {record.sl_pct:f} % stop loss: lower sl_pct below {reach:.2f} or the "
+        "leverage."
+    )
+
+
 def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
     """How one numeric or on/off setting changes a record (refused here if out of range)."""
+    if key in _CLEARABLE and value.strip().lower() in _OFF | _CLEAR:
+        return lambda record: _cleared(record, key)
     text = value.strip().lower()
+    if key == "ladder_breakeven":
+        if text not in _ON | _OFF:
+            raise InvalidInput("ladder_breakeven must be on or off, e.g. /set ladder_breakeven on.")
+        return lambda record: replace(record, ladder_breakeven=text in _ON)
     if key in ("auto_trade", "post_only"):
         if text not in _ON | _OFF:
             raise InvalidInput(f"{key} must be on or off, e.g. /set {key} on.")
@@ -267,6 +317,12 @@ def _parse(key: str, value: str) -> Callable[[StrategyRecord], StrategyRecord]:
         raise InvalidInput(f"There is no setting “{key[:30]}”.{hint} Keys: {', '.join(KEYS)}.")
     number = _number(value, bounds, key)
     return lambda record: _SETTERS[key](record, number)
+
+
+def _cleared(record: StrategyRecord, key: str) -> StrategyRecord:
+    if key == "trail_pct":
+        return replace(record, trail_pct=None)
+    return replace(record, trail_activation_pct=None)
 
 
 def _number(value: str, bounds: _Range, key: str) -> Decimal:

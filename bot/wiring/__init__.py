@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
+from bot.wiring.manage import build_management
 from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.reports import build_reports
 from bot.wiring.trading import build_trading
@@ -42,6 +43,7 @@ async def build_services(
     trading = await build_trading(shared, business.licenses)
     market = build_market(shared, trading.exchanges)
     reports = build_reports(shared, trading.market, trading.exchanges)
+    manage = build_management(shared, trading)
     t, b = trading, business
     return Services(
         clock=clock,
@@ -84,4 +86,7 @@ async def build_services(
         charts=reports.charts,
         equity=reports.equity,
         key_health=KeyHealthService(t.exchanges, t.accounts, cache),
+        position_management=manage.positions,
+        trailing=manage.trailing,
+        ladders=manage.ladders,
     )

@@ -18,15 +18,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient
-from core.exchange.errors import AccountSetupRequired, ExchangeError
+from core.exchange.errors import AccountSetupRequired, ExchangeError, InvalidOrder
+from core.exchange.ids import client_order_id
 from core.exchange.key_info import KeyInfo
-from core.exchange.models import Order, OrderRequest, PagedList, Position, Side
+from core.exchange.models import ZERO, Order, OrderRequest, PagedList, Position, Side, TradingStop
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,48 @@ class BinanceClient(CcxtClient):
             levels[suffix] = price
         return replace(placed, take_profit=levels.get("tp"), stop_loss=levels.get("sl"))
 
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """An open position's TP/SL as whole-position conditional orders: the symbol's
+        current ones are read, the asked levels replace theirs (zero removes one), and the
+        set is placed anew. Binance has no position-level trailing stop (the bot keeps one)."""
+        if stop.trailing_distance:
+            raise InvalidOrder(
+                self.exchange, "Binance has no position-level trailing stop; the bot keeps one."
+            )
+        current = await self._protection(stop.symbol)
+        wanted = {
+            "tp": _level(current.get("tp"), stop.take_profit),
+            "sl": _level(current.get("sl"), stop.stop_loss),
+        }
+        await self._cancel_protection(stop.symbol)
+        cid = client_order_id("tpsl", stop.symbol, time.time_ns())
+        closing = stop.side.closing_side
+        for suffix, key in (("tp", "takeProfitPrice"), ("sl", "stopLossPrice")):
+            price = wanted[suffix]
+            if price is None:
+                continue
+            params = {key: float(price), "closePosition": True, "clientOrderId": cid + suffix}
+            await self.call(
+                "create_order",
+                lambda p=params: self.api.create_order(  # type: ignore[misc]
+                    stop.symbol, "market", closing.value, None, None, p
+                ),
+                retry=False,
+            )
+
+    async def _protection(self, symbol: str) -> dict[str, Decimal]:
+        """The symbol's resting TP/SL conditional orders, by kind."""
+        request = {"symbol": self.api.market_id(symbol)}
+        rows = await self.call(
+            "fetch_open_orders", lambda: self.api.fapiPrivateGetOpenAlgoOrders(request)
+        )
+        kinds = {"TAKE_PROFIT_MARKET": "tp", "STOP_MARKET": "sl"}
+        return {
+            kinds[row["orderType"]]: Decimal(str(row["triggerPrice"]))
+            for row in rows or []
+            if row.get("orderType") in kinds
+        }
+
     async def _lookup(
         self, symbol: str, order_id: str | None, client_order_id: str | None
     ) -> Order:
@@ -151,7 +195,38 @@ class BinanceClient(CcxtClient):
         positions = [p for p in found if p is not None]
         for position in positions:
             self._leverage[position.symbol] = position.leverage
-        return PagedList(positions)
+        return PagedList(await self._with_levels(positions))
+
+    async def _with_levels(self, positions: list[Position]) -> list[Position]:
+        """Binance positions carry no TP/SL: they are the account's conditional orders,
+        read once for all held symbols (a flat account costs no request)."""
+        if not positions:
+            return positions
+        rows = await self.call(
+            "fetch_open_orders", lambda: self.api.fapiPrivateGetOpenAlgoOrders({})
+        )
+        levels: dict[tuple[str, str], Decimal] = {}
+        by_id = {self.api.market_id(p.symbol): p.symbol for p in positions}
+        for row in rows or []:
+            symbol = by_id.get(str(row.get("symbol")))
+            kind = {"TAKE_PROFIT_MARKET": "tp", "STOP_MARKET": "sl"}.get(str(row.get("orderType")))
+            if symbol is not None and kind is not None:
+                levels[(symbol, kind)] = Decimal(str(row["triggerPrice"]))
+        return [
+            replace(
+                p,
+                take_profit=levels.get((p.symbol, "tp")),
+                stop_loss=levels.get((p.symbol, "sl")),
+            )
+            for p in positions
+        ]
+
+
+def _level(current: Decimal | None, asked: Decimal | None) -> Decimal | None:
+    """None keeps the current level, zero removes it, a price replaces it."""
+    if asked is None:
+        return current
+    return None if asked == ZERO else asked
 
 
 def key_info_from_binance(answer: dict[str, Any]) -> KeyInfo:

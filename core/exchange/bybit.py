@@ -17,11 +17,11 @@ from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange.ccxt_client import CcxtClient, Page, VenueContext
-from core.exchange.errors import AccountSetupRequired, OrderNotFound
+from core.exchange.errors import AccountSetupRequired, ExchangeError, OrderNotFound
 from core.exchange.key_info import KeyInfo
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
-from core.exchange.models import Candle, Market, Order, Ticker
+from core.exchange.models import ZERO, Candle, Market, Order, Ticker, TradingStop
 
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
 POSITION_PAGE = 200  # the most /v5/position/list serves at once
@@ -112,6 +112,34 @@ class BybitClient(CcxtClient):
         asked = {**params, **({"cursor": cursor} if cursor else {})}
         found = await self.api.fetch_open_orders(symbol, None, self.order_page, asked)
         return found, _following(found, self.order_page)
+
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """`/v5/position/trading-stop` in Full mode: "0" removes a level, a level left out
+        stays; `trailingStop` is a price distance, `activePrice` where trailing begins."""
+        market = self._venue.markets().get(stop.symbol)
+        symbol_id = market.exchange_id if market else self.api.market_id(stop.symbol)
+        request: dict[str, Any] = {
+            "category": "linear", "symbol": symbol_id, "tpslMode": "Full", "positionIdx": 0,
+        }  # fmt: skip
+        for key, value in (
+            ("takeProfit", stop.take_profit),
+            ("stopLoss", stop.stop_loss),
+            ("trailingStop", stop.trailing_distance),
+        ):
+            if value is not None:
+                request[key] = "0" if value == ZERO else format(value, "f")
+        if stop.trailing_distance and stop.trailing_activation:
+            request["activePrice"] = format(stop.trailing_activation, "f")
+        try:
+            await self.call(
+                "set_trading_stop",
+                lambda: self.api.privatePostV5PositionTradingStop(request),
+                retry=False,
+            )
+        except ExchangeError as error:  # ccxt files 34040 as a plain error
+            if "not modified" not in error.message.lower():
+                raise
+            # the levels are already so: Bybit answers 34040 "not modified"
 
     async def check_account(self) -> None:
         """Tradewind trades one-way: in hedge mode Bybit lists a contract once per side

@@ -37,6 +37,7 @@ from core.exchange.models import (
     PagedList,
     Position,
     Ticker,
+    TradingStop,
 )
 from core.exchange.retry import RetryPolicy, with_retries
 from core.exchange.venues import Venue
@@ -354,6 +355,15 @@ class CcxtClient:
                 raise
             # already at this leverage: Bybit answers 110043
         self._leverage[symbol] = leverage
+
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """Position-level TP/SL where a venue's subclass sends them; elsewhere a refusal
+        that names the venue (the bot then keeps a trailing stop itself)."""
+        raise InvalidOrder(
+            self.exchange,
+            f"Changing TP/SL of an open position is not supported on "
+            f"{self._venue.venue.title} yet; set them on the exchange's own site.",
+        )
 
     async def check_account(self) -> None:
         """Raise `AccountSetupRequired` when the account cannot be traded as it is set up;

@@ -168,6 +168,7 @@ def position(raw: Mapping[str, Any]) -> Position | None:
         liquidation_price=dec(raw.get("liquidationPrice")),
         take_profit=dec(raw.get("takeProfitPrice")),
         stop_loss=dec(raw.get("stopLossPrice")),
+        trailing_distance=dec((raw.get("info") or {}).get("trailingStop")) or None,
     )
 
 

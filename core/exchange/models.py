@@ -174,6 +174,7 @@ class Position:
     liquidation_price: Decimal | None = None
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
+    trailing_distance: Decimal | None = None  # an exchange-native trailing stop's distance
 
     @property
     def notional(self) -> Decimal:
@@ -199,6 +200,23 @@ class OrderRequest:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     post_only: bool = False  # a limit that must rest: refused rather than filled as taker
+
+
+@dataclass(slots=True, frozen=True)
+class TradingStop:
+    """Position-level protection asked of one open position (one-way mode).
+
+    Each level: None leaves it as the venue has it, `ZERO` removes it, a price sets it.
+    `trailing_distance` is a price distance the stop keeps behind the best price since
+    activation; `trailing_activation` is the price where trailing starts (None: at once).
+    """
+
+    symbol: str
+    side: PositionSide
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    trailing_distance: Decimal | None = None
+    trailing_activation: Decimal | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -15,6 +15,7 @@ from core.exchange.models import (
     PagedList,
     Position,
     Ticker,
+    TradingStop,
 )
 
 
@@ -60,6 +61,13 @@ class ExchangeClient(Protocol):
 
     async def fetch_key_info(self) -> KeyInfo:
         """The key's own permissions (trade, withdraw, IP whitelist), where the venue says."""
+        ...
+
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """Set, move or remove an open position's TP, SL and trailing stop.
+
+        A venue without position-level levels refuses with `InvalidOrder`, saying so.
+        """
         ...
 
     async def close(self) -> None: ...

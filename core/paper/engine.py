@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from core.clock import Clock
 from core.exchange.errors import InsufficientFunds, InvalidOrder
-from core.exchange.models import ZERO, OrderStatus, OrderType, PositionSide, Side
+from core.exchange.models import ZERO, OrderStatus, OrderType, PositionSide, Side, TradingStop
 from core.paper.ledger import (
     DEFAULT_LEVERAGE,
     MAKER_FEE,
@@ -45,6 +45,7 @@ from core.paper.ledger import (
     pnl,
     position_side,
 )
+from core.paper.protection import protect, trail
 
 EXCHANGE = "paper"
 
@@ -203,7 +204,7 @@ class AccountBook:
                 for o in self.state.open_orders.values()
                 if o.symbol == symbol and o.price is not None and crosses(o, price)
             ]
-            position = self.state.positions.get(symbol)
+            position = self._trailed(self.state.positions.get(symbol), price)
             if position is not None:
                 hits.extend((level, kind, None) for level, kind in triggers(position, price))
             if not hits:
@@ -217,6 +218,23 @@ class AccountBook:
                 closed = self.fill(self._closing_order(position), position.qty, price, maker=False)
                 done.append(Executed(kind, closed, self._changes.fills[-1]))
         return done
+
+    def protect(self, stop: TradingStop, last: Decimal) -> PositionRecord:
+        """Set, move or remove the TP, SL and trailing stop of the open position."""
+        position = self.state.positions.get(stop.symbol)
+        if position is None or position.side is not stop.side:
+            raise InvalidOrder(EXCHANGE, f"no open {stop.side} {stop.symbol} position")
+        protected = protect(position, stop, last, self.now)
+        self._put(protected)
+        return protected
+
+    def _trailed(self, position: PositionRecord | None, price: Decimal) -> PositionRecord | None:
+        """The position after its trailing stop (if any) followed `price`."""
+        moved = None if position is None else trail(position, price, self.now)
+        if moved is None:
+            return position
+        self._put(moved)
+        return moved
 
     def _fill_resting(self, order: OrderRecord) -> Executed:
         limit = order.price
@@ -340,6 +358,9 @@ class AccountBook:
             take_profit=position.take_profit if position else None,
             stop_loss=position.stop_loss if position else None,
             realised_pnl=position.realised_pnl if position else ZERO,
+            trail_distance=position.trail_distance if position else None,
+            trail_activation=position.trail_activation if position else None,
+            trail_peak=position.trail_peak if position else None,
         )
         if order.take_profit is not None or order.stop_loss is not None:
             grown = replace(grown, take_profit=order.take_profit, stop_loss=order.stop_loss)

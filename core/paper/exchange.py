@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -37,6 +37,7 @@ from core.exchange.models import (
     Position,
     Side,
     Ticker,
+    TradingStop,
 )
 from core.paper.engine import EXCHANGE, AccountBook, new_order_id
 from core.paper.ledger import (
@@ -252,6 +253,28 @@ class PaperExchange:
         async with self._guard():
             await self._ledger.mutate(self.user_id, now, decide, initial_balance=self._initial)
 
+    async def set_trading_stop(self, stop: TradingStop) -> None:
+        """Set, move or remove the open position's TP, SL and trailing stop; levels are
+        rounded to the tick and checked against the last price."""
+        self._check_open()
+        market = self._market(stop.symbol)
+        last = self._source.ticker(stop.symbol).last
+        now = ledger_time(self._clock.now())
+        rounded = replace(
+            stop,
+            take_profit=_kept(stop.take_profit, market),
+            stop_loss=_kept(stop.stop_loss, market),
+            trailing_activation=_kept(stop.trailing_activation, market),
+        )
+
+        def decide(state: AccountState) -> tuple[AccountChanges, None]:
+            book = AccountBook(state, now, self._new_id)
+            book.protect(rounded, last)
+            return book.changes, None
+
+        async with self._guard():
+            await self._ledger.mutate(self.user_id, now, decide, initial_balance=self._initial)
+
     async def reset_account(self) -> Balance:
         """Start over: no positions, orders, fills or leverage settings; the initial balance."""
         self._check_open()
@@ -350,6 +373,11 @@ def _level(price: Decimal | None, market: Market) -> Decimal | None:
     return rounded
 
 
+def _kept(price: Decimal | None, market: Market) -> Decimal | None:
+    """A level on the tick; None (unchanged) and zero (remove) pass as they are."""
+    return price if not price else _level(price, market)
+
+
 def _draft(
     request: OrderRequest, checked: _Checked, account_id: int, order_id: str, now: datetime
 ) -> OrderRecord:
@@ -409,4 +437,5 @@ def _position(position: PositionRecord, marks: Mapping[str, Decimal]) -> Positio
         liquidation_price=position.liq_price,
         take_profit=position.take_profit,
         stop_loss=position.stop_loss,
+        trailing_distance=position.trail_distance,
     )

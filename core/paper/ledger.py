@@ -123,6 +123,9 @@ class PositionRecord:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     realised_pnl: Decimal = Decimal(0)  # over this position's life, before fees
+    trail_distance: Decimal | None = None  # a trailing stop: the SL follows the best price
+    trail_activation: Decimal | None = None  # ... once the price reached this
+    trail_peak: Decimal | None = None  # best price since activation; None: not yet active
 
 
 @dataclass(slots=True, frozen=True)

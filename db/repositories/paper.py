@@ -38,7 +38,8 @@ _ORDER = (
 )
 _POSITION = (
     "account_id, symbol, side, qty, entry_price, leverage, margin, liq_price, take_profit, "
-    "stop_loss, realised_pnl, opened_at, updated_at"
+    "stop_loss, realised_pnl, opened_at, updated_at, trail_distance, trail_activation, "
+    "trail_peak"
 )
 _FILL = "account_id, order_id, symbol, side, qty, price, fee, realised_pnl, is_maker, at"
 _O = ", ".join(f"o.{c.strip()}" for c in _ORDER.split(","))
@@ -73,8 +74,8 @@ _OPEN_ORDERS_ON = (
     "WHERE status = 'open' AND symbol IN ({})"
 )
 _POSITIONS_ON = (
-    "SELECT account_id, symbol, side, take_profit, stop_loss, liq_price FROM paper_positions "
-    "WHERE symbol IN ({})"
+    "SELECT account_id, symbol, side, take_profit, stop_loss, liq_price, trail_distance, "
+    "trail_activation, trail_peak FROM paper_positions WHERE symbol IN ({})"
 )
 _ACCOUNTS_IN = f"SELECT {_ACCOUNT} FROM paper_accounts WHERE id IN ({{}})"
 _POSITIONS_IN = f"SELECT {_POSITION} FROM paper_positions WHERE account_id IN ({{}})"
@@ -91,13 +92,14 @@ ON CONFLICT (id) DO UPDATE SET
     avg_price = excluded.avg_price, fee = excluded.fee, updated_at = excluded.updated_at
 """
 _UPSERT_POSITION = f"""
-INSERT INTO paper_positions ({_POSITION}) VALUES ({", ".join("?" * 13)})
+INSERT INTO paper_positions ({_POSITION}) VALUES ({", ".join("?" * 16)})
 ON CONFLICT (account_id, symbol) DO UPDATE SET
     side = excluded.side, qty = excluded.qty, entry_price = excluded.entry_price,
     leverage = excluded.leverage, margin = excluded.margin, liq_price = excluded.liq_price,
     take_profit = excluded.take_profit, stop_loss = excluded.stop_loss,
     realised_pnl = excluded.realised_pnl, opened_at = excluded.opened_at,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at, trail_distance = excluded.trail_distance,
+    trail_activation = excluded.trail_activation, trail_peak = excluded.trail_peak
 """
 _DELETE_POSITION = "DELETE FROM paper_positions WHERE account_id = ? AND symbol = ?"
 _UPSERT_LEVERAGE = (
@@ -230,11 +232,22 @@ class PaperRepository(Repository):
                     Watch(account_id, symbol, level if below else (), () if below else level)
                 )
             sql = _POSITIONS_ON.format(_marks(len(chunk)))
-            for account_id, symbol, side, tp, sl, liq in await self.store.fetchall(
-                "paper.positions_on", sql, chunk
-            ):
+            for (
+                account_id,
+                symbol,
+                side,
+                tp,
+                sl,
+                liq,
+                trail,
+                start,
+                peak,
+            ) in await self.store.fetchall("paper.positions_on", sql, chunk):
                 guard = tuple(Decimal(v) for v in (sl, liq) if v is not None)
-                profit = (Decimal(tp),) if tp is not None else ()
+                # A trailing stop moves when the price passes its best (or its activation).
+                ratchet = peak if peak is not None else start
+                moving = (ratchet,) if trail is not None and ratchet is not None else ()
+                profit = tuple(Decimal(v) for v in (tp, *moving) if v is not None)
                 long = side == PositionSide.LONG.value
                 found.append(
                     Watch(account_id, symbol, *((guard, profit) if long else (profit, guard)))
@@ -359,6 +372,9 @@ def _position(row: Row) -> PositionRecord:
         take_profit=to_dec(row["take_profit"]),
         stop_loss=to_dec(row["stop_loss"]),
         realised_pnl=Decimal(row["realised_pnl"]),
+        trail_distance=to_dec(row["trail_distance"]),
+        trail_activation=to_dec(row["trail_activation"]),
+        trail_peak=to_dec(row["trail_peak"]),
     )
 
 
@@ -367,6 +383,7 @@ def _position_row(p: PositionRecord) -> tuple[Any, ...]:
         p.account_id, p.symbol, p.side.value, str(p.qty), str(p.entry_price), p.leverage,
         str(p.margin), to_text(p.liq_price), to_text(p.take_profit), to_text(p.stop_loss),
         str(p.realised_pnl), to_ms(p.opened_at), to_ms(p.updated_at),
+        to_text(p.trail_distance), to_text(p.trail_activation), to_text(p.trail_peak),
     )  # fmt: skip
 
 

@@ -38,12 +38,17 @@ class StrategyRecord:
     report_time: str | None = None  # HH:MM local: daily (and Monday weekly) report; None: off
     post_only: bool = False  # limit orders only rest (maker); one that would take is refused
     autotrade_entry: str = "market"  # market | limit (at the signal's price)
+    trail_pct: Decimal | None = None  # default trailing distance, % of the price; None: none
+    trail_activation_pct: Decimal | None = None  # ... trailing from this profit; None: at once
+    tp_ladder: str | None = None  # partial take profits as `PCT:SHARE,...`; None: none
+    ladder_breakeven: bool = True  # the stop loss moves to the entry once the first part fills
 
 
 _COLUMNS = (
     "user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct, max_positions, auto_trade, "
     "min_score, allow_symbols, deny_symbols, limit_order_ttl_min, auto_trade_since, "
-    "max_drift_pct, max_signal_age_s, timezone, report_time, post_only, autotrade_entry"
+    "max_drift_pct, max_signal_age_s, timezone, report_time, post_only, autotrade_entry, "
+    "trail_pct, trail_activation_pct, tp_ladder, ladder_breakeven"
 )
 _GET = f"SELECT {_COLUMNS} FROM strategy_settings WHERE user_id = ?"
 _AUTO_TRADERS = f"SELECT {_COLUMNS} FROM strategy_settings WHERE auto_trade = 1 AND min_score <= ?"
@@ -51,11 +56,11 @@ _UPSERT = """
 INSERT INTO strategy_settings (user_id, size_usdt, risk_pct, leverage, tp_pct, sl_pct,
     max_positions, auto_trade, min_score, allow_symbols, deny_symbols, limit_order_ttl_min,
     auto_trade_since, max_drift_pct, max_signal_age_s, timezone, report_time, post_only,
-    autotrade_entry, updated_at)
+    autotrade_entry, trail_pct, trail_activation_pct, tp_ladder, ladder_breakeven, updated_at)
 VALUES (:user_id, :size_usdt, :risk_pct, :leverage, :tp_pct, :sl_pct, :max_positions,
     :auto_trade, :min_score, :allow_symbols, :deny_symbols, :limit_order_ttl_min,
     :auto_trade_since, :max_drift_pct, :max_signal_age_s, :timezone, :report_time, :post_only,
-    :autotrade_entry, :now)
+    :autotrade_entry, :trail_pct, :trail_activation_pct, :tp_ladder, :ladder_breakeven, :now)
 ON CONFLICT (user_id) DO UPDATE SET
     size_usdt = excluded.size_usdt, risk_pct = excluded.risk_pct,
     leverage = excluded.leverage, tp_pct = excluded.tp_pct, sl_pct = excluded.sl_pct,
@@ -65,7 +70,9 @@ ON CONFLICT (user_id) DO UPDATE SET
     auto_trade_since = excluded.auto_trade_since, max_drift_pct = excluded.max_drift_pct,
     max_signal_age_s = excluded.max_signal_age_s, timezone = excluded.timezone,
     report_time = excluded.report_time, post_only = excluded.post_only,
-    autotrade_entry = excluded.autotrade_entry, updated_at = excluded.updated_at
+    autotrade_entry = excluded.autotrade_entry, trail_pct = excluded.trail_pct,
+    trail_activation_pct = excluded.trail_activation_pct, tp_ladder = excluded.tp_ladder,
+    ladder_breakeven = excluded.ladder_breakeven, updated_at = excluded.updated_at
 """
 
 HOT_QUERIES = (
@@ -120,6 +127,10 @@ def _params(record: StrategyRecord, now: datetime) -> dict[str, object]:
         "report_time": record.report_time,
         "post_only": int(record.post_only),
         "autotrade_entry": record.autotrade_entry,
+        "trail_pct": to_text(record.trail_pct),
+        "trail_activation_pct": to_text(record.trail_activation_pct),
+        "tp_ladder": record.tp_ladder,
+        "ladder_breakeven": int(record.ladder_breakeven),
         "now": to_ms(now),
     }
 
@@ -156,4 +167,10 @@ def strategy_from_row(row: Row) -> StrategyRecord:
         report_time=row["report_time"] if "report_time" in names else None,
         post_only=bool(row["post_only"]) if "post_only" in names else False,
         autotrade_entry=row["autotrade_entry"] if "autotrade_entry" in names else "market",
+        trail_pct=to_dec(row["trail_pct"]) if "trail_pct" in names else None,
+        trail_activation_pct=(
+            to_dec(row["trail_activation_pct"]) if "trail_activation_pct" in names else None
+        ),
+        tp_ladder=row["tp_ladder"] if "tp_ladder" in names else None,
+        ladder_breakeven=bool(row["ladder_breakeven"]) if "ladder_breakeven" in names else True,
     )

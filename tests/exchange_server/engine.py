@@ -318,10 +318,11 @@ class Engine:
 
     def _position_reset(self, acct: Account, pos: Position, *, flat: bool) -> None:
         pos.take_profit = pos.stop_loss = Decimal(0)
+        pos.trailing_stop = pos.active_price = pos.trail_peak = Decimal(0)
         for order in acct.orders.values():
             if order.symbol != pos.symbol or not order.is_open:
                 continue
-            if order.stop_order_type in ("TakeProfit", "StopLoss"):
+            if order.stop_order_type in ("TakeProfit", "StopLoss", "TrailingStop"):
                 self._finish(order, "Deactivated", cancel="CancelByTpSlTsClear")
             elif flat and order.reduce_only and order.status != "Untriggered":
                 self._finish(order, "Cancelled", cancel="CancelByReduceOnly")
@@ -346,12 +347,66 @@ class Engine:
         if pos.size == 0:
             raise BybitError(10001, "can not set tp/sl/ts for zero position")
         tp, sl = param_decimal(params, "takeProfit"), param_decimal(params, "stopLoss")
-        if tp is None and sl is None:
-            raise BybitError(10001, "params error: takeProfit or stopLoss is required")
+        trailing = param_decimal(params, "trailingStop")
+        if tp is None and sl is None and trailing is None:
+            raise BybitError(
+                10001, "params error: takeProfit, stopLoss or trailingStop is required"
+            )
         tp = pos.take_profit if tp is None else tp
         sl = pos.stop_loss if sl is None else sl
+        if (tp, sl) == (pos.take_profit, pos.stop_loss) and trailing in (None, pos.trailing_stop):
+            raise BybitError(34040, "not modified")
         check_tpsl("Buy" if pos.size > 0 else "Sell", self.market.last(inst.symbol), tp, sl)
         self.set_position_tpsl(acct, inst.symbol, tp, sl)
+        if trailing is not None:
+            if trailing < 0:
+                raise BybitError(10001, "params error: trailingStop invalid")
+            active = param_decimal(params, "activePrice", Decimal(0)) or Decimal(0)
+            self._set_trailing(acct, pos, trailing, active)
+
+    def _set_trailing(
+        self, acct: Account, pos: Position, distance: Decimal, active: Decimal
+    ) -> None:
+        """A trailing stop as Bybit keeps it: one Untriggered `TrailingStop` order whose
+        trigger follows the best price since `activePrice` (at once without one)."""
+        for order in acct.orders.values():
+            if (
+                order.symbol == pos.symbol
+                and order.is_open
+                and order.stop_order_type == "TrailingStop"
+            ):
+                self._finish(order, "Deactivated", cancel="CancelByTpSlTsClear")
+        pos.trailing_stop, pos.active_price, pos.trail_peak = distance, active, Decimal(0)
+        if not distance:
+            return
+        long = pos.size > 0
+        order = Order(
+            order_id=self.new_id(), link_id="", symbol=pos.symbol,
+            side="Sell" if long else "Buy", order_type="Market", qty=Decimal(0),
+            price=Decimal(0), time_in_force="IOC", reduce_only=True, status="Untriggered",
+            created=now_ms(), last_price_on_created=self.market.last(pos.symbol),
+            trigger_price=Decimal(0), trigger_direction=2 if long else 1,
+            stop_order_type="TrailingStop", create_type="CreateByTrailingStop",
+            close_on_trigger=True, updated=now_ms(),
+        )  # fmt: skip
+        acct.orders[order.order_id] = order
+        self._trail(acct, pos.symbol)
+
+    def _trail(self, acct: Account, symbol: str) -> None:
+        """Move a position's trailing stop after the best price (before triggers are read)."""
+        pos = acct.positions.get(symbol)
+        if pos is None or not pos.trailing_stop or not pos.size:
+            return
+        last, long = self.market.last(symbol), pos.size > 0
+        if not pos.trail_peak:
+            if pos.active_price and (last < pos.active_price if long else last > pos.active_price):
+                return
+            pos.trail_peak = last
+        pos.trail_peak = max(pos.trail_peak, last) if long else min(pos.trail_peak, last)
+        level = pos.trail_peak - pos.trailing_stop if long else pos.trail_peak + pos.trailing_stop
+        for order in acct.orders.values():
+            if order.symbol == symbol and order.is_open and order.stop_order_type == "TrailingStop":
+                order.trigger_price = max(level, Decimal(0))
 
     def set_position_tpsl(self, acct: Account, symbol: str, tp: Decimal, sl: Decimal) -> None:
         """Full-mode position TP/SL, mirrored as Untriggered conditional orders like Bybit."""
@@ -397,10 +452,13 @@ class Engine:
         """Trigger conditional orders and fill crossed limit orders after a price change."""
         last = self.market.last(symbol)
         for acct in self.accounts.values():
+            self._trail(acct, symbol)
             for order in list(acct.orders.values()):
                 if order.symbol != symbol or not order.is_open:
                     continue
                 if order.status == "Untriggered":
+                    if order.stop_order_type == "TrailingStop" and not order.trigger_price:
+                        continue  # not activated yet
                     up = order.trigger_direction == 1
                     if (last >= order.trigger_price) if up else (last <= order.trigger_price):
                         order.status, order.updated = "New", now_ms()

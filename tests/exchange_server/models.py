@@ -70,6 +70,9 @@ class Position:
     avg: Decimal = Decimal(0)
     take_profit: Decimal = Decimal(0)
     stop_loss: Decimal = Decimal(0)
+    trailing_stop: Decimal = Decimal(0)  # distance behind the best price; 0: none
+    active_price: Decimal = Decimal(0)  # where trailing starts; 0: at once
+    trail_peak: Decimal = Decimal(0)  # best price since activation; 0: not active yet
     cur_realised: Decimal = Decimal(0)
     cum_realised: Decimal = Decimal(0)
     created: int = 0

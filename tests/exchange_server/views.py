@@ -190,7 +190,7 @@ def position_json(engine: Engine, acct: Account, pos: Position) -> dict[str, Any
         "tpslMode": "Full",
         "takeProfit": inst.price_str(pos.take_profit) if pos.take_profit else "",
         "stopLoss": inst.price_str(pos.stop_loss) if pos.stop_loss else "",
-        "trailingStop": "0",
+        "trailingStop": inst.price_str(pos.trailing_stop) if pos.trailing_stop else "0",
         "sessionAvgPrice": "",
         "delta": "",
         "gamma": "",

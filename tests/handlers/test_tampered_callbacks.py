@@ -115,6 +115,17 @@ def _table(w: World) -> list[tuple[int, str]]:
         (ATTACKER, f"no:{w.expired_card}"),
         (ATTACKER, "cl:ETHUSDT"),  # the victim's position, not the attacker's
         (ATTACKER, "cl:NOSUCHUSDT"),
+        *[(ATTACKER, f"{p}:{v}:ETHUSDT") for p in ("mt", "ms", "mb", "mx")],  # victim's account
+        *[(ATTACKER, f"{p}:{a}:ETHUSDT") for p in ("mt", "ms", "mb", "mx")],  # victim's position
+        (ATTACKER, f"mx:{MADE_UP}:NOSUCHUSDT"),
+        (ATTACKER, f"mp:s:{v}:ETHUSDT:1"),
+        (ATTACKER, f"mp:t:{a}:ETHUSDT:2"),
+        (ATTACKER, f"mp:t:{a}:ETHUSDT:{MADE_UP}"),  # a pick no menu offers
+        (ATTACKER, f"mc:{v}:ETHUSDT:x"),  # confirm removing the victim's stop loss
+        (ATTACKER, f"mc:{a}:ETHUSDT:s:100"),
+        (ATTACKER, f"mc:{a}:ETHUSDT:b"),
+        (ATTACKER, f"mc:{v}:ETHUSDT:n"),
+        (ATTACKER, f"mc:{MADE_UP}:ETHUSDT:s"),
         (ATTACKER, f"co:{w.victim_order}"),  # the victim's order
         (ATTACKER, f"co:{MADE_UP}"),
         *[(ATTACKER, f"keys:{act}:{v}") for act in ("use", "check", "rm", "rmyes", "rmno")],

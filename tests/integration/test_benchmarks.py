@@ -14,6 +14,7 @@ from scripts import (
     bench_autotrade,
     bench_fanout,
     bench_licensing,
+    bench_manage,
     bench_scan,
     bench_trader,
 )
@@ -75,3 +76,9 @@ async def test_licensing_reminds_redeems_and_pays() -> None:
 async def test_fanout_delivers_every_notice_once() -> None:
     rows = await bench_fanout.main(3, [bench_fanout.FREE])
     _all_did_work(rows)
+
+
+def test_alerts_and_trailing_stops_are_due_moved_and_fired() -> None:
+    _, rows, counts = bench_manage.run(3_000, 600)
+    _all_did_work(rows)
+    assert counts["disagreements"] == 0 and counts["fired"] > 0

@@ -1,0 +1,197 @@
+"""TP/SL and trailing stops on the local exchange servers, through the real Application and
+real ccxt: Bybit's own trading-stop (TP, break-even after a move, a trailing stop with an
+activation price that follows and fires), and on Binance, which has no position-level
+levels, TP/SL as whole-position conditional orders and a trailing stop the bot keeps,
+across a restart."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.exchange.credentials import ApiCredentials
+from tests.exchange_server import ExchangeServer
+from tests.exchange_server.binance import BinanceServer
+from tests.exchange_server.okx import OkxServer
+from tests.handlers.test_fees_both_legs import _close
+from tests.handlers.test_manage import _licensed, keys, reply, said, sent
+from tests.handlers.test_trading import _open
+from tests.harness import running_bot
+
+TRADER = 42
+KEY, SECRET = "manage-key", "manage-secret"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ExchangeServer]:
+    async with ExchangeServer(symbols=10, seed=5) as running:
+        running.add_account(KEY, SECRET, Decimal("10000"))
+        running.set_price("BTCUSDT", "60000")
+        yield running
+
+
+def _btc(server: ExchangeServer) -> Any:
+    return server.account(KEY).positions["BTCUSDT"]
+
+
+async def test_bybit_tp_break_even_and_a_trailing_stop_that_fires(
+    tmp_path: Path, server: ExchangeServer
+) -> None:
+    options: dict[str, Any] = {"exchange_urls": {"bybit": server.base_url}}
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "bybit", "demo", ApiCredentials(KEY, SECRET))
+        await _licensed(bot)
+        await _open(bot, TRADER, "/long BTC 100 5")
+        assert _btc(server).avg == Decimal(60000)
+
+        assert "set at 61,800.0" in await reply(bot, "/tp BTC +3%")
+        assert _btc(server).take_profit == Decimal("61800.0")
+        assert "set at 61,800.0" in await reply(bot, "/tp BTC 61800")  # Bybit: "not modified"
+        assert "on the wrong side" in await reply(bot, "/sl BTC 60500")
+        assert "moved to 59,400.0" in await reply(bot, "/sl BTC 59400")
+        assert _btc(server).stop_loss == Decimal("59400.0")
+
+        server.set_price("BTCUSDT", "60900")  # in profit: break-even is allowed now
+        listing = await bot.send(TRADER, "/positions")
+        done = await bot.press(TRADER, sent(listing), dict(keys(listing))["1. SL→BE"])
+        assert "(break-even)" in said(done)[0]
+        assert _btc(server).stop_loss == Decimal(60000)
+
+        text = await reply(bot, "/trail BTC 300 +2.5%")  # from 61,500
+        assert "once the price reaches 61,500.0" in text and "the exchange keeps it" in text
+        assert _btc(server).trailing_stop == Decimal(300)
+        state = bot.state
+
+    server.set_price("BTCUSDT", "61400")  # below the activation: nothing trails yet
+    server.set_price("BTCUSDT", "61000")
+    assert _btc(server).size == Decimal("0.001")
+    async with running_bot(tmp_path, state=state, **options) as bot:
+        positions = await bot.send(TRADER, "/positions")
+        assert "trailing 300.0" in said(positions)[0]  # the exchange's own, after a restart
+        await reply(bot, "/tp BTC off")
+        server.set_price("BTCUSDT", "61600")  # activated: the stop is at 61,300
+        server.set_price("BTCUSDT", "61700")  # a new best: the stop follows to 61,400
+        server.set_price("BTCUSDT", "61450")  # above it: still open
+        assert _btc(server).size == Decimal("0.001")
+        server.set_price("BTCUSDT", "61390")
+        assert _btc(server).size == 0  # the trailing stop closed it at market
+
+
+async def test_bybit_percent_rounding_to_nothing_is_refused(
+    tmp_path: Path, server: ExchangeServer
+) -> None:
+    server.set_price("BTCUSDT", "100")  # 0.05 % of it is 0.05: half the 0.1 tick
+    options: dict[str, Any] = {"exchange_urls": {"bybit": server.base_url}}
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "bybit", "demo", ApiCredentials(KEY, SECRET))
+        await _licensed(bot)
+        await _open(bot, TRADER, "/long BTC 100 5")
+        text = await reply(bot, "/tp BTC +0.04%")
+        assert text.startswith("0.04 % of BTC's price (100.0) rounds to nothing on its 0.1 tick")
+        assert "rounds to nothing" in await reply(bot, "/trail BTC 0.04%")
+        assert "set at 100.5" in await reply(bot, "/tp BTC +0.5%")
+
+
+@pytest.fixture
+async def binance() -> AsyncIterator[BinanceServer]:
+    async with BinanceServer(symbols=10, seed=3) as running:
+        running.add_account(KEY, SECRET, Decimal("10000"))
+        running.set_price("BTCUSDT", "60000")
+        yield running
+
+
+def _levels(server: BinanceServer) -> dict[str, str]:
+    algos = server.algos(server.account(KEY))
+    return {
+        a["orderType"]: f"{Decimal(str(a['triggerPrice'])).normalize():f}"
+        for a in algos
+        if a["algoStatus"] == "NEW"
+    }
+
+
+async def test_binance_tp_sl_as_conditional_orders_and_the_bot_keeps_its_trailing_stop(
+    tmp_path: Path, binance: BinanceServer
+) -> None:
+    options: dict[str, Any] = {"exchange_urls": {"binance": binance.base_url}}
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "binance", "live", ApiCredentials(KEY, SECRET))
+        await _licensed(bot)
+        await _open(bot, TRADER, "/long BTC 100 5")
+        assert "set at 61,800.0" in await reply(bot, "/tp BTC +3%")
+        assert _levels(binance) == {"TAKE_PROFIT_MARKET": "61800", "STOP_MARKET": "59100"}
+        assert "moved to 59,400.0" in await reply(bot, "/sl BTC 59400")  # tighter: at once
+        card = await reply(bot, "/sl BTC 59000")  # the stop read back from Binance: looser
+        assert card.startswith("⚠️ This moves the stop loss (59,400.0) to 59,000.0")
+        assert _levels(binance) == {"TAKE_PROFIT_MARKET": "61800", "STOP_MARKET": "59400"}
+        text = await reply(bot, "/trail BTC 400")
+        assert "the bot keeps it on every scan" in text
+        report = await bot.services.trailing.check()
+        assert (report.stops, report.fired) == (1, 0)
+        binance.set_price("BTCUSDT", "60800")  # a new best: the stop is at 60,400 now
+        bot.services.cache.cache("tickers").invalidate("binance")
+        report = await bot.services.trailing.check()
+        assert (report.moved, report.fired) == (1, 0)
+        peak = await bot.store.fetchval("t", "SELECT peak FROM trailing_stops")
+        assert peak == 60800
+        state = bot.state
+
+    binance.set_price("BTCUSDT", "60500")  # above the stop
+    async with running_bot(tmp_path, state=state, **options) as bot:
+        assert (await bot.services.trailing.check()).fired == 0  # the peak survived
+        binance.set_price("BTCUSDT", "60350")
+        bot.services.cache.cache("tickers").invalidate("binance")
+        report = await bot.services.trailing.check()
+        assert (report.fired, report.stops) == (1, 0)
+        client = bot.services.exchanges.account(TRADER, "binance", "live")
+        assert list(await client.positions(fresh=True)) == []
+        call = await bot.state.wait_for_call(
+            "sendMessage", lambda c: "Trailing stop hit" in str(c.params.get("text"))
+        )
+        assert "LONG <b>BTC</b> at 60350" in str(call.params["text"])
+        assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
+
+
+async def test_a_bot_kept_stop_never_closes_a_later_position(
+    tmp_path: Path, binance: BinanceServer
+) -> None:
+    options: dict[str, Any] = {"exchange_urls": {"binance": binance.base_url}}
+    async with running_bot(tmp_path, **options) as bot:
+        await bot.send(TRADER, "/start")
+        await bot.services.accounts.connect(TRADER, "binance", "live", ApiCredentials(KEY, SECRET))
+        await _licensed(bot)
+        await _open(bot, TRADER, "/long BTC 100 5")
+        assert "the bot keeps it" in await reply(bot, "/trail BTC 400")  # stop at 59,600
+        await _close(bot, "/close BTC")
+        binance.set_price("BTCUSDT", "59900")
+        await _open(bot, TRADER, "/long BTC 100 5")  # another position, entered at 59,900
+        binance.set_price("BTCUSDT", "59500")  # under the old stop, above the new SL
+        bot.services.cache.cache("tickers").invalidate("binance")
+        report = await bot.services.trailing.check()
+        assert (report.fired, report.stops) == (1, 0)  # the old stop is gone...
+        client = bot.services.exchanges.account(TRADER, "binance", "live")
+        (held,) = await client.positions(fresh=True)  # ...and the new position stays open
+        assert held.entry_price == Decimal(59900)
+        assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
+
+
+async def test_okx_refuses_tp_sl_changes_and_trails_with_the_bot(tmp_path: Path) -> None:
+    async with OkxServer(symbols=10, seed=6) as okx:
+        okx.add_account(KEY, SECRET, Decimal("10000"), passphrase="phrase")
+        okx.set_price("BTCUSDT", "60000")
+        async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
+            await bot.send(TRADER, "/start")
+            credentials = ApiCredentials(KEY, SECRET, "phrase")
+            await bot.services.accounts.connect(TRADER, "okx", "live", credentials)
+            await _licensed(bot)
+            await _open(bot, TRADER, "/long BTC 100 5")
+            text = await reply(bot, "/tp BTC +3%")
+            assert "Changing TP/SL of an open position is not supported on OKX yet" in text
+            assert "the bot keeps it on every scan" in await reply(bot, "/trail BTC 1%")
+            assert (await bot.services.trailing.check()).stops == 1
