@@ -103,6 +103,7 @@ class Lifecycle:
                     self.metrics,
                     probes={"db": store.ping},
                     info=services.monitoring.health_info,
+                    breakers=services.exchanges.breakers,
                 )
                 await self._stack.enter_async_context(self.health)
             phase("metrics")
