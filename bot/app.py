@@ -18,6 +18,7 @@ from telegram.request import BaseRequest
 from bot.jobs import schedule_jobs
 from bot.logs import quiet_shutdown_cancellations
 from bot.sender import TelegramSender
+from bot.telegram_limits import TelegramLimiter
 from bot.wiring import build_services
 from core.cache import CacheLayer
 from core.clock import Clock, SystemClock
@@ -227,7 +228,8 @@ def build_application(
     """Build the Application; pass `request` to answer the Bot API offline.
 
     `rate_limited=False` drops Telegram's flood-control pacing (AIORateLimiter), for
-    benchmarks that measure the bot's own latency against an offline Bot API.
+    benchmarks that measure the bot's own latency against an offline Bot API; 429s and
+    unparsable HTML are still handled.
     `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
     """
     quiet_shutdown_cancellations()
@@ -245,10 +247,11 @@ def build_application(
         .post_stop(lifecycle.post_stop)
         .post_shutdown(lifecycle.post_shutdown)
     )
-    if rate_limited:
-        # The builder's generic type changes with the limiter's; PTB's stubs cannot
-        # express re-binding it on an existing builder variable.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    # Pacing is PTB's; a 429 is handled once: by the dispatcher for outbox deliveries, by
+    # the limiter for everything else (see bot.telegram_limits). The builder's generic type
+    # changes with the limiter's; PTB's stubs cannot express re-binding the variable.
+    pacer = AIORateLimiter(max_retries=0) if rate_limited else None
+    builder = builder.rate_limiter(TelegramLimiter(pacer))  # type: ignore[arg-type]
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
     if request is not None:

@@ -21,6 +21,7 @@ from core.metrics import Metrics
 from db.store import Store
 from handlers.context import TradewindApp
 from services.container import Services
+from services.dispatcher import DispatchPolicy
 
 
 class BotHarness:
@@ -90,6 +91,7 @@ async def running_bot(
     clock: Clock | None = None,
     state: FakeTelegramState | None = None,
     rate_limited: bool = True,
+    dispatch_policy: DispatchPolicy | None = None,
     **overrides: Any,
 ) -> AsyncIterator[BotHarness]:
     """Start the real Application on a fresh SQLite file with the offline Bot API.
@@ -114,6 +116,7 @@ async def running_bot(
         metrics=Metrics(),
         clock=clock,
         rate_limited=rate_limited,
+        dispatch_policy=dispatch_policy,
     )
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
