@@ -10,14 +10,22 @@ import logging
 import time
 from contextlib import AsyncExitStack
 
-from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, BotCommandScopeDefault
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    Update,
+)
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, ApplicationBuilder
+from telegram.ext import AIORateLimiter, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
 
 from bot.jobs import schedule_jobs
 from bot.logs import quiet_shutdown_cancellations
 from bot.sender import TelegramSender
+from bot.telegram_limits import TelegramLimiter
+from bot.updates import UpdateGuard
 from bot.wiring import build_services
 from core.cache import CacheLayer
 from core.clock import Clock, SystemClock
@@ -28,6 +36,7 @@ from core.heap import HeapGuard
 from core.metrics import Metrics
 from core.redaction import SECRETS
 from db.repositories.app_state import AppStateRepository
+from db.repositories.updates import UpdateRepository
 from db.store import Store
 from handlers.context import CONTEXT_TYPES, TradewindApp
 from handlers.registry import register_handlers
@@ -51,8 +60,10 @@ class Lifecycle:
         metrics: Metrics,
         dispatch_policy: DispatchPolicy | None = None,
         paid_broadcast: bool = False,
+        updates: UpdateGuard | None = None,
     ) -> None:
         self.settings = settings
+        self.updates = updates or UpdateGuard()
         self.clock = clock
         self.metrics = metrics
         self.health: HealthServer | None = None
@@ -75,6 +86,8 @@ class Lifecycle:
             store = await self._stack.enter_async_context(
                 Store(self.settings.db_path, observer=self.metrics)
             )
+            await self.updates.open(UpdateRepository(store), self.clock)
+            self._stack.callback(self.updates.close)
             phase("store")
             keys = load_master_keys(
                 ",".join(k.decode() for k in self.settings.master_keys) or None,
@@ -103,6 +116,7 @@ class Lifecycle:
                     self.metrics,
                     probes={"db": store.ping},
                     info=services.monitoring.health_info,
+                    breakers=services.exchanges.breakers,
                 )
                 await self._stack.enter_async_context(self.health)
             phase("metrics")
@@ -222,17 +236,25 @@ def build_application(
     rate_limited: bool = True,
     dispatch_policy: DispatchPolicy | None = None,
     paid_broadcast: bool = False,
+    update_guard: UpdateGuard | None = None,
 ) -> TradewindApp:
     """Build the Application; pass `request` to answer the Bot API offline.
 
     `rate_limited=False` drops Telegram's flood-control pacing (AIORateLimiter), for
-    benchmarks that measure the bot's own latency against an offline Bot API.
+    benchmarks that measure the bot's own latency against an offline Bot API; 429s and
+    unparsable HTML are still handled.
     `dispatch_policy` and `paid_broadcast` tune the notification dispatcher's limits.
+    Pass `update_guard` to learn the newest update id handled (offline ids continue it).
     """
     quiet_shutdown_cancellations()
     SECRETS.keep(settings.telegram_bot_token)  # PTB logs the Bot API URL, token included
     lifecycle = Lifecycle(
-        settings, clock or SystemClock(), metrics or Metrics(), dispatch_policy, paid_broadcast
+        settings,
+        clock or SystemClock(),
+        metrics or Metrics(),
+        dispatch_policy,
+        paid_broadcast,
+        update_guard,
     )
     builder = (
         ApplicationBuilder()
@@ -244,14 +266,17 @@ def build_application(
         .post_stop(lifecycle.post_stop)
         .post_shutdown(lifecycle.post_shutdown)
     )
-    if rate_limited:
-        # The builder's generic type changes with the limiter's; PTB's stubs cannot
-        # express re-binding it on an existing builder variable.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    # Pacing is PTB's; a 429 is handled once: by the dispatcher for outbox deliveries, by
+    # the limiter for everything else (see bot.telegram_limits). The builder's generic type
+    # changes with the limiter's; PTB's stubs cannot express re-binding the variable.
+    pacer = AIORateLimiter(max_retries=0) if rate_limited else None
+    builder = builder.rate_limiter(TelegramLimiter(pacer))  # type: ignore[arg-type]
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app: TradewindApp = builder.build()
     app.bot_data.commands = register_handlers(app, settings.flood)
+    # Before everything else (anti-flood is -2): a redelivered update never acts twice.
+    app.add_handler(TypeHandler(Update, lifecycle.updates.check), group=-3)
     return app

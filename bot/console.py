@@ -31,6 +31,7 @@ from bot.offline_updates import (
     make_pre_checkout_update,
     make_successful_payment_update,
 )
+from bot.updates import UpdateGuard
 from core.config import Settings
 from handlers.context import TradewindApp
 from services.users import UserProfile
@@ -168,12 +169,14 @@ def _label(button: object) -> str:
 class ConsoleChat:
     """Feeds console lines to the Application as updates from the acting user."""
 
-    def __init__(self, app: TradewindApp, state: FakeTelegramState, out: TextIO) -> None:
+    def __init__(
+        self, app: TradewindApp, state: FakeTelegramState, out: TextIO, first_update_id: int = 1
+    ) -> None:
         self.app = app
         self.state = state
         self.printer = ConsolePrinter(out, state)
         self.first_name = "Console"
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)
         state.subscribe(self.printer.on_call)
 
     async def handle_line(self, line: str) -> bool:
@@ -282,16 +285,22 @@ class ConsoleChat:
 async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
     """Run the console chat until end of input or :quit."""
     state = FakeTelegramState()
+    guard = UpdateGuard()
     app = build_application(
-        settings, request=OfflineRequest(state), get_updates_request=OfflineRequest(state)
+        settings,
+        request=OfflineRequest(state),
+        get_updates_request=OfflineRequest(state),
+        update_guard=guard,
     )
-    chat = ConsoleChat(app, state, stdout)
     interactive = stdin.isatty()
     lines = _line_reader(stdin)
     await app.initialize()
     try:
         if app.post_init is not None:
             await app.post_init(app)
+        # The console's update ids go on from the last session's: they are checked like
+        # Telegram's, and an id handled before would be dropped as a redelivery.
+        chat = ConsoleChat(app, state, stdout, guard.latest + 1)
         await app.start()
         subscribed = await subscribe_newcomer(app)
         if interactive:

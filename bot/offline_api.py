@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from bot.offline_faults import REFUSALS, ApiFaults, ConnectionLost, FaultKind
 from bot.offline_updates import ApiCall, CallLog, GetUpdatesConflict, UpdateQueue
 from bot.telegram_html import TelegramBadRequest, check_commands, check_reply_markup, check_text
 
@@ -80,6 +81,15 @@ def _bad(description: str) -> BotApiError:
     return BotApiError(400, f"Bad Request: {description}")
 
 
+def _raise(kind: FaultKind, retry_after: int) -> None:
+    """Answer an armed fault as Telegram would (`ConnectionLost` for a broken connection)."""
+    if kind is FaultKind.RETRY_AFTER:
+        raise BotApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+    if kind in REFUSALS:
+        raise BotApiError(*REFUSALS[kind])
+    raise ConnectionLost("connection lost before the request arrived")
+
+
 def normalize_params(raw: Mapping[str, object]) -> dict[str, Any]:
     """Decode wire parameters: JSON-encoded values (``reply_markup``, ``chat_id``, ``prices``,
     numbers, booleans) become Python values; known string parameters stay as sent."""
@@ -104,7 +114,9 @@ class FakeTelegramState(CallLog):
     """Chats, messages and the update queue of a fake Telegram, answering Bot API methods.
 
     ``calls`` holds every accepted call in order (``getUpdates`` polls excepted), ``rejected``
-    the refused ones with their `BotApiError`; add chat ids to ``blocked`` to get ``403``.
+    the refused ones with their `BotApiError`; add chat ids to ``blocked`` to get ``403``;
+    ``faults`` (`bot.offline_faults.ApiFaults`) arms 429s, 403s, parse errors and broken
+    connections for the next matching calls.
     Unknown chats are created on first use (positive ids are private chats).
     """
 
@@ -123,6 +135,7 @@ class FakeTelegramState(CallLog):
         super().__init__()
         self.rejected: list[ApiCall] = []
         self.blocked: set[int] = set()
+        self.faults = ApiFaults()
         self.chats: dict[int, JSONDict] = {}
         self.messages: dict[int, dict[int, JSONDict]] = {}
         self.updates = UpdateQueue()
@@ -175,6 +188,9 @@ class FakeTelegramState(CallLog):
                 raise BotApiError(
                     404, f"Not Found: method {method} not implemented by the offline Bot API"
                 )
+            fault = self.faults.take(name, params)
+            if fault is not None and fault.kind is not FaultKind.ANSWER_LOST:
+                _raise(fault.kind, fault.retry_after)
             chat_id = params.get("chat_id")
             if isinstance(chat_id, int) and chat_id in self.blocked:
                 raise BotApiError(403, "Forbidden: bot was blocked by the user")
@@ -191,6 +207,8 @@ class FakeTelegramState(CallLog):
             self.rejected.append(ApiCall(name, params, exc))
             raise
         self._record(ApiCall(name, params, result))
+        if fault is not None:  # ANSWER_LOST: done, but the answer never reaches the bot
+            raise ConnectionLost(f"connection lost after {name}")
         return result
 
     async def handle(self, method: str, raw_params: Mapping[str, object]) -> tuple[int, bytes]:

@@ -8,9 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
 from bot.offline_api import BotApiError, FakeTelegramState
+from bot.offline_faults import ConnectionLost
 
 
 def _save_upload(filename: str, data: bytes) -> str:
@@ -67,4 +69,7 @@ class OfflineRequest(BaseRequest):
                 content = part[1]
                 data = content if isinstance(content, bytes) else content.read()
                 params[name] = _save_upload(str(part[0] or name), data)
-        return await self.state.handle(api_method, params)
+        try:
+            return await self.state.handle(api_method, params)
+        except ConnectionLost as exc:  # an armed network fault: what httpx's failure becomes
+            raise NetworkError(f"offline Bot API: {exc}") from exc

@@ -1,6 +1,9 @@
 """The Telegram side of `services.sender.MessageSender`: PTB's bot, errors mapped once.
 
-Sends go through `application.bot`, hence through the app's `AIORateLimiter` when enabled.
+Sends go through `application.bot`, hence through the app's `TelegramLimiter`, marked as
+outbox deliveries: a 429 is not retried there but raised as `RetryLater` for the dispatcher,
+which pauses every delivery and reschedules the row. HTML Telegram cannot parse is re-sent
+as plain text by the limiter, so a delivery is not lost to it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.telegram_limits import OUTBOX
 from services.sender import Buttons, RetryLater, SendError, Unreachable
 
 # Bad requests that mean the chat is gone for good, not that the message was wrong.
@@ -37,6 +41,8 @@ class TelegramSender:
             else None
         )  # fmt: skip
         extra: dict[str, Any] = {"allow_paid_broadcast": True} if self._paid else {}
+        if getattr(self._bot, "rate_limiter", None) is not None:
+            extra["rate_limit_args"] = OUTBOX  # the dispatcher owns this delivery's 429s
         try:
             await self._bot.send_message(
                 chat_id,

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.errors import ConfigError
+from core.exchange.breaker import BreakerPolicy
 from core.exchange.venues import KNOWN_EXCHANGES, LIVE_EXCHANGES
 from core.throttle import FloodLimit
 
@@ -28,6 +29,8 @@ _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
 _PLAN_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 _FLOOD_RE = re.compile(r"^(\d{1,5})\s*/\s*(\d{1,5})\s*,\s*(\d{1,4})$")
 DEFAULT_FLOOD = FloodLimit(count=20, seconds=60.0, burst=5)
+_BREAKER_RE = re.compile(r"^(\d{1,4})\s*/\s*(\d{1,5})$")
+DEFAULT_BREAKER = BreakerPolicy(failures=5, cooldown_s=30.0)
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100_000
 
@@ -67,6 +70,9 @@ class Settings:
     # that send hundreds of commands as one user) have no anti-flood unless they ask.
     flood: FloodLimit | None = None
     equity_retention_days: int = 400  # balance snapshots older than this are pruned
+    # Likewise DEFAULT_BREAKER from the environment; none for Settings built in code, so
+    # tests that inject exchange faults on purpose do not trip it unless they ask.
+    breaker: BreakerPolicy | None = None
 
     @property
     def console_mode(self) -> bool:
@@ -95,6 +101,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         plans=_plans(env),
         flood=_flood(env),
         equity_retention_days=_days(env, "TRADEWIND_EQUITY_RETENTION_DAYS", 400, 1, 3650),
+        breaker=_breaker(env),
     )
 
 
@@ -343,6 +350,23 @@ def _flood(env: Mapping[str, str]) -> FloodLimit | None:
             "20/60,5",
         )
     return FloodLimit(count=count, seconds=float(seconds), burst=burst)
+
+
+def _breaker(env: Mapping[str, str]) -> BreakerPolicy | None:
+    value = _get(env, "TRADEWIND_BREAKER")
+    if value is None:
+        return DEFAULT_BREAKER
+    if value.lower() in ("off", "0"):
+        return None
+    match = _BREAKER_RE.match(value)
+    failures, seconds = (int(g) for g in match.groups()) if match else (0, 0)
+    if not (1 <= failures <= 1000 and 1 <= seconds <= 3600):
+        raise ConfigError(
+            "TRADEWIND_BREAKER",
+            f"{value!r} is not FAILURES/SECONDS (failures 1-1000, cooldown 1-3600 s) or off",
+            "5/30",
+        )
+    return BreakerPolicy(failures=failures, cooldown_s=float(seconds))
 
 
 def _is_http_url(value: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Self
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from core.exchange.breaker import BreakerBoard
 from core.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,13 @@ class HealthServer:
         metrics: Metrics,
         probes: Mapping[str, Probe] | None = None,
         info: Info | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self._host, self.port = host, port
         self._metrics = metrics
         self._probes = dict(probes or {})
         self._info = info
+        self._breakers = breakers
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -100,6 +103,9 @@ class HealthServer:
             "uptime_s": round(self._metrics.uptime_s(), 3),
             "jobs": jobs,
         }
+        if self._breakers is not None:
+            # An open breaker is an exchange's outage, not ours: reported, never a 503.
+            body["breakers"] = self._breakers.report()
         if self._info is not None:
             body.update(self._info())
         return healthy, body

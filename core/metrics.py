@@ -61,6 +61,15 @@ class Metrics:
             "tradewind_exchange_errors_total", "Exchange call failures by domain error",
             ["exchange", "method", "error"], registry=r,
         )  # fmt: skip
+        self.breaker_opened = Counter(
+            "tradewind_exchange_breaker_opened_total",
+            "Times a venue's circuit breaker opened, by exchange/account type", ["venue"],
+            registry=r,
+        )  # fmt: skip
+        self.breaker_refused = Counter(
+            "tradewind_exchange_breaker_refused_total",
+            "Calls failed fast while a venue's breaker was open", ["venue"], registry=r,
+        )  # fmt: skip
         self.db_latency = Histogram(
             "tradewind_db_statement_seconds", "SQLite statement latency by statement name",
             ["statement"], registry=r, buckets=_FAST,

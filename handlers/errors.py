@@ -11,6 +11,7 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
 from core.errors import DomainError
+from core.exchange.errors import ExchangeError
 from handlers.context import TradewindContext
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ async def on_error(update: object, context: TradewindContext) -> None:
     if isinstance(error, DomainError) and chat_id is not None:
         # A business refusal that a handler forgot to word: its text is user-safe.
         await _tell(context, chat_id, escape(str(error)))
+        return
+    if isinstance(error, ExchangeError) and chat_id is not None:
+        # An exchange failure a handler did not catch ("Bybit is not answering; trying again
+        # in 30 s" from an open breaker): its words are user-safe and say more than sorry.
+        log.warning("update %s: %s", update_id, error.message)
+        await _tell(context, chat_id, escape(error.message))
         return
     log.error("update %s failed", update_id, exc_info=error)
     if chat_id is not None:

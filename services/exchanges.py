@@ -17,6 +17,7 @@ from decimal import Decimal
 from core.cache import CacheLayer
 from core.clock import Clock
 from core.crypto import SecretBox, SecretContext
+from core.exchange.breaker import BreakerBoard, BreakerPolicy
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed, InvalidOrder
 from core.exchange.factory import VenueHandle, open_venue
@@ -61,8 +62,11 @@ class ExchangeGateway:
         venue_opener: VenueOpener | None = None,
         pool_size: int = 2000,
         idle_ttl_s: float = 900.0,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.market_source = market_source
+        # One breaker per exchange and account type, shared by every client of that venue.
+        self.breakers = BreakerBoard(breaker, clock, metrics)
         self._paper_market = paper_market
         self._ledger = paper_ledger
         self._credentials = credentials
@@ -82,7 +86,9 @@ class ExchangeGateway:
 
     def _default_opener(self, metrics: Metrics | None) -> VenueOpener:
         def opener(name: str) -> VenueHandle:
-            return open_venue(name, base_url=self._urls.get(name), metrics=metrics)
+            return open_venue(
+                name, base_url=self._urls.get(name), metrics=metrics, breakers=self.breakers
+            )
 
         return opener
 

@@ -15,12 +15,14 @@ from bot.app import build_application
 from bot.offline_api import ApiCall, FakeTelegramState
 from bot.offline_request import OfflineRequest
 from bot.offline_updates import make_callback_update, make_message_update
+from bot.updates import UpdateGuard
 from core.clock import Clock
 from core.config import Settings
 from core.metrics import Metrics
 from db.store import Store
 from handlers.context import TradewindApp
 from services.container import Services
+from services.dispatcher import DispatchPolicy
 
 
 class BotHarness:
@@ -30,11 +32,15 @@ class BotHarness:
     tests seed and inspect rows through it, never through a service's private parts.
     """
 
-    def __init__(self, app: TradewindApp, state: FakeTelegramState, store: Store) -> None:
+    def __init__(
+        self, app: TradewindApp, state: FakeTelegramState, store: Store, first_update_id: int = 1
+    ) -> None:
         self.app = app
         self.state = state
         self.store = store
-        self._ids = itertools.count(1)
+        # Update ids go on from the newest one the database has handled, as Telegram's do:
+        # an id seen before would be dropped as a redelivery.
+        self._ids = itertools.count(first_update_id)
 
     @property
     def services(self) -> Services:
@@ -64,8 +70,14 @@ class BotHarness:
         return await self._process(update)
 
     async def deliver(self, update: dict[str, Any]) -> list[ApiCall]:
-        """Process a raw update (e.g. from `bot.offline_updates` builders) as Telegram sends it."""
+        """Process a raw update (e.g. from `bot.offline_updates` builders) as Telegram sends
+        it, under the next update id."""
+        update["update_id"] = next(self._ids)
         return await self._process(self.state.record_incoming(update))
+
+    async def redeliver(self, update: dict[str, Any]) -> list[ApiCall]:
+        """Process an update again under its own update id, as Telegram does after a crash."""
+        return await self._process(update)
 
     async def _process(self, data: dict[str, Any]) -> list[ApiCall]:
         before = len(self.state.calls)
@@ -90,6 +102,7 @@ async def running_bot(
     clock: Clock | None = None,
     state: FakeTelegramState | None = None,
     rate_limited: bool = True,
+    dispatch_policy: DispatchPolicy | None = None,
     **overrides: Any,
 ) -> AsyncIterator[BotHarness]:
     """Start the real Application on a fresh SQLite file with the offline Bot API.
@@ -107,6 +120,7 @@ async def running_bot(
     )
     settings = replace(settings, **overrides)
     state = state if state is not None else FakeTelegramState()
+    guard = UpdateGuard()
     app = build_application(
         settings,
         request=OfflineRequest(state),
@@ -114,6 +128,8 @@ async def running_bot(
         metrics=Metrics(),
         clock=clock,
         rate_limited=rate_limited,
+        dispatch_policy=dispatch_policy,
+        update_guard=guard,
     )
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
@@ -121,7 +137,7 @@ async def running_bot(
     await app.start()
     try:
         async with Store(settings.db_path, readers=1) as store:
-            yield BotHarness(app, state, store)
+            yield BotHarness(app, state, store, guard.latest + 1)
     finally:
         await app.stop()
         await app.shutdown()

@@ -56,6 +56,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
         metrics=s.metrics,
         cache=s.cache,
         exchange_urls=settings.exchange_urls,
+        breaker=settings.breaker,
     )
     executor = OrderExecutor(repos.intents, clock)
     accounts = AccountService(s.store, exchanges, s.secrets, s.cache, clock, settings.exchanges)

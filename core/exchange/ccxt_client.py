@@ -17,7 +17,8 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from core.exchange import ccxt_parse as parse
-from core.exchange.ccxt_errors import map_error
+from core.exchange.breaker import BreakerBoard, CircuitBreaker
+from core.exchange.ccxt_errors import is_outage, map_error
 from core.exchange.errors import (
     ExchangeError,
     ExchangeUnavailable,
@@ -55,6 +56,7 @@ class VenueContext(Protocol):
     venue: Venue
     metrics: Metrics | None
     retry: RetryPolicy
+    breakers: BreakerBoard | None
     markets_version: int
 
     @property
@@ -125,11 +127,25 @@ class CcxtClient:
             self.share_markets(self._source)  # markets were reloaded: borrow the new table
         self.last_used = time.monotonic()
 
+        breaker = self._breaker()
+
         async def once() -> T:
+            if breaker is not None:
+                breaker.admit()  # an open breaker raises VenueDown: nothing is sent
             start = time.perf_counter()
+            verdict = False
             try:
                 result = await fn()
+                if breaker is not None:
+                    verdict = True
+                    breaker.answered()
             except Exception as exc:
+                if breaker is not None:
+                    verdict = True
+                    if is_outage(self.exchange, exc):
+                        breaker.failed()
+                    else:
+                        breaker.answered()  # a refusal is an answer: the venue is there
                 error = map_error(
                     self.exchange,
                     exc,
@@ -139,12 +155,19 @@ class CcxtClient:
                 )
                 self._observe(method, start, error)
                 raise error from exc
+            finally:
+                if breaker is not None and not verdict:
+                    breaker.abandoned()  # cancelled mid-request: no verdict on the venue
             self._observe(method, start, None)
             return result
 
         if not retry or placing is not None:
             return await once()
         return await with_retries(once, self._venue.retry)
+
+    def _breaker(self) -> CircuitBreaker | None:
+        board = self._venue.breakers
+        return None if board is None else board.breaker(self.exchange, self._account_type)
 
     def _observe(self, method: str, start: float, error: ExchangeError | None) -> None:
         metrics = self._venue.metrics

@@ -76,6 +76,12 @@ def map_error(
     return ex.ExchangeUnavailable(exchange, f"{name} failed{said}")
 
 
+def is_outage(exchange: str, error: BaseException) -> bool:
+    """The venue itself failed (timeout, connection, 5xx, garbage), not refused something:
+    what a read would call `ExchangeUnavailable`. Counted by the venue's circuit breaker."""
+    return isinstance(map_error(exchange, error), ex.ExchangeUnavailable)
+
+
 # Refusals ccxt files as a plain ExchangeError, which would read as a venue failure and be
 # retried: OKX 59102 "Leverage exceeds the maximum leverage".
 _REFUSAL_CODES = ('"59102"',)

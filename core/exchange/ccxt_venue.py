@@ -28,6 +28,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import certifi
 
+from core.exchange.breaker import BreakerBoard
 from core.exchange.ccxt_client import CcxtClient
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder
@@ -51,8 +52,10 @@ class CcxtVenue:
         retry: RetryPolicy | None = None,
         limiter: TokenBucket | None = None,
         timeout_ms: int = 10_000,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self.venue = venue
+        self.breakers = breakers
         self.client_class = client_class(venue)
         self.base_url = base_url
         self.metrics = metrics

@@ -4,7 +4,8 @@
     ├── TemporaryError               worth retrying later (reads are retried automatically)
     │   ├── RateLimited              the venue throttled us; `retry_after` seconds if known
     │   └── ExchangeUnavailable      5xx, maintenance, timeouts and network failures on reads,
-    │                                malformed responses
+    │       │                        malformed responses
+    │       └── VenueDown            the venue's circuit breaker is open: nothing was sent
     ├── AuthFailed                   bad key, secret, passphrase, IP or permissions
     ├── AccountSetupRequired         the account is set up in a way Tradewind cannot trade
     │                                (hedge / long-short position mode): says what to change
@@ -48,6 +49,15 @@ class RateLimited(TemporaryError):
 
 class ExchangeUnavailable(TemporaryError):
     """The venue is down, slow, unreachable or answered garbage."""
+
+
+class VenueDown(ExchangeUnavailable):
+    """The venue failed too often in a row; calls fail fast for `retry_in` seconds
+    without a request leaving (`core.exchange.breaker`). Not retried: the wait is long."""
+
+    def __init__(self, exchange: str, message: str, retry_in: float) -> None:
+        super().__init__(exchange, message)
+        self.retry_in = retry_in
 
 
 class AccountSetupRequired(ExchangeError):

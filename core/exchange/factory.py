@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Protocol
 
+from core.exchange.breaker import BreakerBoard
 from core.exchange.credentials import ApiCredentials
 from core.exchange.models import Market
 from core.exchange.pool import PooledClient
@@ -36,8 +37,16 @@ class VenueHandle(Protocol):
     async def aclose(self) -> None: ...
 
 
-def open_venue(name: str, *, base_url: str | None, metrics: Metrics | None) -> VenueHandle:
+def open_venue(
+    name: str,
+    *,
+    base_url: str | None,
+    metrics: Metrics | None,
+    breakers: BreakerBoard | None = None,
+) -> VenueHandle:
     """Build the ccxt-backed venue `name`; importing ccxt costs ~70 MB, so only now."""
     module = importlib.import_module("core.exchange.ccxt_venue")
-    venue: VenueHandle = module.CcxtVenue(VENUES[name], base_url=base_url, metrics=metrics)
+    venue: VenueHandle = module.CcxtVenue(
+        VENUES[name], base_url=base_url, metrics=metrics, breakers=breakers
+    )
     return venue

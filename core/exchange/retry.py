@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from core.exchange.errors import RateLimited, TemporaryError
+from core.exchange.errors import RateLimited, TemporaryError, VenueDown
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, error: TemporaryError, rng: random.Random) -> float | None:
         """Seconds to wait before retry number `attempt` (1-based), or None to give up."""
-        if attempt >= self.attempts:
+        if attempt >= self.attempts or isinstance(error, VenueDown):
             return None
         backoff = rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
         if isinstance(error, RateLimited) and error.retry_after is not None:

@@ -66,6 +66,7 @@ async def test_admin_command_is_refused_to_a_trader(bot: BotHarness, name: str) 
     assert reply == ADMIN_ONLY
     after = await _row_counts(store)
     assert after.pop("audit_log") == before.pop("audit_log") + 1
+    assert after.pop("processed_updates") == before.pop("processed_updates") + 1  # its id
     assert after == before
     assert await _licences_and_flags(store) == state
     (entry,) = (await bot.services.audit.recent())[:1]
@@ -95,6 +96,7 @@ async def test_every_admin_button_is_refused_to_a_trader(bot: BotHarness) -> Non
         assert not texts(calls), prefix  # nothing sent or edited
         after = await _row_counts(store)
         assert after.pop("audit_log") == before.pop("audit_log") + 1, prefix
+        assert after.pop("processed_updates") == before.pop("processed_updates") + 1, prefix
         assert after == before, prefix
         assert await _licences_and_flags(store) == state, prefix
         (entry,) = (await bot.services.audit.recent())[:1]

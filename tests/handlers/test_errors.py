@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from core.errors import InvalidInput
+from core.exchange.errors import VenueDown
 from handlers.base import measured
 from handlers.context import TradewindContext
 from handlers.errors import APOLOGY
@@ -91,3 +92,15 @@ async def test_admin_alert_is_html_with_the_error_escaped(bot: BotHarness) -> No
     assert "bad <tag> & <b>markup</b> from an exchange" in text  # shown literally
     kinds = {e["type"] for e in alert.result["entities"]}
     assert {"bold", "pre"} <= kinds
+
+
+async def _venue_down(update: Update, context: TradewindContext) -> None:
+    raise VenueDown("bybit", "Bybit is not answering; trying again in 30 s", retry_in=30)
+
+
+async def test_an_uncaught_exchange_failure_is_told_in_its_own_words(bot: BotHarness) -> None:
+    # Not wrapped in `measured`: the error handler is the last place it can be worded.
+    bot.app.handlers[0].insert(0, CommandHandler("venue_down", _venue_down))
+    calls = await bot.send(TRADER, "/venue_down")
+    assert texts(calls) == ["Bybit is not answering; trying again in 30 s"]
+    assert not [c for c in calls if c.params.get("chat_id") == ADMIN]  # not our bug

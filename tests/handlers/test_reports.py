@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -215,5 +216,11 @@ async def test_a_due_report_reaches_the_trader_through_the_outbox(bot: BotHarnes
         (TRADER, "report", "report:daily:42:2026-03-29"),
         (TRADER, "report", "report:weekly:42:2026-03-23"),
     ]
+    # The dispatcher delivers them in the background; let it finish, so that its message is
+    # not taken for the reply to /strategy below.
+    sql = "SELECT count(*) FROM notifications WHERE status != 'sent'"
+    async with asyncio.timeout(10):
+        while await bot.store.fetchval("t.unsent", sql):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     (text,) = texts(await bot.send(TRADER, "/strategy"))
     assert "Daily report (weekly on Mondays) at: 12:00 (report_time)" in text

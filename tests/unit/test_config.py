@@ -9,6 +9,7 @@ import pytest
 from core.config import KNOWN_EXCHANGES, LIVE_EXCHANGES, load_settings
 from core.crypto import generate_key
 from core.errors import ConfigError
+from core.exchange.breaker import BreakerPolicy
 from core.exchange.venues import VENUES
 
 
@@ -129,3 +130,17 @@ def test_master_key_error_never_echoes_the_value() -> None:
         load_settings({"TRADEWIND_MASTER_KEY": f"{generate_key().decode()},{secret}"})
     assert "key #2" in str(caught.value)
     assert secret not in str(caught.value)
+
+
+def test_the_breaker_is_on_by_default_and_configurable() -> None:
+    assert load_settings({}).breaker == BreakerPolicy(failures=5, cooldown_s=30.0)
+    assert load_settings({"TRADEWIND_BREAKER": " 8 / 120 "}).breaker == BreakerPolicy(8, 120.0)
+    assert load_settings({"TRADEWIND_BREAKER": "off"}).breaker is None
+
+
+@pytest.mark.parametrize("value", ["5", "0/30", "5/0", "5/99999", "five/30", "5/30,1"])
+def test_a_bad_breaker_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"TRADEWIND_BREAKER": value})
+    assert str(caught.value).startswith("TRADEWIND_BREAKER: ")
+    assert "TRADEWIND_BREAKER=5/30" in str(caught.value)
