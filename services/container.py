@@ -18,6 +18,8 @@ from services.broadcasts import BroadcastService
 from services.charts import ChartService
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
+from services.fill_ledger import FillLedger
+from services.fill_ledger_catchup import FillCatchUp
 from services.history import HistoryService
 from services.licenses import LicenseService
 from services.market import MarketService
@@ -82,6 +84,8 @@ class Services:
     broadcasts: BroadcastService
     autotrader: AutoTrader
     position_sync: PositionSync
+    fill_ledger: FillLedger
+    fill_catchup: FillCatchUp
     order_expiry: OrderExpiry
     settlement: OrderSettlement
     price_alerts: PriceAlertService

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
 from core.exchange.models import (
     Balance,
     Candle,
+    ClosedPnl,
+    Fill,
     Market,
     Order,
     OrderRequest,
@@ -22,7 +25,8 @@ class ExchangeClient(Protocol):
 
     Every method raises `core.exchange.errors.ExchangeError` subclasses only. A closed client
     refuses use. `fetch_tickers` returns the whole market in one request; positions and
-    open orders are read to the end of the venue's pages (bounded: see `PagedList`).
+    open orders, executions and closed PnL are read to the end of the venue's pages
+    (bounded: see `PagedList`).
     """
 
     @property
@@ -56,5 +60,15 @@ class ExchangeClient(Protocol):
     ) -> Order: ...
 
     async def set_leverage(self, symbol: str, leverage: int) -> None: ...
+
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """Every execution at or after `since` (the venue's recent history when None),
+        oldest first, page after page to the end (bounded: see `PagedList`)."""
+        ...
+
+    async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
+        """The venue's closed-position records at or after `since`, oldest first; empty
+        where the venue keeps none (the ledger then computes PnL from the fills)."""
+        ...
 
     async def close(self) -> None: ...
