@@ -82,7 +82,7 @@ async def test_an_open_and_a_close_read_back_as_the_venue_recorded_them(
 
 
 async def test_every_page_of_executions_is_read(venue_client: tuple[Any, CcxtClient]) -> None:
-    server, client = venue_client
+    _, client = venue_client
     before = datetime.now(UTC) - timedelta(seconds=1)
     for n in range(120):  # more than a Bybit or OKX page
         side = Side.BUY if n % 2 == 0 else Side.SELL
@@ -97,7 +97,7 @@ async def test_every_page_of_executions_is_read(venue_client: tuple[Any, CcxtCli
 async def test_a_read_that_stops_at_its_page_bound_says_so(
     venue_client: tuple[Any, CcxtClient],
 ) -> None:
-    server, client = venue_client
+    _, client = venue_client
     if client.exchange == "binance":
         pytest.skip("Binance answers 1,000 trades a page: one page holds these")
     before = datetime.now(UTC) - timedelta(seconds=1)
