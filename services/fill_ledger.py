@@ -23,16 +23,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.exchange.ids import PREFIX
-from core.exchange.models import ZERO, ClosedPnl, Fill
+from core.exchange.models import ZERO, ClosedPnl, Fill, OrderType
 from core.lifecycle import CloseReason, Origin
 from db.repositories.fills import AccountKey, FillRepository
-from db.repositories.intents import IntentRepository
+from db.repositories.intents import IntentRecord, IntentRepository
 from db.repositories.positions import PositionRepository
 from db.repositories.trades import TradeLog, TradeRecord, TradeRepository
 from db.repositories.users import UserRepository
 from db.store import Tx
 from services import notices
-from services.fill_ledger_replay import Close, replay
+from services.fill_ledger_replay import Close, OrderFill, opening_orders, replay
 from services.outbox import Notice
 from services.unit_of_work import UnitOfWork
 
@@ -111,12 +111,18 @@ class FillLedger:
             symbols = {f.symbol for f in ordered} | {c.symbol for c in closed}
             since = min((f.ts for f in ordered), default=None)
             stale: list[int] = []
+            opened: list[OrderFill] = []
+            orders = {f.order_id for f in ordered}
             for symbol in sorted(symbols):
-                found, old = await self._derive(account, symbol, since, closed, work.tx)
+                history = await self._fills.of_symbol(account, symbol, work.tx)
+                closes = replay(history)
+                found, old = await self._derive(account, symbol, closes, since, closed, work.tx)
                 done.trades += found
                 stale += old
+                opened += opening_orders(history, orders, closes)
             await self._trades.replace_many(stale, done.trades, work.tx)
-            await work.notify(await self._notices(done.trades))
+            told = await self._notices(done.trades) + await self._fill_notices(account, opened)
+            await work.notify(told)
             work.changed()  # the admin analytics count trades
         if done.fills:
             self._on_fills(account)
@@ -126,13 +132,13 @@ class FillLedger:
         self,
         account: AccountKey,
         symbol: str,
+        closes: Sequence[Close],
         since: datetime | None,
         closed: Sequence[ClosedPnl],
         tx: Tx,
     ) -> tuple[list[TradeLog], list[int]]:
         """The trades of one symbol's closes that the new records touch, and the ids of the
         logged trades (or estimates) they replace."""
-        closes = replay(await self._fills.of_symbol(account, symbol, tx))
         named = {c.order_id for c in closed if c.symbol == symbol}
         touched = [
             c
@@ -228,6 +234,25 @@ class FillLedger:
                 return row.entry_price
         return None
 
+    async def _fill_notices(self, account: AccountKey, opened: Sequence[OrderFill]) -> list[Notice]:
+        """Fills nobody saw happen: a resting limit order, an order placed on the exchange.
+        A market order confirmed in the chat (or auto-traded) was told by its own reply.
+        Keyed by the order and the size filled so far: each partial fill is told once."""
+        told: list[OrderFill] = []
+        for order in opened:
+            cid = order.client_order_id or ""
+            intent = await self._intents.get(cid) if cid.startswith(PREFIX) else None
+            if cid.startswith(PREFIX) and (intent is None or _placed_in_chat(intent)):
+                continue
+            told.append(order)
+        if not told:
+            return []
+        users = await self._users.get_many([account[0]])
+        if account[0] not in users:
+            return []
+        chat = users[account[0]].chat_id
+        return [notices.order_filled(account, order, chat) for order in told]
+
     async def _notices(self, trades: Sequence[TradeLog]) -> list[Notice]:
         """Closes the trader did not make in the chat: TP, SL, liquidation, the exchange."""
         told = [t for t in trades if t.close_reason != CloseReason.MANUAL]
@@ -237,6 +262,11 @@ class FillLedger:
         return [
             notices.trade_closed(t, users[t.user_id].chat_id) for t in told if t.user_id in users
         ]
+
+
+def _placed_in_chat(intent: IntentRecord | None) -> bool:
+    """A market order a trader confirmed in the chat: its reply told the fill already."""
+    return intent is not None and intent.order_type == OrderType.MARKET.value
 
 
 def _reason(close: Close) -> str:

@@ -14,7 +14,7 @@ venue's closed-PnL record or the stored position supplies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -144,3 +144,40 @@ def _add(total: Decimal | None, part: Decimal | None, whole: bool) -> Decimal | 
     if total is None or part is None or not whole:
         return None
     return total + part
+
+
+@dataclass(slots=True, frozen=True)
+class OrderFill:
+    """What an order that opened or added to a position has filled so far."""
+
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal  # volume-weighted
+    fee: Decimal
+
+
+def opening_orders(
+    fills: Iterable[Fill], order_ids: Collection[str], closes: Iterable[Close]
+) -> list[OrderFill]:
+    """The orders of `order_ids` that only opened or added (a closing order is a trade), as
+    filled so far, in the order of their first fill."""
+    closing = {c.order_id for c in closes}
+    wanted = [f for f in fills if f.order_id in order_ids and f.order_id not in closing]
+    found: dict[str, list[Fill]] = {}
+    for fill in wanted:
+        found.setdefault(fill.order_id, []).append(fill)
+    return [_order_fill(parts) for parts in found.values()]
+
+
+def _order_fill(parts: list[Fill]) -> OrderFill:
+    first = parts[0]
+    qty = sum((f.qty for f in parts), ZERO)
+    price = sum((f.qty * f.price for f in parts), ZERO) / qty
+    fee = sum((f.fee for f in parts), ZERO)
+    return OrderFill(
+        first.order_id, first.client_order_id, first.symbol, first.side, qty,
+        price.quantize(PLACES).normalize(), fee,
+    )  # fmt: skip

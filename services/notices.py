@@ -29,6 +29,7 @@ from db.repositories.reports import ReportTarget
 from db.repositories.signals import SignalRecord, Subscriber
 from db.repositories.trades import PeriodTotals, TradeLog
 from db.repositories.users import UserRecord
+from services.fill_ledger_replay import OrderFill
 from services.outbox import Notice, NoticeKind
 
 # Signals
@@ -167,6 +168,23 @@ def trade_closed(trade: TradeLog, chat_id: int) -> Notice:
 
 
 STOP_REASONS = frozenset({"take_profit", "stop_loss", "liquidation"})
+
+
+def order_filled(account: tuple[int, str, str], order: OrderFill, chat_id: int) -> Notice:
+    """An order that opened or added to a position filled (wholly or so far), as the
+    exchange's fills say: size, average price and fee."""
+    user_id, exchange, account_type = account
+    text = (
+        f"Order filled: {order.side.value.upper()} {_plain(order.qty)} {order.symbol} at "
+        f"{_plain(order.price)}, fee {order.fee:.4f} ({title(exchange)})"
+    )
+    return Notice(
+        user_id=user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.FILL,
+        text=escape(text),
+        dedup_key=f"fill-open:{exchange}:{account_type}:{order.order_id}:{_plain(order.qty)}",
+    )
 
 
 def position_opened(row: ActivePosition, qty: Decimal, price: Decimal) -> str:

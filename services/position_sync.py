@@ -293,7 +293,9 @@ class PositionSync:
         changes.upserts.append(row)
         if intent is not None and intent.origin == Origin.AUTO and intent.signal_id:
             await self._auto_filled(intent.signal_id, position, row, changes)
-        elif intent is None or intent.order_type == OrderType.LIMIT.value:
+        elif self._catch_up is None and (
+            intent is None or intent.order_type == OrderType.LIMIT.value
+        ):  # with the fill ledger, the fills themselves are told (`notices.order_filled`)
             text = notices.position_opened(row, position.qty, position.entry_price)
             key = f"sync-open:{account_key(*account)}:{position.symbol}:{to_ms(now)}"
             changes.notes.append((row.user_id, NoticeKind.FILL, text, key))

@@ -219,3 +219,24 @@ async def test_the_paper_exchange_gives_the_same_ledger(w: World) -> None:
         bybit[1:] == on_paper[1:] == ("long", 0.01, 60000.0, 62000.0, 0.671, 19.329, "take_profit")
     )
     assert await w.rows("SELECT COUNT(*) FROM fills WHERE user_id = ?", paper_user) == [(2,)]
+
+
+async def test_a_resting_limit_order_that_fills_is_told_once_with_its_fee(w: World) -> None:
+    cid = client_order_id("manual", USER, "resting")
+    await w.services.executor.record(
+        NewIntent(cid, USER, "bybit", "demo", BTC, "buy", "limit", Decimal("0.01"), "manual",
+                  price=Decimal(59000))
+    )  # fmt: skip
+    async with w.services.exchanges.lease(USER, "bybit", "demo") as client:
+        await w.services.executor.place(client, cid)
+    w.server.set_price("BTCUSDT", "58900")  # crosses: fills at its limit as a maker
+
+    await w.services.fill_catchup.catch_up_active()
+    await w.services.position_sync.sync_once()
+    w.clock.advance(31)
+    await w.services.fill_catchup.catch_up_active()
+
+    told = await w.rows("SELECT dedup_key, payload FROM notifications WHERE kind = 'fill'")
+    [(key, payload)] = told
+    assert str(key).startswith("fill-open:bybit:demo:") and str(key).endswith(":0.01")
+    assert "Order filled: BUY 0.01 BTC/USDT:USDT at 59000, fee 0.1180" in str(payload)
