@@ -91,13 +91,10 @@ class FillLedger:
         Recording what is already recorded changes nothing and tells nobody.
         """
         account = (user_id, exchange, account_type)
-        lock = self._locks.setdefault(account, asyncio.Lock())
-        try:
-            async with lock:  # a stream and a catch-up of one account take turns
-                return await self._record(account, fills, closed)
-        finally:
-            if not lock.locked():
-                self._locks.pop(account, None)
+        # A stream and a catch-up of one account take turns. A lock per account ever
+        # recorded: a few thousand small objects, never dropped while someone may wait.
+        async with self._locks.setdefault(account, asyncio.Lock()):
+            return await self._record(account, fills, closed)
 
     async def _record(
         self, account: AccountKey, fills: Sequence[Fill], closed: Sequence[ClosedPnl]

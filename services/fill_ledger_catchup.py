@@ -87,6 +87,7 @@ class FillCatchUp:
         gateway: ExchangeGateway,
         clock: Clock,
         concurrency: int = 20,
+        overlap: timedelta = OVERLAP,
     ) -> None:
         self._ledger = ledger
         self._fills = fills
@@ -95,6 +96,7 @@ class FillCatchUp:
         self._gateway = gateway
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
+        self._overlap = overlap
         self.totals = LedgerTotals()
 
     async def catch_up_active(self) -> CaughtUp:
@@ -116,13 +118,21 @@ class FillCatchUp:
         done = await self.catch_up([(user_id, PAPER, PAPER) for user_id in users])
         return done.trades
 
-    async def catch_up(self, accounts: Sequence[AccountKey]) -> CaughtUp:
-        """Read and record each account's executions since its cursor, all at once."""
+    async def catch_up(
+        self, accounts: Sequence[AccountKey], since: datetime | None = None
+    ) -> CaughtUp:
+        """Read and record each account's executions since its cursor, all at once.
+
+        `since` reads from an earlier moment instead (a stream that dropped at that time
+        and has pushed newer fills since, which moved the cursor past the gap).
+        """
         done = CaughtUp(accounts=len(accounts))
         if not accounts:
             return done
         started = time.perf_counter()
         cursors = await self._cursors(accounts)
+        if since is not None:
+            cursors = {a: min(at, since) for a, at in cursors.items()}
         reads = await asyncio.gather(*(self._read(a, cursors[a]) for a in accounts))
         done.read_ms = (time.perf_counter() - started) * 1000
         recorded = time.perf_counter()
@@ -147,7 +157,7 @@ class FillCatchUp:
         starts = {a: await self._first_look(a) for a in fresh}
         for at in set(starts.values()):
             await self._fills.start_cursors([a for a in fresh if starts[a] == at], at)
-        return {a: (found[a] or starts[a]) - OVERLAP for a in accounts}
+        return {a: (found[a] or starts[a]) - self._overlap for a in accounts}
 
     async def _first_look(self, account: AccountKey) -> datetime:
         """An unwatched account's start: its earliest stored position or recent order."""

@@ -12,6 +12,7 @@ The venue table (`core.exchange.venues`) names this class for Bybit.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the ev
 POSITION_PAGE = 200  # the most /v5/position/list serves at once
 ORDER_PAGE = 50  # the most /v5/order/realtime serves at once
 HISTORY_PAGE = 100  # the most /v5/execution/list and /v5/position/closed-pnl serve at once
+HISTORY_DAYS_MS = 7 * 86_400_000 - 60_000  # one read's window, less a minute of clock skew
 # Executions that moved a position; funding, settlement and delivery rows did not.
 _FILL_TYPES = frozenset({"Trade", "BustTrade", "AdlTrade", "BlockTrade"})
 _TRIGGERS = {
@@ -159,7 +161,9 @@ class BybitClient(CcxtClient):
         `since`, Bybit answers the last seven days."""
         request: dict[str, Any] = {"category": "linear", "limit": HISTORY_PAGE}
         if since is not None:
-            request["startTime"] = int(since.timestamp() * 1000)
+            # Bybit answers [startTime, startTime + 7 days]: an older start would stop there.
+            oldest = int(time.time() * 1000) - HISTORY_DAYS_MS
+            request["startTime"] = max(int(since.timestamp() * 1000), oldest)
         call = getattr(self.api, endpoint)
 
         async def page(cursor: str | None) -> Page:

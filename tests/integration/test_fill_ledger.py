@@ -5,6 +5,7 @@ after downtime."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from core.exchange.ids import client_order_id
 from core.exchange.models import OrderRequest, OrderType, Side
 from core.paper.engine import PaperEngine
 from core.paper.exchange import PaperExchange
-from db.repositories.intents import NewIntent
+from db.repositories.fills import FillRepository
+from db.repositories.intents import IntentRepository, NewIntent
 from db.repositories.paper import PaperRepository
+from db.repositories.positions import PositionRepository
 from db.store import Store
+from services.fill_ledger_catchup import FillCatchUp
 from tests.fakes.market import FakeMarketSource
 from tests.integration.autotrade_world import BTC, World, world
 
@@ -240,3 +244,28 @@ async def test_a_resting_limit_order_that_fills_is_told_once_with_its_fee(w: Wor
     [(key, payload)] = told
     assert str(key).startswith("fill-open:bybit:demo:") and str(key).endswith(":0.01")
     assert "Order filled: BUY 0.01 BTC/USDT:USDT at 59000, fee 0.1180" in str(payload)
+
+
+async def test_a_fill_missed_before_a_newer_pushed_one_is_read_from_the_gap(w: World) -> None:
+    await _open_with_take_profit(w, "70000")  # the stream dropped before this fill
+    gap = w.clock.now() - timedelta(minutes=1)
+    await _on_the_exchange(w, "buy", 0.01)
+    async with w.services.exchanges.lease(USER, "bybit", "demo") as client:
+        newest = (await client.fetch_fills(None))[-1]
+    ledger, account = w.services.fill_ledger, (USER, "bybit", "demo")
+    await ledger.record(*account, [newest])  # pushed after the drop: the cursor passed the gap
+    w.server.set_price("BTCUSDT", "61000")
+    await _on_the_exchange(w, "sell", 0.02, reduceOnly=True)
+    catch_up = FillCatchUp(
+        ledger=ledger, fills=FillRepository(w.store), positions=PositionRepository(w.store),
+        intents=IntentRepository(w.store), gateway=w.services.exchanges, clock=w.clock,
+        overlap=timedelta(0),
+    )  # fmt: skip
+
+    from_cursor = await catch_up.catch_up([account])
+    from_gap = await catch_up.catch_up([account], since=gap)
+
+    assert (from_cursor.fills, from_gap.fills) == (1, 1)  # the close, then the missed opening
+    [(_, qty, entry, _, fee, pnl, _, _)] = await _trades(w)
+    assert (Decimal(qty), Decimal(entry)) == (Decimal("0.02"), Decimal(60000))
+    assert Decimal(fee) == _exchange_fees(w) and Decimal(pnl) == _exchange_closed_pnl(w)[0]
