@@ -100,11 +100,13 @@ class FillCatchUp:
         self.totals = LedgerTotals()
 
     async def catch_up_active(self) -> CaughtUp:
-        """The accounts with open positions or orders in the last hour."""
+        """The accounts with open positions, resting limit orders, or orders in the last
+        hour."""
         now = self._clock.now()
         stored = {row.account for row in await self._positions.all()}
         recent = await self._positions.recent_accounts(now - RECENT)
-        return await self.catch_up(sorted(stored | recent))
+        resting = set(await self._fills.resting_accounts())
+        return await self.catch_up(sorted(stored | recent | resting))
 
     async def catch_up_everyone(self) -> CaughtUp:
         """Every connected account and every account with a stored position (start-up)."""

@@ -55,12 +55,18 @@ _START = (
     "VALUES (?, ?, ?, ?)"
 )
 _CONNECTED = "SELECT DISTINCT user_id, exchange, account_type FROM api_credentials"
+# Accounts with a resting limit order of ours, however old: it may fill at any moment.
+_RESTING = (
+    "SELECT DISTINCT user_id, exchange, account_type FROM pending_limit_orders "
+    "WHERE status = 'open' AND expires_at > 0"
+)
 _CHUNK = 500
 
 HOT_QUERIES = (
     HotQuery("fills.of_symbol", _OF_SYMBOL, (1, "bybit", "demo", "BTC/USDT:USDT")),
     HotQuery("fills.closed_of", _CLOSED_OF.format("?, ?"), (1, "bybit", "demo", "a", "b")),
     HotQuery("fills.cursor", _CURSOR, (1, "bybit", "demo")),
+    HotQuery("fills.resting", _RESTING, (), sorts="one row per account with a resting order"),
 )
 
 
@@ -123,6 +129,11 @@ class FillRepository(Repository):
     async def connected_accounts(self) -> list[AccountKey]:
         """Every account with stored keys (read once at start-up, to catch them all up)."""
         rows = await self.store.fetchall("fills.connected", _CONNECTED)
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def resting_accounts(self) -> list[AccountKey]:
+        """Accounts with a resting limit order Tradewind placed."""
+        rows = await self.store.fetchall("fills.resting", _RESTING)
         return [(row[0], row[1], row[2]) for row in rows]
 
     async def cursor(self, account: AccountKey) -> datetime | None:
