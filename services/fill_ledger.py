@@ -221,7 +221,7 @@ class FillLedger:
             close_reason=_reason(close),
             order_id=close.order_id,
         )
-        if before is not None:  # who opened it and at what leverage: as first logged
+        if before is not None:
             trade = _keep_origin(trade, before.trade)
         return trade
 
@@ -294,10 +294,13 @@ def _same(logged: TradeLog, derived: TradeLog) -> bool:
 
 
 def _keep_origin(trade: TradeLog, logged: TradeLog) -> TradeLog:
+    """What the trade logged first knew and the fills may not: who opened the position
+    (unless the fills found the opening order themselves), its leverage, its opening."""
+    found = trade.signal_id is not None or trade.origin != Origin.MANUAL
     return replace(
         trade,
-        origin=logged.origin,
-        signal_id=logged.signal_id,
+        origin=trade.origin if found else logged.origin,
+        signal_id=trade.signal_id if found else logged.signal_id,
         leverage=logged.leverage or trade.leverage,
         entry_ts=min(trade.entry_ts, logged.entry_ts),
     )
