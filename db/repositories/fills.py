@@ -1,8 +1,9 @@
 """The fill ledger: executions once per account and execution id, the venues' closed-PnL
 records, and each account's catch-up cursor.
 
-Writing the same execution twice is a no-op (`INSERT OR IGNORE` on the unique key), so a
-pushed fill and the same fill read again by a REST catch-up are one row whatever their order.
+Writing the same execution twice is a no-op (an upsert on the unique key that changes
+nothing), so a pushed fill and the same fill read again by a REST catch-up are one row
+whatever their order; the later copy only fills in what the first did not say.
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ from db.store import Row, Tx
 
 AccountKey = tuple[int, str, str]  # user id, exchange, account type
 
+# A fill already recorded is left as it is, except that a copy knowing more (a REST read
+# naming the take profit behind a fill a stream pushed bare) fills in what was missing;
+# only such a change counts as one.
 _INSERT = """
-INSERT OR IGNORE INTO fills (user_id, exchange, account_type, fill_id, order_id,
+INSERT INTO fills (user_id, exchange, account_type, fill_id, order_id,
     client_order_id, symbol, side, price, qty, fee, fee_currency, realised_pnl, reduce_only,
     trigger, ts)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, exchange, account_type, fill_id) DO UPDATE SET
+    trigger = COALESCE(trigger, excluded.trigger),
+    realised_pnl = COALESCE(realised_pnl, excluded.realised_pnl),
+    reduce_only = COALESCE(reduce_only, excluded.reduce_only),
+    client_order_id = COALESCE(client_order_id, excluded.client_order_id)
+WHERE (trigger IS NULL AND excluded.trigger IS NOT NULL)
+    OR (realised_pnl IS NULL AND excluded.realised_pnl IS NOT NULL)
+    OR (reduce_only IS NULL AND excluded.reduce_only IS NOT NULL)
+    OR (client_order_id IS NULL AND excluded.client_order_id IS NOT NULL)
 """
 _INSERT_CLOSED = """
 INSERT OR IGNORE INTO closed_pnl (user_id, exchange, account_type, order_id, ts, symbol, side,

@@ -5,6 +5,7 @@ after downtime."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -269,3 +270,21 @@ async def test_a_fill_missed_before_a_newer_pushed_one_is_read_from_the_gap(w: W
     [(_, qty, entry, _, fee, pnl, _, _)] = await _trades(w)
     assert (Decimal(qty), Decimal(entry)) == (Decimal("0.02"), Decimal(60000))
     assert Decimal(fee) == _exchange_fees(w) and Decimal(pnl) == _exchange_closed_pnl(w)[0]
+
+
+async def test_a_bare_pushed_fill_learns_its_take_profit_from_the_rest_read(w: World) -> None:
+    await _open_with_take_profit(w, "61800")
+    w.server.set_price("BTCUSDT", "62000")
+    async with w.services.exchanges.lease(USER, "bybit", "demo") as client:
+        fills = await client.fetch_fills(None)
+    bare = [replace(f, trigger=None) for f in fills]  # a stream that did not say
+    ledger = w.services.fill_ledger
+
+    pushed = await ledger.record(USER, "bybit", "demo", bare)
+    read = await ledger.record(USER, "bybit", "demo", fills)
+    again = await ledger.record(USER, "bybit", "demo", fills)
+
+    assert (pushed.fills, read.fills, again.fills) == (2, 1, 0)  # only the close learnt more
+    assert [t.close_reason for t in pushed.trades] == ["exchange"]
+    assert [t.close_reason for t in read.trades] == ["take_profit"]
+    assert await w.rows("SELECT close_reason FROM trade_logs") == [("take_profit",)]
