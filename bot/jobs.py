@@ -133,6 +133,14 @@ def schedule_jobs(
         report = await services.position_sync.sync_once()
         return f"positions: {report}" if report.accounts else None
 
+    async def catch_up_fills() -> str | None:
+        report = await services.fill_catchup.catch_up_active()
+        return f"fills: {report}" if report.fills or report.failures else None
+
+    async def catch_up_everyone() -> str:
+        # Whatever filled while Tradewind was down is recorded now, once.
+        return f"fills at start-up: {await services.fill_catchup.catch_up_everyone()}"
+
     async def expire_orders() -> str | None:
         report = await services.order_expiry.expire_once()
         return f"expiry: {report}" if report.due else None
@@ -165,6 +173,7 @@ def schedule_jobs(
         ("license_expiry", license_expiry, 3600, 30),
         ("broadcast_progress", broadcast_progress, BROADCAST_PROGRESS_S, 1),
         ("position_sync", sync_positions, 30, 15),
+        ("fill_catchup", catch_up_fills, 30, 20),
         ("order_expiry", expire_orders, 60, 45),
         ("heap_tending", tend_heap, 5, 5),
         ("scheduled_reports", scheduled_reports, 60, 60),
@@ -175,3 +184,4 @@ def schedule_jobs(
             timed_job(name, body, metrics), interval=interval, first=first, name=name
         )
     job_queue.run_once(timed_job("startup_settlement", settle_then_resume, metrics), 0)
+    job_queue.run_once(timed_job("startup_fill_catchup", catch_up_everyone, metrics), 0)

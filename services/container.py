@@ -19,6 +19,8 @@ from services.charts import ChartService
 from services.equity import EquityRecorder
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
+from services.fill_ledger import FillLedger
+from services.fill_ledger_catchup import FillCatchUp
 from services.history import HistoryService
 from services.keys import KeyHealthService
 from services.ladder import LadderService
@@ -87,6 +89,8 @@ class Services:
     broadcasts: BroadcastService
     autotrader: AutoTrader
     position_sync: PositionSync
+    fill_ledger: FillLedger
+    fill_catchup: FillCatchUp
     order_expiry: OrderExpiry
     settlement: OrderSettlement
     price_alerts: PriceAlertService

@@ -28,10 +28,11 @@ from db.repositories.positions import ActivePosition
 from db.repositories.price_alerts import ABOVE, PriceAlert
 from db.repositories.reports import ReportTarget
 from db.repositories.signals import SignalRecord, Subscriber
-from db.repositories.trades import PeriodTotals
+from db.repositories.trades import PeriodTotals, TradeLog
 from db.repositories.trailing import TrailingRecord
 from db.repositories.users import UserRecord
 from services.equity import EquityChange
+from services.fill_ledger_replay import OrderFill
 from services.outbox import Notice, NoticeKind
 
 MAX_EQUITY_LINES = 5  # accounts in a daily report's equity part
@@ -153,6 +154,48 @@ def position_closed(
     """A close Tradewind did not make; `estimated`: the price is a guess, shown with ~."""
     at = f"~{price}" if estimated else f"{price}"
     return escape(f"{CLOSED_BY[reason]}: {_describe(row, qty)} at {at}, PnL {pnl:+.2f} USDT")
+
+
+def trade_closed(trade: TradeLog, chat_id: int) -> Notice:
+    """A close as the exchange's fills record it (a TP or SL at its real fill price, a
+    liquidation, a close made on the exchange): price, size, both legs' fees and PnL.
+
+    Keyed by the closing order, so a close the fills record twice (pushed, then read again)
+    is told once.
+    """
+    reason = trade.close_reason or "exchange"
+    what = f"{trade.side.upper()} {_plain(trade.qty)} {trade.symbol}"
+    text = (
+        f"{CLOSED_BY.get(reason, CLOSED_BY['exchange'])}: {what} at {_plain(trade.exit_price)} "
+        f"(entry {_plain(trade.entry_price)}), fees {trade.fee:.4f}, PnL {trade.pnl:+.2f} USDT"
+    )
+    return Notice(
+        user_id=trade.user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.STOP if reason in STOP_REASONS else NoticeKind.FILL,
+        text=escape(text),
+        dedup_key=f"fill-close:{trade.exchange}:{trade.account_type}:{trade.order_id}:{trade.user_id}",
+    )
+
+
+STOP_REASONS = frozenset({"take_profit", "stop_loss", "liquidation"})
+
+
+def order_filled(account: tuple[int, str, str], order: OrderFill, chat_id: int) -> Notice:
+    """An order that opened or added to a position filled (wholly or so far), as the
+    exchange's fills say: size, average price and fee."""
+    user_id, exchange, account_type = account
+    text = (
+        f"Order filled: {order.side.value.upper()} {_plain(order.qty)} {order.symbol} at "
+        f"{_plain(order.price)}, fee {order.fee:.4f} ({title(exchange)})"
+    )
+    return Notice(
+        user_id=user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.FILL,
+        text=escape(text),
+        dedup_key=f"fill-open:{exchange}:{account_type}:{order.order_id}:{_plain(order.qty)}",
+    )
 
 
 def position_opened(row: ActivePosition, qty: Decimal, price: Decimal) -> str:

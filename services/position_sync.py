@@ -3,10 +3,11 @@
 Every run reads the accounts with open positions, orders in the last hour or a tracked limit
 order still resting: their positions and open orders through the client pool and the shared
 cache (a trader who just looked costs no request). Then, per account:
-- a position that shrank or vanished was closed: what nobody logged yet (a close on the
-  exchange itself, a take profit or stop loss the venue triggered) becomes a `trade_logs`
-  row, and the trader is told (STOP for TP/SL/liquidation, FILL otherwise). Paper closes
-  are logged by the paper engine's own job from its fills; here they are only announced.
+- a position that shrank or vanished was closed: the account's executions are read into
+  the fill ledger at once (`FillCatchUp`), which logs the close from its fills with the
+  venue's PnL and tells the trader. Only when they cannot be read is the close estimated
+  (a TP/SL level the price went through, or the last price), logged as an estimate and
+  shown with "~"; the ledger replaces it when the fills arrive.
 - a position Tradewind did not know is stored with the origin of the order that opened it;
   an auto-trade order whose fill was not known yet is marked filled at the entry price.
 - resting limit orders Tradewind placed are tracked with the owner's time-to-live.
@@ -40,6 +41,7 @@ from services import notices
 from services.amounts import opening_fee, realised_pnl, taker_fee
 from services.caching import account_key
 from services.exchanges import ExchangeGateway
+from services.fill_ledger_catchup import FillCatchUp
 from services.market import MarketService
 from services.outbox import Notice, NoticeKind
 from services.strategy import StrategyService
@@ -90,6 +92,7 @@ class _Changes:
     track: list[PendingOrder] = field(default_factory=list)
     finished: list[tuple[int, str]] = field(default_factory=list)
     notes: list[tuple[int, NoticeKind, str, str]] = field(default_factory=list)  # user, kind, HTML
+    caught_up: bool = False  # the account being reconciled had its fills read just now
 
 
 class PositionSync:
@@ -109,6 +112,7 @@ class PositionSync:
         market: MarketService,
         gateway: ExchangeGateway,
         clock: Clock,
+        catch_up: FillCatchUp | None = None,
         concurrency: int = 50,
     ) -> None:
         self._work = work
@@ -122,6 +126,7 @@ class PositionSync:
         self._market = market
         self._gateway = gateway
         self._clock = clock
+        self._catch_up = catch_up
         self._slots = asyncio.Semaphore(concurrency)
 
     async def sync_once(self) -> SyncReport:
@@ -136,17 +141,28 @@ class PositionSync:
         snapshots = await asyncio.gather(*(self._read(account) for account in accounts))
         report, changes = SyncReport(accounts=len(accounts)), _Changes()
         read = time.perf_counter()
+        closing = [
+            account
+            for account, snapshot in zip(accounts, snapshots, strict=True)
+            if snapshot is not None and _closes(stored[account], snapshot)
+        ]
+        caught: set[AccountKey] = set()
+        if closing and self._catch_up is not None:  # the closes' fills, before any guess
+            done = await self._catch_up.catch_up(closing)
+            caught, report.logged = done.ok, done.trades
+        read = time.perf_counter()
         report.read_ms = (read - started) * 1000
         for account, snapshot in zip(accounts, snapshots, strict=True):
             if snapshot is None:
                 report.failures += 1
                 continue
+            changes.caught_up = account in caught
             await self._reconcile(account, stored[account], snapshot, changes, report, now)
         reconciled = time.perf_counter()
         report.reconcile_ms = (reconciled - read) * 1000
         await self._commit(changes)
         report.write_ms = (time.perf_counter() - reconciled) * 1000
-        report.logged = len(changes.trades)
+        report.logged += len(changes.trades)
         report.tracked_orders = len(changes.track)
         return report
 
@@ -200,17 +216,17 @@ class PositionSync:
         await self._track_orders(account, snapshot.orders, changes, now)
 
     async def _closed(self, row: ActivePosition, qty: Decimal, changes: _Changes) -> bool:
-        """Log what of `qty` nobody logged; False to keep the row for a later run."""
+        """Log what of `qty` nobody logged; False to keep the row for a later run.
+
+        An account whose fills were just read needs nothing here: the fill ledger logged
+        and announced the close (a close with no fills yet is not a close). Otherwise the
+        close is estimated, unless something logged it already.
+        """
+        if changes.caught_up:
+            return True
         logged = await self._trades.logged_since(
             row.user_id, row.exchange, row.account_type, row.symbol, row.updated_at
         )
-        for close in logged:
-            if close.close_reason in STOPS:
-                text = notices.position_closed(
-                    row, close.qty, close.close_reason, close.exit_price, close.pnl
-                )
-                key = f"close:{close.trade_id}"
-                changes.notes.append((row.user_id, NoticeKind.STOP, text, key))
         unlogged = qty - sum((c.qty for c in logged), ZERO)
         if unlogged <= 0:
             return True
@@ -251,6 +267,7 @@ class PositionSync:
                 origin=row.origin,
                 signal_id=row.signal_id,
                 close_reason=reason,
+                estimated=True,  # replaced by the fill ledger when the fills are read
             )
         )
         pnl = changes.trades[-1].pnl
@@ -278,7 +295,9 @@ class PositionSync:
         changes.upserts.append(row)
         if intent is not None and intent.origin == Origin.AUTO and intent.signal_id:
             await self._auto_filled(intent.signal_id, position, row, changes)
-        elif intent is None or intent.order_type == OrderType.LIMIT.value:
+        elif self._catch_up is None and (
+            intent is None or intent.order_type == OrderType.LIMIT.value
+        ):  # with the fill ledger, the fills themselves are told (`notices.order_filled`)
             text = notices.position_opened(row, position.qty, position.entry_price)
             key = f"sync-open:{account_key(*account)}:{position.symbol}:{to_ms(now)}"
             changes.notes.append((row.user_id, NoticeKind.FILL, text, key))
@@ -350,6 +369,18 @@ class PositionSync:
             await self._pending.track_many(changes.track, tx)
             await work.notify(told)
             work.changed()  # the admin analytics count trades and fills
+
+
+def _closes(rows: Sequence[ActivePosition], snapshot: _Snapshot) -> bool:
+    """Whether a stored position shrank, flipped or vanished in the snapshot."""
+    current = {p.symbol: p for p in snapshot.positions if p.qty > 0}
+    for row in rows:
+        position = current.get(row.symbol)
+        if position is None and not snapshot.positions.complete:
+            continue
+        if position is None or position.side.value != row.side or position.qty < row.qty:
+            return True
+    return False
 
 
 def _seen(row: ActivePosition, position: Position, now: datetime) -> ActivePosition:

@@ -297,6 +297,7 @@ class TradingService:
             origin=opened.origin if opened else Origin.MANUAL,
             signal_id=opened.signal_id if opened else None,
             close_reason=CloseReason.MANUAL,
+            order_id=intent.exchange_order_id,  # the fill ledger replaces it with the fills'
         )
         await self._history.record_close(trade)
         return trade

@@ -78,6 +78,8 @@ async def build_services(
         broadcasts=b.broadcasts,
         autotrader=t.autotrader,
         position_sync=t.position_sync,
+        fill_ledger=t.fill_ledger,
+        fill_catchup=t.fill_catchup,
         order_expiry=t.order_expiry,
         settlement=t.settlement,
         price_alerts=build_price_alerts(shared, t.market, b.licenses),

@@ -8,10 +8,13 @@ from datetime import datetime
 
 from bot.wiring.core import Shared
 from core.paper.synthetic import SyntheticMarket
+from db.repositories.fills import FillRepository
 from services.accounts import AccountService
 from services.autotrade import AutoTrader
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
+from services.fill_ledger import FillLedger
+from services.fill_ledger_catchup import FillCatchUp
 from services.history import HistoryService
 from services.licenses import LicenseService
 from services.limit_orders import RestingOrders
@@ -40,6 +43,8 @@ class Trading:
     portfolio: PortfolioService
     autotrader: AutoTrader
     position_sync: PositionSync
+    fill_ledger: FillLedger
+    fill_catchup: FillCatchUp
     order_expiry: OrderExpiry
     settlement: OrderSettlement
 
@@ -63,9 +68,31 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     market = MarketService(exchanges, s.cache)
     strategy = StrategyService(repos.strategy, s.cache, clock)
     history = HistoryService(repos.trades, on_recorded=s.analytics.invalidate)
+    fills = FillRepository(s.store)
+    ledger = FillLedger(
+        work=work,
+        fills=fills,
+        trades=repos.trades,
+        intents=repos.intents,
+        positions=repos.positions,
+        users=repos.users,
+        on_fills=lambda account: exchanges.account(*account).forget(),
+    )
+    catch_up = FillCatchUp(
+        ledger=ledger,
+        fills=fills,
+        positions=repos.positions,
+        intents=repos.intents,
+        gateway=exchanges,
+        clock=clock,
+    )
+    s.metrics.watch_gauges(
+        "tradewind_fill_ledger", "Fill ledger catch-up totals since start", catch_up.gauges
+    )
     return Trading(
         exchanges=exchanges,
-        paper=PaperSettlement(exchanges, history),
+        # The paper engine's fills go through the fill ledger like any exchange's.
+        paper=PaperSettlement(exchanges, catch_up),
         executor=executor,
         accounts=accounts,
         market=market,
@@ -108,7 +135,10 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             market=market,
             gateway=exchanges,
             clock=clock,
+            catch_up=catch_up,
         ),
+        fill_ledger=ledger,
+        fill_catchup=catch_up,
         order_expiry=OrderExpiry(
             work=work,
             pending=repos.pending,

@@ -11,6 +11,9 @@
   so a close that leaves the symbol flat cancels them, and so does an entry on a flat symbol.
 - Order answers carry no fee: a filled order's fee is read from its trades.
 - Position risk v3 carries no leverage: it is notional ÷ initial margin.
+- Trades are read per symbol only: the symbols traded since a time come from the income
+  history (a commission row per trade), then each one's trades, with Binance's
+  `realizedPnl` (before fees) on every fill.
 - Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
   by URL, and only the production, testnet and demo hosts name the futures API.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +32,21 @@ from core.exchange.ccxt_client import CcxtClient
 from core.exchange.errors import AccountSetupRequired, ExchangeError, InvalidOrder
 from core.exchange.ids import client_order_id
 from core.exchange.key_info import KeyInfo
-from core.exchange.models import ZERO, Order, OrderRequest, PagedList, Position, Side, TradingStop
+from core.exchange.models import (
+    ZERO,
+    Fill,
+    Order,
+    OrderRequest,
+    PagedList,
+    Position,
+    Side,
+    TradingStop,
+)
 
 log = logging.getLogger(__name__)
+
+INCOME_PAGE = 1000  # the most /fapi/v1/income serves at once
+TRADE_PAGE = 1000  # the most /fapi/v1/userTrades serves at once
 
 
 class BinanceClient(CcxtClient):
@@ -170,6 +186,46 @@ class BinanceClient(CcxtClient):
         )
         fee = sum((parse.dec0((t.get("fee") or {}).get("cost")) for t in trades), Decimal(0))
         return replace(order, fee=fee)
+
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """Every trade since `since`: the symbols from the income history, then each
+        symbol's trades (oldest first, following `fromId`), oldest first overall."""
+        ms = None if since is None else int(since.timestamp() * 1000)
+        symbols, complete = await self._traded_symbols(ms)
+        fills: list[Fill] = []
+        for symbol in sorted(symbols):
+            found, whole = await self._trades_of(symbol, ms)
+            fills += found
+            complete = complete and whole
+        unique = {f.fill_id: f for f in fills}
+        return PagedList(sorted(unique.values(), key=lambda f: f.ts), complete)
+
+    async def _traded_symbols(self, ms: int | None) -> tuple[set[str], bool]:
+        request: dict[str, Any] = {"incomeType": "COMMISSION", "limit": INCOME_PAGE}
+
+        async def page(cursor: str | None) -> Any:
+            start = cursor or (None if ms is None else str(ms))
+            asked = {**request, **({"startTime": start} if start else {})}
+            rows = await self.api.fapiPrivateGetIncome(asked)
+            following = str(rows[-1]["time"]) if len(rows) == INCOME_PAGE else None
+            return rows, following
+
+        rows, complete = await self._read_pages("fetch_fills", page)
+        if not self._venue.symbols_by_id():
+            await self.load_markets()
+        names = self._venue.symbols_by_id()
+        return {names[r["symbol"]] for r in rows if r.get("symbol") in names}, complete
+
+    async def _trades_of(self, symbol: str, ms: int | None) -> tuple[list[Fill], bool]:
+        async def page(cursor: str | None) -> Any:
+            params: dict[str, Any] = {"fromId": cursor} if cursor else {}
+            since = None if cursor else ms
+            rows = await self.api.fetch_my_trades(symbol, since, TRADE_PAGE, params)
+            following = str(int(rows[-1]["id"]) + 1) if len(rows) == TRADE_PAGE else None
+            return rows, following
+
+        rows, complete = await self._read_pages("fetch_fills", page)
+        return [parse.fill(t) for t in rows], complete
 
     async def check_account(self) -> None:
         """Tradewind trades one-way: a Hedge Mode account refuses its orders (-4061)."""

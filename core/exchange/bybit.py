@@ -4,15 +4,17 @@ Whole-market reads skip ccxt's parsers: the bulk tickers and the instruments pag
 raw and parsed by `core.exchange.lean_tickers` and `core.exchange.lean_markets` (tickers ~6x
 faster than ccxt's parse_tickers; markets without ccxt's tables, which for 5,000 contracts
 cost ~1 s and tens of MB). An order is looked up among open orders, then history, by
-orderId or orderLinkId. Positions and open orders follow `nextPageCursor` with the largest
-pages Bybit serves (200 positions, 50 orders). The venue table (`core.exchange.venues`)
-names this class for Bybit.
+orderId or orderLinkId. Positions, open orders, executions and closed PnL follow
+`nextPageCursor` with the largest pages Bybit serves (200 positions, 50 orders, 100 rows).
+The venue table (`core.exchange.venues`) names this class for Bybit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from core.exchange import ccxt_parse as parse
@@ -21,11 +23,34 @@ from core.exchange.errors import AccountSetupRequired, ExchangeError, OrderNotFo
 from core.exchange.key_info import KeyInfo
 from core.exchange.lean_markets import PAGE_LIMIT, InstrumentParser, page_rows
 from core.exchange.lean_tickers import parse_rows, ticker_rows
-from core.exchange.models import ZERO, Candle, Market, Order, Ticker, TradingStop
+from core.exchange.models import (
+    ZERO,
+    Candle,
+    ClosedPnl,
+    Fill,
+    Market,
+    Order,
+    PagedList,
+    PositionSide,
+    Side,
+    Ticker,
+    TradingStop,
+)
 
 TICKER_PART = 500  # rows of the bulk tickers parsed between two turns of the event loop
 POSITION_PAGE = 200  # the most /v5/position/list serves at once
 ORDER_PAGE = 50  # the most /v5/order/realtime serves at once
+HISTORY_PAGE = 100  # the most /v5/execution/list and /v5/position/closed-pnl serve at once
+HISTORY_DAYS_MS = 7 * 86_400_000 - 60_000  # one read's window, less a minute of clock skew
+# Executions that moved a position; funding, settlement and delivery rows did not.
+_FILL_TYPES = frozenset({"Trade", "BustTrade", "AdlTrade", "BlockTrade"})
+_TRIGGERS = {
+    "TakeProfit": "take_profit",
+    "PartialTakeProfit": "take_profit",
+    "StopLoss": "stop_loss",
+    "PartialStopLoss": "stop_loss",
+    "TrailingStop": "stop_loss",
+}
 PROBE = "BTCUSDT"  # the position mode is set per settle coin: one USDT contract tells
 
 
@@ -141,6 +166,51 @@ class BybitClient(CcxtClient):
                 raise
             # the levels are already so: Bybit answers 34040 "not modified"
 
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """Executions from `/v5/execution/list`, parsed from its strings (execId, execPnl
+        and what triggered the order are not in ccxt's unified trade), oldest first."""
+        rows, complete = await self._history("fetch_fills", "privateGetV5ExecutionList", since)
+        names = await self._symbol_names()
+        fills = [fill_from_bybit(r, names) for r in rows if r.get("execType") in _FILL_TYPES]
+        found = [f for f in fills if f is not None]
+        return PagedList(sorted(found[::-1], key=lambda f: f.ts), complete)
+
+    async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
+        """Closed-position records from `/v5/position/closed-pnl`, oldest first."""
+        rows, complete = await self._history(
+            "fetch_closed_pnl", "privateGetV5PositionClosedPnl", since
+        )
+        names = await self._symbol_names()
+        parsed = (closed_pnl_from_bybit(r, names) for r in rows)
+        found = [c for c in parsed if c is not None]
+        return PagedList(sorted(found[::-1], key=lambda c: c.ts), complete)
+
+    async def _history(
+        self, method: str, endpoint: str, since: datetime | None
+    ) -> tuple[list[Any], bool]:
+        """A history list newest first, every page (or `list_pages` of them). With no
+        `since`, Bybit answers the last seven days."""
+        request: dict[str, Any] = {"category": "linear", "limit": HISTORY_PAGE}
+        if since is not None:
+            # Bybit answers [startTime, startTime + 7 days]: an older start would stop there.
+            oldest = int(time.time() * 1000) - HISTORY_DAYS_MS
+            request["startTime"] = max(int(since.timestamp() * 1000), oldest)
+        call = getattr(self.api, endpoint)
+
+        async def page(cursor: str | None) -> Page:
+            answer = await call({**request, **({"cursor": cursor} if cursor else {})})
+            result = answer.get("result") or {}
+            rows = result.get("list") or []
+            following = result.get("nextPageCursor") if len(rows) >= HISTORY_PAGE else None
+            return rows, str(following) if following else None
+
+        return await self._read_pages(method, page)
+
+    async def _symbol_names(self) -> Mapping[str, str]:
+        if not self._venue.symbols_by_id():
+            await self.load_markets()
+        return self._venue.symbols_by_id()
+
     async def check_account(self) -> None:
         """Tradewind trades one-way: in hedge mode Bybit lists a contract once per side
         (positionIdx 1 and 2) and refuses orders without one."""
@@ -207,6 +277,55 @@ def _following(found: list[Any], size: int) -> str | None:
         return None
     cursors = (item.get("info", {}).get("nextPageCursor") for item in found)
     return next((str(c) for c in cursors if c), None)
+
+
+def fill_from_bybit(row: Mapping[str, Any], names: Mapping[str, str]) -> Fill | None:
+    """One `/v5/execution/list` row as a `Fill` (None for a contract Tradewind does not
+    know). `closedSize` > 0 marks an execution that reduced a position."""
+    symbol = names.get(str(row.get("symbol")))
+    stamp = parse.utc(row.get("execTime"))
+    if symbol is None or stamp is None:
+        return None
+    trigger = _TRIGGERS.get(str(row.get("stopOrderType") or ""))
+    if row.get("execType") == "BustTrade" or row.get("createType") == "CreateByLiq":
+        trigger = "liquidation"
+    pnl = parse.dec(row.get("execPnl"))
+    return Fill(
+        fill_id=str(row["execId"]),
+        order_id=str(row.get("orderId") or ""),
+        client_order_id=str(row.get("orderLinkId") or "") or None,
+        symbol=symbol,
+        side=Side.BUY if row.get("side") == "Buy" else Side.SELL,
+        price=parse.dec0(row.get("execPrice")),
+        qty=parse.dec0(row.get("execQty")),
+        fee=parse.dec0(row.get("execFee")),
+        fee_currency=str(row.get("feeCurrency") or "USDT"),
+        ts=stamp,
+        realised_pnl=pnl,
+        reduce_only=parse.dec0(row.get("closedSize")) > 0,
+        trigger=trigger,
+    )
+
+
+def closed_pnl_from_bybit(row: Mapping[str, Any], names: Mapping[str, str]) -> ClosedPnl | None:
+    """One `/v5/position/closed-pnl` row; its `side` is the closing order's, so the
+    position's is the other one."""
+    symbol = names.get(str(row.get("symbol")))
+    stamp = parse.utc(row.get("updatedTime") or row.get("createdTime"))
+    if symbol is None or stamp is None:
+        return None
+    return ClosedPnl(
+        order_id=str(row.get("orderId") or ""),
+        symbol=symbol,
+        side=PositionSide.SHORT if row.get("side") == "Buy" else PositionSide.LONG,
+        qty=parse.dec0(row.get("closedSize") or row.get("qty")),
+        entry_price=parse.dec0(row.get("avgEntryPrice")),
+        exit_price=parse.dec0(row.get("avgExitPrice")),
+        closed_pnl=parse.dec0(row.get("closedPnl")),
+        ts=stamp,
+        open_fee=parse.dec(row.get("openFee")),
+        close_fee=parse.dec(row.get("closeFee")),
+    )
 
 
 def candles_from_bybit(payload: Any) -> list[Candle]:

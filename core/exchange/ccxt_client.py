@@ -31,6 +31,8 @@ from core.exchange.models import (
     LIST_PAGES,
     Balance,
     Candle,
+    ClosedPnl,
+    Fill,
     Market,
     Order,
     OrderRequest,
@@ -277,6 +279,22 @@ class CcxtClient:
         venue that pages (Bybit, OKX) overrides this with its own cursor."""
         return await self.api.fetch_open_orders(symbol, None, None, dict(params)), None
 
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """The account's executions since `since` through ccxt's `fetch_my_trades` (one
+        page: a venue that pages its history overrides this), oldest first."""
+        ms = None if since is None else int(since.timestamp() * 1000)
+        params = dict(self._venue.venue.linear_params)
+        raw = await self.call(
+            "fetch_fills", lambda: self.api.fetch_my_trades(None, ms, None, dict(params))
+        )
+        found = [parse.fill(t, self._contract_size(t.get("symbol") or "")) for t in raw]
+        return PagedList(sorted(_unique(found, _fill_key), key=lambda f: f.ts))
+
+    async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
+        """A venue without closed-position records: none (the ledger computes PnL from the
+        fills and their realised PnL)."""
+        return PagedList()
+
     async def create_order(self, request: OrderRequest) -> Order:
         if self.ids_free_after_fill:
             await self._refuse_reuse(request)
@@ -410,6 +428,10 @@ def _oldest_first(orders: list[Order]) -> list[Order]:
     stable newest-first sort of the pages in turn restores the venue's order, reversed."""
     newest = sorted(orders, key=lambda o: o.created_at or _EPOCH, reverse=True)
     return newest[::-1]
+
+
+def _fill_key(fill: Fill) -> str:
+    return fill.fill_id
 
 
 def _position_key(position: Position) -> tuple[str, str]:

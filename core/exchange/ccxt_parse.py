@@ -12,6 +12,7 @@ from core.exchange.models import (
     AssetBalance,
     Balance,
     Candle,
+    Fill,
     Market,
     Order,
     OrderStatus,
@@ -191,4 +192,32 @@ def order(raw: Mapping[str, Any]) -> Order:
         take_profit=dec(raw.get("takeProfitPrice")),
         stop_loss=dec(raw.get("stopLossPrice")),
         created_at=utc(raw.get("timestamp")),
+    )
+
+
+def fill(raw: Mapping[str, Any], contract_size: Decimal = Decimal(1)) -> Fill:
+    """A ccxt trade of the account (`fetch_my_trades`) as a `Fill`; sizes in base units.
+
+    ccxt's unified trade has no realised PnL: a venue that reports one in `info` (Binance
+    `realizedPnl`, OKX `fillPnl`) has it read from there.
+    """
+    fee = raw.get("fee") or {}
+    info = raw.get("info") or {}
+    realised = None
+    if isinstance(info, dict):
+        realised = dec(info.get("realizedPnl") if "realizedPnl" in info else info.get("fillPnl"))
+    return Fill(
+        fill_id=str(raw.get("id")),
+        order_id=str(raw.get("order") or ""),
+        client_order_id=(info.get("clOrdId") if isinstance(info, dict) else None)
+        or raw.get("clientOrderId")
+        or None,
+        symbol=raw.get("symbol") or "",
+        side=Side(str(raw.get("side") or "buy").lower()),
+        price=dec0(raw.get("price")),
+        qty=dec0(raw.get("amount")) * contract_size,
+        fee=dec0(fee.get("cost") if isinstance(fee, dict) else None),
+        fee_currency=str((fee.get("currency") if isinstance(fee, dict) else None) or "USDT"),
+        ts=utc(raw.get("timestamp")) or datetime.now(UTC),
+        realised_pnl=realised,
     )

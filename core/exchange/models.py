@@ -245,7 +245,10 @@ class Fill:
 
     `fill_id` is the venue's execution id, unique per account. `realised_pnl` is the
     closed PnL the venue reports on this execution where it does (None where it does not;
-    then it is computed from the fills). `fee` is positive when paid, negative as a rebate.
+    then it is computed from the fills): the price move of the closed quantity, before fees
+    (Bybit `execPnl`, Binance `realizedPnl`). `fee` is positive when paid, negative as a
+    rebate. `trigger` names what sent a closing order the trader did not place: `take_profit`,
+    `stop_loss` or `liquidation` (None for an order someone placed).
     """
 
     fill_id: str
@@ -260,12 +263,14 @@ class Fill:
     ts: datetime
     realised_pnl: Decimal | None = None
     reduce_only: bool | None = None
+    trigger: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
 class ClosedPnl:
     """One position close as the venue's closed-PnL record states it (Bybit `closed-pnl`,
-    OKX `positions-history`): the figure a trader compares the bot with."""
+    OKX `positions-history`): the figure a trader compares the bot with. `closed_pnl` is
+    net of the opening and closing fees of the closed quantity; `side` is the position's."""
 
     order_id: str
     symbol: str

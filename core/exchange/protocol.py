@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
 from core.exchange.key_info import KeyInfo
 from core.exchange.models import (
     Balance,
     Candle,
+    ClosedPnl,
+    Fill,
     Market,
     Order,
     OrderRequest,
@@ -24,7 +27,8 @@ class ExchangeClient(Protocol):
 
     Every method raises `core.exchange.errors.ExchangeError` subclasses only. A closed client
     refuses use. `fetch_tickers` returns the whole market in one request; positions and
-    open orders are read to the end of the venue's pages (bounded: see `PagedList`).
+    open orders, executions and closed PnL are read to the end of the venue's pages
+    (bounded: see `PagedList`).
     """
 
     @property
@@ -68,6 +72,16 @@ class ExchangeClient(Protocol):
 
         A venue without position-level levels refuses with `InvalidOrder`, saying so.
         """
+        ...
+
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """Every execution at or after `since` (the venue's recent history when None),
+        oldest first, page after page to the end (bounded: see `PagedList`)."""
+        ...
+
+    async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
+        """The venue's closed-position records at or after `since`, oldest first; empty
+        where the venue keeps none (the ledger then computes PnL from the fills)."""
         ...
 
     async def close(self) -> None: ...

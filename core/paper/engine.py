@@ -54,6 +54,13 @@ def new_order_id() -> str:
     return uuid.uuid4().hex
 
 
+def trigger_of(order_id: str) -> str | None:
+    """What sent a paper order the trader did not place: take_profit, stop_loss or
+    liquidation (None for a trader's order)."""
+    kind, _, rest = order_id.partition("-")
+    return kind if rest and kind in _TRIGGER_KINDS else None
+
+
 def crosses(order: OrderRecord, price: Decimal) -> bool:
     """True when a resting limit order would trade at `price`."""
     assert order.price is not None
@@ -68,7 +75,10 @@ class EventKind(enum.StrEnum):
     ORDER_CANCELLED = "order_cancelled"  # a resting reduce-only order with nothing to reduce
 
 
-_RANK = {k: r for r, k in enumerate(EventKind)}  # ties: orders, then SL, TP, liquidation
+_RANK = {k: r for r, k in enumerate(EventKind)}
+_TRIGGER_KINDS = frozenset(
+    {"take_profit", "stop_loss", "liquidation"}
+)  # ties: orders, then SL, TP, liquidation
 
 
 def triggers(position: PositionRecord, price: Decimal) -> list[tuple[Decimal, EventKind]]:
@@ -215,7 +225,8 @@ class AccountBook:
             elif position is not None and kind is EventKind.LIQUIDATION:
                 done.append(self._liquidate(position, level))
             elif position is not None:
-                closed = self.fill(self._closing_order(position), position.qty, price, maker=False)
+                closing = self._closing_order(position, kind)
+                closed = self.fill(closing, position.qty, price, maker=False)
                 done.append(Executed(kind, closed, self._changes.fills[-1]))
         return done
 
@@ -250,7 +261,7 @@ class AccountBook:
 
     def _liquidate(self, position: PositionRecord, price: Decimal) -> Executed:
         """Close at the liquidation price; the whole margin is lost, the rest of it as fee."""
-        order = replace(self._closing_order(position), price=price)
+        order = replace(self._closing_order(position, EventKind.LIQUIDATION), price=price)
         realised = max(
             pnl(position.side, position.qty, position.entry_price, price), -position.margin
         )
@@ -264,10 +275,11 @@ class AccountBook:
         self._changes.orders.append(filled)
         return Executed(EventKind.LIQUIDATION, filled, self._changes.fills[-1])
 
-    def _closing_order(self, position: PositionRecord) -> OrderRecord:
-        """The market order a trigger sends to close a whole position."""
+    def _closing_order(self, position: PositionRecord, kind: EventKind) -> OrderRecord:
+        """The market order a trigger sends to close a whole position; its id names the
+        trigger (`take_profit-…`), which the fills read back (`trigger_of`)."""
         return OrderRecord(
-            order_id=self._new_id(),
+            order_id=f"{kind.value}-{self._new_id()}",
             account_id=position.account_id,
             client_order_id=None,
             symbol=position.symbol,

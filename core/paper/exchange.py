@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Self
@@ -23,11 +23,14 @@ from core.errors import StoreError
 from core.exchange.errors import ExchangeUnavailable, InvalidOrder, OrderNotFound, UnknownOutcome
 from core.exchange.key_info import KeyInfo
 from core.exchange.models import (
+    LIST_PAGES,
     ZERO,
     AccountType,
     AssetBalance,
     Balance,
     Candle,
+    ClosedPnl,
+    Fill,
     Market,
     Order,
     OrderRequest,
@@ -39,7 +42,7 @@ from core.exchange.models import (
     Ticker,
     TradingStop,
 )
-from core.paper.engine import EXCHANGE, AccountBook, new_order_id
+from core.paper.engine import EXCHANGE, AccountBook, new_order_id, trigger_of
 from core.paper.ledger import (
     INITIAL_BALANCE,
     AccountChanges,
@@ -53,6 +56,9 @@ from core.paper.ledger import (
     pnl,
 )
 from core.paper.market_source import MarketSource
+
+FILL_PAGE = 100  # fills per page of the list a venue would serve
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True, frozen=True)
@@ -161,7 +167,22 @@ class PaperExchange:
         orders.sort(key=lambda o: (o.created_at, o.order_id))
         return PagedList(_order(o) for o in orders if symbol is None or o.symbol == symbol)
 
-    async def fetch_fills(self, limit: int = 100) -> list[FillRecord]:
+    async def fetch_fills(self, since: datetime | None = None) -> PagedList[Fill]:
+        """Every fill at or after `since` (all of them when None), oldest first, as the
+        fill ledger records them; at most `LIST_PAGES` × 100."""
+        self._check_open()
+        limit = LIST_PAGES * FILL_PAGE
+        async with self._guard():
+            found = await self._ledger.fills_since(self.user_id, since or _EPOCH, limit)
+        return PagedList((_fill(f) for f in found), complete=len(found) < limit)
+
+    async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
+        """The paper exchange keeps no closed-position records: the fills' realised PnL is
+        the truth."""
+        self._check_open()
+        return PagedList()
+
+    async def recent_fills(self, limit: int = 100) -> list[FillRecord]:
         """Return the most recent fills, newest first."""
         self._check_open()
         async with self._guard():
@@ -396,6 +417,24 @@ def _draft(
         reduce_only=request.reduce_only,
         take_profit=checked.take_profit,
         stop_loss=checked.stop_loss,
+    )
+
+
+def _fill(record: FillRecord) -> Fill:
+    return Fill(
+        fill_id=str(record.fill_id),
+        order_id=record.order_id,
+        client_order_id=record.client_order_id,
+        symbol=record.symbol,
+        side=record.side,
+        price=record.price,
+        qty=record.qty,
+        fee=record.fee,
+        fee_currency="USDT",
+        ts=record.at,
+        realised_pnl=record.realised_pnl,
+        reduce_only=record.reduce_only,
+        trigger=trigger_of(record.order_id),
     )
 
 

@@ -140,6 +140,9 @@ class FillRecord:
     realised_pnl: Decimal
     is_maker: bool
     at: datetime
+    fill_id: int = 0  # the ledger's row id, once stored
+    client_order_id: str | None = None  # the order's, when read back with it
+    reduce_only: bool | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +208,11 @@ class PaperLedger(Protocol):
 
     async def fills(self, user_id: int, limit: int = 100) -> list[FillRecord]:
         """Return the account's most recent fills, newest first."""
+        ...
+
+    async def fills_since(self, user_id: int, since: datetime, limit: int) -> list[FillRecord]:
+        """Return the account's fills at or after `since`, oldest first, at most `limit`,
+        with their ids and their orders' client ids and reduce-only flags."""
         ...
 
     async def mutate(

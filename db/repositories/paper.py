@@ -9,6 +9,7 @@ of all accounts in a single transaction. Decimals are stored as exact text.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -67,6 +68,12 @@ _ACCOUNT_ORDER_BY_CLIENT_ID = (
 _FILLS = (
     f"SELECT {_F} FROM paper_accounts a JOIN paper_fills f ON f.account_id = a.id "
     "WHERE a.user_id = ? ORDER BY f.at DESC, f.id DESC LIMIT ?"
+)
+_FILLS_SINCE = (
+    f"SELECT {_F}, f.id AS fill_id, o.client_order_id, o.reduce_only "
+    "FROM paper_accounts a JOIN paper_fills f ON f.account_id = a.id "
+    "LEFT JOIN paper_orders o ON o.id = f.order_id "
+    "WHERE a.user_id = ? AND f.at >= ? ORDER BY f.at, f.id LIMIT ?"
 )
 # The engine's queries take variable-length IN lists; `{}` is filled with placeholders.
 _OPEN_ORDERS_ON = (
@@ -129,6 +136,7 @@ HOT_QUERIES = (
     HotQuery("paper.order_by_client_id", _ORDER_BY_CLIENT_ID, (1, "c1")),
     HotQuery("paper.account_order_by_client_id", _ACCOUNT_ORDER_BY_CLIENT_ID, (1, "c1")),
     HotQuery("paper.fills", _FILLS, (1, 50)),
+    HotQuery("paper.fills_since", _FILLS_SINCE, (1, 0, 5000)),
     HotQuery("paper.open_orders_on", _OPEN_ORDERS_ON.format(_marks(2)), ("A", "B")),
     HotQuery("paper.positions_on", _POSITIONS_ON.format(_marks(2)), ("A", "B")),
     HotQuery("paper.accounts_in", _ACCOUNTS_IN.format(_marks(2)), (1, 2)),
@@ -170,6 +178,19 @@ class PaperRepository(Repository):
     async def fills(self, user_id: int, limit: int = 100) -> list[FillRecord]:
         rows = await self.store.fetchall("paper.fills", _FILLS, (user_id, limit))
         return [_fill(r) for r in rows]
+
+    async def fills_since(self, user_id: int, since: datetime, limit: int) -> list[FillRecord]:
+        params = (user_id, to_ms(since), limit)
+        rows = await self.store.fetchall("paper.fills_since", _FILLS_SINCE, params)
+        return [
+            replace(
+                _fill(r),
+                fill_id=r["fill_id"],
+                client_order_id=r["client_order_id"],
+                reduce_only=None if r["reduce_only"] is None else bool(r["reduce_only"]),
+            )
+            for r in rows
+        ]
 
     async def mutate(
         self,

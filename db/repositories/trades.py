@@ -44,6 +44,8 @@ class TradeLog:
     origin: str = Origin.MANUAL
     signal_id: int | None = None
     close_reason: str | None = None  # manual, take_profit, stop_loss, liquidation, sync
+    order_id: str | None = None  # the closing order: one trade per order, from its fills
+    estimated: bool = False  # a snapshot's guess before the close's fills were read
 
     @property
     def notional(self) -> Decimal:
@@ -125,13 +127,26 @@ class PaperFill:
 
 _COLUMNS = (
     "id, user_id, exchange, account_type, symbol, side, qty, entry_price, exit_price, pnl, "
-    "fee, leverage, origin, signal_id, close_reason, entry_ts, exit_ts"
+    "fee, leverage, origin, signal_id, close_reason, entry_ts, exit_ts, order_id, estimated"
 )
+# A trade of a closing order already logged is left as it is here: the fill ledger
+# replaces one on purpose (`replace_many`), a second writer of the same close does not.
 _INSERT = """
 INSERT INTO trade_logs (user_id, exchange, account_type, symbol, side, qty, entry_price,
-    exit_price, notional, pnl, fee, leverage, origin, signal_id, close_reason, entry_ts, exit_ts)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    exit_price, notional, pnl, fee, leverage, origin, signal_id, close_reason, entry_ts, exit_ts,
+    order_id, estimated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, exchange, account_type, order_id) WHERE order_id IS NOT NULL DO NOTHING
 """
+_OF_ORDERS = (
+    f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? AND exchange = ? "
+    "AND account_type = ? AND order_id IN ({})"
+)
+_ESTIMATES = (
+    f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? AND symbol = ? AND estimated = 1 "
+    "AND exchange = ? AND account_type = ?"
+)
+_DELETE = "DELETE FROM trade_logs WHERE id = ?"
 _RECENT = (
     f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? "
     "ORDER BY exit_ts DESC, id DESC LIMIT ? OFFSET ?"
@@ -229,6 +244,8 @@ HOT_QUERIES = (
     ),
     HotQuery("trades.periods", _PERIODS, {"bounds": "[[0, 0, 86400000, 86400000, 1]]"}),
     HotQuery("trades.first_exit", _FIRST_EXIT, (1,)),
+    HotQuery("trades.of_orders", _OF_ORDERS.format("?, ?"), (1, "bybit", "demo", "a", "b")),
+    HotQuery("trades.estimates", _ESTIMATES, (1, "BTC/USDT:USDT", "bybit", "demo")),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -244,6 +261,41 @@ class TradeRepository(Repository):
     async def record_many(self, trades: Sequence[TradeLog], tx: Tx | None = None) -> int:
         """Write many trades in one statement (a job closing many positions at once)."""
         async with self._tx(tx) as t:
+            return await t.executemany("trades.record_many", _INSERT, [_params(x) for x in trades])
+
+    async def of_orders(
+        self, user_id: int, exchange: str, account_type: str, order_ids: Collection[str]
+    ) -> dict[str, TradeRecord]:
+        """The trades logged for these closing orders of one account, by order id."""
+        found: dict[str, TradeRecord] = {}
+        ids = list(order_ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            sql = _OF_ORDERS.format(_marks(len(chunk)))
+            params = [user_id, exchange, account_type, *chunk]
+            for row in await self.store.fetchall("trades.of_orders", sql, params):
+                found[row["order_id"]] = _record(row)
+        return found
+
+    async def estimates(
+        self, user_id: int, exchange: str, account_type: str, symbol: str
+    ) -> list[TradeRecord]:
+        """The estimated closes of one account's symbol still waiting for their fills."""
+        params = (user_id, symbol, exchange, account_type)
+        return [
+            _record(r) for r in await self.store.fetchall("trades.estimates", _ESTIMATES, params)
+        ]
+
+    async def replace_many(
+        self, stale: Collection[int], trades: Sequence[TradeLog], tx: Tx | None = None
+    ) -> int:
+        """Delete the trades `stale` names and log `trades`, in one transaction (the running
+        totals follow both through their triggers)."""
+        async with self._tx(tx) as t:
+            if stale:
+                await t.executemany("trades.delete", _DELETE, [(i,) for i in stale])
+            if not trades:
+                return 0
             return await t.executemany("trades.record_many", _INSERT, [_params(x) for x in trades])
 
     async def logged_since(
@@ -413,6 +465,8 @@ def _params(trade: TradeLog) -> tuple[object, ...]:
         trade.close_reason,
         to_ms(trade.entry_ts),
         to_ms(trade.exit_ts),
+        trade.order_id,
+        int(trade.estimated),
     )
 
 
@@ -436,6 +490,8 @@ def _record(row: Row) -> TradeRecord:
             origin=row["origin"],
             signal_id=row["signal_id"],
             close_reason=row["close_reason"],
+            order_id=row["order_id"],
+            estimated=bool(row["estimated"]),
         ),
     )
 

@@ -255,13 +255,19 @@ def open_orders(server: Any, account: Account | None, params: Params) -> Any:
 
 
 def user_trades(server: Any, account: Account | None, params: Params) -> Any:
+    """The account's trades on one symbol, oldest first: from `fromId`, else the newest
+    `limit` from `startTime` on. Each trade's id is its place in the account's history."""
     acct, inst = acct_of(account), inst_of(server, params)
     wanted = int(params["orderId"]) if params.get("orderId") else None
+    start = int(params.get("startTime") or 0)
+    first = int(params.get("fromId") or 0)
     by_id = {o.order_id: o for o in acct.orders.values()}
     rows = []
     for n, e in enumerate(acct.executions):
         order = by_id[e["orderId"]]
         if e["symbol"] != inst.symbol or (wanted is not None and order_no(order) != wanted):
+            continue
+        if int(e["execTime"]) < start or n + 1 < first:
             continue
         rows.append(
             {
@@ -271,7 +277,7 @@ def user_trades(server: Any, account: Account | None, params: Params) -> Any:
                 "side": e["side"].upper(),
                 "price": e["execPrice"],
                 "qty": e["execQty"],
-                "realizedPnl": "0",
+                "realizedPnl": e.get("execPnl", "0"),
                 "quoteQty": e["execValue"],
                 "commission": e["execFee"],
                 "commissionAsset": "USDT",
@@ -281,7 +287,34 @@ def user_trades(server: Any, account: Account | None, params: Params) -> Any:
                 "maker": e["isMaker"],
             }
         )
-    return rows[-int(params.get("limit") or 500) :]
+    limit = min(int(params.get("limit") or 500), 1000)
+    return rows[:limit] if first else rows[-limit:]
+
+
+def income(server: Any, account: Account | None, params: Params) -> Any:
+    """Income history, oldest first: a COMMISSION row per trade and a REALIZED_PNL row per
+    closing trade, from `startTime`, at most `limit` (1,000)."""
+    acct = acct_of(account)
+    start = int(params.get("startTime") or 0)
+    kind = params.get("incomeType") or ""
+    rows = []
+    for n, e in enumerate(acct.executions):
+        if int(e["execTime"]) < start or (params.get("symbol") and e["symbol"] != params["symbol"]):
+            continue
+        entries = [("COMMISSION", "-" + e["execFee"])]
+        if Decimal(e.get("closedSize") or 0) > 0:
+            entries.append(("REALIZED_PNL", e.get("execPnl", "0")))
+        for part, (income_type, amount) in enumerate(entries):
+            if kind and income_type != kind:
+                continue
+            rows.append(
+                {
+                    "symbol": e["symbol"], "incomeType": income_type, "income": amount,
+                    "asset": "USDT", "info": "", "time": int(e["execTime"]),
+                    "tranId": (n + 1) * 2 + part, "tradeId": str(n + 1),
+                }
+            )  # fmt: skip
+    return rows[: min(int(params.get("limit") or 100), 1000)]
 
 
 def leverage_bracket(server: Any, account: Account | None, params: Params) -> Any:
@@ -329,6 +362,7 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("DELETE", "/fapi/v1/order"): (True, cancel_order),
     ("GET", "/fapi/v1/openOrders"): (True, open_orders),
     ("GET", "/fapi/v1/userTrades"): (True, user_trades),
+    ("GET", "/fapi/v1/income"): (True, income),
     ("GET", "/fapi/v1/leverageBracket"): (True, leverage_bracket),
     ("GET", "/fapi/v1/commissionRate"): (True, commission_rate),
 }

@@ -21,6 +21,7 @@ from .models import (
     Order,
     Position,
     check_tpsl,
+    closed_pnl_row,
     execution_row,
     now_ms,
     param_decimal,
@@ -276,17 +277,22 @@ class Engine:
         fee = (value * rate).quantize(Decimal("1e-8"))
         old, realised, closed = pos.size, Decimal(0), Decimal(0)
         new = old + signed
+        entry, open_share = pos.avg, Decimal(0)
         if old and (old > 0) != (signed > 0):
             closed = min(abs(old), qty)
             realised = closed * (price - pos.avg) * (1 if old > 0 else -1)
+            open_share = (pos.open_fee * closed / abs(old)).quantize(Decimal("1e-8"))
+            pos.open_fee -= open_share
             if new == 0:
-                pos.avg = Decimal(0)
+                pos.avg, pos.open_fee = Decimal(0), Decimal(0)
             elif (new > 0) != (old > 0):
                 pos.avg = price
+                pos.open_fee = (fee * (qty - closed) / qty).quantize(Decimal("1e-8"))
         else:
             if not old:
                 pos.cur_realised, pos.created = Decimal(0), now_ms()
             pos.avg = (abs(old) * pos.avg + value) / abs(new)
+            pos.open_fee += fee
         pos.size = new
         self._seq += 1
         pos.updated, pos.seq = now_ms(), self._seq
@@ -303,8 +309,16 @@ class Engine:
             order.status = "PartiallyFilledCanceled"
         order.updated = now_ms()
         ticker = self.market.tickers[order.symbol]
-        row = execution_row(inst, ticker, order, qty, price, fee, rate, maker, closed)
+        row = execution_row(inst, ticker, order, qty, price, fee, rate, maker, closed, realised)
         acct.executions.append(row | {"execId": self.new_id(), "seq": self._seq})
+        if closed:
+            close_fee = fee if closed == qty else (fee * closed / qty).quantize(Decimal("1e-8"))
+            acct.closed_pnl.append(
+                closed_pnl_row(
+                    inst, order, closed, entry, price, open_share, close_fee, realised,
+                    acct.lev(inst),
+                )
+            )  # fmt: skip
         if order.take_profit or order.stop_loss:
             self.set_position_tpsl(acct, order.symbol, order.take_profit, order.stop_loss)
         if new == 0 or (old and (new > 0) != (old > 0)):

@@ -265,6 +265,10 @@ def execution_list(engine: Engine, account: Account | None, params: Params) -> d
     return views.executions(engine, _acct(account), params)
 
 
+def closed_pnl(engine: Engine, account: Account | None, params: Params) -> dict[str, Any]:
+    return views.closed_pnl(engine, _acct(account), params)
+
+
 ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/v5/market/time"): (False, market_time),
     ("GET", "/v5/market/instruments-info"): (False, instruments_info),
@@ -288,4 +292,5 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/v5/order/realtime"): (True, order_realtime),
     ("GET", "/v5/order/history"): (True, order_history),
     ("GET", "/v5/execution/list"): (True, execution_list),
+    ("GET", "/v5/position/closed-pnl"): (True, closed_pnl),
 }

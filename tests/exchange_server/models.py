@@ -75,6 +75,7 @@ class Position:
     trail_peak: Decimal = Decimal(0)  # best price since activation; 0: not active yet
     cur_realised: Decimal = Decimal(0)
     cum_realised: Decimal = Decimal(0)
+    open_fee: Decimal = Decimal(0)  # opening fees the open size still carries (closed PnL)
     created: int = 0
     updated: int = 0
     seq: int = 0
@@ -101,6 +102,7 @@ class Account:
     orders: dict[str, Order] = field(default_factory=dict)
     by_link: dict[str, Order] = field(default_factory=dict)
     executions: list[dict[str, Any]] = field(default_factory=list)
+    closed_pnl: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     uid: int = 0
     hedge: bool = False  # Bybit "both sides" position mode: orders need positionIdx 1 or 2
     key: KeyPermissions = field(default_factory=KeyPermissions)
@@ -171,8 +173,10 @@ def execution_row(
     rate: Decimal,
     maker: bool,
     closed: Decimal,
+    realised: Decimal = Decimal(0),
 ) -> dict[str, Any]:
-    """One ``/v5/execution/list`` entry (execId and seq are added by the engine)."""
+    """One ``/v5/execution/list`` entry (execId and seq are added by the engine);
+    `execPnl` is the closed part's price move, before fees, as Bybit reports it."""
     return {
         "symbol": order.symbol,
         "orderId": order.order_id,
@@ -200,5 +204,42 @@ def execution_row(
         "underlyingPrice": "",
         "blockTradeId": "",
         "closedSize": inst.qty_str(closed),
+        "execPnl": fmt_num(realised),
         "extraFees": "",
+    }
+
+
+def closed_pnl_row(
+    inst: Instrument,
+    order: Order,
+    closed: Decimal,
+    entry: Decimal,
+    price: Decimal,
+    open_fee: Decimal,
+    close_fee: Decimal,
+    realised: Decimal,
+    leverage: Decimal,
+) -> dict[str, Any]:
+    """One ``/v5/position/closed-pnl`` entry: `closedPnl` is net of both legs' fees and
+    `side` is the closing order's, as Bybit has them."""
+    return {
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "side": order.side,
+        "qty": inst.qty_str(order.qty),
+        "orderPrice": inst.price_str(order.price),
+        "orderType": order.order_type,
+        "execType": "Trade",
+        "closedSize": inst.qty_str(closed),
+        "cumEntryValue": fmt_num(closed * entry),
+        "avgEntryPrice": fmt_num(entry),
+        "cumExitValue": fmt_num(closed * price),
+        "avgExitPrice": fmt_num(price),
+        "closedPnl": fmt_num(realised - open_fee - close_fee),
+        "openFee": fmt_num(open_fee),
+        "closeFee": fmt_num(close_fee),
+        "fillCount": "1",
+        "leverage": fmt_num(leverage),
+        "createdTime": str(order.updated),
+        "updatedTime": str(order.updated),
     }

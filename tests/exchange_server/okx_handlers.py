@@ -247,21 +247,30 @@ def orders_history(server: Any, account: Account | None, params: Params) -> Any:
 
 
 def fills(server: Any, account: Account | None, params: Params) -> Any:
+    """Fills newest first; `begin`/`end` bound `ts`, `after` pages to older bills (each
+    execution's bill id is its place in the account's history, so it never moves)."""
     acct, only = acct_of(account), inst_of(server, params, required=False)
     by_id = {o.order_id: o for o in acct.orders.values()}
+    begin, end = int(params.get("begin") or 0), int(params.get("end") or 0)
+    after = int(params.get("after") or 0)
     rows = []
-    for n, e in enumerate(reversed(acct.executions)):
+    for n in range(len(acct.executions) - 1, -1, -1):
+        e = acct.executions[n]
         order, inst = by_id[e["orderId"]], server.market.instruments[e["symbol"]]
         if (only is not None and e["symbol"] != only.symbol) or (
             params.get("ordId") and order_no(order) != str(params["ordId"])
         ):
+            continue
+        at = int(e["execTime"])
+        if (begin and at < begin) or (end and at > end) or (after and n + 1 >= after):
             continue
         rows.append(
             {"instType": "SWAP", "instId": inst_id(e["symbol"]), "tradeId": str(n + 1),
              "ordId": order_no(order), "clOrdId": order.link_id, "billId": str(n + 1),
              "tag": "", "fillPx": e["execPrice"], "fillSz": contracts(inst, Decimal(e["execQty"])),
              "side": e["side"].lower(), "posSide": "net", "execType": "M" if e["isMaker"] else "T",
-             "feeCcy": "USDT", "fee": fmt_num(-Decimal(e["execFee"])), "ts": e["execTime"]}
+             "feeCcy": "USDT", "fee": fmt_num(-Decimal(e["execFee"])), "ts": e["execTime"],
+             "fillPnl": e.get("execPnl", "0")}
         )  # fmt: skip
     return rows[: min(int(params.get("limit") or 100), 100)]
 

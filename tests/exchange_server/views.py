@@ -345,6 +345,20 @@ def executions(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict
     return {"category": "linear", "list": page, "nextPageCursor": nxt}
 
 
+def closed_pnl(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Closed-position records newest first, by `updatedTime`, cursor-paged like Bybit."""
+    _require_category(params)
+    end = int(param_text(params, "endTime") or now_ms())
+    start = int(param_text(params, "startTime") or end - WEEK_MS)
+    rows = [
+        r
+        for r in reversed(acct.closed_pnl)
+        if start <= int(r["updatedTime"]) <= end and _in_scope(engine, r["symbol"], params)
+    ]
+    page, nxt = paginate(rows, params, 50, 100)
+    return {"category": "linear", "list": page, "nextPageCursor": nxt}
+
+
 def positions(engine: Engine, acct: Account, params: Mapping[str, Any]) -> dict[str, Any]:
     _require_category(params)
     _require_scope(params)

@@ -63,7 +63,7 @@ async def _positions(bot: BotHarness, user: int) -> dict[str, Any]:
 
 async def _fills(bot: BotHarness, user: int) -> int:
     async with bot.services.exchanges.lease(user, "paper", "paper") as client:
-        return len(await client.fetch_fills())  # type: ignore[attr-defined]  # paper only
+        return len(await client.recent_fills())  # type: ignore[attr-defined]  # paper only
 
 
 async def _price(bot: BotHarness, symbol: str) -> Decimal:

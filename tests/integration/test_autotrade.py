@@ -25,7 +25,7 @@ async def w(store: Store, tmp_path: Path) -> AsyncIterator[World]:
 
 async def _paper_fills(w: World, user_id: int) -> int:
     async with w.services.exchanges.lease(user_id, "paper", "paper") as client:
-        return len(await client.fetch_fills())  # type: ignore[attr-defined]
+        return len(await client.recent_fills())  # type: ignore[attr-defined]
 
 
 async def test_same_signal_twice_places_one_order_per_user(w: World) -> None:

@@ -65,7 +65,7 @@ async def _snapshot(ex: PaperExchange) -> tuple[object, ...]:
         await ex.fetch_balance(),
         await ex.fetch_positions(),
         await ex.fetch_open_orders(),
-        await ex.fetch_fills(),
+        await ex.recent_fills(),
     )
 
 

@@ -57,9 +57,10 @@ async def test_take_profit_on_the_exchange_becomes_exactly_one_trade(w: World) -
         "SELECT side, CAST(qty AS REAL), CAST(entry_price AS REAL), CAST(exit_price AS REAL), "
         "close_reason, origin, signal_id FROM trade_logs"
     )
-    assert trades == [("long", 0.01, 60000.0, 61800.0, "take_profit", "auto", signal_id)]
+    # the exchange filled the take profit at the gap price, 62,000, not at its 61,800 level
+    assert trades == [("long", 0.01, 60000.0, 62000.0, "take_profit", "auto", signal_id)]
     assert await w.rows("SELECT id FROM active_positions") == []
-    stops = await w.rows("SELECT kind FROM notifications WHERE dedup_key LIKE 'sync-close:%'")
+    stops = await w.rows("SELECT kind FROM notifications WHERE dedup_key LIKE 'fill-close:%'")
     assert stops == [("stop",)]
 
 
@@ -79,11 +80,11 @@ async def test_manual_close_on_the_exchange_is_picked_up(w: World) -> None:
         "SELECT CAST(qty AS REAL), CAST(exit_price AS REAL), close_reason, pnl < 0 FROM trade_logs"
     )
     assert trades == [(0.01, 60000.0, "exchange", 1)]  # flat price: the fee is the loss
-    # both legs: 600 USDT × 0.055 % to open and (estimated) to close; the wallet lost 0.66
+    # both legs: 600 USDT × 0.055 % to open and to close; the wallet lost 0.66
     fees = await w.rows("SELECT CAST(fee AS REAL), CAST(pnl AS REAL) FROM trade_logs")
     assert fees == [(0.66, -0.66)]
     assert await w.rows("SELECT id FROM active_positions") == []
-    told = await w.rows("SELECT kind FROM notifications WHERE dedup_key LIKE 'sync-close:%'")
+    told = await w.rows("SELECT kind FROM notifications WHERE dedup_key LIKE 'fill-close:%'")
     assert told == [("fill",)]
 
 

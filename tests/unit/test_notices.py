@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from core.exchange.models import Side
 from core.lifecycle import ExecutionStatus
 from db.repositories.broadcasts import Recipient
 from db.repositories.executions import Candidate, ExecutionRecord
@@ -16,8 +18,10 @@ from db.repositories.pending_orders import PendingOrder
 from db.repositories.positions import ActivePosition
 from db.repositories.signals import SignalRecord, Subscriber
 from db.repositories.strategy import StrategyRecord
+from db.repositories.trades import TradeLog
 from db.repositories.users import UserRecord
 from services import autotrade, notices
+from services.fill_ledger_replay import OrderFill
 from services.outbox import NoticeKind
 
 NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
@@ -197,3 +201,25 @@ def test_a_settled_auto_trade_order_shares_the_auto_trade_notice_key() -> None:
     assert auto.text.startswith("✅ Your order buy 0.010 BTC/USDT:USDT, interrupted before Paper")
     manual = notices.order_settled(intent(origin="manual", signal_id=None), 4200)
     assert manual.dedup_key == "settled:tw-1"
+
+
+def test_fills_as_the_exchange_recorded_them() -> None:
+    trade = TradeLog(
+        42, "bybit", "demo", BTC, "long", Decimal("0.01"), Decimal("60000"), Decimal("62000"),
+        Decimal("19.329"), Decimal("0.671"), NOW, NOW, close_reason="take_profit",
+        order_id="o-7",
+    )  # fmt: skip
+    closed = notices.trade_closed(trade, 4200)
+    assert closed.text == (
+        "Take profit hit: LONG 0.01 BTC/USDT:USDT at 62000 (entry 60000), fees 0.6710, "
+        "PnL +19.33 USDT"
+    )
+    assert (closed.kind, closed.dedup_key) == (NoticeKind.STOP, "fill-close:bybit:demo:o-7:42")
+    outside = notices.trade_closed(replace(trade, close_reason="exchange"), 4200)
+    assert outside.kind is NoticeKind.FILL and outside.text.startswith("Closed on the exchange")
+    order = OrderFill(
+        "o-8", None, BTC, Side.SELL, Decimal("0.5"), Decimal("3000.5"), Decimal("0.3")
+    )
+    filled = notices.order_filled((42, "okx", "live"), order, 4200)
+    assert filled.text == "Order filled: SELL 0.5 BTC/USDT:USDT at 3000.5, fee 0.3000 (OKX)"
+    assert (filled.kind, filled.dedup_key) == (NoticeKind.FILL, "fill-open:okx:live:o-8:0.5")

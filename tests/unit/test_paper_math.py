@@ -128,7 +128,7 @@ async def test_closing_a_long_realises_pnl_minus_fees(
     assert await ex.fetch_positions() == []
     balance = await ex.fetch_balance()
     assert balance.equity == balance.available == D("10094.445")  # 10000 − 2.75 + 100 − 2.805
-    fills = await ex.fetch_fills()
+    fills = await ex.recent_fills()
     assert [f.realised_pnl for f in fills] == [D(100), D(0)]  # newest first
 
 
@@ -253,7 +253,7 @@ async def test_liquidation_loses_exactly_the_margin(ex: PaperExchange, engine: P
     assert event.price == D(45250) and event.realised_pnl == D(-475)
     assert await ex.fetch_positions() == []
     assert (await ex.fetch_balance()).equity == D("9497.25")  # 10000 − 2.75 − 500
-    fill = (await ex.fetch_fills())[0]
+    fill = (await ex.recent_fills())[0]
     assert fill.fee == D(25)  # what is left of the margin goes as the liquidation fee
 
 
@@ -372,4 +372,4 @@ async def test_reset_account_starts_over(ex: PaperExchange) -> None:
     balance = await ex.reset_account()
     assert balance.equity == D(10000) and balance.used_margin == 0
     assert await ex.fetch_positions() == [] and await ex.fetch_open_orders() == []
-    assert await ex.fetch_fills() == []
+    assert await ex.recent_fills() == []
