@@ -144,10 +144,14 @@ async def test_a_resting_limit_fills_when_the_paper_price_trades_through_it(
     assert "LONG" in positions and _shown(intent.price) in positions
     rows = await bot.store.fetchall("t", "SELECT status FROM pending_limit_orders")
     assert [tuple(r) for r in rows] == [("closed",)]
+    # The fill is told from the paper engine's own execution, at its price and maker fee.
+    await bot.services.fill_catchup.catch_up_active()
     call = await bot.state.wait_for_call(
-        "sendMessage", lambda c: "Position opened" in str(c.params["text"])
+        "sendMessage", lambda c: "Order filled" in str(c.params["text"])
     )
-    assert f"LONG {intent.qty} BTC/USDT:USDT at {intent.price}" in str(call.params["text"])
+    told = str(call.params["text"])
+    assert f"Order filled: BUY {intent.qty.normalize():f} BTC/USDT:USDT at " in told, told
+    assert f"{intent.price.normalize():f}, fee " in told, told
 
 
 async def test_a_price_on_the_wrong_side_warns_and_fills_at_once_when_confirmed(

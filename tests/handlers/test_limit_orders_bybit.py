@@ -99,7 +99,10 @@ async def test_a_limit_rests_then_fills_when_the_price_comes_to_it(
     ((side, qty, entry),) = await _rows(bot, "SELECT side, qty, entry_price FROM active_positions")
     assert (side, Decimal(qty), Decimal(entry)) == ("long", Decimal("0.01"), 59000)
     assert await _rows(bot, "SELECT status FROM pending_limit_orders") == [("closed",)]
-    assert "Position opened: LONG 0.010 BTC/USDT:USDT at 59000" in await _told(bot, "opened")
+    # The fill is told from the exchange's own execution, once, at its real price and fee.
+    await bot.services.fill_catchup.catch_up_active()
+    told = await _told(bot, "Order filled")
+    assert "Order filled: BUY 0.01 BTC/USDT:USDT at 59000, fee " in told, told
     assert (await bot.services.order_expiry.expire_once()).due == 0
 
 
