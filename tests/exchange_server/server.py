@@ -30,6 +30,7 @@ from .handlers import ROUTES
 from .market import FULL_SYMBOL_COUNT, Instrument, MarketData
 from .models import Account, BybitError
 from .mover import MarketMover
+from .ws import StreamHub
 
 HOST = "127.0.0.1"  # never bind anything else
 TICK_PATH = "/test/tick"
@@ -75,6 +76,8 @@ class ExchangeServer:
         self.faults = FaultPlan()
         self.stats = Stats()
         self.latency_ms = latency_ms
+        # The websocket side (`ws`), on this same host and port; frames share the latency.
+        self.streams = StreamHub(self.engine, lambda: self.latency_ms)
         self._port = port
         self.bucket: TokenBucket | None = None
         self.rate_limit_response = FaultKind(rate_limit_response)
@@ -87,6 +90,7 @@ class ExchangeServer:
     # ---- lifecycle ------------------------------------------------------
     async def start(self) -> ExchangeServer:
         app = web.Application(client_max_size=1 << 20)
+        self.streams.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
