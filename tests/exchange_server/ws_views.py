@@ -59,9 +59,9 @@ class Published:
             out.append(("execution", frame("execution", rows)))
         orders = []
         for order in acct.orders.values():
-            mark = (order.status, order.cum_qty, order.qty, order.updated, order.trigger_price)
-            if self.orders.get(order.order_id) != mark:
-                self.orders[order.order_id] = mark
+            seen = (order.status, order.cum_qty, order.qty, order.updated, order.trigger_price)
+            if self.orders.get(order.order_id) != seen:
+                self.orders[order.order_id] = seen
                 orders.append({"category": "linear", **order_json(engine, order)})
         if orders:
             out.append(("order", frame("order", orders)))
