@@ -28,6 +28,8 @@ _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
 _PLAN_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 _FLOOD_RE = re.compile(r"^(\d{1,5})\s*/\s*(\d{1,5})\s*,\s*(\d{1,4})$")
 DEFAULT_FLOOD = FloodLimit(count=20, seconds=60.0, burst=5)
+DEFAULT_STREAMS = 1000  # within every venue's private connection limits per IP
+MAX_STREAMS = 100_000
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100_000
 
@@ -66,6 +68,9 @@ class Settings:
     # The environment's default is DEFAULT_FLOOD; Settings built in code (tests, benchmarks
     # that send hundreds of commands as one user) have no anti-flood unless they ask.
     flood: FloodLimit | None = None
+    # Accounts streamed at once (0: every account is polled). The environment's default is
+    # DEFAULT_STREAMS; Settings built in code (tests) stream nothing unless they ask.
+    streams: int = 0
 
     @property
     def console_mode(self) -> bool:
@@ -93,6 +98,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_wire=_flag(env, "TRADEWIND_LOG_WIRE"),
         plans=_plans(env),
         flood=_flood(env),
+        streams=_streams(env),
     )
 
 
@@ -330,6 +336,19 @@ def _flood(env: Mapping[str, str]) -> FloodLimit | None:
             "20/60,5",
         )
     return FloodLimit(count=count, seconds=float(seconds), burst=burst)
+
+
+def _streams(env: Mapping[str, str]) -> int:
+    value = _get(env, "TRADEWIND_STREAMS")
+    if value is None:
+        return DEFAULT_STREAMS
+    if not value.isdigit() or int(value) > MAX_STREAMS:
+        raise ConfigError(
+            "TRADEWIND_STREAMS",
+            f"{value!r} is not a number of accounts from 0 (streams off) to {MAX_STREAMS}",
+            str(DEFAULT_STREAMS),
+        )
+    return int(value)
 
 
 def _is_http_url(value: str) -> bool:

@@ -48,6 +48,8 @@ class AccountCaches:
         self.balance: NamedCache[Balance] = layer.cache(BALANCE.name)
         self.positions: NamedCache[Listing[Position]] = layer.cache(POSITIONS.name)
         self.orders: NamedCache[Listing[Order]] = layer.cache(ORDERS.name)
+        # Told (user id, exchange, account type) after an order is sent from an account.
+        self.on_order: list[Callable[[int, str, str], None]] = []
 
     def by_kind(self, kind: str) -> NamedCache[Any]:
         """The cache the warmer names by `kind` (balance, positions, orders)."""
@@ -159,6 +161,8 @@ class AccountClient:
                 return await client.create_order(request)
         finally:
             self._drop(self._caches.balance, self._caches.positions, self._caches.orders)
+            for listener in self._caches.on_order:
+                listener(self.user_id, self.exchange, self.account_type)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         try:

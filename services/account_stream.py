@@ -20,13 +20,14 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
 from core.exchange.errors import AuthFailed, ExchangeError
-from core.exchange.feed import AccountFeed, MalformedHandler, PositionUpdate
-from core.exchange.models import ZERO, Balance, Fill, Order, OrderStatus, Position
+from core.exchange.feed import AccountFeed, GapHandler, PositionUpdate
+from core.exchange.models import ZERO, Balance, Fill, Order, OrderStatus, Position, PositionSide
 from core.metrics import Metrics
 from services.account_client import AccountClient
 
@@ -37,6 +38,7 @@ GAP_GRACE_S = 1.0  # an order's executions may arrive a little after the order i
 
 Key = tuple[int, str, str]  # (user id, exchange, account type)
 CatchUp = Callable[[int, str, str], Awaitable[None]]
+MarkReader = Callable[[str, str], Decimal | None]  # (exchange, symbol) → the last price known
 
 
 class FillSink(Protocol):
@@ -49,8 +51,10 @@ class FillSink(Protocol):
 
 class FeedOpener(Protocol):
     async def open_feed(
-        self, user_id: int, exchange: str, account_type: str, on_malformed: MalformedHandler
+        self, user_id: int, exchange: str, account_type: str, on_gap: GapHandler
     ) -> AccountFeed: ...
+
+    async def aclose(self) -> None: ...
 
 
 class AccountStream:
@@ -66,8 +70,10 @@ class AccountStream:
         catch_up: CatchUp,
         metrics: Metrics | None = None,
         backoff_s: tuple[float, float] = (0.5, 30.0),
+        marks: MarkReader | None = None,
     ) -> None:
         self.key = key
+        self._marks = marks
         self.account = account  # held: the gateway keeps account clients only while used
         self._opener = opener
         self._sink = sink
@@ -116,7 +122,7 @@ class AccountStream:
         while True:
             feed: AccountFeed | None = None
             try:
-                feed = await self._opener.open_feed(*self.key, on_malformed=self._malformed)
+                feed = await self._opener.open_feed(*self.key, on_gap=self._gap)
                 await self._serve(feed)
             except AuthFailed as exc:
                 self._count("auth_failed")
@@ -144,10 +150,14 @@ class AccountStream:
         connected = time.perf_counter()
         self._seeding = []
         pumps = [
-            asyncio.ensure_future(self._pump(feed.next_orders, self._on_orders)),
-            asyncio.ensure_future(self._pump(feed.next_fills, self._on_fills, replay=False)),
-            asyncio.ensure_future(self._pump(feed.next_positions, self._on_positions)),
-            asyncio.ensure_future(self._pump(feed.next_balance, self._on_balance)),
+            asyncio.ensure_future(self._pump(feed.next_orders, self._on_orders, self._push_orders)),
+            asyncio.ensure_future(self._pump(feed.next_fills, self._on_fills, None)),
+            asyncio.ensure_future(
+                self._pump(feed.next_positions, self._on_positions, self._push_positions)
+            ),
+            asyncio.ensure_future(
+                self._pump(feed.next_balance, self._on_balance, self._push_balance)
+            ),
             asyncio.ensure_future(self._repush()),
         ]
         try:
@@ -197,17 +207,19 @@ class AccountStream:
         self,
         read: Callable[[], Awaitable[Any]],
         apply: Callable[[Any], None],
-        *,
-        replay: bool = True,
+        push: Callable[[], None] | None,
     ) -> None:
+        """Apply each push of one topic and put that topic (only: the others may be older
+        than a write that just dropped them) in the cache. Fills (`push` None) are recorded,
+        never replayed."""
         while True:
             items = await read()
             started = time.perf_counter()
-            if replay and self._seeding is not None:
+            if push is not None and self._seeding is not None:
                 self._seeding.append(functools.partial(apply, items))
             apply(items)
-            if self._seeding is None:
-                self._push()
+            if push is not None and self._seeding is None:
+                push()
             self._phase("apply", time.perf_counter() - started)
 
     async def _repush(self) -> None:
@@ -253,10 +265,31 @@ class AccountStream:
         self.balance = balance
 
     def _push(self) -> None:
+        self._push_balance()
+        self._push_positions()
+        self._push_orders()
+
+    def _push_balance(self) -> None:
         if self.balance is not None:
             self.account.push_balance(self.balance)
-        self.account.push_positions(self.positions.values())
+
+    def _push_positions(self) -> None:
+        positions: Iterable[Position] = self.positions.values()
+        if self._marks is not None:  # a venue pushes a position when it changes, not its mark
+            positions = [self._repriced(p) for p in positions]
+        self.account.push_positions(positions)
+
+    def _push_orders(self) -> None:
         self.account.push_orders(self.orders.values())
+
+    def _repriced(self, position: Position) -> Position:
+        assert self._marks is not None
+        mark = self._marks(self.exchange, position.symbol)
+        if mark is None or mark == position.mark_price:
+            return position
+        sign = 1 if position.side is PositionSide.LONG else -1
+        upnl = (mark - position.entry_price) * position.qty * sign
+        return replace(position, mark_price=mark, unrealised_pnl=upnl)
 
     async def _record(self, fills: list[Fill]) -> None:
         try:
@@ -266,9 +299,8 @@ class AccountStream:
             await self._close_gap("record")
 
     # ---- gaps -----------------------------------------------------------
-    def _malformed(self, frame: str) -> None:
-        self._count("malformed")
-        self._spawn(self._close_gap("malformed"))
+    def _gap(self, why: str) -> None:
+        self._spawn(self._close_gap(why))
 
     def _expect_fills(self) -> None:
         if self._gap_check is None:
@@ -294,7 +326,7 @@ class AccountStream:
             book.pop(order_id, None)
 
     async def _close_gap(self, why: str) -> None:
-        self._count(why if why == "gap" else "catch_up")
+        self._count(why)
         log.info("stream of %s: %s, catching up", self._name, why)
         await self._catch_up(*self.key)
 

@@ -4,7 +4,7 @@ for paper accounts."""
 
 from __future__ import annotations
 
-from core.exchange.feed import AccountFeed, FeedSource, MalformedHandler, open_feeds
+from core.exchange.feed import AccountFeed, FeedSource, GapHandler, open_feeds
 from core.exchange.venues import PAPER
 from core.paper.events import PaperEvents
 from services.exchanges import ExchangeGateway
@@ -26,18 +26,18 @@ class GatewayFeeds:
         self._sources: dict[str, FeedSource] = {}
 
     async def open_feed(
-        self, user_id: int, exchange: str, account_type: str, on_malformed: MalformedHandler
+        self, user_id: int, exchange: str, account_type: str, on_gap: GapHandler
     ) -> AccountFeed:
         if exchange == PAPER:
             if self._paper is None:
                 raise ValueError("paper accounts are not streamed in this process")
-            return self._paper.feed(user_id)
+            return self._paper.feed(user_id, on_gap)
         credentials = await self._gateway.credentials(user_id, exchange, account_type)
         source = self._sources.get(exchange)
         if source is None:
             venue = self._gateway.venue(exchange)
             source = self._sources[exchange] = open_feeds(venue, keepalive_ms=self._keepalive_ms)
-        return await source.open(account_type, credentials, on_malformed)
+        return await source.open(account_type, credentials, on_gap)
 
     async def aclose(self) -> None:
         for source in self._sources.values():

@@ -17,13 +17,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from core.clock import Clock
+from core.config import DEFAULT_STREAMS
 from core.metrics import Metrics
 from services.account_client import AccountClient
-from services.account_stream import AccountStream, CatchUp, FeedOpener, FillSink, Key
+from services.account_stream import (
+    AccountStream,
+    CatchUp,
+    FeedOpener,
+    FillSink,
+    Key,
+    MarkReader,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STREAMS = 1000
 # Private connections one IP may hold open on each venue, with room to spare.
 VENUE_STREAMS: Mapping[str, int] = {"bybit": 1000, "binance": 300, "okx": 300, "paper": 100_000}
 SWEEP_S = 60.0
@@ -50,8 +57,10 @@ class StreamManager:
         clock: Clock,
         metrics: Metrics | None = None,
         backoff_s: tuple[float, float] = (0.5, 30.0),
+        marks: MarkReader | None = None,
     ) -> None:
         self.limits = limits
+        self._marks = marks
         self._opener = opener
         self._accounts = accounts
         self._sink = sink
@@ -124,6 +133,7 @@ class StreamManager:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         streams, self._streams = list(self._streams.values()), {}
         await asyncio.gather(*(s.stop() for s in streams), *self._stopping)
+        await self._opener.aclose()
 
     # ---- admission ------------------------------------------------------
     def _admit(self, key: Key) -> None:
@@ -146,6 +156,7 @@ class StreamManager:
             catch_up=self._catch_up,
             metrics=self._metrics,
             backoff_s=self._backoff,
+            marks=self._marks,
         )
         self._streams[key] = stream
         stream.start()

@@ -11,6 +11,7 @@ from bot.wiring.business import build_business
 from bot.wiring.core import build_core
 from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.reports import build_reports
+from bot.wiring.streams import build_streams
 from bot.wiring.trading import build_trading
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -81,4 +82,5 @@ async def build_services(
         reports=reports.reports,
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
+        streams=build_streams(shared, t),
     )

@@ -5,7 +5,8 @@ Each `next_*` waits for the next push of its topic and returns the changed items
 orders whose state changed (final ones included, so a reader can drop them), the new
 executions, the positions that changed (a flat one as `(symbol, None)`), the whole balance.
 A feed that lost its connection raises `FeedLost` from every waiting call; the next calls
-connect again (and whoever reads must then catch up by REST: pushes were missed).
+connect again (and whoever reads must then catch up by REST: pushes were missed). Pushes
+lost without losing the connection are reported to the feed's `GapHandler`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from core.exchange.errors import TemporaryError
 from core.exchange.models import Balance, Fill, Order, Position
 
 PositionUpdate = tuple[str, Position | None]  # (symbol, the position or None when flat)
-MalformedHandler = Callable[[str], None]  # told the start of a frame that could not be read
+# Told that pushes were lost or cannot be named, and why ("malformed": a frame could not
+# be read; "paper_fills": fills not stored yet): the reader catches up by REST.
+GapHandler = Callable[[str], None]
 
 
 class FeedLost(TemporaryError):
@@ -51,7 +54,7 @@ class FeedSource(Protocol):
     """Opens the account feeds of one venue (`core.exchange.streams.CcxtFeeds`)."""
 
     async def open(
-        self, account_type: str, credentials: ApiCredentials, on_malformed: MalformedHandler
+        self, account_type: str, credentials: ApiCredentials, on_gap: GapHandler
     ) -> AccountFeed: ...
 
     async def aclose(self) -> None: ...

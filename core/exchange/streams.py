@@ -30,7 +30,7 @@ from core.exchange import ccxt_parse
 from core.exchange.ccxt_venue import CcxtVenue, rebase_urls
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed
-from core.exchange.feed import FeedLost, MalformedHandler, PositionUpdate
+from core.exchange.feed import FeedLost, GapHandler, PositionUpdate
 from core.exchange.models import ZERO, Balance, Fill, Order, Side
 from core.redaction import SECRETS
 
@@ -61,14 +61,14 @@ class CcxtFeeds:
         self._session: aiohttp.ClientSession | None = None
 
     async def open(
-        self, account_type: str, credentials: ApiCredentials, on_malformed: MalformedHandler
+        self, account_type: str, credentials: ApiCredentials, on_gap: GapHandler
     ) -> CcxtAccountFeed:
         public = await self.venue.public()
         if not public.api.markets:
             await public.call("load_markets", lambda: public.api.load_markets())
         api = self._new_api(account_type, credentials)
         api.set_markets_from_exchange(public.api)
-        return CcxtAccountFeed(api, self.venue.name, on_malformed)
+        return CcxtAccountFeed(api, self.venue.name, on_gap)
 
     def _new_api(self, account_type: str, credentials: ApiCredentials) -> Any:
         spec = self.venue.venue
@@ -115,10 +115,10 @@ class CcxtFeeds:
 class CcxtAccountFeed:
     """One account's four topics over one ccxt.pro connection (an `AccountFeed`)."""
 
-    def __init__(self, api: Any, exchange: str, on_malformed: MalformedHandler) -> None:
+    def __init__(self, api: Any, exchange: str, on_gap: GapHandler) -> None:
         self.api = api
         self._exchange = exchange
-        self._on_malformed = on_malformed
+        self._on_gap = on_gap
         self._first: dict[str, asyncio.Future[Any]] = {}
         self._acks = 0
         self._seen: set[str] = set()
@@ -240,7 +240,7 @@ class CcxtAccountFeed:
             # The frame is lost, the connection is not: whoever reads catches up by REST.
             text = data if isinstance(data, str) else repr(data)
             log.warning("unreadable %s stream frame: %.120s", self._exchange, text, exc_info=True)
-            self._on_malformed(text[:200])
+            self._on_gap("malformed")
 
 
 def _lost(exc: BaseException | None) -> FeedLost:

@@ -4,6 +4,10 @@
 leverage change, the engine's fills, TP/SL and liquidations) hands the changes it
 persisted to `PaperEvents`, which passes them to the feeds of that trader. So paper
 accounts are streamed through the same interface, and the same manager, as real ones.
+
+Fills are the exception: a paper fill gets its id (the one the fill ledger keys it by)
+only when it is stored, so the feed names none; it reports them as a gap instead, and the
+reader's catch-up records them from the paper ledger with their ids, at once.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from core.exchange.feed import PositionUpdate
+from core.exchange.feed import GapHandler, PositionUpdate
 from core.exchange.models import Balance, Fill, Order, OrderStatus
 from core.paper.exchange import _order, _position  # the paper exchange's own conversions
 from core.paper.ledger import (
@@ -34,31 +38,15 @@ BalanceReader = Callable[[int], Awaitable[Balance]]
 PriceReader = Callable[[str], Decimal | None]
 
 
-def paper_fill(record: FillRecord) -> Fill:
-    """A paper fill as an exchange execution: its id is the order's and its moment's."""
-    return Fill(
-        fill_id=f"{record.order_id}:{int(record.at.timestamp() * 1_000_000)}",
-        order_id=record.order_id,
-        client_order_id=None,
-        symbol=record.symbol,
-        side=record.side,
-        price=record.price,
-        qty=record.qty,
-        fee=record.fee,
-        fee_currency="USDT",
-        ts=record.at,
-        realised_pnl=record.realised_pnl,
-    )
-
-
 class PaperFeed:
     """One paper account's pushes (an `AccountFeed`)."""
 
-    def __init__(self, user_id: int, events: PaperEvents) -> None:
+    def __init__(self, user_id: int, events: PaperEvents, on_gap: GapHandler) -> None:
         self.user_id = user_id
+        self.on_gap = on_gap
         self._events = events
+        self._never = asyncio.Event()
         self.orders: asyncio.Queue[list[Order]] = asyncio.Queue()
-        self.fills: asyncio.Queue[list[Fill]] = asyncio.Queue()
         self.positions: asyncio.Queue[list[PositionUpdate]] = asyncio.Queue()
         self.balance_changed = asyncio.Event()
 
@@ -73,7 +61,8 @@ class PaperFeed:
         return await self.orders.get()
 
     async def next_fills(self) -> Sequence[Fill]:
-        return await self.fills.get()
+        await self._never.wait()  # fills are announced through `on_gap` (see the module)
+        return ()
 
     async def next_positions(self) -> Sequence[PositionUpdate]:
         return await self.positions.get()
@@ -90,13 +79,25 @@ class PaperFeed:
 class PaperEvents:
     """Routes each paper account's changes to its open feeds."""
 
-    def __init__(self, balance_of: BalanceReader, price: PriceReader) -> None:
-        self.balance_of = balance_of
-        self._price = price
+    def __init__(
+        self, balance_of: BalanceReader | None = None, price: PriceReader | None = None
+    ) -> None:
+        self._balance_of = balance_of
+        self._price = price or (lambda symbol: None)
         self._feeds: dict[int, set[PaperFeed]] = {}
 
-    def feed(self, user_id: int) -> PaperFeed:
-        return PaperFeed(user_id, self)
+    def bind(self, balance_of: BalanceReader, price: PriceReader) -> None:
+        """Name the readers once the paper exchange they read exists (it is built over the
+        ledger that emits here)."""
+        self._balance_of, self._price = balance_of, price
+
+    async def balance_of(self, user_id: int) -> Balance:
+        if self._balance_of is None:
+            raise RuntimeError("PaperEvents has no balance reader yet")
+        return await self._balance_of(user_id)
+
+    def feed(self, user_id: int, on_gap: GapHandler) -> PaperFeed:
+        return PaperFeed(user_id, self, on_gap)
 
     def subscribe(self, feed: PaperFeed) -> None:
         self._feeds.setdefault(feed.user_id, set()).add(feed)
@@ -116,15 +117,14 @@ class PaperEvents:
         if not feeds or not changes:
             return
         orders = [_order(o) for o in changes.orders]
-        fills = [paper_fill(f) for f in changes.fills]
         marks = {p.symbol: self._price(p.symbol) or p.entry_price for p in changes.positions}
         positions: list[PositionUpdate] = [
             (p.symbol, _position(p, marks)) for p in changes.positions
         ]
         positions += [(symbol, None) for symbol in changes.closed]
         for feed in feeds:
-            if fills:
-                feed.fills.put_nowait(fills)
+            if changes.fills:
+                feed.on_gap("paper_fills")
             if orders:
                 feed.orders.put_nowait(orders)
             if positions:
@@ -156,6 +156,12 @@ class EmittingLedger:
 
     async def fills(self, user_id: int, limit: int = 100) -> list[FillRecord]:
         return await self._inner.fills(user_id, limit)
+
+    async def fills_since(self, user_id: int, since: datetime, limit: int) -> list[FillRecord]:
+        # Part of the ledger protocol where the fill ledger reads paper fills back.
+        inner: Any = self._inner
+        found: list[FillRecord] = await inner.fills_since(user_id, since, limit)
+        return found
 
     async def mutate(
         self,
