@@ -63,7 +63,7 @@ class StreamManager:
         self._marks = marks
         self._opener = opener
         self._accounts = accounts
-        self._sink = sink
+        self.sink = sink  # where pushed executions go (a benchmark may wrap it)
         self._catch_up = catch_up
         self._clock = clock
         self._metrics = metrics
@@ -152,7 +152,7 @@ class StreamManager:
             key,
             account=self._accounts(*key),
             opener=self._opener,
-            sink=self._sink,
+            sink=self.sink,
             catch_up=self._catch_up,
             metrics=self._metrics,
             backoff_s=self._backoff,

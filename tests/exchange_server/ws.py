@@ -38,6 +38,7 @@ from .ws_views import PRIVATE_TOPICS, Published, ticker_frame
 PUBLIC_PATH = "/v5/public/linear"
 PRIVATE_PATH = "/v5/private"
 FAULT_PATH = "/test/ws-fault"
+STATS_PATH = "/test/stats"
 
 
 class StreamFaultKind(StrEnum):
@@ -105,10 +106,23 @@ class StreamHub:
         engine.listeners.append(self.on_change)
         engine.price_listeners.append(self.on_price)
 
-    def add_routes(self, app: web.Application) -> None:
+    def add_routes(
+        self, app: web.Application, rest_stats: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
+        """The two stream paths, the fault control and `GET /test/stats` (REST requests in
+        total and per API key, and these streams' counters: for benchmarks in another
+        process)."""
         app.router.add_get(PUBLIC_PATH, self.public)
         app.router.add_get(PRIVATE_PATH, self.private)
         app.router.add_post(FAULT_PATH, self.control)
+
+        async def stats(request: web.Request) -> web.StreamResponse:
+            rest = rest_stats() if rest_stats is not None else {}
+            return web.json_response(
+                {**rest, "streams": dict(self.stats), "connections": self.connections()}
+            )
+
+        app.router.add_get(STATS_PATH, stats)
 
     def connections(self, api_key: str | None = None) -> int:
         """Open connections (of one account, or all)."""
