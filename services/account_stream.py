@@ -16,6 +16,7 @@ caught up. A frame that could not be read is a gap too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import random
@@ -33,7 +34,9 @@ from services.account_client import AccountClient
 
 log = logging.getLogger(__name__)
 
-REPUSH_S = 2.0  # below the shortest account cache TTL minus the warmer's lead
+# Pushed values are put back this often: well inside the shortest account cache TTL minus
+# the warmer's lead, and soon after a job drops them (a settled order forgets the account).
+REPUSH_S = 1.0
 GAP_GRACE_S = 1.0  # an order's executions may arrive a little after the order itself
 
 Key = tuple[int, str, str]  # (user id, exchange, account type)
@@ -104,7 +107,10 @@ class AccountStream:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+            # A context of its own: the command that started it must not lend its cache
+            # read tally or log context to a stream that outlives it.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -46,6 +46,8 @@ def build_streams(s: Shared, t: Trading) -> StreamManager | None:
     tickers = s.cache.cache(TICKERS.name)
 
     def mark(exchange: str, symbol: str) -> Decimal | None:
+        if tickers.peek_ttl_left(exchange) is None:  # not counted as a miss: nobody read
+            return None
         found = (tickers.get(exchange) or {}).get(symbol)
         return None if found is None else found.last
 
