@@ -82,5 +82,5 @@ async def build_services(
         reports=reports.reports,
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
-        streams=build_streams(shared, t),
+        streams=await build_streams(shared, t),
     )

@@ -1,5 +1,6 @@
 """Account streams, when `TRADEWIND_STREAMS` allows any: the manager over the gateway's
-feeds, told of every account a command acts on and of every order sent."""
+feeds, told of every account a command acts on and of every order sent, and of the
+accounts that hold positions when the bot starts."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ class PolledFills:
         self._gateway.account(user_id, exchange, account_type).forget()
 
 
-def build_streams(s: Shared, t: Trading) -> StreamManager | None:
-    """The stream manager, started; None when streaming is off."""
+async def build_streams(s: Shared, t: Trading) -> StreamManager | None:
+    """The stream manager, started, with every account holding a stored position exposed;
+    None when streaming is off."""
     if s.settings.streams <= 0:
         return None
     tickers = s.cache.cache(TICKERS.name)
@@ -66,4 +68,5 @@ def build_streams(s: Shared, t: Trading) -> StreamManager | None:
     t.exchanges.account_caches.on_order.append(manager.touch)
     s.metrics.watch_gauges("tradewind_streams", "Accounts streamed, by venue", manager.counts)
     manager.start()
+    manager.expose(sorted({row.account for row in await s.repos.positions.all()}))
     return manager

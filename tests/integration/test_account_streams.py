@@ -288,3 +288,13 @@ async def test_with_streams_off_nothing_streams(world: World) -> None:
     await asyncio.sleep(0.2)
     assert not manager.streaming(7, "bybit", "demo")
     assert world.server.streams.stats["connections"] == 0 and not world.sink.fills
+
+
+async def test_exposed_accounts_stream_and_are_dropped_after_active_ones(world: World) -> None:
+    manager = world.build(2)
+    manager.expose([(8, "bybit", "demo")])  # held a position when the bot started
+    manager.touch(7, "bybit", "demo")
+    assert manager.streaming(8, "bybit", "demo") and manager.streaming(7, "bybit", "demo")
+    manager.touch(9, "bybit", "demo")  # the cap: the exposed, never active account goes first
+    assert not manager.streaming(8, "bybit", "demo")
+    assert manager.streaming(9, "bybit", "demo")
