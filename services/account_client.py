@@ -12,7 +12,8 @@ exactly the entries that write can change:
     set_leverage   balance, positions           (a position's leverage and margin)
 
 A value the exchange pushes (a websocket update) replaces the cached one with `push_*`, and
-readers are served it without a call. Positions and open orders are `Listing`s: read to the
+readers are served it without a call. `AccountCaches.on_order` is told of every order sent
+(the stream manager starts streaming that account). Positions and open orders are `Listing`s: read to the
 end of the venue's pages, or marked incomplete when a trader has more than the bound. The
 entries are the ones the cache warmer reloads.
 """
