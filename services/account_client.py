@@ -13,9 +13,9 @@ exactly the entries that write can change:
 
 A value the exchange pushes (a websocket update) replaces the cached one with `push_*`, and
 readers are served it without a call. `AccountCaches.on_order` is told of every order sent
-(the stream manager starts streaming that account). Positions and open orders are `Listing`s: read to the
-end of the venue's pages, or marked incomplete when a trader has more than the bound. The
-entries are the ones the cache warmer reloads.
+(the stream manager starts streaming that account). Positions and open orders are
+`Listing`s: read to the end of the venue's pages, or marked incomplete when a trader has
+more than the bound. The entries are the ones the cache warmer reloads.
 """
 
 from __future__ import annotations

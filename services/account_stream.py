@@ -16,12 +16,13 @@ caught up. A frame that could not be read is a gap too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from core.exchange.errors import AuthFailed, ExchangeError
 from core.exchange.feed import AccountFeed, GapHandler, PositionUpdate
 from core.exchange.models import ZERO, Balance, Fill, Order, OrderStatus, Position, PositionSide
 from core.metrics import Metrics
+from core.ratelimit import TokenBucket
 from services.account_client import AccountClient
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,21 @@ class FillSink(Protocol):
     async def record(
         self, user_id: int, exchange: str, account_type: str, fills: Sequence[Fill]
     ) -> None: ...
+
+
+class ConnectGate:
+    """How fast one venue lets us open connections: at most `concurrent` handshakes at once
+    and `per_s` new connections a second on average (Bybit: 500 per 5 minutes per IP)."""
+
+    def __init__(self, concurrent: int = 20, per_s: float = 1000.0, burst: float = 50) -> None:
+        self._slots = asyncio.Semaphore(concurrent)
+        self._pace = TokenBucket(per_s, burst)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._slots:
+            await self._pace.acquire()
+            yield
 
 
 class FeedOpener(Protocol):
@@ -74,9 +91,11 @@ class AccountStream:
         metrics: Metrics | None = None,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         marks: MarkReader | None = None,
+        gate: ConnectGate | None = None,
     ) -> None:
         self.key = key
         self._marks = marks
+        self._gate = gate or ConnectGate()
         self.account = account  # held: the gateway keeps account clients only while used
         self._opener = opener
         self._sink = sink
@@ -128,8 +147,12 @@ class AccountStream:
         while True:
             feed: AccountFeed | None = None
             try:
-                feed = await self._opener.open_feed(*self.key, on_gap=self._gap)
-                await self._serve(feed)
+                started = time.perf_counter()
+                async with self._gate.slot():
+                    feed = await self._opener.open_feed(*self.key, on_gap=self._gap)
+                    await feed.ready()
+                self._phase("connect", time.perf_counter() - started)
+                await self._serve(feed, started)
             except AuthFailed as exc:
                 self._count("auth_failed")
                 log.warning("stream of %s refused: %s", self._name, exc)
@@ -150,9 +173,7 @@ class AccountStream:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             log.debug("stream of %s reconnecting (attempt %d)", self._name, failures)
 
-    async def _serve(self, feed: AccountFeed) -> None:
-        started = time.perf_counter()
-        await feed.ready()
+    async def _serve(self, feed: AccountFeed, started: float) -> None:
         connected = time.perf_counter()
         self._seeding = []
         pumps = [
@@ -174,7 +195,6 @@ class AccountStream:
             self.connected = True
             self.connects += 1
             self._count("connect")
-            self._phase("connect", connected - started)
             self._phase("seed", seeded - connected)
             self._phase("catch_up", caught - seeded)
             log.info(

@@ -23,6 +23,7 @@ from services.account_client import AccountClient
 from services.account_stream import (
     AccountStream,
     CatchUp,
+    ConnectGate,
     FeedOpener,
     FillSink,
     Key,
@@ -36,11 +37,17 @@ VENUE_STREAMS: Mapping[str, int] = {"bybit": 1000, "binance": 300, "okx": 300, "
 SWEEP_S = 60.0
 
 
+# New private connections a second each venue allows one IP (Bybit: 500 per 5 minutes).
+VENUE_CONNECTS: Mapping[str, float] = {"bybit": 1.6, "binance": 1.0, "okx": 1.0}
+
+
 @dataclass(slots=True, frozen=True)
 class StreamLimits:
     total: int = DEFAULT_STREAMS
     per_venue: Mapping[str, int] = field(default_factory=lambda: dict(VENUE_STREAMS))
     active_window_s: float = 900.0  # "active" means touched within the last 15 minutes
+    connects_per_s: Mapping[str, float] = field(default_factory=lambda: dict(VENUE_CONNECTS))
+    connect_burst: float = 50  # connections opened at once before the pace applies
 
 
 class StreamManager:
@@ -70,6 +77,7 @@ class StreamManager:
         self._backoff = backoff_s
         self._last_active: dict[Key, float] = {}
         self._streams: dict[Key, AccountStream] = {}
+        self._gates: dict[str, ConnectGate] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
@@ -157,10 +165,18 @@ class StreamManager:
             metrics=self._metrics,
             backoff_s=self._backoff,
             marks=self._marks,
+            gate=self._gate(exchange),
         )
         self._streams[key] = stream
         stream.start()
         log.debug("streaming %s (%d streams)", key, len(self._streams))
+
+    def _gate(self, exchange: str) -> ConnectGate:
+        gate = self._gates.get(exchange)
+        if gate is None:
+            per_s = self.limits.connects_per_s.get(exchange, 1000.0)  # paper: no connections
+            gate = self._gates[exchange] = ConnectGate(per_s=per_s, burst=self.limits.connect_burst)
+        return gate
 
     def _evict(self, candidates: list[Key], newcomer: Key) -> bool:
         """Make room by dropping the least recently active stream, if it is less recently

@@ -37,6 +37,7 @@ from core.redaction import SECRETS
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 10.0
+TOPICS = 4  # orders, executions, positions, balance
 SEEN_FILLS = 2000  # execution ids remembered to never hand one over twice
 
 
@@ -75,8 +76,11 @@ class CcxtFeeds:
         options: dict[str, Any] = dict(spec.options)
         # Positions are seeded by the caller's REST read: no snapshot per connection.
         options["watchPositions"] = {"fetchPositionsSnapshot": False}
+        # No permessage-deflate: its zlib state costs ~0.7 MB per connection, and an
+        # account's pushes are a few hundred bytes each.
+        options["ws"] = {"compress": 0}
         if self.keepalive_ms is not None:
-            options["ws"] = {"keepAlive": self.keepalive_ms}
+            options["ws"]["keepAlive"] = self.keepalive_ms
         api = getattr(ccxt_pro, spec.ccxt_id)(
             {
                 "timeout": self.venue.timeout_ms,
@@ -103,7 +107,9 @@ class CcxtFeeds:
 
     def _shared_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            # Each websocket holds one connection for its life: aiohttp's default cap of
+            # 100 would silently stop the 101st stream (the venue caps are ours to keep).
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self._session
 
     async def aclose(self) -> None:
@@ -121,6 +127,7 @@ class CcxtAccountFeed:
         self._on_gap = on_gap
         self._first: dict[str, asyncio.Future[Any]] = {}
         self._acks = 0
+        self._acked = asyncio.Event()
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
         self._guard_clients()
@@ -129,6 +136,8 @@ class CcxtAccountFeed:
         def heard(client: Any, message: Any) -> None:
             if isinstance(message, dict) and message.get("op") == "subscribe":
                 self._acks += 1 if message.get("success") else 0
+                if self._acks >= TOPICS:
+                    self._acked.set()
             handle(client, message)
 
         api.handle_message = heard  # clients take it when they are created, after this
@@ -141,6 +150,7 @@ class CcxtAccountFeed:
         """Start all four subscriptions on one connection; return once the venue has
         acknowledged them (pushes from then on are heard)."""
         self._acks = 0
+        self._acked.clear()
         watches = {
             "orders": self.api.watch_orders,
             "fills": self.api.watch_my_trades,
@@ -150,19 +160,21 @@ class CcxtAccountFeed:
         for name, watch in watches.items():
             if name not in self._first:
                 self._first[name] = asyncio.ensure_future(watch())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + READY_TIMEOUT_S
-        while self._acks < len(watches):
-            failed = next(
-                (f for f in self._first.values() if f.done() and f.exception() is not None),
-                None,
-            )
-            if failed is not None:
-                self._first.clear()
-                raise _lost(failed.exception())
-            if loop.time() > deadline:
-                raise FeedLost(self._exchange, "the stream did not confirm its subscriptions")
-            await asyncio.sleep(0.005)
+        acked = asyncio.ensure_future(self._acked.wait())
+        waiting: set[asyncio.Future[Any]] = {acked, *self._first.values()}
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                while not acked.done():
+                    done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    # A watch that already returned (a push came first) is kept for its reader.
+                    failed = [f for f in done if f is not acked and _failure(f) is not None]
+                    if failed:
+                        self._first.clear()
+                        raise _lost(_failure(failed[0]))
+        except TimeoutError:
+            raise FeedLost(self._exchange, "the stream did not confirm its subscriptions") from None
+        finally:
+            acked.cancel()
 
     async def next_orders(self) -> Sequence[Order]:
         raw = await self._next("orders", self.api.watch_orders)
@@ -241,6 +253,10 @@ class CcxtAccountFeed:
             text = data if isinstance(data, str) else repr(data)
             log.warning("unreadable %s stream frame: %.120s", self._exchange, text, exc_info=True)
             self._on_gap("malformed")
+
+
+def _failure(future: asyncio.Future[Any]) -> BaseException | None:
+    return None if future.cancelled() else future.exception()
 
 
 def _lost(exc: BaseException | None) -> FeedLost:
