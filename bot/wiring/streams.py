@@ -11,6 +11,7 @@ from decimal import Decimal
 from bot.wiring.core import Shared
 from bot.wiring.trading import Trading
 from core.exchange.models import Fill
+from services.account_stream import CatchUp, FillSink
 from services.caching import TICKERS
 from services.stream_feeds import GatewayFeeds
 from services.streams import StreamLimits, StreamManager
@@ -40,9 +41,12 @@ class PolledFills:
         self._gateway.account(user_id, exchange, account_type).forget()
 
 
-async def build_streams(s: Shared, t: Trading) -> StreamManager | None:
+async def build_streams(
+    s: Shared, t: Trading, *, sink: FillSink | None = None, catch_up: CatchUp | None = None
+) -> StreamManager | None:
     """The stream manager, started, with every account holding a stored position exposed;
-    None when streaming is off."""
+    None when streaming is off. `sink` and `catch_up` are the fill ledger's `record` and
+    its catch-up of one account; without them, `PolledFills`."""
     if s.settings.streams <= 0:
         return None
     tickers = s.cache.cache(TICKERS.name)
@@ -53,13 +57,13 @@ async def build_streams(s: Shared, t: Trading) -> StreamManager | None:
         found = (tickers.get(exchange) or {}).get(symbol)
         return None if found is None else found.last
 
-    fills = PolledFills(t)
+    polled = PolledFills(t)
     manager = StreamManager(
         limits=StreamLimits(total=s.settings.streams),
         opener=GatewayFeeds(t.exchanges, paper=t.paper_events),
         accounts=t.exchanges.account,
-        sink=fills,
-        catch_up=fills.catch_up,
+        sink=sink or polled,
+        catch_up=catch_up or polled.catch_up,
         clock=s.clock,
         metrics=s.metrics,
         marks=mark,
