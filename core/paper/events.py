@@ -223,10 +223,6 @@ class EmittingLedger:
     async def watches(self, symbols: Collection[str]) -> list[Watch]:
         return await self._inner.watches(symbols)
 
-    def __getattr__(self, name: str) -> Any:
-        # Repository extras beyond the protocol (resets, listings) reach the real ledger.
-        return getattr(self._inner, name)
-
 
 def _cancelled(order: OrderRecord, now: datetime) -> OrderRecord:
     return replace(order, status=OrderStatus.CANCELLED, updated_at=now)

@@ -56,7 +56,7 @@ class World:
     catch_up: FakeCatchUp
     clock: FakeClock
     metrics: Metrics
-    build: Callable[[int], StreamManager]
+    build: Callable[..., StreamManager]
 
     def client(self, user_id: int = 7) -> AccountClient:
         return self.gateway.account(user_id, "bybit", "demo")
@@ -123,9 +123,12 @@ async def world(store: Store) -> AsyncIterator[World]:
         catch_up = FakeCatchUp(sink, _fills_of(server))
         feeds = GatewayFeeds(gateway, keepalive_ms=300)
 
-        def build(total: int) -> StreamManager:
+        def build(total: int, per_venue: dict[str, int] | None = None) -> StreamManager:
+            limits = StreamLimits(total=total)
+            if per_venue is not None:
+                limits = StreamLimits(total=total, per_venue=per_venue)
             manager = StreamManager(
-                limits=StreamLimits(total=total),
+                limits=limits,
                 opener=feeds,
                 accounts=gateway.account,
                 sink=sink,
@@ -168,14 +171,14 @@ def _buy(cid: str, qty: str = "0.01") -> OrderRequest:
 
 
 def _events(world: World, kind: str) -> float:
-    return world.metrics.stream_events.labels("bybit", kind)._value.get()
+    return float(world.metrics.stream_events.labels("bybit", kind)._value.get())
 
 
 async def test_a_pushed_fill_reaches_the_sink_and_replaces_the_cached_state(world: World) -> None:
     await _streamed(world)
     assert world.catch_up.calls == [(7, "bybit", "demo")]  # connecting is a gap too
     order = await world.client().create_order(_buy("twstream01"))
-    await eventually(lambda: world.executions() <= world.sink.ids() and world.executions())
+    await eventually(lambda: world.executions() <= world.sink.ids() and bool(world.executions()))
     (fill,) = world.sink.fills.values()
     assert (fill.order_id, fill.side, fill.qty) == (order.order_id, Side.BUY, Decimal("0.01"))
     assert fill.fee > 0 and fill.client_order_id == "twstream01"
@@ -230,7 +233,9 @@ async def test_a_malformed_frame_is_logged_and_the_stream_recovers(
     world.server.streams.faults.add(StreamFaultKind.MALFORMED, topic="execution")
     with caplog.at_level(logging.WARNING):
         await world.client().create_order(_buy("twstream05"))
-        await eventually(lambda: world.sink.ids() == world.executions() and world.executions())
+        await eventually(
+            lambda: world.sink.ids() == world.executions() and bool(world.executions())
+        )
     assert any("unreadable bybit stream frame" in r.getMessage() for r in caplog.records)
     assert len(world.catch_up.calls) == 2 and _events(world, "malformed") == 1
     await world.client().create_order(_buy("twstream06"))
@@ -243,7 +248,7 @@ async def test_a_missed_execution_is_noticed_from_the_order_and_caught_up(world:
     await _streamed(world)
     world.server.streams.faults.add(StreamFaultKind.MISS, topic="execution")
     await world.client().create_order(_buy("twstream07"))
-    await eventually(lambda: world.sink.ids() == world.executions() and world.executions())
+    await eventually(lambda: world.sink.ids() == world.executions() and bool(world.executions()))
     assert len(world.catch_up.calls) == 2 and _events(world, "gap") == 1
 
 
@@ -298,3 +303,12 @@ async def test_exposed_accounts_stream_and_are_dropped_after_active_ones(world: 
     manager.touch(9, "bybit", "demo")  # the cap: the exposed, never active account goes first
     assert not manager.streaming(8, "bybit", "demo")
     assert manager.streaming(9, "bybit", "demo")
+
+
+async def test_the_venue_cap_applies_below_the_process_cap(world: World) -> None:
+    manager = world.build(10, per_venue={"bybit": 1})
+    manager.touch(7, "bybit", "demo")
+    world.clock.advance(1)
+    manager.touch(8, "bybit", "demo")
+    assert not manager.streaming(7, "bybit", "demo") and manager.streaming(8, "bybit", "demo")
+    assert manager.counts() == {"bybit": 1}

@@ -102,7 +102,9 @@ async def test_a_paper_fill_pushes_the_account_and_calls_the_catch_up(world: Wor
         lambda: bool(caches.positions.get(client.key)) and len(world.catch_up.calls) == 2
     )
     await eventually(lambda: (caches.balance.get(client.key) or EMPTY).used_margin > 0)
-    (position,) = caches.positions.get(client.key) or ()
+    pushed = caches.positions.get(client.key)
+    assert pushed is not None
+    (position,) = pushed
     assert (position.side, position.qty) == (PositionSide.LONG, Decimal("0.01"))
     assert world.catch_up.calls[-1] == (USER, PAPER, PAPER)
 
