@@ -31,6 +31,8 @@ _FLOOD_RE = re.compile(r"^(\d{1,5})\s*/\s*(\d{1,5})\s*,\s*(\d{1,4})$")
 DEFAULT_FLOOD = FloodLimit(count=20, seconds=60.0, burst=5)
 _BREAKER_RE = re.compile(r"^(\d{1,4})\s*/\s*(\d{1,5})$")
 DEFAULT_BREAKER = BreakerPolicy(failures=5, cooldown_s=30.0)
+DEFAULT_STREAMS = 1000  # within every venue's private connection limits per IP
+MAX_STREAMS = 100_000
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100_000
 
@@ -73,6 +75,9 @@ class Settings:
     # Likewise DEFAULT_BREAKER from the environment; none for Settings built in code, so
     # tests that inject exchange faults on purpose do not trip it unless they ask.
     breaker: BreakerPolicy | None = None
+    # Accounts streamed at once (0: every account is polled). The environment's default is
+    # DEFAULT_STREAMS; Settings built in code (tests) stream nothing unless they ask.
+    streams: int = 0
 
     @property
     def console_mode(self) -> bool:
@@ -102,6 +107,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         flood=_flood(env),
         equity_retention_days=_days(env, "TRADEWIND_EQUITY_RETENTION_DAYS", 400, 1, 3650),
         breaker=_breaker(env),
+        streams=_streams(env),
     )
 
 
@@ -367,6 +373,19 @@ def _breaker(env: Mapping[str, str]) -> BreakerPolicy | None:
             "5/30",
         )
     return BreakerPolicy(failures=failures, cooldown_s=float(seconds))
+
+
+def _streams(env: Mapping[str, str]) -> int:
+    value = _get(env, "TRADEWIND_STREAMS")
+    if value is None:
+        return DEFAULT_STREAMS
+    if not value.isdigit() or int(value) > MAX_STREAMS:
+        raise ConfigError(
+            "TRADEWIND_STREAMS",
+            f"{value!r} is not a number of accounts from 0 (streams off) to {MAX_STREAMS}",
+            str(DEFAULT_STREAMS),
+        )
+    return int(value)
 
 
 def _is_http_url(value: str) -> bool:

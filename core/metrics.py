@@ -95,6 +95,17 @@ class Metrics:
             "Outbox deliveries by outcome: sent, failed, dead, dropped, retry_after",
             ["outcome"], registry=r,
         )  # fmt: skip
+        self.stream_events = Counter(
+            "tradewind_stream_events_total",
+            "Account stream events: order, fill, position, balance, connect, drop, "
+            "malformed, gap, catch_up, evicted",
+            ["exchange", "kind"], registry=r,
+        )  # fmt: skip
+        self.stream_phase = Histogram(
+            "tradewind_stream_phase_seconds",
+            "Account stream phases: connect, seed, catch_up, apply",
+            ["exchange", "phase"], registry=r, buckets=_FAST,
+        )  # fmt: skip
         self.started_at = time.time()
         self.jobs: dict[str, JobRun] = {}
         self.recent_commands: dict[str, deque[float]] = {}

@@ -63,6 +63,7 @@ SUITE = (
     Bench("exchange", "scripts.bench_exchange", ("--quick",), ("--no-docs",)),
     Bench("startup", "scripts.bench_startup", ("--runs", "1"), ("--runs", "5")),
     Bench("manage", "scripts.bench_manage", ("--alerts", "100000", "--stops", "10000"), ()),
+    Bench("streams", "scripts.bench_streams", ("--quick",), ()),
 )  # fmt: skip
 
 

@@ -14,9 +14,10 @@ exactly the entries that write can change:
                                                  show them as conditional orders too)
 
 A value the exchange pushes (a websocket update) replaces the cached one with `push_*`, and
-readers are served it without a call. Positions and open orders are `Listing`s: read to the
-end of the venue's pages, or marked incomplete when a trader has more than the bound. The
-entries are the ones the cache warmer reloads.
+readers are served it without a call. `AccountCaches.on_order` is told of every order sent
+(the stream manager starts streaming that account). Positions and open orders are
+`Listing`s: read to the end of the venue's pages, or marked incomplete when a trader has
+more than the bound. The entries are the ones the cache warmer reloads.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class AccountCaches:
         self.orders: NamedCache[Listing[Order]] = layer.cache(ORDERS.name)
         # The equity snapshots (services.equity) listen here; None records nothing.
         self.on_balance: BalanceObserver | None = None
+        # Told (user id, exchange, account type) after an order is sent from an account.
+        self.on_order: list[Callable[[int, str, str], None]] = []
 
     def by_kind(self, kind: str) -> NamedCache[Any]:
         """The cache the warmer names by `kind` (balance, positions, orders)."""
@@ -165,6 +168,8 @@ class AccountClient:
                 return await client.create_order(request)
         finally:
             self._drop(self._caches.balance, self._caches.positions, self._caches.orders)
+            for listener in self._caches.on_order:
+                listener(self.user_id, self.exchange, self.account_type)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         try:

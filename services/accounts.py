@@ -94,6 +94,8 @@ class AccountService:
         self._clock = clock
         self.offered = offered
         self.paper = PaperResets(store, gateway, clock)
+        # Told which account each command acts on (the stream manager marks it active).
+        self.on_use: list[Callable[[AccountRef], None]] = []
 
     async def connect(
         self,
@@ -191,6 +193,8 @@ class AccountService:
             raise NotFound(
                 "No exchange account yet. Send /connect (the paper account needs no keys)."
             )
+        for listener in self.on_use:
+            listener(ref)
         return ref
 
     def _check_offered(self, exchange: str, account_type: str) -> None:

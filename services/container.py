@@ -44,6 +44,7 @@ from services.scheduled_reports import ScheduledReports
 from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
+from services.streams import StreamManager
 from services.trading import TradingService
 from services.trailing import TrailingService
 from services.user_admin import UserAdminService
@@ -102,9 +103,12 @@ class Services:
     position_management: PositionManagementService
     trailing: TrailingService
     ladders: LadderService
+    streams: StreamManager | None = None  # None: TRADEWIND_STREAMS=0, every account polled
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
+        if self.streams is not None:
+            await self.streams.aclose()
         await self.warmer.aclose()
         await self.autotrader.aclose()
         await self.exchanges.aclose()

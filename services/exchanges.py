@@ -195,11 +195,16 @@ class ExchangeGateway:
             return PaperExchange(
                 user_id, source=await self.paper_source(), ledger=self._ledger, clock=self._clock
             )
+        credentials = await self.credentials(user_id, exchange, account_type)
+        return await self.venue(exchange).client(account_type, credentials)
+
+    async def credentials(self, user_id: int, exchange: str, account_type: str) -> ApiCredentials:
+        """The decrypted keys of one connected account (for its REST client or its stream)."""
         record = await self._credentials.for_account(user_id, exchange, account_type)
         if record is None:
             raise AuthFailed(exchange, f"No {title(exchange)} {account_type} account is connected")
         ctx = SecretContext(user_id, exchange, account_type)
-        credentials = ApiCredentials(
+        return ApiCredentials(
             api_key=self._secrets.decrypt(record.api_key_enc, ctx),
             secret=self._secrets.decrypt(record.api_secret_enc, ctx),
             passphrase=(
@@ -208,4 +213,3 @@ class ExchangeGateway:
                 else self._secrets.decrypt(record.passphrase_enc, ctx)
             ),
         )
-        return await self.venue(exchange).client(account_type, credentials)

@@ -12,6 +12,7 @@ from bot.wiring.core import build_core
 from bot.wiring.manage import build_management
 from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.reports import build_reports
+from bot.wiring.streams import build_streams
 from bot.wiring.trading import build_trading
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -91,4 +92,5 @@ async def build_services(
         position_management=manage.positions,
         trailing=manage.trailing,
         ladders=manage.ladders,
+        streams=await build_streams(shared, t),
     )

@@ -3,10 +3,14 @@ auto-trading and the jobs that keep the bot's view of every account true."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.wiring.core import Shared
+from core.exchange.models import Balance
+from core.exchange.venues import PAPER
+from core.paper.events import EmittingLedger, PaperEvents
 from core.paper.synthetic import SyntheticMarket
 from db.repositories.fills import FillRepository
 from services.accounts import AccountService
@@ -33,6 +37,7 @@ GENESIS_KEY = "synthetic_market_genesis"
 @dataclass(slots=True, frozen=True)
 class Trading:
     exchanges: ExchangeGateway
+    paper_events: PaperEvents
     paper: PaperSettlement
     executor: OrderExecutor
     accounts: AccountService
@@ -51,10 +56,11 @@ class Trading:
 
 async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     repos, clock, work, settings = s.repos, s.clock, s.work, s.settings
+    paper_events = PaperEvents()  # what paper mutations change, for the paper streams
     exchanges = ExchangeGateway(
         market_source=settings.market_source,
         paper_market=await synthetic_market(s),
-        paper_ledger=repos.paper,
+        paper_ledger=EmittingLedger(repos.paper, paper_events),
         credentials=repos.credentials,
         secrets=s.secrets,
         clock=clock,
@@ -63,6 +69,8 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
         exchange_urls=settings.exchange_urls,
         breaker=settings.breaker,
     )
+    # Positions' marks come from the tickers the stream manager reprices them with.
+    paper_events.bind(paper_balance(exchanges), lambda symbol: None)
     executor = OrderExecutor(repos.intents, clock)
     accounts = AccountService(s.store, exchanges, s.secrets, s.cache, clock, settings.exchanges)
     market = MarketService(exchanges, s.cache)
@@ -91,6 +99,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     )
     return Trading(
         exchanges=exchanges,
+        paper_events=paper_events,
         # The paper engine's fills go through the fill ledger like any exchange's.
         paper=PaperSettlement(exchanges, catch_up),
         executor=executor,
@@ -159,3 +168,11 @@ async def synthetic_market(s: Shared) -> SyntheticMarket:
     now = s.clock.now()
     stored = await s.repos.app_state.get_or_create(GENESIS_KEY, now.isoformat(), now)
     return SyntheticMarket(clock=s.clock, genesis=datetime.fromisoformat(stored))
+
+
+def paper_balance(gateway: ExchangeGateway) -> Callable[[int], Awaitable[Balance]]:
+    async def read(user_id: int) -> Balance:
+        async with gateway.lease(user_id, PAPER, PAPER) as client:
+            return await client.fetch_balance()
+
+    return read

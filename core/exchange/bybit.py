@@ -286,9 +286,6 @@ def fill_from_bybit(row: Mapping[str, Any], names: Mapping[str, str]) -> Fill | 
     stamp = parse.utc(row.get("execTime"))
     if symbol is None or stamp is None:
         return None
-    trigger = _TRIGGERS.get(str(row.get("stopOrderType") or ""))
-    if row.get("execType") == "BustTrade" or row.get("createType") == "CreateByLiq":
-        trigger = "liquidation"
     pnl = parse.dec(row.get("execPnl"))
     return Fill(
         fill_id=str(row["execId"]),
@@ -303,8 +300,16 @@ def fill_from_bybit(row: Mapping[str, Any], names: Mapping[str, str]) -> Fill | 
         ts=stamp,
         realised_pnl=pnl,
         reduce_only=parse.dec0(row.get("closedSize")) > 0,
-        trigger=trigger,
+        trigger=execution_trigger(row),
     )
+
+
+def execution_trigger(row: Mapping[str, Any]) -> str | None:
+    """What sent an execution's order when the trader did not (a TP, an SL, a trailing
+    stop, liquidation), from the same fields in REST rows and pushed `execution` frames."""
+    if row.get("execType") == "BustTrade" or row.get("createType") == "CreateByLiq":
+        return "liquidation"
+    return _TRIGGERS.get(str(row.get("stopOrderType") or ""))
 
 
 def closed_pnl_from_bybit(row: Mapping[str, Any], names: Mapping[str, str]) -> ClosedPnl | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +40,13 @@ class Engine:
         self.accounts: dict[str, Account] = {}
         self._rng = random.Random(seed ^ 0x5EED)
         self._seq = 0
+        # Told after every change to an account (the websocket side pushes from here).
+        self.listeners: list[Callable[[Account], None]] = []
+        self.price_listeners: list[Callable[[str], None]] = []  # told a symbol's price moved
+
+    def changed(self, acct: Account) -> None:
+        for listener in self.listeners:
+            listener(acct)
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -174,6 +181,7 @@ class Engine:
             acct.by_link[link_id] = order
         if not trigger:
             self._activate(acct, order)
+        self.changed(acct)
         return order
 
     def _fix_reduce_only(self, acct: Account, order: Order) -> None:
@@ -230,6 +238,7 @@ class Engine:
             "Deactivated" if order.status == "Untriggered" else "Cancelled",
             cancel="CancelByUser",
         )
+        self.changed(acct)
         return order
 
     def cancel_all(self, acct: Account, params: Mapping[str, Any]) -> list[Order]:
@@ -255,6 +264,7 @@ class Engine:
                     cancel="CancelByUser",
                 )
                 done.append(order)
+        self.changed(acct)
         return done
 
     # ---- fills ----------------------------------------------------------
@@ -354,6 +364,7 @@ class Engine:
         if buy == acct.lev(inst):
             raise BybitError(110043, "leverage not modified")
         acct.leverage[inst.symbol] = buy
+        self.changed(acct)
 
     def trading_stop(self, acct: Account, params: Mapping[str, Any]) -> None:
         inst = self._instrument(params)
@@ -377,6 +388,7 @@ class Engine:
                 raise BybitError(10001, "params error: trailingStop invalid")
             active = param_decimal(params, "activePrice", Decimal(0)) or Decimal(0)
             self._set_trailing(acct, pos, trailing, active)
+        self.changed(acct)
 
     def _set_trailing(
         self, acct: Account, pos: Position, distance: Decimal, active: Decimal
@@ -465,11 +477,15 @@ class Engine:
     def on_price(self, symbol: str) -> None:
         """Trigger conditional orders and fill crossed limit orders after a price change."""
         last = self.market.last(symbol)
+        for price_listener in self.price_listeners:
+            price_listener(symbol)
         for acct in self.accounts.values():
             self._trail(acct, symbol)
+            touched = False
             for order in list(acct.orders.values()):
                 if order.symbol != symbol or not order.is_open:
                     continue
+                touched = True
                 if order.status == "Untriggered":
                     if order.stop_order_type == "TrailingStop" and not order.trigger_price:
                         continue  # not activated yet
@@ -479,3 +495,6 @@ class Engine:
                         self._activate(acct, order)
                 elif order.order_type == "Limit" and self._crosses(order, last):
                     self._fill(acct, order, order.qty - order.cum_qty, order.price, maker=True)
+            held = acct.positions.get(symbol)
+            if touched or (held is not None and held.size):
+                self.changed(acct)

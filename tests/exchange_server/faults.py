@@ -137,6 +137,7 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)  # FaultKind value -> injected count
     rate_limited: int = 0  # refusals by the token bucket
     auth_failures: int = 0
+    by_key: Counter[str] = field(default_factory=Counter)  # signed requests per API key
 
     @property
     def total(self) -> int:
@@ -146,4 +147,5 @@ class Stats:
         self.requests.clear()
         self.by_method.clear()
         self.faults.clear()
+        self.by_key.clear()
         self.rate_limited = self.auth_failures = 0

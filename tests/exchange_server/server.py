@@ -30,6 +30,7 @@ from .handlers import ROUTES
 from .market import FULL_SYMBOL_COUNT, Instrument, MarketData
 from .models import Account, BybitError, KeyPermissions
 from .mover import MarketMover
+from .ws import StreamHub
 
 HOST = "127.0.0.1"  # never bind anything else
 TICK_PATH = "/test/tick"
@@ -76,6 +77,8 @@ class ExchangeServer:
         self.faults = FaultPlan()
         self.stats = Stats()
         self.latency_ms = latency_ms
+        # The websocket side (`ws`), on this same host and port; frames share the latency.
+        self.streams = StreamHub(self.engine, lambda: self.latency_ms)
         self._port = port
         self.bucket: TokenBucket | None = None
         self.rate_limit_response = FaultKind(rate_limit_response)
@@ -88,6 +91,7 @@ class ExchangeServer:
     # ---- lifecycle ------------------------------------------------------
     async def start(self) -> ExchangeServer:
         app = web.Application(client_max_size=1 << 20)
+        self.streams.add_routes(app, self._stats_json)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -162,6 +166,9 @@ class ExchangeServer:
         self, api_key: str | None = None, secret: str | None = None, **kwargs: Any
     ) -> ccxt_async.bybit:
         return make_ccxt_bybit(self.base_url, api_key, secret, **kwargs)
+
+    def _stats_json(self) -> dict[str, Any]:
+        return {"total": self.stats.total, "by_key": dict(self.stats.by_key)}
 
     # ---- request pipeline -----------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -275,6 +282,7 @@ class ExchangeServer:
         given = request.headers.get("X-BAPI-SIGN", "").lower()
         if not hmac.compare_digest(expected, given):
             raise BybitError(10004, f"error sign! origin_string[{origin}]")
+        self.stats.by_key[key] += 1
         return account
 
     def _limit_headers(self, refused: bool) -> dict[str, str]:

@@ -77,7 +77,7 @@ class World:
 
 
 @asynccontextmanager
-async def world(store: Store, tmp_path: Path) -> AsyncIterator[World]:
+async def world(store: Store, tmp_path: Path, streams: int = 0) -> AsyncIterator[World]:
     async with ExchangeServer(symbols=["BTCUSDT", "ETHUSDT"], seed=3) as server:
         server.set_price("BTCUSDT", "60000")
         clock = FakeClock(datetime.now(UTC))
@@ -86,6 +86,7 @@ async def world(store: Store, tmp_path: Path) -> AsyncIterator[World]:
             master_key_file=tmp_path / "master.key",
             exchange_urls={"bybit": server.base_url},
             metrics_addr=None,
+            streams=streams,
         )
         services = await build_services(
             settings, store, clock, Metrics(), CacheLayer(clock), SecretBox([generate_key()]),

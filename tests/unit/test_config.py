@@ -61,6 +61,12 @@ def test_good_values_are_parsed() -> None:
     assert settings.log_level == "DEBUG"
 
 
+def test_streams_default_to_the_venue_caps_and_zero_turns_them_off() -> None:
+    assert load_settings({}).streams == 1000
+    assert load_settings({"TRADEWIND_STREAMS": "250"}).streams == 250
+    assert load_settings({"TRADEWIND_STREAMS": "0"}).streams == 0
+
+
 def test_metrics_on_loopback_needs_no_opt_in() -> None:
     for addr, host in [
         ("localhost:9108", "localhost"),
@@ -108,6 +114,9 @@ BAD = [
     ("TRADEWIND_METRICS_PUBLIC", "maybe", "'maybe' is not a switch"),
     ("TRADEWIND_LOG_WIRE", "loud", "'loud' is not a switch"),
     ("TRADEWIND_LOG_LEVEL", "LOUD", "'LOUD' is not a level"),
+    ("TRADEWIND_STREAMS", "-1", "'-1' is not a number of accounts from 0 (streams off)"),
+    ("TRADEWIND_STREAMS", "lots", "is not a number of accounts"),
+    ("TRADEWIND_STREAMS", "1000000", "is not a number of accounts"),
 ]
 
 

@@ -1,0 +1,73 @@
+"""Account streams, when `TRADEWIND_STREAMS` allows any: the manager over the gateway's
+feeds, told of every account a command acts on and of every order sent, and of the
+accounts that hold positions when the bot starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+
+from bot.wiring.core import Shared
+from bot.wiring.trading import Trading
+from core.exchange.models import Fill
+from services.account_stream import CatchUp, FillSink
+from services.caching import TICKERS
+from services.stream_feeds import GatewayFeeds
+from services.streams import StreamLimits, StreamManager
+
+log = logging.getLogger(__name__)
+
+
+class LedgerFills:
+    """The fill ledger as the streams' sink: a pushed execution is recorded once (keyed by
+    the venue's execution id, so its REST copy later changes nothing), and a gap is closed
+    by the ledger's REST catch-up of that account from its cursor."""
+
+    def __init__(self, trading: Trading) -> None:
+        self._ledger = trading.fill_ledger
+        self._catchup = trading.fill_catchup
+
+    async def record(
+        self, user_id: int, exchange: str, account_type: str, fills: Sequence[Fill]
+    ) -> None:
+        recorded = await self._ledger.record(user_id, exchange, account_type, fills)
+        log.debug("pushed fills of %s:%s:%s: %s", user_id, exchange, account_type, recorded)
+
+    async def catch_up(self, user_id: int, exchange: str, account_type: str) -> None:
+        await self._catchup.catch_up([(user_id, exchange, account_type)])
+
+
+async def build_streams(
+    s: Shared, t: Trading, *, sink: FillSink | None = None, catch_up: CatchUp | None = None
+) -> StreamManager | None:
+    """The stream manager, started, with every account holding a stored position exposed;
+    None when streaming is off. `sink` and `catch_up` are the fill ledger's `record` and
+    its catch-up of one account; without them, `LedgerFills`."""
+    if s.settings.streams <= 0:
+        return None
+    tickers = s.cache.cache(TICKERS.name)
+
+    def mark(exchange: str, symbol: str) -> Decimal | None:
+        if tickers.peek_ttl_left(exchange) is None:  # not counted as a miss: nobody read
+            return None
+        found = (tickers.get(exchange) or {}).get(symbol)
+        return None if found is None else found.last
+
+    ledger = LedgerFills(t)
+    manager = StreamManager(
+        limits=StreamLimits(total=s.settings.streams),
+        opener=GatewayFeeds(t.exchanges, paper=t.paper_events),
+        accounts=t.exchanges.account,
+        sink=sink or ledger,
+        catch_up=catch_up or ledger.catch_up,
+        clock=s.clock,
+        metrics=s.metrics,
+        marks=mark,
+    )
+    t.accounts.on_use.append(lambda ref: manager.touch(ref.user_id, ref.exchange, ref.account_type))
+    t.exchanges.account_caches.on_order.append(manager.touch)
+    s.metrics.watch_gauges("tradewind_streams", "Accounts streamed, by venue", manager.counts)
+    manager.start()
+    manager.expose(sorted({row.account for row in await s.repos.positions.all()}))
+    return manager
