@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.errors import InvalidInput
+from core.pause_points import pause
 from db.repositories.licenses import LicenseRecord, LicenseRepository
 from db.repositories.payments import PaymentEntry, PaymentRepository
 from services.audit import AuditService
@@ -140,6 +141,7 @@ class PaymentService:
                 target = f"charge:{telegram_charge_id}"
                 await self._audit.record(user_id, "payment", target, details, tx=work.tx)
                 work.changed()
+                await pause("payment.credited")
         if not credited:  # a redelivered update: the licence as the first delivery left it
             record = await self._licenses.get(user_id)
         return PaymentOutcome(order.plan, order.days, amount, credited, describe(record, now))
