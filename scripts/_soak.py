@@ -31,6 +31,7 @@ from tests.botapi_server import BotApiServer
 
 TRADEWIND = str(Path(sys.executable).parent / "tradewind")
 TOKEN = "123456789:SOAK-token-for-the-local-bot-api-server"
+ADMIN = 1
 JSONDict = dict[str, Any]
 
 
@@ -167,7 +168,9 @@ class Bot:
         return self.log_path.read_text(errors="replace")
 
 
-def bot_env(workdir: Path, telegram: BotApiServer, exchange: Exchange, admin: int) -> dict[str, str]:
+def bot_env(
+    workdir: Path, telegram: BotApiServer, exchange: Exchange, admin: int
+) -> dict[str, str]:
     env = {
         **os.environ,
         "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -198,9 +201,11 @@ class Chats:
         self.server.push_update(make_message_update(next(self.ids), uid, text, f"Trader{uid}"))
         return mark
 
-    def press(self, uid: int, message: JSONDict, data: str) -> int:
+    def press(self, uid: int, message: JSONDict, data: str, query_id: str | None = None) -> int:
         mark = len(self.server.calls)
-        update = make_callback_update(next(self.ids), uid, message, data, f"Trader{uid}")
+        update = make_callback_update(
+            next(self.ids), uid, message, data, f"Trader{uid}", query_id=query_id
+        )
         self.server.push_update(update)
         return mark
 
@@ -238,6 +243,23 @@ class Chats:
                     return call.result
             await asyncio.sleep(0.05)
         return None
+
+
+async def connect(chats: Chats, uid: int) -> None:
+    """/connect a Bybit demo account with the trader's keys on the local server."""
+    key, secret = key_of(uid)
+    prompt = await chats.reply(uid, chats.say(uid, "/connect"), "Connect an", 60)
+    assert prompt is not None, f"trader {uid}: no /connect prompt"
+    mark = chats.press(uid, prompt, "connect:ex:bybit")
+    prompt = await chats.reply(uid, mark, "Bybit — which account?", 60)
+    assert prompt is not None, f"trader {uid}: no account-type prompt"
+    mark = chats.press(uid, prompt, "connect:type:demo")
+    await chats.reply(uid, mark, "Bybit (demo): send the API key.", 60)
+    mark = chats.say(uid, key)
+    await chats.reply(uid, mark, "Now send the API secret.", 60)
+    mark = chats.say(uid, secret)
+    done = await chats.reply(uid, mark, "Connected Bybit (demo)", 60)
+    assert done is not None, f"trader {uid} did not connect"
 
 
 def button(message: JSONDict, prefix: str) -> str | None:

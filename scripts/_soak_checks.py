@@ -52,6 +52,13 @@ def crash_checks(
     return checks
 
 
+def order_checks(db: Path, orders: Sequence[JSONDict]) -> list[Check]:
+    """Integrity and the orders against the venue's books, on their own (the fault soak)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        return [_integrity(conn), *_orders(conn, orders)]
+
+
 def _integrity(conn: sqlite3.Connection) -> Check:
     result = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     return Check("PRAGMA integrity_check", result == ["ok"], "; ".join(result)[:200])
