@@ -115,6 +115,10 @@ def schedule_jobs(
         done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
         return "; ".join(done) or None
 
+    async def recover_payments() -> str | None:
+        done = await services.payments.recover()
+        return f"credited {len(done)} payments a crash left uncredited" if done else None
+
     async def sync_positions() -> str | None:
         report = await services.position_sync.sync_once()
         return f"positions: {report}" if report.accounts else None
@@ -155,3 +159,4 @@ def schedule_jobs(
             timed_job(name, body, metrics), interval=interval, first=first, name=name
         )
     job_queue.run_once(timed_job("startup_settlement", settle_then_resume, metrics), 0)
+    job_queue.run_once(timed_job("payment_recovery", recover_payments, metrics), 0)

@@ -37,7 +37,7 @@ PAUSE_S = 0.6  # the window a kill aims at; the kill lands at a random point ins
 AIM_TIMEOUT_S = 25.0  # a pause point not reached by then: kill at once (counted as missed)
 PROMO_USES = 2  # fewer than the traders: some redemptions must be refused
 STARS = 500  # the `pro` plan's price (TRADEWIND_PLANS default)
-TARGETS = (
+TARGETS: tuple[tuple[str, str | None], ...] = (
     ("registry", "registry.fetched"),
     ("order", "order.placed"),
     ("promo", "promo.redeemed"),
@@ -143,12 +143,16 @@ class Soak:
         await self.bot.stop()
 
 
-async def soak(kills: int, traders: int, seed: int, settle_s: float) -> int:
+async def soak(
+    kills: int, traders: int, seed: int, settle_s: float, targets: list[str] | None = None
+) -> int:
     with tempfile.TemporaryDirectory(prefix="tw-crash-") as tmp:
-        return await _soak(Path(tmp), kills, traders, seed, settle_s)
+        return await _soak(Path(tmp), kills, traders, seed, settle_s, targets or [])
 
 
-async def _soak(workdir: Path, kills: int, count: int, seed: int, settle_s: float) -> int:
+async def _soak(
+    workdir: Path, kills: int, count: int, seed: int, settle_s: float, targets: list[str]
+) -> int:
     rng = random.Random(seed)
     traders = list(range(11, 11 + count))
     async with Exchange(traders) as exchange, BotApiServer() as telegram:
@@ -160,7 +164,8 @@ async def _soak(workdir: Path, kills: int, count: int, seed: int, settle_s: floa
         await exchange.set_price("BTCUSDT", str(state.price))
         started = time.monotonic()
         await state.setup()
-        plan = [TARGETS[i % len(TARGETS)] for i in range(kills)]
+        chosen = [t for t in TARGETS if not targets or t[0] in targets]
+        plan = [chosen[i % len(chosen)] for i in range(kills)]
         rng.shuffle(plan)
         for number, (target, point) in enumerate(plan, 1):
             await state.round(number, target, point)
@@ -179,12 +184,33 @@ async def _soak(workdir: Path, kills: int, count: int, seed: int, settle_s: floa
             admin=ADMIN,
             traders=traders,
             key_of=lambda uid: key_of(uid)[0],
+            least=_least(plan),
         )
         log = bot.log()
+    aimed = sum(1 for _, point in plan if point is not None)
+    landed = sum(state.kills.values()) - state.kills["random"]
+    checks.append(Check("the bot was killed", bot.kills == kills, f"{bot.kills} SIGKILLs"))
+    checks.append(
+        Check(
+            "aimed kills landed inside their pause",
+            landed >= 0.8 * aimed,
+            f"{landed} of {aimed} (the rest killed when the pause was not reached in time)",
+        )
+    )
     checks.append(Check("the last run stopped cleanly", code == 0, f"exit status {code}"))
     tracebacks = log.count("Traceback")
     _report(state, checks, elapsed, tracebacks)
     return 0 if all(c.ok for c in checks) else 1
+
+
+def _least(plan: list[tuple[str, str | None]]) -> Counter[str]:
+    """What the planned rounds must have produced at the least (proof of work)."""
+    planned = Counter(target for target, _ in plan)
+    return Counter(
+        orders=min(1, planned["order"] + planned["random"]),
+        payments=min(1, planned["payment"] + planned["random"]),
+        deliveries=min(1, sum(planned[t] for t in ("broadcast", "outbox", "alert", "random"))),
+    )
 
 
 async def _settled(db: Path, settle_s: float) -> None:
@@ -226,9 +252,15 @@ def main() -> int:
     parser.add_argument(
         "--settle-s", type=float, default=20.0, help="the last run lasts at least this"
     )
+    parser.add_argument(
+        "--targets",
+        default="",
+        help="comma-separated subset of " + ",".join(t for t, _ in TARGETS) + " (default all)",
+    )
     args = parser.parse_args()
     kills = 10 if args.quick else args.kills
-    return asyncio.run(soak(kills, args.traders, args.seed, args.settle_s))
+    targets = [t for t in args.targets.split(",") if t]
+    return asyncio.run(soak(kills, args.traders, args.seed, args.settle_s, targets))
 
 
 if __name__ == "__main__":

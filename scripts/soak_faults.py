@@ -210,7 +210,7 @@ async def _soak(workdir: Path, seconds: float, count: int, rate: float, seed: in
         orders = await exchange.orders()
         checks = order_checks(workdir / "tradewind.db", orders)
         tracebacks = bot.log().count("Traceback")
-    checks += _reply_checks(load.samples, faults, stats, traders)
+    checks += _reply_checks(load.samples, faults, stats, traders, seconds)
     checks.append(
         Check(
             "the process never died",
@@ -248,7 +248,11 @@ async def _settled(db: Path, limit_s: float) -> None:
 
 
 def _reply_checks(
-    samples: list[Sample], faults: list[JSONDict], stats: JSONDict, traders: list[int]
+    samples: list[Sample],
+    faults: list[JSONDict],
+    stats: JSONDict,
+    traders: list[int],
+    seconds: float,
 ) -> list[Check]:
     keys = {uid: key_of(uid)[0] for uid in traders}
     unanswered = [s for s in samples if s.text is None]
@@ -265,7 +269,11 @@ def _reply_checks(
         ),
         Check(
             "the workload did the work",
-            len(samples) >= 20 and confirms >= 2 and stats["requests"] >= 100 and bool(faults),
+            # A trader thinks 0.5-3 s between commands: at least one command per 10 s each,
+            # an order per 200 s each, and some faults.
+            len(samples) >= len(traders) * max(1.0, seconds / 10)
+            and confirms >= max(1.0, len(traders) * seconds / 200)
+            and bool(faults),
             f"{len(samples)} commands, {confirms} confirmed orders, {stats['requests']} exchange "
             f"requests, {len(faults)} faulted",
         ),
