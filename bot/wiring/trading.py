@@ -61,6 +61,17 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     market = MarketService(exchanges, s.cache)
     strategy = StrategyService(repos.strategy, s.cache, clock)
     history = HistoryService(repos.trades, on_recorded=s.analytics.invalidate)
+    trading = TradingService(
+        intents=repos.intents,
+        executor=executor,
+        accounts=accounts,
+        market=market,
+        strategy=strategy,
+        licenses=licenses,
+        gateway=exchanges,
+        history=history,
+        clock=clock,
+    )
     return Trading(
         exchanges=exchanges,
         paper=PaperSettlement(exchanges, history),
@@ -69,17 +80,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
         market=market,
         strategy=strategy,
         history=history,
-        trading=TradingService(
-            intents=repos.intents,
-            executor=executor,
-            accounts=accounts,
-            market=market,
-            strategy=strategy,
-            licenses=licenses,
-            gateway=exchanges,
-            history=history,
-            clock=clock,
-        ),
+        trading=trading,
         portfolio=PortfolioService(exchanges, accounts, market),
         autotrader=AutoTrader(
             work=work,
@@ -115,7 +116,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             clock=clock,
         ),
         settlement=OrderSettlement(
-            executor=executor, gateway=exchanges, users=repos.users, work=work
+            executor=executor, gateway=exchanges, users=repos.users, work=work, trading=trading
         ),
     )
 
