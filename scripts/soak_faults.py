@@ -48,6 +48,7 @@ WORDS = {
     "unavailable": ("unavailable right now", "Bybit failed"),
     "unreadable": ("unreadable answer",),
     "unconfirmed": ("did not confirm the order", "not confirmed it yet", "checked again"),
+    "not accepted": ("did not accept the order",),  # every attempt failed, none arrived
     "refused": ("refused the order", "Not placed", "Refused by the exchange"),
 }
 FITS = {
@@ -168,7 +169,9 @@ def _fitting(sample: Sample, faults: list[JSONDict], key: str) -> tuple[bool, se
         return True, kinds
     fits = set().union(*(FITS[k] for k in kinds)) if kinds else set()
     if creates:
-        fits.add("unconfirmed")  # any failure of the create itself leaves its outcome open
+        # A failed create leaves its outcome open until looked up; when every attempt failed
+        # and the lookups found nothing, nothing was placed.
+        fits |= {"unconfirmed", "not accepted"}
     return words in fits, kinds
 
 
@@ -229,7 +232,9 @@ async def _setup(chats: Chats, traders: list[int]) -> None:
     async def one(uid: int) -> None:
         await chats.reply(uid, chats.say(uid, "/start"), "", 60)
         await connect(chats, uid)
-        await chats.reply(ADMIN, chats.say(ADMIN, f"/grant {uid} 30"), "", 60)
+        mark = chats.say(ADMIN, f"/grant {uid} 30")
+        # The trader is told: that message must not pass for the answer to a first command.
+        await chats.reply(uid, mark, "🎉 You were granted", 60)
 
     await chats.reply(ADMIN, chats.say(ADMIN, "/start"), "", 60)
     await asyncio.gather(*(one(uid) for uid in traders))
