@@ -109,9 +109,11 @@ def schedule_jobs(
         # on orders whose outcome is known; a failure there must not stop the resume.
         try:
             settled = len(await services.settlement.settle())
+            logged = await services.trading.log_missed_closes()
         finally:
             resumed = await services.autotrader.resume()
         done = [f"settled {settled} orders left unknown"] if settled else []
+        done += [f"logged {logged} closes a crash kept out of the ledger"] if logged else []
         done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
         return "; ".join(done) or None
 

@@ -310,6 +310,15 @@ class TradingService:
         )
         return await self._record_close(intent, position)
 
+    async def log_missed_closes(self, within: timedelta = timedelta(days=1)) -> int:
+        """At start-up: log the closes of the last day that filled but never reached the
+        ledger (the process died between settling the order and logging its trade, both
+        commits of their own); return how many."""
+        missed = 0
+        for intent in await self._intents.filled_closes(self._clock.now() - within):
+            missed += await self.log_settled_close(intent) is not None
+        return missed
+
     async def _opening(self, close: IntentRecord, side: PositionSide) -> IntentRecord | None:
         """The latest filled order that opened this position, for its time and origin."""
         return await self._intents.latest_opening(

@@ -19,7 +19,7 @@ from bot.offline_api import FakeTelegramState
 from core.exchange.credentials import ApiCredentials
 from core.exchange.models import OrderRequest, OrderType, Side
 from core.lifecycle import IntentStatus
-from db.repositories.intents import IntentRepository, NewIntent
+from db.repositories.intents import IntentRepository, IntentUpdate, NewIntent
 from db.repositories.licenses import LicenseRepository
 from services.history import TradeRecord
 from tests.exchange_server import ExchangeServer
@@ -98,4 +98,29 @@ async def test_a_close_cut_off_by_a_crash_is_logged_once_at_the_next_start(
 
     async with running_bot(tmp_path, state=state, **urls) as bot:
         await asyncio.sleep(0.5)  # a third start settles nothing and logs nothing again
+        assert len(await bot.services.history.recent(TRADER)) == 1
+
+
+async def test_a_close_settled_but_not_logged_before_a_crash_is_logged_at_the_next_start(
+    tmp_path: Path, server: ExchangeServer
+) -> None:
+    state = FakeTelegramState()
+    urls: dict[str, Any] = {"exchange_urls": {"bybit": server.base_url}}
+    async with running_bot(tmp_path, state=state, **urls) as bot:
+        await _open_long(bot)
+        server.set_price("BTCUSDT", "61000")
+        await _close_cut_off(bot)
+        # The order was settled (its own commit), then the process died before the trade's.
+        intents = IntentRepository(bot.store)
+        async with bot.services.exchanges.lease(TRADER, "bybit", "demo") as client:
+            order = await client.fetch_order(BTC, client_order_id="twclose1")
+        await intents.update("twclose1", IntentUpdate.of_order(order), datetime.now(UTC))
+        assert await bot.services.history.recent(TRADER) == []
+
+    async with running_bot(tmp_path, state=state, **urls) as bot:
+        (record,) = await _trades(bot, 1)
+        assert (record.trade.qty, record.trade.exit_price) == (Decimal("0.01"), Decimal("61000"))
+        assert record.trade.pnl == Decimal("9.3345")
+    async with running_bot(tmp_path, state=state, **urls) as bot:
+        await asyncio.sleep(0.5)
         assert len(await bot.services.history.recent(TRADER)) == 1
