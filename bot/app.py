@@ -19,10 +19,11 @@ from telegram import (
 )
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, TypeHandler
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.jobs import schedule_jobs
 from bot.logs import quiet_shutdown_cancellations
+from bot.payment_inbox import PaymentInbox
 from bot.sender import TelegramSender
 from bot.telegram_limits import TelegramLimiter
 from bot.updates import UpdateGuard
@@ -70,6 +71,7 @@ class Lifecycle:
         self.dispatch_policy = dispatch_policy
         self.paid_broadcast = paid_broadcast
         self.dispatcher: Dispatcher | None = None
+        self.inbox: PaymentInbox | None = None
         self._stack = AsyncExitStack()
 
     async def post_init(self, app: TradewindApp) -> None:
@@ -107,6 +109,8 @@ class Lifecycle:
             )
             self._stack.push_async_callback(services.aclose)
             app.bot_data.services = services
+            if self.inbox is not None:
+                self.inbox.keep = services.payments.receive
             phase("services")
             if self.settings.metrics_addr is not None:
                 host, port = self.settings.metrics_addr
@@ -273,8 +277,11 @@ def build_application(
     builder = builder.rate_limiter(TelegramLimiter(pacer))  # type: ignore[arg-type]
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
+    # Payments in a getUpdates batch are written down before the next call confirms it.
+    lifecycle.inbox = PaymentInbox(get_updates_request or request or HTTPXRequest())
     if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
+        builder = builder.request(request)
+    builder = builder.get_updates_request(lifecycle.inbox)
     app: TradewindApp = builder.build()
     app.bot_data.commands = register_handlers(app, settings.flood)
     # Before everything else (anti-flood is -2): a redelivered update never acts twice.

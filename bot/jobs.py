@@ -123,11 +123,17 @@ def schedule_jobs(
         # on orders whose outcome is known; a failure there must not stop the resume.
         try:
             settled = len(await services.settlement.settle())
+            logged = await services.trading.log_missed_closes()
         finally:
             resumed = await services.autotrader.resume()
         done = [f"settled {settled} orders left unknown"] if settled else []
+        done += [f"logged {logged} closes a crash kept out of the ledger"] if logged else []
         done += [f"resumed auto-trading of {resumed} recent signals"] if resumed else []
         return "; ".join(done) or None
+
+    async def recover_payments() -> str | None:
+        done = await services.payments.recover()
+        return f"credited {len(done)} payments a crash left uncredited" if done else None
 
     async def sync_positions() -> str | None:
         report = await services.position_sync.sync_once()
@@ -185,3 +191,4 @@ def schedule_jobs(
         )
     job_queue.run_once(timed_job("startup_settlement", settle_then_resume, metrics), 0)
     job_queue.run_once(timed_job("startup_fill_catchup", catch_up_everyone, metrics), 0)
+    job_queue.run_once(timed_job("payment_recovery", recover_payments, metrics), 0)

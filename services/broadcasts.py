@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound
+from core.pause_points import pause
 from db.repositories.broadcasts import BroadcastRecord, BroadcastRepository
 from services import notices
 from services.audit import AuditService
@@ -96,6 +97,7 @@ class BroadcastService:
                 {"total": total},
                 tx=work.tx,
             )
+            await pause("broadcast.queued")
         return BroadcastReport(broadcast_id, total, 0, 0, 0, total, chat_id, message_id)
 
     async def cancel(self, admin_id: int, broadcast_id: int) -> None:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from core.clock import Clock
 from core.flood import FloodWindow
 from core.metrics import Metrics
+from core.pause_points import pause
 from db.repositories.notifications import Delivery, NotificationRepository, Retry
 from services.outbox import Outbox
 from services.sender import MessageSender, RetryLater, SendError, Unreachable
@@ -226,6 +227,7 @@ class Dispatcher:
             await self._failed(message, f"{type(err).__name__}: {err}")
         else:
             self.flood.release(message.chat_id)
+            await pause("outbox.sent")
             await self._delivered(message)
 
     # -- outcomes -------------------------------------------------------------------------------

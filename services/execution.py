@@ -34,6 +34,7 @@ from core.exchange.errors import (
 )
 from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from core.lifecycle import FINAL, UNRESOLVED, IntentStatus
+from core.pause_points import pause
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class OrderExecutor:
                 order = await self._lookup(client, intent)  # it may already exist
             if order is None:
                 order = await self._send(client, intent)
+            await pause("order.placed")
             if await_fill:
                 order = await self._fill_of(client, intent, order)
             return await self._settle(intent, order)

@@ -117,6 +117,13 @@ class HistoryService:
         self._on_recorded()
         return trade_id
 
+    async def logged_qty_since(
+        self, user_id: int, exchange: str, account_type: str, symbol: str, since: datetime
+    ) -> Decimal:
+        """How much of one account's symbol was logged as closed since `since`."""
+        closes = await self._trades.logged_since(user_id, exchange, account_type, symbol, since)
+        return sum((c.qty for c in closes), Decimal(0))
+
     async def recent(self, user_id: int, limit: int = 10, offset: int = 0) -> list[TradeRecord]:
         """A page of the user's trades, newest first."""
         return await self._trades.recent(user_id, limit, offset)

@@ -23,6 +23,7 @@ from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.models import Market, Ticker
 from core.metrics import Metrics
+from core.pause_points import pause
 from db.repositories.markets import (
     DELISTED,
     HALTED,
@@ -132,6 +133,7 @@ class MarketRegistry:
             report = SyncReport((time.perf_counter() - start) * 1000, error=error.message)
             log.warning("%s; keeping %d symbols", report.line(), self.snapshot.live)
             return report
+        await pause("registry.fetched")
         fetched = time.perf_counter()
         now = self._clock.now()
         old = self.snapshot.rows

@@ -480,3 +480,16 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+# Payments
+
+
+def payment_recovered(user_id: int, plan: str, days: int, amount: int, charge_id: str) -> Notice:
+    """A payment that arrived just before a restart, credited after it (private chat)."""
+    span = "1 day" if days == 1 else f"{days} days"
+    text = (
+        f"⭐ Thank you! {amount} Stars received: {span} of <b>{escape(plan)}</b> "
+        "(credited after the bot restarted)."
+    )
+    return Notice(user_id, user_id, NoticeKind.SYSTEM, text, f"payment:{charge_id}")

@@ -4,21 +4,29 @@ The invoice payload names the plan, its days, its price and the buyer. Before Te
 the Stars, the pre-checkout check refuses a plan no longer sold, a changed price or days, a
 different buyer, or another currency. After payment the licence is extended exactly once
 per `telegram_payment_charge_id`: the payment row (unique on it) and the extension commit
-together, so a redelivered update finds the row and extends nothing.
+together, so a redelivered update finds the row and extends nothing. A payment is written to
+an inbox as soon as Telegram delivers it (before PTB confirms the update) and leaves it in the
+crediting transaction; `recover` credits what a crash left there, at the next start.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.clock import Clock
 from core.errors import InvalidInput
+from core.pause_points import pause
 from db.repositories.licenses import LicenseRecord, LicenseRepository
-from db.repositories.payments import PaymentEntry, PaymentRepository
+from db.repositories.payments import PaymentEntry, PaymentRepository, ReceivedPayment
+from services import notices
 from services.audit import AuditService
 from services.licenses import LicenseState, describe
 from services.plans import Plan, PlanCatalog
 from services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 CURRENCY = "XTR"
 _PREFIX = "lic"
@@ -72,6 +80,8 @@ class PaymentService:
         self._plans = plans
         self._clock = clock
         self._work = work
+        # What is in the inbox from before this start has no handler any more.
+        self._started = clock.now()
 
     def offers(self) -> list[Plan]:
         """Plans for sale, in configured order."""
@@ -113,8 +123,13 @@ class PaymentService:
         amount: int,
         telegram_charge_id: str,
         provider_charge_id: str | None = None,
+        *,
+        recovered: bool = False,
     ) -> PaymentOutcome:
-        """Record the payment and extend the licence by what was paid for, once per charge."""
+        """Record the payment and extend the licence by what was paid for, once per charge.
+
+        `recovered`: credited at a start after a crash; the trader is told through the outbox
+        (nobody is waiting on a reply)."""
         order = _parse(payload)
         if order is None or not telegram_charge_id:
             raise InvalidInput("This payment does not match any invoice; contact an admin.")
@@ -131,6 +146,7 @@ class PaymentService:
         now = self._clock.now()
         record: LicenseRecord | None = None
         async with self._work.begin(durable=True) as work:
+            await self._payments.taken(telegram_charge_id, work.tx)
             credited = await self._payments.record(entry, now, work.tx)
             if credited:
                 record = await self._licenses.extend(
@@ -140,9 +156,39 @@ class PaymentService:
                 target = f"charge:{telegram_charge_id}"
                 await self._audit.record(user_id, "payment", target, details, tx=work.tx)
                 work.changed()
+                if recovered:
+                    told = notices.payment_recovered(
+                        user_id, order.plan, order.days, amount, telegram_charge_id
+                    )
+                    await work.notify([told])
+                await pause("payment.credited")
         if not credited:  # a redelivered update: the licence as the first delivery left it
             record = await self._licenses.get(user_id)
         return PaymentOutcome(order.plan, order.days, amount, credited, describe(record, now))
+
+    async def receive(self, payments: Sequence[ReceivedPayment]) -> None:
+        """Write down payments Telegram just delivered, before anything else happens."""
+        await self._payments.receive(payments, self._clock.now())
+
+    async def recover(self) -> list[tuple[ReceivedPayment, PaymentOutcome]]:
+        """Credit the payments delivered before a crash that never got credited."""
+        done = []
+        for paid in await self._payments.received(self._started):
+            try:
+                outcome = await self.complete(
+                    paid.user_id,
+                    paid.payload,
+                    paid.currency,
+                    paid.amount,
+                    paid.telegram_charge_id,
+                    paid.provider_charge_id,
+                    recovered=True,
+                )
+            except InvalidInput as err:  # kept in the inbox for an admin to look at
+                log.warning("payment %s not credited: %s", paid.telegram_charge_id, err)
+                continue
+            done.append((paid, outcome))
+        return done
 
 
 def _parse(payload: str) -> _Order | None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.errors import DomainError, InvalidInput, NotFound
+from core.pause_points import pause
 from db.repositories.licenses import LicenseRepository
 from db.repositories.promos import PromoRecord, PromoRepository
 from services.audit import AuditService
@@ -173,6 +174,7 @@ class PromoService:
                     user_id, promo.days, promo.plan, "promo", now, tx=work.tx
                 )
                 work.changed()
+                await pause("promo.redeemed")
         except PromoRefused as refused:
             if type(refused) is PromoRefused:
                 raise await self._why_not(code, user_id, now) from None

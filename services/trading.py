@@ -265,7 +265,9 @@ class TradingService:
         if record.order_type == OrderType.LIMIT.value:
             return await self._resting.placed(record)
         trade = None
-        if position is not None and record.filled_qty and record.avg_price is not None:
+        # Settled by someone else meanwhile (the settlement job): it logged the close.
+        fresh = not execution.already_done
+        if position is not None and fresh and record.filled_qty and record.avg_price is not None:
             trade = await self._record_close(record, position)
         return _placement(record, trade=trade)
 
@@ -301,6 +303,48 @@ class TradingService:
         )
         await self._history.record_close(trade)
         return trade
+
+    async def log_settled_close(self, intent: IntentRecord) -> TradeLog | None:
+        """Log a close whose fill was learnt only later (the bot died between the exchange's
+        answer and the commit, or the answer was lost): as the Confirm would have logged it,
+        the entry taken from the filled order that opened the position. Nothing when it is
+        not a filled close, already logged (position sync may have), or a paper close (the
+        paper engine logs those from its fills)."""
+        qty = intent.filled_qty or ZERO
+        if not intent.reduce_only or qty <= 0 or intent.avg_price is None:
+            return None
+        if intent.exchange == "paper":
+            return None
+        logged = await self._history.logged_qty_since(
+            intent.user_id, intent.exchange, intent.account_type, intent.symbol, intent.created_at
+        )
+        if logged >= qty:
+            return None
+        side = PositionSide.LONG if intent.side == Side.SELL.value else PositionSide.SHORT
+        opened = await self._opening(intent, side)
+        if opened is None or opened.avg_price is None:
+            log.warning("close %s settled without a known entry", intent.client_order_id)
+            return None
+        position = Position(
+            symbol=intent.symbol,
+            side=side,
+            qty=qty,
+            entry_price=opened.avg_price,
+            mark_price=intent.avg_price,
+            unrealised_pnl=ZERO,
+            leverage=opened.leverage or 1,
+            margin=ZERO,
+        )
+        return await self._record_close(intent, position)
+
+    async def log_missed_closes(self, within: timedelta = timedelta(days=1)) -> int:
+        """At start-up: log the closes of the last day that filled but never reached the
+        ledger (the process died between settling the order and logging its trade, both
+        commits of their own); return how many."""
+        missed = 0
+        for intent in await self._intents.filled_closes(self._clock.now() - within):
+            missed += await self.log_settled_close(intent) is not None
+        return missed
 
     async def _opening(self, close: IntentRecord, side: PositionSide) -> IntentRecord | None:
         """The latest filled order that opened this position, for its time and origin."""

@@ -97,6 +97,18 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     s.metrics.watch_gauges(
         "tradewind_fill_ledger", "Fill ledger catch-up totals since start", catch_up.gauges
     )
+    trading = TradingService(
+        intents=repos.intents,
+        executor=executor,
+        accounts=accounts,
+        market=market,
+        strategy=strategy,
+        licenses=licenses,
+        gateway=exchanges,
+        history=history,
+        clock=clock,
+        resting=RestingOrders(repos.pending, strategy, clock),
+    )
     return Trading(
         exchanges=exchanges,
         paper_events=paper_events,
@@ -107,18 +119,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
         market=market,
         strategy=strategy,
         history=history,
-        trading=TradingService(
-            intents=repos.intents,
-            executor=executor,
-            accounts=accounts,
-            market=market,
-            strategy=strategy,
-            licenses=licenses,
-            gateway=exchanges,
-            history=history,
-            clock=clock,
-            resting=RestingOrders(repos.pending, strategy, clock),
-        ),
+        trading=trading,
         portfolio=PortfolioService(exchanges, accounts, market),
         autotrader=AutoTrader(
             work=work,
@@ -157,7 +158,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             clock=clock,
         ),
         settlement=OrderSettlement(
-            executor=executor, gateway=exchanges, users=repos.users, work=work
+            executor=executor, gateway=exchanges, users=repos.users, work=work, trading=trading
         ),
     )
 

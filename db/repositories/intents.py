@@ -105,6 +105,11 @@ _UNRESOLVED = (
     f"SELECT {_COLUMNS} FROM order_intents "
     f"WHERE status IN {sql_list(UNRESOLVED)} AND updated_at <= ? ORDER BY updated_at"
 )
+_FILLED_CLOSES = (
+    f"SELECT {_COLUMNS} FROM order_intents "
+    f"WHERE reduce_only = 1 AND status = '{IntentStatus.FILLED}' AND updated_at >= ? "
+    "ORDER BY updated_at"
+)
 _FOR_USER = (
     f"SELECT {_COLUMNS} FROM order_intents WHERE user_id = ? ORDER BY created_at DESC LIMIT ?"
 )
@@ -218,6 +223,11 @@ class IntentRepository(Repository):
                 "fee = COALESCE(?, fee), error = ?, updated_at = ? WHERE client_order_id = ?",
                 [(*fields, cid) for cid in client_order_ids],
             )
+
+    async def filled_closes(self, since: datetime) -> list[IntentRecord]:
+        """Closing orders of ours that filled since `since` (a start-up check of the ledger)."""
+        rows = await self.store.fetchall("intents.filled_closes", _FILLED_CLOSES, (to_ms(since),))
+        return [_record(row) for row in rows]
 
     async def unresolved(self, older_than: datetime) -> list[IntentRecord]:
         """Intents whose outcome is not known yet (pending, sent or unknown)."""

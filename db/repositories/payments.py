@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,18 @@ class PaymentRecord:
     created_at: datetime
 
 
+@dataclass(slots=True, frozen=True)
+class ReceivedPayment:
+    """A successful payment as Telegram delivered it, not credited yet."""
+
+    user_id: int
+    currency: str
+    amount: int
+    payload: str
+    telegram_charge_id: str
+    provider_charge_id: str | None
+
+
 _COLUMNS = "id, user_id, plan, days, currency, amount, telegram_payment_charge_id, created_at"
 _INSERT = """
 INSERT INTO payments (user_id, plan, days, currency, amount, telegram_payment_charge_id,
@@ -43,6 +56,18 @@ ON CONFLICT (telegram_payment_charge_id) DO NOTHING
 """
 _BY_CHARGE = f"SELECT {_COLUMNS} FROM payments WHERE telegram_payment_charge_id = ?"
 _FOR_USER = f"SELECT {_COLUMNS} FROM payments WHERE user_id = ? ORDER BY id DESC LIMIT ?"
+
+_RECEIVE = """
+INSERT INTO payment_inbox (telegram_payment_charge_id, user_id, currency, amount, payload,
+                           provider_payment_charge_id, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (telegram_payment_charge_id) DO NOTHING
+"""
+_RECEIVED = (
+    "SELECT telegram_payment_charge_id, user_id, currency, amount, payload, "
+    "provider_payment_charge_id FROM payment_inbox WHERE received_at < ? ORDER BY received_at"
+)
+_TAKEN = "DELETE FROM payment_inbox WHERE telegram_payment_charge_id = ?"
 
 HOT_QUERIES = (
     HotQuery("payments.by_charge", _BY_CHARGE, ("stx1",)),
@@ -68,6 +93,35 @@ class PaymentRepository(Repository):
         }
         async with self._tx(tx, durable=True) as t:
             return await t.execute("payments.record", _INSERT, params) == 1
+
+    async def receive(self, payments: Sequence[ReceivedPayment], now: datetime) -> None:
+        """Write down payments Telegram delivered (a redelivered one is kept once)."""
+        rows = [
+            (p.telegram_charge_id, p.user_id, p.currency, p.amount, p.payload,
+             p.provider_charge_id, to_ms(now))
+            for p in payments
+        ]  # fmt: skip
+        async with self.store.transaction(durable=True) as tx:
+            await tx.executemany("payments.receive", _RECEIVE, rows)
+
+    async def received(self, before: datetime) -> list[ReceivedPayment]:
+        """Payments delivered before `before` but not credited: a crash came in between."""
+        rows = await self.store.fetchall("payments.received", _RECEIVED, (to_ms(before),))
+        return [
+            ReceivedPayment(
+                user_id=row["user_id"],
+                currency=row["currency"],
+                amount=row["amount"],
+                payload=row["payload"],
+                telegram_charge_id=row["telegram_payment_charge_id"],
+                provider_charge_id=row["provider_payment_charge_id"],
+            )
+            for row in rows
+        ]
+
+    async def taken(self, telegram_charge_id: str, tx: Tx) -> None:
+        """The delivered payment was handled (credited, or found credited before)."""
+        await tx.execute("payments.taken", _TAKEN, (telegram_charge_id,))
 
     async def by_charge(self, telegram_charge_id: str) -> PaymentRecord | None:
         row = await self.store.fetchone("payments.by_charge", _BY_CHARGE, (telegram_charge_id,))

@@ -55,6 +55,11 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="accept POST /test/tick to move the market one step (benchmarks)",
     )
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="serve /test/orders, /test/price, /test/chaos, /test/faults (soak drivers)",
+    )
+    parser.add_argument(
         "--account",
         action="append",
         default=[],
@@ -73,6 +78,7 @@ async def _serve(args: argparse.Namespace) -> None:
         rate_limit_per_s=args.rate_limit,
         rate_limit_response=args.rate_limit_response,
         moving=args.moving,
+        control=args.control,
     )
     async with server:
         for spec in args.account:

@@ -7,8 +7,10 @@ kind except ``LATENCY``) plus the sum of all matching ``LATENCY`` faults.
 
 from __future__ import annotations
 
+import random
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -25,6 +27,8 @@ class FaultKind(StrEnum):
     DROP = "drop"  # close the connection without processing the request
     ACCEPT_THEN_DROP = "accept_then_drop"  # process the request (order IS created), then close
     ACCEPT_THEN_HANG = "accept_then_hang"  # process the request, never answer (client times out)
+    HANG = "hang"  # never answer and do nothing (the client times out; nothing was executed)
+    RESET = "reset"  # abort the connection with a TCP RST before processing
 
 
 TERMINAL_BEFORE = {
@@ -34,6 +38,8 @@ TERMINAL_BEFORE = {
     FaultKind.HTTP_5XX,
     FaultKind.RET_CODE,
     FaultKind.DROP,
+    FaultKind.HANG,
+    FaultKind.RESET,
 }
 
 
@@ -61,9 +67,45 @@ class Fault:
         return self.times is not None and self.hits >= self.times
 
 
+@dataclass
+class Chaos:
+    """A random fault on a share of the requests: each request is hit with probability
+    `rate`, by a kind drawn from `kinds` (a kind whose `paths` entry is set only hits those
+    paths, so accept-then-drop stays on order creation). Reproducible with `seed`."""
+
+    rate: float
+    kinds: Sequence[FaultKind]
+    seed: int = 0
+    paths: dict[FaultKind, str] = field(default_factory=dict)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self, path: str) -> Fault | None:
+        if self.rng.random() >= self.rate:
+            return None
+        kinds = [k for k in self.kinds if self.paths.get(k, path) == path]
+        if not kinds:
+            return None
+        return Fault(self.rng.choice(kinds), path, times=None)
+
+
+@dataclass(slots=True, frozen=True)
+class Injected:
+    """One fault that hit a request: when, which account (its API key; "" if public), where."""
+
+    at: float
+    key: str
+    kind: str
+    path: str
+
+
 class FaultPlan:
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        self.chaos: Chaos | None = None
+        self.log: deque[Injected] = deque(maxlen=200_000)
 
     def add(
         self,
@@ -101,7 +143,13 @@ class FaultPlan:
                 fault.hits += 1
                 terminal = fault
         self.faults = [f for f in self.faults if not f.exhausted]
+        if terminal is None and self.chaos is not None:
+            terminal = self.chaos.draw(path)
         return delay, terminal
+
+    def note(self, key: str, fault: Fault, path: str) -> None:
+        """Remember an injected fault for a test driver to attribute it (`GET /test/faults`)."""
+        self.log.append(Injected(time.time(), key, fault.kind.value, path))
 
 
 class TokenBucket:

@@ -9,10 +9,13 @@ truncated: the request has already been executed) → envelope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
+import socket
+import struct
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +26,7 @@ from urllib.parse import parse_qsl
 import ccxt.async_support as ccxt_async
 from aiohttp import web
 
+from . import control
 from .ccxt_support import make_ccxt_bybit
 from .engine import Engine
 from .faults import TERMINAL_BEFORE, Fault, FaultKind, FaultPlan, Stats, TokenBucket
@@ -35,6 +39,8 @@ from .ws import StreamHub
 HOST = "127.0.0.1"  # never bind anything else
 TICK_PATH = "/test/tick"
 KEY_PATH = "/test/key"  # POST {"api_key": ..., "read_only", "trade", "withdraw", "ips"}
+HANG_S = 60.0  # a hung request is answered by a dropped connection after this (clients gave up)
+KEY_HEADERS = ("X-BAPI-API-KEY", "X-MBX-APIKEY", "OK-ACCESS-KEY")
 _JSON = "application/json; charset=utf-8"
 _dumps = functools.partial(json.dumps, separators=(",", ":"))
 
@@ -69,11 +75,14 @@ class ExchangeServer:
         rate_limit_burst: float | None = None,
         rate_limit_response: FaultKind | str = FaultKind.RATE_LIMIT,
         moving: bool = False,
+        control: bool = False,
     ) -> None:
         self.market = MarketData(symbols if isinstance(symbols, int) else list(symbols), seed)
         self.engine = Engine(self.market, seed)
         # Benchmarks only: `POST /test/tick` moves the market one step (see `mover`).
         self.mover = MarketMover(self.market, self.engine, seed) if moving else None
+        # Test drivers in another process only: `/test/...` reads books, sets prices, faults.
+        self.control = control
         self.faults = FaultPlan()
         self.stats = Stats()
         self.latency_ms = latency_ms
@@ -177,6 +186,8 @@ class ExchangeServer:
             return self._tick(request)
         if (method, path) == ("POST", KEY_PATH):
             return await self._key_control(request)
+        if self.control and path.startswith(control.PREFIX):
+            return await control.handle(self, request)
         refused, fault = await self._admit(request)
         if refused is not None:
             return refused
@@ -218,6 +229,12 @@ class ExchangeServer:
             await asyncio.sleep((self.latency_ms + extra_ms) / 1000)
         if fault is not None:
             self.stats.faults[fault.kind.value] += 1
+            key = next((request.headers[h] for h in KEY_HEADERS if h in request.headers), "")
+            self.faults.note(key, fault, path)
+            if fault.kind is FaultKind.HANG:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), HANG_S)
+                return self._drop(request), fault
             if fault.kind in TERMINAL_BEFORE:
                 return self._refusal(fault.kind, fault, request), fault
         return None, fault
@@ -317,9 +334,22 @@ class ExchangeServer:
             return web.Response(status=status, text=html, content_type="text/html")
         if kind is FaultKind.RET_CODE and fault is not None:
             return web.json_response(envelope(fault.ret_code, fault.ret_msg, {}), dumps=_dumps)
-        assert kind is FaultKind.DROP, kind
         assert request is not None
+        if kind is FaultKind.RESET:
+            return self._reset(request)
+        assert kind is FaultKind.DROP, kind
         return self._drop(request)
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        """Abort with a TCP RST (linger 0), as a crashed proxy or a firewall does."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        return web.Response(status=204)
 
     @staticmethod
     def _drop(request: web.Request) -> web.StreamResponse:
