@@ -20,6 +20,8 @@ from services.container import Services
 
 log = logging.getLogger(__name__)
 
+CANDLE_INTERVAL_S = 300  # a 5-minute candle completes this often
+
 JobBody = Callable[[], Awaitable[object]]
 
 
@@ -130,6 +132,9 @@ def schedule_jobs(
         count = await services.scheduled_reports.send_due()
         return f"{count} scheduled reports queued" if count else None
 
+    async def collect_candles() -> str:
+        return (await services.candles.collect()).line()
+
     async def tend_heap() -> str | None:
         return heap.tend() if heap is not None else None
 
@@ -149,6 +154,7 @@ def schedule_jobs(
         ("order_expiry", expire_orders, 60, 45),
         ("heap_tending", tend_heap, 5, 5),
         ("scheduled_reports", scheduled_reports, 60, 60),
+        ("candle_collection", collect_candles, CANDLE_INTERVAL_S, 30),
     ]
     for name, body, interval, first in jobs:
         job_queue.run_repeating(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -59,7 +59,7 @@ def walk(symbols: int, bars: int, seed: int = 11) -> np.ndarray:
 
 async def build(path: Path, symbols: int, bars: int) -> list[int]:
     """The candle store for the run (reused when already built); series ids in order."""
-    fresh = not path.exists()
+    fresh = not await asyncio.to_thread(path.exists)
     async with Store(path) as store:
         repo = CandleRepository(store)
         names = [f"S{i:04d}/USDT:USDT" for i in range(symbols)]
@@ -118,14 +118,12 @@ async def measure(args: argparse.Namespace) -> list[Row]:
     async def progress(phase: str, done: int, total: int) -> None:
         seen.append(done)
 
-    import multiprocessing
-
     stop = multiprocessing.get_context("spawn").Event()
     async with bench.LoopLag() as lag:
         began = time.perf_counter()
         finished = await run_in_worker(the_job, progress, stop)
         wall = time.perf_counter() - began
-    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    worker_mb = finished.peak_mb
     result = finished.result
     candles = args.symbols * args.days * 288
     base_ids = ids[: args.baseline_symbols]
@@ -139,7 +137,8 @@ async def measure(args: argparse.Namespace) -> list[Row]:
         f"{result.signals} signals, {result.trades} trades, PnL {result.pnl:,.0f} USDT, "
         f"{len(seen)} progress reports"
     )
-    baseline = {f"per-candle loop (≈, {len(base_ids)} symbols ×{args.symbols / len(base_ids):.0f})": base_total}
+    scale = args.symbols / len(base_ids)
+    baseline = {f"per-candle loop (≈, {len(base_ids)} symbols ×{scale:.0f})": base_total}
     print(
         f"baseline: {base_s:.1f} s for {len(base_ids)} symbols, {base_hits} hits", file=sys.stderr
     )

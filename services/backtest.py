@@ -30,7 +30,7 @@ from services.backtest_engine import ScanRules, Strategy
 from services.backtest_worker import BacktestJob, Finished, work
 from services.candles import CandleStore
 from services.market_registry import MarketRegistry
-from services.scanner import BARS, BAR_MINUTES, Scanner
+from services.scanner import BAR_MINUTES, BARS, Scanner
 from services.signals import COOLDOWN
 
 SPANS = {"7d": 7, "30d": 30, "90d": 90}
@@ -85,6 +85,14 @@ class BacktestService:
         self._ids = itertools.count(1)
         self._context = multiprocessing.get_context("spawn")
 
+    async def aclose(self) -> None:
+        """Stop every running backtest and wait for them to end (shutdown)."""
+        runs = list(self._runs.values())
+        for run in runs:
+            self.cancel(run.user_id, run.id)
+        for run in runs:
+            await run.done.wait()
+
     def running(self) -> int:
         return len(self._runs)
 
@@ -130,7 +138,12 @@ class BacktestService:
         return True
 
     async def run(
-        self, run_id: int, settings: StrategyRecord, days: int, symbols: Sequence[str], progress: Progress
+        self,
+        run_id: int,
+        settings: StrategyRecord,
+        days: int,
+        symbols: Sequence[str],
+        progress: Progress,
     ) -> Finished:
         """Fill the candles, run the worker, return its result; the run ends either way."""
         run = self._runs[run_id]
@@ -185,6 +198,7 @@ class BacktestService:
             fee_rate=float(TAKER_FEE),
             slippage_pct=self.slippage_pct,
         )
+
 
 async def run_in_worker(job: BacktestJob, progress: Progress, stop: Any) -> Finished:
     """Run `job` in a fresh worker process; `stop` (a spawn-context Event) asks it to end."""

@@ -135,9 +135,7 @@ def candidates(
     )  # fmt: skip
 
 
-def exits(
-    bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy
-) -> tuple[I64, I64, F64, F64]:
+def exits(bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy) -> tuple[I64, I64, F64, F64]:
     """(exit bar, exit kind, entry fill, exit fill) of positions opened at the close of
     `bar`: the first later bar whose range reaches the stop (or liquidation) or the target.
     Both in one bar count as the stop: a bar's path inside it is unknown."""

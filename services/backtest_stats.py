@@ -70,7 +70,7 @@ def summarise(
         by_symbol[symbols[row]] += value
     ranked = sorted(by_symbol.items(), key=lambda kv: kv[1], reverse=True)
     gains, losses = float(pnl[pnl > 0].sum()), float(-pnl[pnl < 0].sum())
-    kinds = defaultdict(int)
+    kinds: dict[str, int] = defaultdict(int)
     for kind in t.kind:
         kinds[exit_names[kind]] += 1
     return BacktestResult(
@@ -96,12 +96,16 @@ def summarise(
     )
 
 
-def _daily(exit_at: np.ndarray, pnl: np.ndarray, start: int, end: int) -> tuple[list[int], np.ndarray]:
+def _daily(
+    exit_at: np.ndarray, pnl: np.ndarray, start: int, end: int
+) -> tuple[list[int], np.ndarray]:
     """Day starts from `start` to `end` and the cumulative realised PnL at each day's end."""
     first, last = start - start % DAY_S, (end - 1) - (end - 1) % DAY_S
     days = list(range(first, last + 1, DAY_S))
     slot = np.clip((exit_at - first) // DAY_S, 0, len(days) - 1)
-    per_day = np.bincount(slot, weights=pnl, minlength=len(days)) if pnl.size else np.zeros(len(days))
+    per_day = (
+        np.bincount(slot, weights=pnl, minlength=len(days)) if pnl.size else np.zeros(len(days))
+    )
     return days, np.cumsum(per_day)
 
 

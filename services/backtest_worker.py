@@ -10,6 +10,7 @@ blocks when asked to; the benchmark and the tests call `run_backtest` directly.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class Finished:
     result: BacktestResult
     png: bytes | None
     seconds: float
+    peak_mb: float  # the process's peak resident memory (the worker's own, in the bot)
 
 
 def run_backtest(
@@ -93,7 +95,8 @@ def run_backtest(
         played, job.symbols, bar_times, rules.window - 1, rules.bar_s, job.strategy, EXIT_NAMES
     )
     png = draw_curve(list(result.days), list(result.curve), "UTC") if job.draw else None
-    return Finished(result, png, time.perf_counter() - began)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Finished(result, png, time.perf_counter() - began, peak_mb)
 
 
 def work(job: BacktestJob, pipe: Connection, stop: Event) -> None:

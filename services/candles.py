@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Protocol
 
 from cachetools import LRUCache
@@ -52,30 +51,25 @@ class CandleFeed(Protocol):
     ) -> list[Candle]: ...
 
 
-@dataclass(slots=True)
-class SyntheticFeed:
-    """The synthetic market's own history: computed, not fetched."""
+class MarketCandles:
+    """The scanner market's candles: the synthetic generator's own history on the paper
+    market (computed in a thread, no network), the venue's OHLCV pages otherwise (the
+    forming bar dropped: it is stored once complete)."""
 
-    market: SyntheticMarket
-    source: str = "paper"
-
-    async def candles(self, symbol: str, timeframe: str, since_ms: int, limit: int) -> list[Candle]:
-        return await asyncio.to_thread(self.market.history, symbol, timeframe, since_ms, limit)
-
-
-@dataclass(slots=True)
-class VenueFeed:
-    """A venue's OHLCV pages; the forming bar is dropped (it is stored once complete)."""
-
-    gateway: ExchangeGateway
-    source: str
-    clock: Clock
+    def __init__(self, gateway: ExchangeGateway, clock: Clock) -> None:
+        self._gateway = gateway
+        self._clock = clock
+        self.source = gateway.market_source
 
     async def candles(self, symbol: str, timeframe: str, since_ms: int, limit: int) -> list[Candle]:
-        feed = await self.gateway.market_feed()
+        if self.source == "paper":
+            market = await self._gateway.paper_source()
+            if isinstance(market, SyntheticMarket):
+                return await asyncio.to_thread(market.history, symbol, timeframe, since_ms, limit)
+        feed = await self._gateway.market_feed()
         found = await feed.fetch_ohlcv(symbol, timeframe, limit, since=since_ms)
         step = TIMEFRAMES[timeframe] * 1000
-        now = int(self.clock.now().timestamp() * 1000)
+        now = int(self._clock.now().timestamp() * 1000)
         return [c for c in found if c.ts >= since_ms and c.ts + step <= now]
 
 
@@ -160,7 +154,7 @@ class CandleStore:
         )
 
     async def ensure(
-        self, symbols: Sequence[str], timeframe: str, start_ms: int, end_ms: int, progress: object = None
+        self, symbols: Sequence[str], timeframe: str, start_ms: int, end_ms: int
     ) -> tuple[dict[str, int], CollectReport]:
         """Series ids of `symbols`, with their candles over [start, end) fetched if missing.
         A range fetched once is not asked for again (the key is symbol, timeframe, range)."""
@@ -252,9 +246,6 @@ class CandleStore:
         step = TIMEFRAMES["5m"] * 1000
         end = self._now_ms() // step * step
         return end - days * 86_400_000, end
-
-    def when(self, ms: int) -> datetime:
-        return datetime.fromtimestamp(ms / 1000, self._clock.now().tzinfo) + timedelta(0)
 
 
 def _row(c: Candle) -> CandleRow:

@@ -14,7 +14,9 @@ from services.alerts import AlertThrottle
 from services.analytics import AnalyticsService
 from services.audit import AuditService
 from services.autotrade import AutoTrader
+from services.backtest import BacktestService
 from services.broadcasts import BroadcastService
+from services.candles import CandleStore
 from services.charts import ChartService
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
@@ -88,6 +90,8 @@ class Services:
     reports: ReportService
     scheduled_reports: ScheduledReports
     charts: ChartService
+    candles: CandleStore
+    backtests: BacktestService
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
@@ -95,3 +99,4 @@ class Services:
         await self.autotrader.aclose()
         await self.exchanges.aclose()
         await self.charts.aclose()
+        await self.backtests.aclose()

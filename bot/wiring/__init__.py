@@ -7,6 +7,7 @@ this module puts them together into the `Services` that handlers reach.
 
 from __future__ import annotations
 
+from bot.wiring.backtests import build_backtests
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
 from bot.wiring.market import build_market, build_price_alerts
@@ -41,6 +42,7 @@ async def build_services(
     trading = await build_trading(shared, business.licenses)
     market = build_market(shared, trading.exchanges)
     reports = build_reports(shared, trading.market, trading.exchanges)
+    backtests = build_backtests(shared, trading.exchanges, market.registry, market.scanner)
     t, b = trading, business
     return Services(
         clock=clock,
@@ -81,4 +83,6 @@ async def build_services(
         reports=reports.reports,
         scheduled_reports=reports.scheduled_reports,
         charts=reports.charts,
+        candles=backtests.candles,
+        backtests=backtests.backtests,
     )

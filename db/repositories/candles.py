@@ -7,6 +7,7 @@ opens its own read-only `sqlite3` connection (WAL lets it read while the bot wri
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,18 +101,29 @@ def read_block(
     path: Path | str, series: Sequence[int], start_ms: int, end_ms: int, step_ms: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(bar open times in ms, values) of `series` over [start, end) on the grid of `step_ms`:
-    values are (4 × series × bars) — high, low, close, volume — NaN where no candle is stored."""
+    values are (4 × series × bars) — high, low, close, volume — NaN where no candle is stored.
+
+    One query for the whole block, its rows flattened straight into one float array
+    (sqlite3 makes a tuple per row; building a list of them first costs a third more)."""
     times = np.arange(start_ms, end_ms, step_ms, dtype=np.int64)
     values = np.full((4, len(series), times.size), np.nan)
+    if not series:
+        return times, values
+    marks = ",".join("?" * len(series))
+    sql = (
+        f"SELECT series, ts, high, low, close, volume FROM candles "
+        f"WHERE series IN ({marks}) AND ts >= ? AND ts < ?"
+    )
     conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
     try:
-        for i, sid in enumerate(series):
-            rows = conn.execute(_BLOCK, (sid, start_ms, end_ms)).fetchall()
-            if not rows:
-                continue
-            flat = np.array(rows, dtype=np.float64)
-            slot = ((flat[:, 0].astype(np.int64) - start_ms) // step_ms).astype(np.int64)
-            values[:, i, slot] = flat[:, 1:].T
+        conn.execute("PRAGMA mmap_size = 268435456")  # pages straight from the file cache
+        cursor = conn.execute(sql, (*series, start_ms, end_ms))
+        flat = np.fromiter(itertools.chain.from_iterable(cursor), np.float64).reshape(-1, 6)
     finally:
         conn.close()
+    row_of = np.full(max(series) + 1, -1, dtype=np.int64)
+    row_of[np.asarray(series, dtype=np.int64)] = np.arange(len(series))
+    rows = row_of[flat[:, 0].astype(np.int64)]
+    slot = (flat[:, 1].astype(np.int64) - start_ms) // step_ms
+    values[:, rows, slot] = flat[:, 2:].T
     return times, values
