@@ -100,7 +100,7 @@ class BacktestService:
         """The scanner market's symbols a trader typed (`BTC`, `btcusdt`, `BTC/USDT:USDT`),
         or all of them; an unknown one is refused with the nearest names."""
         listed = self._candles.symbols()
-        if not typed:
+        if not typed or not listed:
             return listed
         found: list[str] = []
         for text in typed:
@@ -127,6 +127,12 @@ class BacktestService:
         self._runs[run.id] = run
         return run.id
 
+    def release(self, run_id: int) -> None:
+        """Give back a reserved run that never started."""
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            run.done.set()
+
     def cancel(self, user_id: int, run_id: int) -> bool:
         """Ask the trader's run to stop; False when it is not theirs or already over."""
         run = self._runs.get(run_id)
@@ -150,7 +156,15 @@ class BacktestService:
         try:
             start, end = self._candles.span(days)
             await progress("candles", 0, len(symbols))
-            series, _ = await self._candles.ensure(symbols, "5m", start - BARS * 300_000, end)
+
+            async def fetched(done: int, total: int) -> None:
+                if run.cancelled:  # between two batches: what was fetched stays stored
+                    raise BacktestCancelled("Backtest cancelled.")
+                await progress("candles", done, total)
+
+            series, _ = await self._candles.ensure(
+                symbols, "5m", start - BARS * 300_000, end, fetched
+            )
             if run.cancelled:
                 raise BacktestCancelled("Backtest cancelled.")
             rows = self._registry.snapshot.rows

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,7 +48,7 @@ class CandleFeed(Protocol):
 
     async def candles(
         self, symbol: str, timeframe: str, since_ms: int, limit: int
-    ) -> list[Candle]: ...
+    ) -> list[CandleRow]: ...
 
 
 class MarketCandles:
@@ -61,7 +61,9 @@ class MarketCandles:
         self._clock = clock
         self.source = gateway.market_source
 
-    async def candles(self, symbol: str, timeframe: str, since_ms: int, limit: int) -> list[Candle]:
+    async def candles(
+        self, symbol: str, timeframe: str, since_ms: int, limit: int
+    ) -> list[CandleRow]:
         if self.source == "paper":
             market = await self._gateway.paper_source()
             if isinstance(market, SyntheticMarket):
@@ -70,7 +72,7 @@ class MarketCandles:
         found = await feed.fetch_ohlcv(symbol, timeframe, limit, since=since_ms)
         step = TIMEFRAMES[timeframe] * 1000
         now = int(self._clock.now().timestamp() * 1000)
-        return [c for c in found if c.ts >= since_ms and c.ts + step <= now]
+        return [_row(c) for c in found if c.ts >= since_ms and c.ts + step <= now]
 
 
 @dataclass(slots=True, frozen=True)
@@ -154,12 +156,20 @@ class CandleStore:
         )
 
     async def ensure(
-        self, symbols: Sequence[str], timeframe: str, start_ms: int, end_ms: int
+        self,
+        symbols: Sequence[str],
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+        progress: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> tuple[dict[str, int], CollectReport]:
-        """Series ids of `symbols`, with their candles over [start, end) fetched if missing.
+        """Series ids of `symbols`, with their candles over [start, end) fetched if missing
+        (all of them: the trader is waiting, `progress(done, total)` tells how far it got).
         A range fetched once is not asked for again (the key is symbol, timeframe, range)."""
         wanted = [s for s in symbols if (s, timeframe, start_ms, end_ms) not in self._fetched]
-        report = await self._fill(wanted, timeframe, start_ms, end_ms, from_start=True)
+        report = await self._fill(
+            wanted, timeframe, start_ms, end_ms, from_start=True, budget=None, progress=progress
+        )
         if not report.behind:
             for symbol in wanted:
                 self._fetched[(symbol, timeframe, start_ms, end_ms)] = True
@@ -173,42 +183,49 @@ class CandleStore:
         end_ms: int,
         *,
         from_start: bool = False,
+        budget: int | None = 0,
+        progress: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> CollectReport:
         """Fetch each symbol's missing candles after its newest stored one (or from
-        `since_ms` when it has none, or has none that early and `from_start`)."""
+        `since_ms` when it has none, or has none that early and `from_start`), at most
+        `budget` requests (0: the collector's `max_requests`, None: no limit)."""
+        limit = self.max_requests if budget == 0 else budget
         step = TIMEFRAMES[timeframe] * 1000
         fetch_s = store_s = 0.0
         requests = added = 0
         async with self._lock:
             series = await self._candles.series(self.source, timeframe, symbols)
             newest = await self._candles.newest(list(series.values()))
-            starts: dict[str, int] = {}
+            pending: list[tuple[str, int, int]] = []  # (symbol, from, to) still missing
             for symbol, sid in series.items():
                 last = newest[sid]
-                begin = since_ms if last is None else max(since_ms, last + step)
-                if from_start and last is not None:
+                if last is None:
+                    pending.append((symbol, since_ms, end_ms))
+                    continue
+                if from_start:
                     oldest = await self._candles.oldest(sid)
                     if oldest is not None and oldest > since_ms + step:
-                        begin = since_ms  # the range starts before what is stored
-                if begin + step <= end_ms:
-                    starts[symbol] = begin
-            pending = list(starts)
+                        pending.append((symbol, since_ms, oldest))  # before what is stored
+                if max(since_ms, last + step) + step <= end_ms:
+                    pending.append((symbol, max(since_ms, last + step), end_ms))
             behind = 0
             for first in range(0, len(pending), BATCH):
-                if requests >= self.max_requests:
-                    behind = len(pending) - first
+                if limit is not None and requests >= limit:
+                    behind = len({s for s, _, _ in pending[first:]})
                     break
                 chunk = pending[first : first + BATCH]
                 t0 = time.perf_counter()
                 got = await asyncio.gather(
-                    *(self._series_since(s, timeframe, starts[s], end_ms) for s in chunk)
+                    *(self._series_since(s, timeframe, lo, hi) for s, lo, hi in chunk)
                 )
                 t1 = time.perf_counter()
                 requests += sum(n for n, _ in got)
-                batch = [(series[s], rows) for s, (_, rows) in zip(chunk, got, strict=True)]
+                batch = [(series[s], rows) for (s, _, _), (_, rows) in zip(chunk, got, strict=True)]
                 added += await self._candles.insert(batch)
                 fetch_s += t1 - t0
                 store_s += time.perf_counter() - t1
+                if progress is not None:
+                    await progress(min(first + BATCH, len(pending)), len(pending))
         self.requests += requests
         return CollectReport(
             len(symbols), requests, added, 0, fetch_s * 1000, store_s * 1000, 0.0, behind
@@ -231,11 +248,11 @@ class CandleStore:
                 log.debug("no %s candles for %s: %s", timeframe, symbol, error)
                 break
             requests += 1
-            page = [c for c in page if cursor <= c.ts < end_ms]
+            page = [c for c in page if cursor <= c[0] < end_ms]
             if not page:
                 break
-            rows.extend(_row(c) for c in page)
-            cursor = page[-1].ts + step
+            rows.extend(page)
+            cursor = page[-1][0] + step
         return requests, rows
 
     def _now_ms(self) -> int:

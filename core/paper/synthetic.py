@@ -227,10 +227,11 @@ class SyntheticMarket:
 
     def history(
         self, symbol: str, timeframe: str, since_ms: int, limit: int, samples: int = 12
-    ) -> list[Candle]:
-        """Complete candles from `since_ms` on (at most `limit`), for a candle store. The
-        high and low come from `samples` points per candle instead of the live candles'
-        SAMPLES: history is asked for by the month, where the path's cost is what counts."""
+    ) -> list[tuple[int, float, float, float, float, float]]:
+        """Complete candles from `since_ms` on (at most `limit`) as plain rows (open time ms,
+        open, high, low, close, volume), for a candle store. The high and low come from
+        `samples` points per candle instead of the live candles' SAMPLES: history is asked
+        for by the month, where the path's cost is what counts."""
         seconds = TIMEFRAMES.get(timeframe)
         if seconds is None:
             raise InvalidOrder(EXCHANGE, f"unsupported timeframe {timeframe!r}")
@@ -244,7 +245,10 @@ class SyntheticMarket:
         starts = np.arange(first, end, seconds, dtype=np.int64)[: max(0, limit)]
         if not starts.size:
             return []
-        return self._candles(i, starts, self._bars(i, starts, seconds, now, samples))
+        bars = self._bars(i, starts, seconds, now, samples).astype(np.float64)
+        bars[:, :4] *= float(self._u.tick[i])
+        bars[:, 4] *= float(self._u.lot[i])
+        return [(s * 1000, *row) for s, row in zip(starts.tolist(), bars.tolist(), strict=True)]
 
     def _bars(self, i: int, starts: I64, seconds: int, now: int, samples: int) -> I64:
         """(open, high, low, close, volume) of candles starting at `starts`, in ticks and lots."""
