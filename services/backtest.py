@@ -196,6 +196,7 @@ class BacktestService:
             cooldown_s=COOLDOWN.total_seconds(),
             window=BARS,
             bar_s=BAR_MINUTES * 60,
+            direction_bars=ScanRules.direction_for(self._scanner.interval_s, BAR_MINUTES * 60),
         )
 
     def strategy(self, s: StrategyRecord) -> Strategy:

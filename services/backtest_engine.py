@@ -42,6 +42,15 @@ class ScanRules:
     cooldown_s: float = 3_600.0
     window: int = 48  # candles per judgement (the scanner's BARS)
     bar_s: int = 300
+    # The scanner skips a symbol cooling in the direction of its ~5-minute return before
+    # judging its candles; that return spans this many bars (1 at scans 10 s apart).
+    direction_bars: int = 1
+
+    @classmethod
+    def direction_for(cls, interval_s: float, bar_s: int = 300) -> int:
+        """Bars spanned by the scanner's long return (5 minutes of scans, at least one)."""
+        per_min = max(1, round(60.0 / interval_s))
+        return max(1, round(5 * per_min * interval_s / bar_s))
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,6 +87,7 @@ class Candidates:
     bar: I64  # index into the run's bar times
     score: F64  # rounded like the scanner's verdicts
     up: B
+    ring_up: B  # the direction the scanner's pre-score sees (its cooldown is checked first)
     tradable: B  # the trader's score and lists allow it (its exit is known)
     exit_bar: I64
     exit_kind: I64
@@ -87,7 +97,7 @@ class Candidates:
     @classmethod
     def empty(cls) -> Candidates:
         i, f, b = np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
-        return cls(i, i, f, b, b, i, i, f, f)
+        return cls(i, i, f, b, b, b, i, i, f, f)
 
     @classmethod
     def concat(cls, parts: list[Candidates]) -> Candidates:
@@ -122,6 +132,9 @@ def candidates(
     rows, positions, score = rows[keep], positions[keep], exact[keep]
     up = judged.up[rows, positions]
     bar = positions + rules.window - 1
+    before = bars.close[rows, np.maximum(bar - rules.direction_bars, 0)]
+    with np.errstate(invalid="ignore"):
+        ring_up = ~(bars.close[rows, bar] < before)  # unknown counts as up, as in the scanner
     takes = np.fromiter((strategy.takes(symbols[r]) for r in rows), bool, rows.size)
     tradable = takes & (score >= strategy.min_score)
     exit_bar, kind = np.full(rows.size, -1), np.full(rows.size, -1)
@@ -131,7 +144,7 @@ def candidates(
         e_bar, e_kind, e_in, e_out = exits(bars, rows[t], bar[t], up[t], strategy)
         exit_bar[t], kind[t], entry[t], out[t] = e_bar, e_kind, e_in, e_out
     return Candidates(
-        rows + first_row, bar, score, up, tradable, exit_bar, kind, entry, out
+        rows + first_row, bar, score, up, ring_up, tradable, exit_bar, kind, entry, out
     )  # fmt: skip
 
 
@@ -226,8 +239,9 @@ def replay(found: Candidates, rules: ScanRules, strategy: Strategy) -> Replay:
                 open_rows.discard(heapq.heappop(closing)[1])
         if published >= rules.max_per_scan:
             continue
+        ring = last_signal.get((row, bool(found.ring_up[i])))
         before = last_signal.get((row, up))
-        if before is not None and bar - before < cooldown_bars:
+        if any(b is not None and bar - b < cooldown_bars for b in (ring, before)):
             continue
         last_signal[(row, up)] = bar
         published += 1

@@ -20,7 +20,15 @@ from multiprocessing.synchronize import Event
 import numpy as np
 
 from db.repositories.candles import read_block
-from services.backtest_engine import EXIT_NAMES, Candidates, ScanRules, Strategy, candidates, replay
+from services.backtest_engine import (
+    EXIT_NAMES,
+    Candidates,
+    Replay,
+    ScanRules,
+    Strategy,
+    candidates,
+    replay,
+)
 from services.backtest_stats import BacktestResult, summarise
 from services.chart_drawing import draw_curve
 from services.features import Bars
@@ -57,14 +65,12 @@ class Finished:
     peak_mb: float  # the process's peak resident memory (the worker's own, in the bot)
 
 
-def run_backtest(
+def replay_job(
     job: BacktestJob,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> Finished:
-    """Run `job`; `progress(done, total)` after each block of symbols; `cancelled()` is asked
-    between blocks and raises `Cancelled` when it says so."""
-    began = time.perf_counter()
+) -> tuple[Replay, list[int]]:
+    """The signals and trades of `job`, and the bar open times (s) they index into."""
     rules, step = job.rules, job.rules.bar_s * 1000
     history = job.start_ms - (rules.window - 1) * step  # the first judged bar needs its window
     total = len(job.series)
@@ -76,21 +82,25 @@ def run_backtest(
         ids = job.series[first : first + BLOCK]
         times, values = read_block(job.db_path, ids, history, job.end_ms, step)
         bars = Bars(values[0], values[1], values[2], values[3])
+        listed = np.asarray(job.listed_at[first : first + BLOCK], dtype=np.float64)
         found.append(
-            candidates(
-                bars,
-                job.symbols,
-                first,
-                np.asarray(job.listed_at[first : first + BLOCK], dtype=np.float64),
-                times // 1000,
-                rules,
-                job.strategy,
-            )
+            candidates(bars, job.symbols, first, listed, times // 1000, rules, job.strategy)
         )
         if progress is not None:
             progress(min(first + BLOCK, total), total)
-    played = replay(Candidates.concat(found), rules, job.strategy)
-    bar_times = (times // 1000).tolist()
+    return replay(Candidates.concat(found), rules, job.strategy), (times // 1000).tolist()
+
+
+def run_backtest(
+    job: BacktestJob,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Finished:
+    """Run `job`; `progress(done, total)` after each block of symbols; `cancelled()` is asked
+    between blocks and raises `Cancelled` when it says so."""
+    began = time.perf_counter()
+    played, bar_times = replay_job(job, progress, cancelled)
+    rules = job.rules
     result = summarise(
         played, job.symbols, bar_times, rules.window - 1, rules.bar_s, job.strategy, EXIT_NAMES
     )

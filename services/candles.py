@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,7 +103,7 @@ class CandleStore:
     def __init__(
         self,
         candles: CandleRepository,
-        registry: MarketRegistry,
+        listed: Callable[[], Iterable[str]],
         feed: CandleFeed,
         clock: Clock,
         *,
@@ -113,7 +113,7 @@ class CandleStore:
         concurrency: int = 4,
     ) -> None:
         self._candles = candles
-        self._registry = registry
+        self._listed = listed
         self.feed = feed
         self._clock = clock
         self.retention_days = retention_days
@@ -130,7 +130,7 @@ class CandleStore:
 
     def symbols(self) -> list[str]:
         """The market source's symbols trading now, by name."""
-        return sorted(s for s, r in self._registry.snapshot.rows.items() if r.status == TRADING)
+        return sorted(self._listed())
 
     async def collect(self) -> CollectReport:
         """Bring every trading symbol's 5m and 1h candles up to now; prune the old ones."""
@@ -263,6 +263,11 @@ class CandleStore:
         step = TIMEFRAMES["5m"] * 1000
         end = self._now_ms() // step * step
         return end - days * 86_400_000, end
+
+
+def trading(registry: MarketRegistry) -> Callable[[], list[str]]:
+    """The registry's symbols trading now (what the collector keeps candles of)."""
+    return lambda: [s for s, r in registry.snapshot.rows.items() if r.status == TRADING]
 
 
 def _row(c: Candle) -> CandleRow:

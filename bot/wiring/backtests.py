@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.wiring.core import Shared
 from db.repositories.candles import CandleRepository
 from services.backtest import BacktestService
-from services.candles import CandleStore, MarketCandles
+from services.candles import CandleStore, MarketCandles, trading
 from services.exchanges import ExchangeGateway
 from services.market_registry import MarketRegistry
 from services.scanner import Scanner
@@ -25,7 +25,7 @@ def build_backtests(
 ) -> Backtests:
     candles = CandleStore(
         CandleRepository(s.store),
-        registry,
+        trading(registry),
         MarketCandles(exchanges, s.clock),
         s.clock,
         retention_days=s.settings.candle_retention_days,
