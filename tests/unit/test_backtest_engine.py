@@ -43,7 +43,13 @@ def series(after: list[float], up: bool = True) -> Bars:
     return Bars(high[None, :], low[None, :], close[None, :], volume[None, :])
 
 
-def run(bars: Bars, strategy: Strategy, symbols: tuple[str, ...] = ("X",)) -> tuple[list, list]:
+Signal = tuple[int, int, bool, float]
+Trade = tuple[int, int, int, float]
+
+
+def run(
+    bars: Bars, strategy: Strategy, symbols: tuple[str, ...] = ("X",)
+) -> tuple[list[Signal], list[Trade]]:
     found = candidates(bars, symbols, 0, np.full(len(symbols), np.nan), TIMES, RULES, strategy)
     played = replay(found, RULES, strategy)
     return played.signals, list(
@@ -91,7 +97,7 @@ def test_a_stop_loss_pays_fees_and_slippage_on_both_legs() -> None:
 
 
 def test_a_trade_never_closed_ends_at_the_last_close() -> None:
-    signals, trades = run(series([101.5] * 10), NO_COST)
+    _, trades = run(series([101.5] * 10), NO_COST)
     ((_, exit_bar, kind, pnl),) = trades
     assert (exit_bar, kind) == (T - 1, END)
     assert pnl == pytest.approx(50 / 101 * 0.5)
