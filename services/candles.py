@@ -136,9 +136,11 @@ class CandleStore:
         """Bring every trading symbol's 5m and 1h candles up to now; prune the old ones."""
         now = self._now_ms()
         since = now - self.backfill_days * 86_400_000
-        reports = [await self._fill(self.symbols(), tf, since, now) for tf in STORED]
-        start = time.perf_counter()
         cutoff = now - self.retention_days * 86_400_000
+        reports = [
+            await self._fill(self.symbols(), tf, since, now, floor_ms=cutoff) for tf in STORED
+        ]
+        start = time.perf_counter()
         pruned = 0
         for tf in STORED:
             series = await self._candles.series(self.source, tf, self.symbols())
@@ -183,13 +185,16 @@ class CandleStore:
         end_ms: int,
         *,
         from_start: bool = False,
+        floor_ms: int | None = None,
         budget: int | None = 0,
         progress: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> CollectReport:
-        """Fetch each symbol's missing candles after its newest stored one (or from
-        `since_ms` when it has none, or has none that early and `from_start`), at most
-        `budget` requests (0: the collector's `max_requests`, None: no limit)."""
+        """Fetch each symbol's missing candles: from `since_ms` when it has none; after its
+        newest stored one otherwise (however long ago, down to `floor_ms`: a gap left by
+        downtime is filled); before its oldest one too when `from_start`. At most `budget`
+        requests (0: the collector's `max_requests`, None: no limit)."""
         limit = self.max_requests if budget == 0 else budget
+        floor = since_ms if floor_ms is None else floor_ms
         step = TIMEFRAMES[timeframe] * 1000
         fetch_s = store_s = 0.0
         requests = added = 0
@@ -206,8 +211,8 @@ class CandleStore:
                     oldest = await self._candles.oldest(sid)
                     if oldest is not None and oldest > since_ms + step:
                         pending.append((symbol, since_ms, oldest))  # before what is stored
-                if max(since_ms, last + step) + step <= end_ms:
-                    pending.append((symbol, max(since_ms, last + step), end_ms))
+                if max(floor, last + step) + step <= end_ms:
+                    pending.append((symbol, max(floor, last + step), end_ms))
             behind = 0
             for first in range(0, len(pending), BATCH):
                 if limit is not None and requests >= limit:
