@@ -189,15 +189,7 @@ class BacktestService:
             run.done.set()
 
     def rules(self) -> ScanRules:
-        """The live scanner's publication rules, read from the scanner itself."""
-        return ScanRules(
-            min_score=self._scanner.min_score,
-            max_per_scan=self._scanner.max_per_scan,
-            cooldown_s=COOLDOWN.total_seconds(),
-            window=BARS,
-            bar_s=BAR_MINUTES * 60,
-            direction_bars=ScanRules.direction_for(self._scanner.interval_s, BAR_MINUTES * 60),
-        )
+        return scan_rules(self._scanner)
 
     def strategy(self, s: StrategyRecord) -> Strategy:
         return Strategy(
@@ -213,6 +205,18 @@ class BacktestService:
             fee_rate=float(TAKER_FEE),
             slippage_pct=self.slippage_pct,
         )
+
+
+def scan_rules(scanner: Scanner) -> ScanRules:
+    """The live scanner's publication rules, read from the scanner itself."""
+    return ScanRules(
+        min_score=scanner.min_score,
+        max_per_scan=scanner.max_per_scan,
+        cooldown_s=COOLDOWN.total_seconds(),
+        window=BARS,
+        bar_s=BAR_MINUTES * 60,
+        direction_bars=ScanRules.direction_for(scanner.interval_s, BAR_MINUTES * 60),
+    )
 
 
 async def run_in_worker(job: BacktestJob, progress: Progress, stop: Any) -> Finished:
