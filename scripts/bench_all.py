@@ -62,6 +62,7 @@ SUITE = (
     Bench("licensing", "scripts.bench_licensing", ("--users", "20000"), ("--users", "100000")),
     Bench("exchange", "scripts.bench_exchange", ("--quick",), ("--no-docs",)),
     Bench("startup", "scripts.bench_startup", ("--runs", "1"), ("--runs", "5")),
+    Bench("backtest", "scripts.bench_backtest", ("--quick",), ("--symbols", "530", "--days", "30")),
 )  # fmt: skip
 
 

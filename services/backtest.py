@@ -14,6 +14,7 @@ setting: each run takes a core while it lasts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import multiprocessing
@@ -57,6 +58,7 @@ class _Run:
     user_id: int
     stop: Any = None  # the worker's multiprocessing Event, once started
     cancelled: bool = False
+    started: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -89,9 +91,13 @@ class BacktestService:
         """Stop every running backtest and wait for them to end (shutdown)."""
         runs = list(self._runs.values())
         for run in runs:
-            self.cancel(run.user_id, run.id)
+            if run.started:
+                self.cancel(run.user_id, run.id)
+            else:
+                self.release(run.id)  # reserved, never started: nothing to wait for
         for run in runs:
-            await run.done.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.done.wait(), STOP_WAIT_S * 2)
 
     def running(self) -> int:
         return len(self._runs)
@@ -153,6 +159,7 @@ class BacktestService:
     ) -> Finished:
         """Fill the candles, run the worker, return its result; the run ends either way."""
         run = self._runs[run_id]
+        run.started = True
         try:
             start, end = self._candles.span(days)
             await progress("candles", 0, len(symbols))

@@ -39,8 +39,8 @@ class World:
     attacker_account: int
     cancelled_broadcast: int
     victim_alert: int  # the victim's price alert
-    victim_backtest: int  # a backtest run reserved by the victim
     message: dict[str, Any]  # a message of the attacker's chat to press buttons under
+    victim_backtest: int  # a backtest run reserved by the victim
 
 
 def _card(calls: list[ApiCall]) -> str:
