@@ -20,6 +20,8 @@ from services.container import Services
 
 log = logging.getLogger(__name__)
 
+CANDLE_INTERVAL_S = 300  # a 5-minute candle completes this often
+
 JobBody = Callable[[], Awaitable[object]]
 # Balance snapshots are hourly rows: writing the accounts seen every 5 minutes keeps a crash
 # from losing more than that, for one statement per run.
@@ -162,6 +164,9 @@ def schedule_jobs(
         report = await services.equity.flush()
         return None if report is None else str(report)
 
+    async def collect_candles() -> str:
+        return (await services.candles.collect()).line()
+
     async def tend_heap() -> str | None:
         return heap.tend() if heap is not None else None
 
@@ -184,6 +189,7 @@ def schedule_jobs(
         ("heap_tending", tend_heap, 5, 5),
         ("scheduled_reports", scheduled_reports, 60, 60),
         ("equity_snapshots", equity_snapshots, EQUITY_FLUSH_S, EQUITY_FLUSH_S),
+        ("candle_collection", collect_candles, CANDLE_INTERVAL_S, 30),
     ]
     for name, body, interval, first in jobs:
         job_queue.run_repeating(

@@ -12,6 +12,7 @@ import binascii
 import ipaddress
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ class Settings:
     # Accounts streamed at once (0: every account is polled). The environment's default is
     # DEFAULT_STREAMS; Settings built in code (tests) stream nothing unless they ask.
     streams: int = 0
+    candle_retention_days: int = 90  # stored candles older than this are deleted
+    backtest_workers: int = 2  # backtests running at once (each takes a core); 0: none
+    backtest_slippage_pct: float = 0.05  # assumed against the trader on every backtest fill
 
     @property
     def console_mode(self) -> bool:
@@ -100,6 +104,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         market_source=_market_source(env),
         scan_interval=_seconds(env, "TRADEWIND_SCAN_INTERVAL", 10.0, 1.0, 3600.0),
         sync_interval=_seconds(env, "TRADEWIND_SYNC_INTERVAL", 300.0, 10.0, 86400.0),
+        candle_retention_days=int(_number(env, "TRADEWIND_CANDLE_RETENTION_DAYS", 90, 7, 3650)),
+        backtest_workers=int(_number(env, "TRADEWIND_BACKTEST_WORKERS", 2, 0, 16)),
+        backtest_slippage_pct=_number(
+            env, "TRADEWIND_BACKTEST_SLIPPAGE_PCT", 0.05, 0.0, 5.0, whole=False
+        ),
         metrics_addr=_metrics_addr(env),
         log_level=_log_level(env),
         log_wire=_flag(env, "TRADEWIND_LOG_WIRE"),
@@ -257,6 +266,22 @@ def _days(env: Mapping[str, str], name: str, default: int, low: int, high: int) 
             name, f"{value!r} is not a number of days from {low} to {high}", str(default)
         )
     return int(value)
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, low: float, high: float, whole: bool = True
+) -> float:
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value) if not whole or value.strip().lstrip("-").isdigit() else math.nan
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:  # also false for NaN
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(name, f"{value!r} is not {kind} from {low:g} to {high:g}", f"{default:g}")
+    return number
 
 
 def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:

@@ -21,6 +21,7 @@ from core.errors import Forbidden
 from core.throttle import FloodLimit, TraderThrottle, Verdict
 from handlers import (
     admin,
+    backtest,
     broadcast,
     charts,
     connect,
@@ -58,6 +59,7 @@ FEATURES: tuple[ModuleType, ...] = (
     history,
     reports,
     charts,
+    backtest,
     signals,
     price_alerts,
     notify,

@@ -14,7 +14,9 @@ from services.alerts import AlertThrottle
 from services.analytics import AnalyticsService
 from services.audit import AuditService
 from services.autotrade import AutoTrader
+from services.backtest import BacktestService
 from services.broadcasts import BroadcastService
+from services.candles import CandleStore
 from services.charts import ChartService
 from services.equity import EquityRecorder
 from services.exchanges import ExchangeGateway
@@ -103,6 +105,8 @@ class Services:
     position_management: PositionManagementService
     trailing: TrailingService
     ladders: LadderService
+    candles: CandleStore
+    backtests: BacktestService
     streams: StreamManager | None = None  # None: TRADEWIND_STREAMS=0, every account polled
 
     async def aclose(self) -> None:
@@ -113,3 +117,4 @@ class Services:
         await self.autotrader.aclose()
         await self.exchanges.aclose()
         await self.charts.aclose()
+        await self.backtests.aclose()

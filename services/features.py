@@ -238,10 +238,10 @@ def atr(high: F64, low: F64, close: F64, period: int = 14) -> F64:
 
 
 def nan_mean(values: F64) -> F64:
-    """Row means ignoring NaN; NaN for a row with no value (and no warning)."""
+    """Means over the last axis ignoring NaN; NaN where no value (and no warning)."""
     seen = np.isfinite(values)
-    n = seen.sum(axis=1)
-    total = np.where(seen, values, 0.0).sum(axis=1)
+    n = seen.sum(axis=-1)
+    total = np.where(seen, values, 0.0).sum(axis=-1)
     result: F64 = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return result
 
@@ -295,6 +295,91 @@ class Bars:
         return cls(pad("high"), pad("low"), pad("close"), pad("volume"))
 
 
+@dataclass(slots=True, frozen=True)
+class Judged:
+    """The confirmation rule at every judged bar of every row: (rows × positions) arrays.
+
+    Position p is the bar `window - 1 + p` of the input, judged on the `window` bars ending
+    there (that bar taken as the last, still-forming one, as the scanner sees it).
+    """
+
+    score: F64  # 0..1, not rounded
+    up: npt.NDArray[np.bool_]
+    move: F64  # the close against `move_bars` bars before, as a fraction
+    atr_frac: F64  # ATR over the close
+    ratio: F64  # volume of the last complete bar over the baseline's mean
+    breakout: npt.NDArray[np.bool_]
+    valid: npt.NDArray[np.bool_]  # every input of the verdict is known
+
+
+def judge(
+    bars: Bars,
+    age_h: F64,
+    window: int,
+    baseline_bars: int = 12,
+    move_bars: int = 3,
+    period: int = 14,
+) -> Judged:
+    """Apply the confirmation rule at every bar from `window - 1` on, for all rows at once.
+
+    The live scanner calls it with `window` = the width of its candidates' candles and reads
+    the one position; the backtest calls it over weeks of stored candles. Every quantity of
+    a position is reduced over that position's own bars only (sliding windows, no running
+    sums), so both get bit-identical scores for the same candles. `age_h` is one value per
+    row or one per (row, position).
+    """
+    high, low, close, volume = bars.high, bars.low, bars.close, bars.volume
+    width = close.shape[1]
+    positions = width - window + 1
+    if positions < 1 or window < baseline_bars + move_bars + 2 or window <= period + 1:
+        empty = np.zeros((close.shape[0], max(positions, 0)))
+        no = empty.astype(bool)
+        return Judged(empty, no, empty, empty, empty, no, no)
+    end = window - 1  # index of the first judged bar
+    last = close[:, end:]
+    recent = volume[:, end - 1 : width - 1]
+    base = nan_mean(_windows(volume, baseline_bars, end - 1 - baseline_bars, positions))
+    prev = close[:, :-1]
+    true_range = np.full(close.shape, np.nan)
+    true_range[:, 1:] = np.maximum(
+        high[:, 1:] - low[:, 1:], np.maximum(np.abs(high[:, 1:] - prev), np.abs(low[:, 1:] - prev))
+    )
+    # The ATR of the `period` complete bars before the forming one.
+    range_atr = nan_mean(_windows(true_range, period, end - period, positions))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(base > 0, recent / base, np.nan)
+        move = last / close[:, end - move_bars : width - move_bars] - 1.0
+        atr_frac = range_atr / last
+        in_atr = np.abs(move) / atr_frac
+    before = window - 1 - move_bars  # bars before the move: the range it must break
+    prior_high = _fmax(_windows(high, before, 0, positions))
+    prior_low = -_fmax(_windows(-low, before, 0, positions))
+    up = move >= 0
+    breakout = np.where(up, last > prior_high, last < prior_low)
+    ages = age_h if age_h.ndim == 2 else age_h[:, None]
+    score = (
+        0.40 * _ramp(ratio, 1.5, 5.0)
+        + 0.35 * _ramp(in_atr, 1.0, 4.0)
+        + 0.25 * breakout
+        + 0.15 * _ramp(-ages, -72.0, -24.0)
+    )
+    valid = np.isfinite(last) & np.isfinite(move) & np.isfinite(atr_frac)
+    return Judged(np.clip(score, 0.0, 1.0), up, move, atr_frac, ratio, breakout, valid)
+
+
+def _windows(values: F64, length: int, first: int, count: int) -> F64:
+    """`count` sliding windows of `length` columns, the first starting at column `first`:
+    a (rows × count × length) view, nothing copied."""
+    view: F64 = np.lib.stride_tricks.sliding_window_view(values, length, axis=1)
+    return view[:, first : first + count]
+
+
+def _fmax(values: F64) -> F64:
+    """Maxima over the last axis ignoring NaN (NaN when all are), without a copy."""
+    result: F64 = np.fmax.reduce(values, axis=-1)
+    return result
+
+
 def confirm(
     bars: Bars, age_h: F64, bar_minutes: int = 5, baseline_bars: int = 12, move_bars: int = 3
 ) -> list[Verdict | None]:
@@ -303,48 +388,32 @@ def confirm(
     volume: the last complete bar against the mean of the `baseline_bars` before it;
     move: the close against `move_bars` bars ago, measured in ATRs; breakout: the close
     beyond the high (low) of every bar before the move; plus a bonus for a new listing.
+    The rule itself is `judge`, shared with the backtest.
     """
-    high, low, close, volume = bars.high, bars.low, bars.close, bars.volume
-    need = baseline_bars + move_bars + 2
-    if close.shape[1] < need:
-        return [None] * close.shape[0]
-    last = close[:, -1]
-    recent = volume[:, -2]
-    base = nan_mean(volume[:, -2 - baseline_bars : -2])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(base > 0, recent / base, np.nan)
-        move = last / close[:, -1 - move_bars] - 1.0
-        range_atr = atr(high, low, close)
-        atr_frac = range_atr / last
-        in_atr = np.abs(move) / atr_frac
-    prior_high = nan_max(high[:, : -1 - move_bars])
-    prior_low = nan_min(low[:, : -1 - move_bars])
-    up = move >= 0
-    breakout = np.where(up, last > prior_high, last < prior_low)
-    score = (
-        0.40 * _ramp(ratio, 1.5, 5.0)
-        + 0.35 * _ramp(in_atr, 1.0, 4.0)
-        + 0.25 * breakout
-        + 0.15 * _ramp(-age_h, -72.0, -24.0)
-    )
-    score = np.clip(score, 0.0, 1.0)
-    hours = close.shape[1] * bar_minutes / 60  # the span the breakout is judged on
+    width = bars.close.shape[1]
+    if width < baseline_bars + move_bars + 2:
+        return [None] * bars.close.shape[0]
+    judged = judge(bars, age_h, width, baseline_bars, move_bars)
+    hours = width * bar_minutes / 60  # the span the breakout is judged on
     verdicts: list[Verdict | None] = []
-    for i in range(close.shape[0]):
-        if not (np.isfinite(last[i]) and np.isfinite(move[i]) and np.isfinite(atr_frac[i])):
+    for i in range(bars.close.shape[0]):
+        if not judged.valid[i, 0]:
             verdicts.append(None)
             continue
+        ratio, move, atr_frac = (
+            float(a[i, 0]) for a in (judged.ratio, judged.move, judged.atr_frac)
+        )
+        up = bool(judged.up[i, 0])
         reasons = _reasons(
-            float(ratio[i]), float(move[i]), float(atr_frac[i]), bool(breakout[i]),
-            bool(up[i]), float(age_h[i]), hours,
-        )  # fmt: skip
+            ratio, move, atr_frac, bool(judged.breakout[i, 0]), up, float(age_h[i]), hours
+        )
         verdicts.append(
             Verdict(
-                score=round(float(score[i]), 3),
-                side="long" if up[i] else "short",
+                score=round(float(judged.score[i, 0]), 3),
+                side="long" if up else "short",
                 reasons=reasons,
-                atr_pct=float(atr_frac[i]) * 100,
-                move_pct=float(move[i]) * 100,
+                atr_pct=atr_frac * 100,
+                move_pct=move * 100,
             )
         )
     return verdicts

@@ -7,6 +7,7 @@ this module puts them together into the `Services` that handlers reach.
 
 from __future__ import annotations
 
+from bot.wiring.backtests import build_backtests
 from bot.wiring.business import build_business
 from bot.wiring.core import build_core
 from bot.wiring.manage import build_management
@@ -45,6 +46,7 @@ async def build_services(
     market = build_market(shared, trading.exchanges)
     reports = build_reports(shared, trading.market, trading.exchanges)
     manage = build_management(shared, trading)
+    backtests = build_backtests(shared, trading.exchanges, market.registry, market.scanner)
     t, b = trading, business
     return Services(
         clock=clock,
@@ -92,5 +94,7 @@ async def build_services(
         position_management=manage.positions,
         trailing=manage.trailing,
         ladders=manage.ladders,
+        candles=backtests.candles,
+        backtests=backtests.backtests,
         streams=await build_streams(shared, t),
     )

@@ -76,7 +76,7 @@ class BybitClient(CcxtClient):
         return await _parse_in_parts(raw, self._venue.symbols_by_id())
 
     async def fetch_ohlcv(
-        self, symbol: str, timeframe: str = "1m", limit: int = 100
+        self, symbol: str, timeframe: str = "1m", limit: int = 100, since: int | None = None
     ) -> list[Candle]:
         """Candles of a known linear contract from the raw kline endpoint, parsed from its
         strings (ccxt's parse goes through floats and safe_number and then back to Decimal:
@@ -84,11 +84,13 @@ class BybitClient(CcxtClient):
         market = self._venue.markets().get(symbol)
         interval = self.api.timeframes.get(timeframe)
         if market is None or interval is None:
-            return await super().fetch_ohlcv(symbol, timeframe, limit)
+            return await super().fetch_ohlcv(symbol, timeframe, limit, since)
         request = {
             "category": "linear", "symbol": market.exchange_id, "interval": interval,
             "limit": limit,
         }  # fmt: skip
+        if since is not None:
+            request["start"] = since
         raw = await self.call("fetch_ohlcv", lambda: self.api.publicGetV5MarketKline(request))
         return candles_from_bybit(raw)
 

@@ -219,10 +219,11 @@ class CcxtClient:
         return parse.ticker(await self.call("fetch_ticker", lambda: self.api.fetch_ticker(symbol)))
 
     async def fetch_ohlcv(
-        self, symbol: str, timeframe: str = "1m", limit: int = 100
+        self, symbol: str, timeframe: str = "1m", limit: int = 100, since: int | None = None
     ) -> list[Candle]:
         rows = await self.call(
-            "fetch_ohlcv", lambda: self.api.fetch_ohlcv(symbol, timeframe, limit=limit)
+            "fetch_ohlcv",
+            lambda: self.api.fetch_ohlcv(symbol, timeframe, since=since, limit=limit),
         )
         return [parse.candle(row) for row in rows]
 

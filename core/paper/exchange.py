@@ -138,12 +138,13 @@ class PaperExchange:
         return self._source.ticker(symbol)
 
     async def fetch_ohlcv(
-        self, symbol: str, timeframe: str = "1m", limit: int = 100
+        self, symbol: str, timeframe: str = "1m", limit: int = 100, since: int | None = None
     ) -> list[Candle]:
         self._check_open()
         async with self._computing:
             await asyncio.sleep(0)
-            return self._source.ohlcv(symbol, timeframe, limit)
+            candles = self._source.ohlcv(symbol, timeframe, limit)
+        return candles if since is None else [c for c in candles if c.ts >= since]
 
     async def fetch_balance(self) -> Balance:
         """Equity = wallet + uPnL; available = wallet − used margin (uPnL never adds to it)."""

@@ -219,7 +219,41 @@ class SyntheticMarket:
         last_start = now - now % seconds
         first = max(last_start - (max(1, min(limit, MAX_CANDLES)) - 1) * seconds, listed)
         starts = np.arange(first - first % seconds, last_start + 1, seconds, dtype=np.int64)
-        step = max(1, seconds // SAMPLES)
+        ticks = self._bars(i, starts, seconds, now, SAMPLES)
+        ticks[-1, 3] = int(snap.tickers[symbol].last / self._u.tick_dec[i])
+        ticks[-1, 1] = max(ticks[-1, 1], ticks[-1, 3])
+        ticks[-1, 2] = min(ticks[-1, 2], ticks[-1, 3])
+        return self._candles(i, starts, ticks)
+
+    def history(
+        self, symbol: str, timeframe: str, since_ms: int, limit: int, samples: int = 12
+    ) -> list[tuple[int, float, float, float, float, float]]:
+        """Complete candles from `since_ms` on (at most `limit`) as plain rows (open time ms,
+        open, high, low, close, volume), for a candle store. The high and low come from
+        `samples` points per candle instead of the live candles' SAMPLES: history is asked
+        for by the month, where the path's cost is what counts."""
+        seconds = TIMEFRAMES.get(timeframe)
+        if seconds is None:
+            raise InvalidOrder(EXCHANGE, f"unsupported timeframe {timeframe!r}")
+        i = self._u.index.get(symbol)
+        if i is None:
+            raise self._unknown(symbol)
+        now, listed = self._now(), int(self._u.listed[i])
+        end = min(now, int(self._u.delisted[i])) // seconds * seconds  # complete bars only
+        first = max(since_ms // 1000, listed)
+        first = -(-first // seconds) * seconds
+        starts = np.arange(first, end, seconds, dtype=np.int64)[: max(0, limit)]
+        if not starts.size:
+            return []
+        bars = self._bars(i, starts, seconds, now, samples).astype(np.float64)
+        bars[:, :4] *= float(self._u.tick[i])
+        bars[:, 4] *= float(self._u.lot[i])
+        return [(s * 1000, *row) for s, row in zip(starts.tolist(), bars.tolist(), strict=True)]
+
+    def _bars(self, i: int, starts: I64, seconds: int, now: int, samples: int) -> I64:
+        """(open, high, low, close, volume) of candles starting at `starts`, in ticks and lots."""
+        listed = int(self._u.listed[i])
+        step = max(1, seconds // samples)
         grid = starts[:, None] + np.arange(seconds // step + 1, dtype=np.int64) * step
         grid[:, -1] = starts + seconds
         times = np.clip(grid, listed, now)
@@ -229,23 +263,16 @@ class SyntheticMarket:
         quote = (rates[:, :-1] * spans).sum(axis=1) * (0.6 + 0.8 * self._candle_noise(i, starts))
         tick, lot = float(self._u.tick[i]), float(self._u.lot[i])
         ticks = np.maximum(np.rint(prices / tick), 1).astype(np.int64)
-        opens, closes = ticks[:, 0].copy(), ticks[:, -1].copy()
-        closes[-1] = int(snap.tickers[symbol].last / self._u.tick_dec[i])
-        highs = np.maximum(ticks.max(axis=1), closes)
-        lows = np.minimum(ticks.min(axis=1), closes)
         volume = np.rint(quote / ((prices[:, 0] + prices[:, -1]) / 2) / lot).astype(np.int64)
+        return np.stack(
+            [ticks[:, 0], ticks.max(axis=1), ticks.min(axis=1), ticks[:, -1], volume], axis=1
+        )
+
+    def _candles(self, i: int, starts: I64, bars: I64) -> list[Candle]:
         tick_d, lot_d = self._u.tick_dec[i], self._u.lot_dec[i]
         return [
             Candle(s * 1000, o * tick_d, h * tick_d, lo * tick_d, c * tick_d, v * lot_d)
-            for s, o, h, lo, c, v in zip(
-                starts.tolist(),
-                opens.tolist(),
-                highs.tolist(),
-                lows.tolist(),
-                closes.tolist(),
-                volume.tolist(),
-                strict=True,
-            )
+            for s, (o, h, lo, c, v) in zip(starts.tolist(), bars.tolist(), strict=True)
         ]
 
     def _now(self) -> int:

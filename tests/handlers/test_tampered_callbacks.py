@@ -40,6 +40,7 @@ class World:
     cancelled_broadcast: int
     victim_alert: int  # the victim's price alert
     message: dict[str, Any]  # a message of the attacker's chat to press buttons under
+    victim_backtest: int  # a backtest run reserved by the victim
 
 
 def _card(calls: list[ApiCall]) -> str:
@@ -99,7 +100,7 @@ async def _build(bot: BotHarness) -> World:
     message = _sent(await bot.send(ATTACKER, "/help"))
     return World(
         bot, victim_card, expired, order, ids[VICTIM], ids[ATTACKER], broadcast_id,
-        int(alert), message,
+        int(alert), message, bot.services.backtests.begin(VICTIM),
     )  # fmt: skip
 
 
@@ -150,6 +151,9 @@ def _table(w: World) -> list[tuple[int, str]]:
         (ATTACKER, f"rt:d:{MADE_UP}:0"),  # pages of the presser's own tables only
         (ATTACKER, f"rt:x:7:{MADE_UP}"),
         (ATTACKER, f"pf:{MADE_UP}"),
+        (ATTACKER, f"bt:{w.victim_backtest}"),  # cancel the victim's running backtest
+        (ATTACKER, f"bt:{MADE_UP}"),
+        (ATTACKER, "bt:notarun"),
         *[(ADMIN, f"adm:{act}:{MADE_UP}") for act in ("card", "grant", "revoke", "block")],
         (ADMIN, f"adm:granted:{MADE_UP}:0"),
         (ADMIN, f"adm:granted:{VICTIM}:{MADE_UP}"),  # a confirmation no card asked for
