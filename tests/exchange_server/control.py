@@ -58,9 +58,8 @@ async def handle(server: ExchangeServer, request: web.Request) -> web.StreamResp
             if f.at >= since
         ]
         return _json({"faults": hits})
-    if route == ("GET", "stats"):
-        stats = server.stats
-        return _json({"requests": stats.total, "faults": dict(stats.faults)})
+    if route == ("GET", "stats"):  # also served by the stream hub's route, same answer
+        return _json(server.stats_json())
     return _json({"error": f"no test route {request.method} {request.path}"}, status=404)
 
 

@@ -100,7 +100,7 @@ class ExchangeServer:
     # ---- lifecycle ------------------------------------------------------
     async def start(self) -> ExchangeServer:
         app = web.Application(client_max_size=1 << 20)
-        self.streams.add_routes(app, self._stats_json)
+        self.streams.add_routes(app, self.stats_json)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -176,8 +176,14 @@ class ExchangeServer:
     ) -> ccxt_async.bybit:
         return make_ccxt_bybit(self.base_url, api_key, secret, **kwargs)
 
-    def _stats_json(self) -> dict[str, Any]:
-        return {"total": self.stats.total, "by_key": dict(self.stats.by_key)}
+    def stats_json(self) -> dict[str, Any]:
+        """What `GET /test/stats` answers (the benchmarks' and the soaks' one view)."""
+        return {
+            "total": self.stats.total,
+            "requests": self.stats.total,
+            "by_key": dict(self.stats.by_key),
+            "faults": dict(self.stats.faults),
+        }
 
     # ---- request pipeline -----------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
