@@ -25,7 +25,7 @@ async def test_crash_soak_kills_at_an_order_and_a_payment_and_finds_nothing_lost
 async def test_fault_soak_answers_every_command_and_duplicates_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = await soak_faults.soak(10, 2, 0.5, 5)
+    code = await soak_faults.soak(15, 3, 0.25, 5)
     out = capsys.readouterr().out
     assert "| every command answered | ok |" in out, out
     assert "| every intent matches at most one exchange order | ok |" in out, out
