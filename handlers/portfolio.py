@@ -162,9 +162,8 @@ def render_positions(view: PositionsView, page: int) -> Page:
         for line in items
     ]
     first, account = page * PAGE_SIZE + 1, view.account.credential_id
-    if items:  # Refresh right under the Close buttons, as before; TP/SL keys below it
-        rows.append([_key("🔄 Refresh", callback_data("pr", account, page))])
-        rows += [_manage_keys(n, account, line.market_id) for n, line in enumerate(items, first)]
+    # Each position's TP/SL keys under the Close buttons; one Refresh (and paging) last.
+    rows += [_manage_keys(n, account, line.market_id) for n, line in enumerate(items, first)]
     rows.append(_navigation("pr", view.account.credential_id, page, pages))
     return text, InlineKeyboardMarkup(rows)
 

@@ -174,7 +174,8 @@ async def test_position_buttons_change_tp_sl_break_even_and_remove(bot: BotHarne
     await _open(bot, TRADER, "/long BTC 100 5")
     listing = await bot.send(TRADER, "/positions")
     labels = [label for label, _ in keys(listing)]
-    assert labels[2:6] == ["1. TP", "1. SL", "1. SL→BE", "1. ✖ TP/SL"]
+    assert labels[1:5] == ["1. TP", "1. SL", "1. SL→BE", "1. ✖ TP/SL"]
+    assert labels.count("🔄 Refresh") == 1 and labels[-1] == "🔄 Refresh"
     data = dict(keys(listing))
 
     menu = await bot.press(TRADER, sent(listing), data["1. TP"])

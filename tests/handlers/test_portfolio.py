@@ -165,7 +165,11 @@ async def test_positions_show_what_the_exchange_reports(bot: BotHarness) -> None
     assert "TP — · SL —" in reply  # ETH has neither
     buttons = _buttons(calls[-1])
     assert buttons[:2] == ["cl:BTCUSDT", "cl:ETHUSDT"]
-    assert buttons[2] == f"pr:{shown.account.credential_id}:0"
+    account = shown.account.credential_id
+    assert buttons[2:4] == [f"mt:{account}:BTCUSDT", f"ms:{account}:BTCUSDT"]
+    # One Refresh, after every position's keys.
+    assert [b for b in buttons if b.startswith("pr:")] == [f"pr:{account}:0"]
+    assert buttons[-1] == f"pr:{account}:0"
 
 
 async def test_balance_after_trading_matches_the_exchange(bot: BotHarness) -> None:
