@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from core.clock import Clock
@@ -32,12 +33,16 @@ from core.exchange.errors import (
     TemporaryError,
     UnknownOutcome,
 )
+from core.exchange.ids import PREFIX
 from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from core.lifecycle import FINAL, UNRESOLVED, IntentStatus
 from core.pause_points import pause
 from db.repositories.intents import IntentRecord, IntentRepository, IntentUpdate, NewIntent
 
 log = logging.getLogger(__name__)
+
+# An opening order the fill ledger may still complete: resting, or placed with its answer lost.
+_AWAITING_FILLS = (UNRESOLVED - {IntentStatus.PENDING}) | {IntentStatus.OPEN}
 
 
 class OrderPlacer(Protocol):
@@ -51,6 +56,17 @@ class OrderPlacer(Protocol):
 
 
 ClientLease = Callable[[IntentRecord], AbstractAsyncContextManager[OrderPlacer]]
+
+
+@dataclass(slots=True, frozen=True)
+class FilledSoFar:
+    """What the fill ledger knows one of our orders has filled so far (all its executions)."""
+
+    client_order_id: str
+    order_id: str
+    qty: Decimal
+    avg_price: Decimal  # volume-weighted
+    fee: Decimal
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,6 +94,53 @@ class OrderExecutor:
         """Call `listener` with each opening order this executor sees fill (take-profit
         ladders); its failure is logged, never the placement's."""
         self._on_opened.append(listener)
+
+    async def settle_fills(self, orders: Sequence[FilledSoFar]) -> list[IntentRecord]:
+        """Settle opening orders from their recorded executions; return those now filled.
+
+        A resting limit fills long after `place` returned, seen only by the fill ledger.
+        Once its executions add up to its size the intent is FILLED and the opening
+        listeners run, once: an intent already settled as filled (by `place`, or by an
+        earlier record of the same executions) is left alone. Short of its size, the
+        intent keeps resting with what filled so far.
+        """
+        filled: list[IntentRecord] = []
+        for order in orders:
+            if not order.client_order_id.startswith(PREFIX):
+                continue  # placed on the exchange, not by Tradewind
+            async with self._lock(order.client_order_id):
+                intent = await self._intents.get(order.client_order_id)
+                if intent is None or intent.reduce_only or intent.status not in _AWAITING_FILLS:
+                    continue
+                complete = order.qty >= intent.qty
+                status = IntentStatus.FILLED if complete else IntentStatus.OPEN
+                change = IntentUpdate(
+                    status, order.order_id, order.qty, order.avg_price, order.fee
+                )  # fmt: skip
+                await self._update(intent, change)
+                if complete:
+                    settled = await self._require(order.client_order_id)
+                    await self._tell_opened(settled)
+                    filled.append(settled)
+        return filled
+
+    async def settle_expired(self, client_order_ids: Sequence[str]) -> list[IntentRecord]:
+        """Run the opening listeners for entries cancelled at expiry with a part filled: that
+        part is a position like any other and gets its ladder and trail, sized from it.
+
+        Called once per expiry, after it committed; the intents say what filled.
+        """
+        opened: list[IntentRecord] = []
+        for cid in client_order_ids:
+            async with self._lock(cid):
+                intent = await self._intents.get(cid)
+                if intent is None or intent.reduce_only or not intent.filled_qty:
+                    continue
+                if intent.status != IntentStatus.CANCELLED:
+                    continue
+                await self._tell_opened(intent)
+                opened.append(intent)
+        return opened
 
     async def record(self, intent: NewIntent) -> bool:
         """Write the intent down; False if it already exists (same client order id)."""
@@ -210,12 +273,15 @@ class OrderExecutor:
         await self._update(intent, IntentUpdate.of_order(order))
         settled = await self._require(intent.client_order_id)
         if settled.status == IntentStatus.FILLED != intent.status and not settled.reduce_only:
-            for listener in self._on_opened:
-                try:
-                    await listener(settled)
-                except Exception:  # the entry stands whatever a follow-up does
-                    log.exception("after the fill of %s", settled.client_order_id)
+            await self._tell_opened(settled)
         return Execution(settled, order)
+
+    async def _tell_opened(self, entry: IntentRecord) -> None:
+        for listener in self._on_opened:
+            try:
+                await listener(entry)
+            except Exception:  # the entry stands whatever a follow-up does
+                log.exception("after the fill of %s", entry.client_order_id)
 
     async def _update(self, intent: IntentRecord, change: IntentUpdate) -> None:
         await self._intents.update(intent.client_order_id, change, self._clock.now())

@@ -11,13 +11,18 @@ Idempotence rests on keys, not timing: a trade names its closing order (unique p
 account), so deriving it again replaces it only when its figures changed (more fills of
 the order, the venue's closed PnL arriving later, the truth after a snapshot's estimate),
 and the close's notice is keyed by that order too, so it goes out once.
+
+Tradewind's own opening orders among the new fills (a resting limit that filled minutes
+later) are handed to `when_orders_fill` once the transaction has committed and the account
+is free again: the executor settles their intents and places what follows an entry. The
+ledger itself never calls an exchange, and a failure there never undoes a recording.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +37,7 @@ from db.repositories.trades import TradeLog, TradeRecord, TradeRepository
 from db.repositories.users import UserRepository
 from db.store import Tx
 from services import notices
+from services.execution import FilledSoFar
 from services.fill_ledger_replay import Close, OrderFill, opening_orders, replay
 from services.outbox import Notice
 from services.unit_of_work import UnitOfWork
@@ -67,6 +73,7 @@ class FillLedger:
         positions: PositionRepository,
         users: UserRepository,
         on_fills: Callable[[AccountKey], None] | None = None,
+        when_orders_fill: Callable[[Sequence[FilledSoFar]], Awaitable[object]] | None = None,
     ) -> None:
         self._work = work
         self._fills = fills
@@ -76,6 +83,7 @@ class FillLedger:
         self._users = users
         # Told when an account got new fills (its cached positions and balance are stale).
         self._on_fills = on_fills or (lambda account: None)
+        self._when_orders_fill = when_orders_fill
         self._locks: dict[AccountKey, asyncio.Lock] = {}
 
     async def record(
@@ -94,21 +102,38 @@ class FillLedger:
         # A stream and a catch-up of one account take turns. A lock per account ever
         # recorded: a few thousand small objects, never dropped while someone may wait.
         async with self._locks.setdefault(account, asyncio.Lock()):
-            return await self._record(account, fills, closed)
+            done, opened = await self._record(account, fills, closed)
+        await self._settle(opened)
+        return done
+
+    async def _settle(self, opened: Sequence[OrderFill]) -> None:
+        """Hand our opening orders' fills so far to the executor (outside the transaction
+        and the account's turn: what follows an entry calls the exchange)."""
+        ours = [
+            FilledSoFar(o.client_order_id, o.order_id, o.qty, o.price, o.fee)
+            for o in opened
+            if o.client_order_id and o.client_order_id.startswith(PREFIX)
+        ]
+        if not ours or self._when_orders_fill is None:
+            return
+        try:
+            await self._when_orders_fill(ours)
+        except Exception:  # the fills are recorded whatever follows them
+            log.exception("after the fills of %s", [o.client_order_id for o in ours])
 
     async def _record(
         self, account: AccountKey, fills: Sequence[Fill], closed: Sequence[ClosedPnl]
-    ) -> Recorded:
+    ) -> tuple[Recorded, list[OrderFill]]:
         ordered = sorted(fills, key=lambda f: f.ts)  # stable: a venue's order within a ms
         done = Recorded()
+        opened: list[OrderFill] = []
         async with self._work.begin() as work:
             done.fills, done.closed = await self._fills.record(account, ordered, closed, work.tx)
             if not done.fills and not done.closed:
-                return done
+                return done, opened
             symbols = {f.symbol for f in ordered} | {c.symbol for c in closed}
             since = min((f.ts for f in ordered), default=None)
             stale: list[int] = []
-            opened: list[OrderFill] = []
             orders = {f.order_id for f in ordered}
             for symbol in sorted(symbols):
                 history = await self._fills.of_symbol(account, symbol, work.tx)
@@ -123,7 +148,7 @@ class FillLedger:
             work.changed()  # the admin analytics count trades
         if done.fills:
             self._on_fills(account)
-        return done
+        return done, opened
 
     async def _derive(
         self,

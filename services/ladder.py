@@ -1,7 +1,9 @@
 """Take-profit ladders: partial take profits placed as reduce-only limit orders once an entry
 fills, and the stop loss moved to the entry once the first of them fills.
 
-The executor tells this service of every opening order it saw fill (manual or auto-trade).
+The executor tells this service of every opening order that filled (manual or auto-trade):
+at once, or resting until the fill ledger saw it complete, or expired with a part filled
+(then the ladder is sized from that part).
 Each part is an order intent with an id derived from the entry's and the part's number, so a
 repeated notice never places a part twice. The ladder replaces the position's single take
 profit. Ladders that move the stop to break-even are watched: the trailing job looks at the

@@ -7,13 +7,18 @@ meanwhile) is closed without a cancel; one the exchange cannot be reached for st
 is tried again on the next run. An order that filled in part before its time keeps that
 part (the position sync and fill ledger record it like any fill); the rest is cancelled and
 the notice says how much filled. Outcomes, intents and notices commit in one transaction.
+
+An entry that expires with a part filled is a position like any other: once the
+transaction has committed, `when_part_filled` is told its client order id, and the
+executor places its take-profit ladder and trail sized from the filled part. The expiry
+commits once per order, so this happens once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
@@ -79,6 +84,7 @@ class OrderExpiry:
         clock: Clock,
         batch: int = 500,
         concurrency: int = 50,
+        when_part_filled: Callable[[Sequence[str]], Awaitable[object]] | None = None,
     ) -> None:
         self._work = work
         self._pending = pending
@@ -88,6 +94,7 @@ class OrderExpiry:
         self._clock = clock
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        self._when_part_filled = when_part_filled
 
     async def expire_once(self) -> ExpiryReport:
         due = await self._pending.due(self._clock.now(), self._batch)
@@ -141,14 +148,24 @@ class OrderExpiry:
         error = "expired: older than limit_order_ttl_min"
         change = IntentUpdate(IntentStatus.CANCELLED, error=error)
         untouched = [o.client_order_id for o, final in expired if not _filled(final)[0]]
+        kept = [o.client_order_id for o, final in expired if _filled(final)[0]]
         async with self._work.begin() as work:
             tx = work.tx
             await self._pending.finish_many([(o.order_row_id, out.status) for o, out in done], tx)
             await self._intents.update_many(untouched, change, now, tx)
             for o, final in expired:
                 if final is not None and final.filled_qty > 0:  # the intent keeps that part
-                    kept = replace(IntentUpdate.of_order(final), status=IntentStatus.CANCELLED)
+                    part = replace(IntentUpdate.of_order(final), status=IntentStatus.CANCELLED)
                     await self._intents.update(
-                        o.client_order_id, replace(kept, error=error), now, tx
+                        o.client_order_id, replace(part, error=error), now, tx
                     )
             await work.notify(told)
+        await self._part_filled(kept)
+
+    async def _part_filled(self, client_order_ids: Sequence[str]) -> None:
+        if not client_order_ids or self._when_part_filled is None:
+            return
+        try:
+            await self._when_part_filled(client_order_ids)
+        except Exception:  # the expiry stands whatever follows it
+            log.exception("after the expiry of %s", client_order_ids)

@@ -85,6 +85,8 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
         positions=repos.positions,
         users=repos.users,
         on_fills=lambda account: exchanges.account(*account).forget(),
+        # A resting entry that filled later: its intent settles, its ladder and trail follow.
+        when_orders_fill=executor.settle_fills,
     )
     catch_up = FillCatchUp(
         ledger=ledger,
@@ -156,6 +158,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             users=repos.users,
             gateway=exchanges,
             clock=clock,
+            when_part_filled=executor.settle_expired,
         ),
         settlement=OrderSettlement(
             executor=executor, gateway=exchanges, users=repos.users, work=work, trading=trading
