@@ -144,8 +144,8 @@ def managed_exits(
 
 def _first(mask: np.ndarray) -> I64:
     """Each row's first True column; the row's width when it has none."""
-    found = mask.any(axis=1)
-    return np.where(found, mask.argmax(axis=1), mask.shape[1])
+    first: I64 = np.where(mask.any(axis=1), mask.argmax(axis=1), mask.shape[1])
+    return first
 
 
 def _last_close(close: F64) -> tuple[I64, F64]:
