@@ -24,6 +24,7 @@ import numpy as np
 from services.features import F64, I64, Bars
 
 _HORIZON = 288  # bars per step: a day of 5-minute bars
+_SLICE = 2_048  # candidates per pass: a dozen (candidates × step) arrays stay near 5 MB each
 TAKE, STOP, LIQUIDATED, END, TRAIL, BREAK_EVEN = 0, 1, 2, 3, 4, 5
 
 
@@ -42,7 +43,33 @@ def managed_exits(
     breakeven: bool,
 ) -> tuple[I64, I64, F64]:
     """(exit bar, exit kind, exit price before slippage) of positions opened at the close of
-    `bar`; `ladder` is (percent from the entry, percent of the position) pairs, nearest first."""
+    `bar`; `ladder` is (percent from the entry, percent of the position) pairs, nearest first.
+    Candidates go in slices: the working arrays of all of them at once would double the
+    worker's memory."""
+    found = [
+        _exits(bars, rows[at : at + _SLICE], bar[at : at + _SLICE], up[at : at + _SLICE],
+               tp_pct, sl_pct, leverage, trail_pct, activation_pct, ladder, breakeven)
+        for at in range(0, rows.size, _SLICE)
+    ]  # fmt: skip
+    if not found:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    exit_bar, kind, price = (np.concatenate([f[i] for f in found]) for i in range(3))
+    return exit_bar, kind, price
+
+
+def _exits(
+    bars: Bars,
+    rows: I64,
+    bar: I64,
+    up: np.ndarray,
+    tp_pct: float,
+    sl_pct: float,
+    leverage: int,
+    trail_pct: float | None,
+    activation_pct: float | None,
+    ladder: tuple[tuple[float, float], ...],
+    breakeven: bool,
+) -> tuple[I64, I64, F64]:
     high, low, close = bars.high, bars.low, bars.close
     width = close.shape[1]
     n = rows.size

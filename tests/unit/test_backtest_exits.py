@@ -209,3 +209,22 @@ def test_with_neither_set_the_exits_are_the_plain_ones_to_the_last_bit() -> None
         out = level * (1 - sign * strategy.slippage_pct / 100)
         assert np.array_equal(plain[0], bar) and np.array_equal(plain[1], kind)
         assert np.array_equal(plain[3], out)
+
+
+def test_candidates_beyond_one_slice_are_found_alike() -> None:
+    bars = walks(7, 400, seed=11)
+    rows = np.repeat(np.arange(7), 300)  # 2,100 candidates: two slices
+    at = np.tile(np.arange(300), 7)
+    up = at % 3 != 0
+    strategy = SETTINGS[3]
+    found = managed_exits(
+        bars, rows, at, up, tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct,
+        leverage=strategy.leverage, trail_pct=strategy.trail_pct,
+        activation_pct=strategy.trail_activation_pct, ladder=strategy.ladder,
+        breakeven=strategy.ladder_breakeven,
+    )  # fmt: skip
+    assert found[0].size == rows.size
+    for n in range(2_000, rows.size):  # the second slice, against the bar-by-bar replay
+        expected = reference(bars, int(rows[n]), int(at[n]), bool(up[n]), strategy)
+        assert (int(found[0][n]), int(found[1][n])) == expected[:2]
+        assert float(found[2][n]) == pytest.approx(expected[2])
