@@ -15,7 +15,7 @@ from core.errors import InvalidInput
 from handlers.args import is_id
 from handlers.base import Handler, button, callback_data, callback_parts, command, presser, sender
 from handlers.context import CommandInfo, TradewindContext
-from services.backtest import SPANS, BacktestCancelled, BacktestFailed
+from services.backtest import SPANS, BacktestCancelled, BacktestFailed, management
 from services.backtest_stats import BacktestResult
 from services.strategy import StrategyRecord
 
@@ -134,6 +134,9 @@ def summary(head: str, r: BacktestResult, s: StrategyRecord) -> str:
         f"max {s.max_positions} positions, min score {s.min_score:g}",
         f"Signals: {r.signals:,} · trades: {r.trades:,} · win rate {r.win_rate:.0%}",
     ]
+    managed = management(s)
+    if managed:
+        lines.insert(2, f"Managed: {escape(managed)}")
     if r.trades:
         factor = "∞" if r.profit_factor is None else f"{r.profit_factor:.2f}"
         sharpe = "—" if r.sharpe is None else f"{r.sharpe:.2f}"
@@ -152,7 +155,8 @@ def summary(head: str, r: BacktestResult, s: StrategyRecord) -> str:
         lines.append("No trade: no signal passed your settings (see /strategy, min_score).")
     lines.append(
         "<i>One scan per 5-minute bar; taker fee and slippage on every fill; a bar touching "
-        "both the stop and the target counts as the stop.</i>"
+        "both the stop and the target (or a ladder part) counts as the stop; a trailing stop "
+        "moves at bar closes.</i>"
     )
     return "\n".join(lines)
 

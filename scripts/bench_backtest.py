@@ -77,7 +77,17 @@ async def build(path: Path, symbols: int, bars: int) -> list[int]:
     return ids
 
 
-def job(path: Path, ids: list[int], bars: int, draw: bool = True) -> BacktestJob:
+PLAIN = Strategy(min_score=0.6)
+# --managed: a trailing stop and a full take-profit ladder with break-even, the heaviest exits.
+MANAGED = Strategy(
+    min_score=0.6, trail_pct=1.5, ladder=((2.0, 50.0), (4.0, 30.0), (8.0, 20.0)),
+    ladder_breakeven=True,
+)  # fmt: skip
+
+
+def job(
+    path: Path, ids: list[int], bars: int, draw: bool = True, strategy: Strategy = PLAIN
+) -> BacktestJob:
     end = START_MS + bars * STEP_MS
     return BacktestJob(
         db_path=str(path),
@@ -87,7 +97,7 @@ def job(path: Path, ids: list[int], bars: int, draw: bool = True) -> BacktestJob
         start_ms=START_MS + (RULES.window - 1) * STEP_MS,
         end_ms=end,
         rules=RULES,
-        strategy=Strategy(min_score=0.6),
+        strategy=strategy,
         draw=draw,
     )
 
@@ -112,7 +122,8 @@ async def measure(args: argparse.Namespace) -> list[Row]:
     began = time.perf_counter()
     ids = await build(path, args.symbols, bars)
     print(f"candle store ready in {time.perf_counter() - began:.1f} s: {path}", file=sys.stderr)
-    the_job = job(path, ids, bars)
+    strategy = MANAGED if args.managed else PLAIN
+    the_job = job(path, ids, bars, strategy=strategy)
     seen: list[int] = []
 
     async def progress(phase: str, done: int, total: int) -> None:
@@ -130,8 +141,10 @@ async def measure(args: argparse.Namespace) -> list[Row]:
     base_s, base_hits = per_candle_loop(path, base_ids, bars)
     base_total = base_s * args.symbols / len(base_ids)
     # In-process for the engine alone (no spawn, no drawing): what the worker spends.
-    engine = run_backtest(job(path, ids, bars, draw=False)).seconds
+    engine = run_backtest(job(path, ids, bars, draw=False, strategy=strategy)).seconds
     size = f"{args.symbols} symbols × {args.days} d ({candles / 1e6:.2f} M candles)"
+    if args.managed:
+        size += ", trail + ladder"
     did = result.signals > 0 and result.trades > 0
     work = (
         f"{result.signals} signals, {result.trades} trades, PnL {result.pnl:,.0f} USDT, "
@@ -159,6 +172,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--baseline-symbols", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="40 symbols × 7 days")
+    parser.add_argument(
+        "--managed", action="store_true", help="trail 1.5 %% and ladder 2%%:50,4%%:30,8%%:20"
+    )
     add_json_argument(parser)
     args = parser.parse_args()
     if args.quick:

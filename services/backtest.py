@@ -30,6 +30,7 @@ from services.amounts import TAKER_FEE
 from services.backtest_engine import ScanRules, Strategy
 from services.backtest_worker import BacktestJob, Finished, work
 from services.candles import CandleStore
+from services.ladder_rungs import rungs_of
 from services.market_registry import MarketRegistry
 from services.scanner import BAR_MINUTES, BARS, Scanner
 from services.signals import COOLDOWN
@@ -211,7 +212,27 @@ class BacktestService:
             deny=frozenset(s.deny_symbols),
             fee_rate=float(TAKER_FEE),
             slippage_pct=self.slippage_pct,
+            trail_pct=None if s.trail_pct is None else float(s.trail_pct),
+            trail_activation_pct=(
+                None if s.trail_activation_pct is None else float(s.trail_activation_pct)
+            ),
+            ladder=tuple((float(p), float(w)) for p, w in rungs_of(s.tp_ladder or "")),
+            ladder_breakeven=s.ladder_breakeven,
         )
+
+
+def management(s: StrategyRecord) -> str:
+    """The trade management a run applies, in a few words (empty: none), e.g.
+    `trail 1.5 % from +2 % · ladder 2%:50,4%:30,8%:20 · break-even on`."""
+    parts = []
+    if s.trail_pct is not None:
+        start = "" if s.trail_activation_pct is None else f" from +{s.trail_activation_pct:f} %"
+        parts.append(f"trail {s.trail_pct:f} %{start}")
+    if s.tp_ladder:
+        rungs = ",".join(f"{pct:f}%:{share:f}" for pct, share in rungs_of(s.tp_ladder))
+        parts.append(f"ladder {rungs}")
+        parts.append(f"break-even {'on' if s.ladder_breakeven else 'off'}")
+    return " · ".join(parts)
 
 
 def scan_rules(scanner: Scanner) -> ScanRules:

@@ -25,11 +25,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from services.backtest_exits import BREAK_EVEN, END, LIQUIDATED, STOP, TAKE, TRAIL, managed_exits
 from services.features import F64, I64, Bars, judge
 
 B = npt.NDArray[np.bool_]
-TAKE, STOP, LIQUIDATED, END = 0, 1, 2, 3
-EXIT_NAMES = ("take-profit", "stop-loss", "liquidated", "still open at the end")
+__all__ = ["BREAK_EVEN", "END", "LIQUIDATED", "STOP", "TAKE", "TRAIL"]
+EXIT_NAMES = (
+    "take-profit", "stop-loss", "liquidated", "still open at the end", "trailing stop",
+    "break-even stop",
+)  # fmt: skip
 _HORIZON = 288  # bars looked ahead per step when searching exits: a day of 5-minute bars
 
 
@@ -69,6 +73,15 @@ class Strategy:
     fee_rate: float = 0.00055  # taker, each leg
     slippage_pct: float = 0.05  # against the trader on every market fill
     capital: float = 10_000.0  # the starting equity: risk sizing and drawdown are against it
+    trail_pct: float | None = None  # trailing distance, % of the entry price
+    trail_activation_pct: float | None = None  # trailing starts at this profit; None: at once
+    ladder: tuple[tuple[float, float], ...] = ()  # (% from the entry, % of the position)
+    ladder_breakeven: bool = False  # the stop goes to the entry once the first part fills
+
+    @property
+    def managed(self) -> bool:
+        """A trailing stop or a ladder: exits are found by `services.backtest_exits`."""
+        return self.trail_pct is not None or bool(self.ladder)
 
     def takes(self, symbol: str) -> bool:
         return symbol not in self.deny and (not self.allow or symbol in self.allow)
@@ -151,7 +164,10 @@ def candidates(
 def exits(bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy) -> tuple[I64, I64, F64, F64]:
     """(exit bar, exit kind, entry fill, exit fill) of positions opened at the close of
     `bar`: the first later bar whose range reaches the stop (or liquidation) or the target.
-    Both in one bar count as the stop: a bar's path inside it is unknown."""
+    Both in one bar count as the stop: a bar's path inside it is unknown. A trailing stop or
+    a ladder is replayed by `managed_exits`."""
+    if strategy.managed:
+        return _managed(bars, rows, bar, up, strategy)
     high, low, close = bars.high, bars.low, bars.close
     width = close.shape[1]
     sign = np.where(up, 1.0, -1.0)
@@ -190,6 +206,20 @@ def exits(bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy) -> tuple[I
     entry = ref * (1 + sign * slip)
     out = level * (1 - sign * slip)
     return exit_bar, kind, entry, out
+
+
+def _managed(
+    bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy
+) -> tuple[I64, I64, F64, F64]:
+    exit_bar, kind, level = managed_exits(
+        bars, rows, bar, up,
+        tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct, leverage=strategy.leverage,
+        trail_pct=strategy.trail_pct, activation_pct=strategy.trail_activation_pct,
+        ladder=strategy.ladder, breakeven=strategy.ladder_breakeven,
+    )  # fmt: skip
+    sign = np.where(up, 1.0, -1.0)
+    slip = strategy.slippage_pct / 100
+    return exit_bar, kind, bars.close[rows, bar] * (1 + sign * slip), level * (1 - sign * slip)
 
 
 def _last_close(close: F64) -> tuple[I64, F64]:

@@ -122,3 +122,19 @@ async def _status_with_cancel(bot: BotHarness) -> tuple[dict[str, Any], str]:
 def _answer(calls: list[ApiCall]) -> str:
     (answer,) = [c for c in calls if c.method == "answerCallbackQuery"]
     return str(answer.params.get("text"))
+
+
+async def test_the_reply_names_the_trailing_stop_and_the_ladder_it_applied(
+    bot: BotHarness,
+) -> None:
+    for setting in ("trail_pct 1.5", "trail_activation_pct 2", "tp_ladder 2%:50,4%:30,8%:20"):
+        await bot.send(TRADER, f"/set {setting}")
+    final = texts(await bot.send(TRADER, "/backtest 7d BTC ETH"))[-1]
+    assert "Managed: trail 1.5 % from +2 % · ladder 2%:50,4%:30,8%:20 · break-even on" in final
+    assert "trailing stop moves at bar closes" in final
+    # and the worker's strategy carries them (the ladder as fractions of 100)
+    settings = await bot.services.strategy.settings(TRADER)
+    applied = bot.services.backtests.strategy(settings)
+    assert (applied.trail_pct, applied.trail_activation_pct) == (1.5, 2.0)
+    assert applied.ladder == ((2.0, 50.0), (4.0, 30.0), (8.0, 20.0))
+    assert applied.ladder_breakeven and applied.managed
