@@ -46,6 +46,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,27 @@ async def _warm(url: str) -> None:
 # One implementation in a child process.
 
 
-async def _services(store: Store, url: str) -> Services:
-    """Every service of the bot, wired as the bot wires them, reading the market from `url`."""
-    clock = SystemClock()
+class _RunClock(SystemClock):
+    """The real clock, moved on by hand between runs: in the bot, syncs are minutes and
+    scans seconds apart, so each reads the market anew, never the ticker tape the run
+    before filled a moment earlier."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(seconds=self.skipped)
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.skipped
+
+
+async def _services(store: Store, url: str, clock: _RunClock) -> Services:
+    """Every service of the bot, wired as the bot wires them, reading the market from `url`
+    (by REST: streams stay off, as the scan path measured here is the bulk read)."""
     settings = replace(
         Settings(db_path=store.path, master_key_file=store.path.parent / "master.key"),
         exchange_urls={"bybit": url},
@@ -166,7 +185,8 @@ async def child(impl: str, url: str, reps: int, top: int) -> dict[str, Any]:
     phases: dict[str, list[float]] = {}  # Tradewind's own phase times (ms), per run
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db") as store:
-            services = await _services(store, url)
+            clock = _RunClock()
+            services = await _services(store, url, clock)
             try:
                 sync: Callable[[], Awaitable[Any]]
                 scan: Callable[[], Awaitable[Any]]
@@ -190,6 +210,7 @@ async def child(impl: str, url: str, reps: int, top: int) -> dict[str, Any]:
                 for _ in range(runs):
                     await tick(url, breakouts=0, listings=LISTINGS, delistings=LISTINGS,
                                changes=CHANGES)  # fmt: skip
+                    clock.skip(services.registry.interval_s)
                     began = time.perf_counter()
                     report = await sync()
                     steady.append(time.perf_counter() - began)
@@ -203,6 +224,7 @@ async def child(impl: str, url: str, reps: int, top: int) -> dict[str, Any]:
                     async with LoopLag() as lag:
                         for n in range(warmups + runs):
                             await tick(url, breakouts=BREAKOUTS)
+                            clock.skip(services.scanner.interval_s)
                             began = time.perf_counter()
                             result = await scan()
                             spent = time.perf_counter() - began

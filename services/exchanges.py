@@ -14,17 +14,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
-from core.cache import CacheLayer
+from core.cache import CacheLayer, NamedCache
 from core.clock import Clock
 from core.crypto import SecretBox, SecretContext
 from core.exchange.breaker import BreakerBoard, BreakerPolicy
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed, InvalidOrder
 from core.exchange.factory import VenueHandle, open_venue
-from core.exchange.models import Balance
+from core.exchange.models import Balance, Ticker
 from core.exchange.pool import ClientPool, PooledClient, PoolKey, PoolStats
 from core.exchange.protocol import ExchangeClient
-from core.exchange.venues import VENUES, title
+from core.exchange.venues import PAPER, VENUES, title
 from core.metrics import Metrics
 from core.paper.engine import EngineReport, PaperEngine
 from core.paper.exchange import PaperExchange
@@ -34,6 +34,7 @@ from core.paper.market_source import MarketSource
 from db.repositories.credentials import CredentialRepository
 from db.repositories.intents import IntentRecord
 from services.account_client import AccountCaches, AccountClient
+from services.caching import TICKERS
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,11 @@ class ExchangeGateway:
         self._live: LiveMarketSource | None = None
         self.paper_engine = PaperEngine(paper_ledger, clock)
         self.pool = ClientPool(self._create, max_size=pool_size, idle_ttl_s=idle_ttl_s, clock=clock)
-        self.account_caches = AccountCaches(cache if cache is not None else CacheLayer(clock))
+        layer = cache if cache is not None else CacheLayer(clock)
+        layer.define(TICKERS.name, TICKERS.ttl, TICKERS.maxsize)
+        # The ticker tape: one whole-market entry per exchange, for every reader.
+        self._tickers: NamedCache[Mapping[str, Ticker]] = layer.cache(TICKERS.name)
+        self.account_caches = AccountCaches(layer)
         # One object per account while anyone holds it; its state lives in the caches.
         self._accounts: weakref.WeakValueDictionary[PoolKey, AccountClient] = (
             weakref.WeakValueDictionary()
@@ -141,12 +146,37 @@ class ExchangeGateway:
             )
         return await self.venue(self.market_source).feed()
 
+    async def tickers(self, exchange: str) -> Mapping[str, Ticker]:
+        """Every ticker of a market, from the one tape all readers share.
+
+        Paper: the paper source's prices, in memory. A real exchange: one bulk request per
+        TTL for the scanner, the registry, paper settlement on live prices, alerts,
+        trailing stops and commands together (concurrent readers share the request), and
+        none while a ticker stream keeps the tape fresh (`push_tickers`).
+        """
+        if exchange == PAPER:
+            return (await self.paper_source()).tickers()
+
+        async def fetch() -> Mapping[str, Ticker]:
+            return await (await self.venue(exchange).feed()).fetch_tickers()
+
+        result: Mapping[str, Ticker] = await self._tickers.get_or_load(exchange, fetch)
+        return result
+
+    def push_tickers(self, exchange: str, tickers: Mapping[str, Ticker]) -> None:
+        """A streamed snapshot of the whole market replaces the tape's; readers then cost
+        no request until it is older than the TTL (a silent stream falls back to REST)."""
+        self._tickers.set(exchange, tickers)
+
     async def paper_source(self) -> MarketSource:
         """Prices paper accounts trade at: synthetic, or the live market source's snapshot."""
         if self.market_source == "paper":
             return self._paper_market
         if self._live is None:
-            self._live = LiveMarketSource(await self.venue(self.market_source).public())
+            source = self.market_source
+            self._live = LiveMarketSource(
+                await self.venue(source).public(), tickers=lambda: self.tickers(source)
+            )
             await self._live.refresh()
         return self._live
 

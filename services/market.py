@@ -5,11 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
-from core.cache import CacheLayer
 from core.errors import InvalidInput
 from core.exchange.models import Market, Ticker
 from core.exchange.venues import title
-from services.caching import TICKERS
 from services.exchanges import ExchangeGateway
 
 
@@ -23,11 +21,10 @@ class SymbolNotFound(InvalidInput):
 
 
 class MarketService:
-    """Resolves symbols and serves tickers; the whole market is one cache entry for 5 s."""
+    """Resolves symbols and serves tickers from the gateway's shared tape."""
 
-    def __init__(self, gateway: ExchangeGateway, cache: CacheLayer) -> None:
+    def __init__(self, gateway: ExchangeGateway) -> None:
         self._gateway = gateway
-        self._tickers = cache.cache(TICKERS.name)
 
     async def markets(self, exchange: str) -> Mapping[str, Market]:
         """Tradable markets of an exchange (paper: the configured paper market)."""
@@ -39,15 +36,8 @@ class MarketService:
         return venue.markets()
 
     async def tickers(self, exchange: str) -> Mapping[str, Ticker]:
-        """Every ticker of the market, from at most one request per 5 s for everybody."""
-
-        async def load() -> Mapping[str, Ticker]:
-            if exchange == "paper":
-                return dict((await self._gateway.paper_source()).tickers())
-            return await (await self._gateway.venue(exchange).public()).fetch_tickers()
-
-        result: Mapping[str, Ticker] = await self._tickers.get_or_load(exchange, load)
-        return result
+        """Every ticker of the market, from at most one request per TTL for everybody."""
+        return await self._gateway.tickers(exchange)
 
     async def ticker(self, exchange: str, symbol: str) -> Ticker:
         found = (await self.tickers(exchange)).get(symbol)

@@ -126,7 +126,7 @@ class MarketRegistry:
                 self._loaded = True
             feed = await self._gateway.market_feed()
             markets, tickers = await asyncio.gather(
-                feed.load_markets(reload=True), feed.fetch_tickers()
+                feed.load_markets(reload=True), self._gateway.tickers(source)
             )
         except ExchangeError as error:
             self.failures += 1

@@ -92,7 +92,9 @@ class Scanner:
     async def scan(self) -> ScanReport:
         start = time.perf_counter()
         feed = await self._gateway.market_feed()
-        tickers = _tradable(await feed.fetch_tickers(), self._registry)
+        tickers = _tradable(
+            await self._gateway.tickers(self._gateway.market_source), self._registry
+        )
         fetched = time.perf_counter()
         now = self._clock.now().timestamp()
         symbols = tuple(tickers)

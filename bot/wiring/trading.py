@@ -73,7 +73,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
     paper_events.bind(paper_balance(exchanges), lambda symbol: None)
     executor = OrderExecutor(repos.intents, clock)
     accounts = AccountService(s.store, exchanges, s.secrets, s.cache, clock, settings.exchanges)
-    market = MarketService(exchanges, s.cache)
+    market = MarketService(exchanges)
     strategy = StrategyService(repos.strategy, s.cache, clock)
     history = HistoryService(repos.trades, on_recorded=s.analytics.invalidate)
     fills = FillRepository(s.store)

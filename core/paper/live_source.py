@@ -1,14 +1,15 @@
 """Paper trading on live prices: a real exchange's public data as a `MarketSource`.
 
 The source answers from a snapshot held in memory, so a paper order never waits on the
-network; `refresh` (run by the price job) replaces the snapshot with one bulk tickers
-request, and markets are reloaded only when asked. Candles are fetched on demand through
+network; `refresh` (run by the price job) replaces the snapshot with the market's tickers
+(one bulk request, or the tape the scanner already read when `tickers` is given), and
+markets are reloaded only when asked. Candles are fetched on demand through
 `prefetch_ohlcv` and served from that cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from core.exchange.errors import InvalidOrder, TemporaryError
@@ -25,8 +26,14 @@ class _Snapshot:
 class LiveMarketSource:
     """A `MarketSource` over an exchange's public client, refreshed by a job."""
 
-    def __init__(self, public: ExchangeClient) -> None:
+    def __init__(
+        self,
+        public: ExchangeClient,
+        *,
+        tickers: Callable[[], Awaitable[Mapping[str, Ticker]]] | None = None,
+    ) -> None:
         self._public = public
+        self._read_tickers = tickers or public.fetch_tickers
         self._snap = _Snapshot()
         self._candles: dict[tuple[str, str], list[Candle]] = {}
 
@@ -35,11 +42,11 @@ class LiveMarketSource:
         return self._public.exchange
 
     async def refresh(self, reload_markets: bool = False) -> int:
-        """Take a new snapshot (one tickers request); return how many symbols it holds."""
+        """Take a new snapshot of the market's tickers; return how many symbols it holds."""
         markets = self._snap.markets
         if reload_markets or not markets:
             markets = await self._public.load_markets(reload=reload_markets)
-        tickers = await self._public.fetch_tickers()
+        tickers = await self._read_tickers()
         # One reference assignment: readers see the old snapshot or the new one, never a mix.
         self._snap = _Snapshot(markets, {s: t for s, t in tickers.items() if s in markets})
         return len(self._snap.tickers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,7 +21,9 @@ from db.repositories.credentials import CredentialRepository, NewCredential
 from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
+from services.caching import TICKERS
 from services.exchanges import ExchangeGateway
+from services.market import MarketService
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
 
@@ -138,8 +142,56 @@ async def test_paper_trading_on_a_live_exchange_s_prices(
             (position,) = await client.fetch_positions()
             assert position.entry_price == Decimal("64000")
             server.set_price("BTCUSDT", "65000")
-            await gw.settle_paper()  # refreshes the live snapshot
+            await gw.settle_paper()  # within the tape's TTL: the tickers already read
+            (unmoved,) = await client.fetch_positions()
+            assert unmoved.unrealised_pnl == 0
+            clock.advance(TICKERS.ttl)
+            await gw.settle_paper()  # refreshes the live snapshot from a new read
             (marked,) = await client.fetch_positions()
             assert marked.unrealised_pnl == Decimal("10")
+    finally:
+        await gw.aclose()
+
+
+async def test_one_tickers_read_serves_every_reader_of_a_live_market(
+    store: Store, server: ExchangeServer, box: SecretBox
+) -> None:
+    clock = FakeClock(NOW)
+
+    def opener(name: str) -> VenueHandle:
+        return CcxtVenue(VENUES[name], base_url=server.base_url)
+
+    gw = ExchangeGateway(
+        market_source="bybit",
+        paper_market=SyntheticMarket(clock=clock),
+        paper_ledger=PaperRepository(store),
+        credentials=CredentialRepository(store),
+        secrets=box,
+        clock=clock,
+        venue_opener=opener,
+    )
+    market = MarketService(gw)
+    try:
+        await gw.paper_source()  # the live source's first snapshot
+        for interval in range(3):
+            server.stats.reset()
+            server.set_price("BTCUSDT", str(64000 + 100 * interval))
+            clock.advance(TICKERS.ttl)
+            # The scanner, paper settlement, alerts and trailing stops, and a /price, at once.
+            scanned, _, bybit = await asyncio.gather(
+                gw.tickers("bybit"),
+                gw.settle_paper(),
+                market.ticker("bybit", "BTC/USDT:USDT"),
+            )
+            paper = await market.ticker("paper", "BTC/USDT:USDT")  # the settled snapshot
+            assert server.stats.requests["/v5/market/tickers"] == 1, interval
+            assert len(scanned) == 10
+            assert bybit.last == paper.last == 64000 + 100 * interval
+        pushed = {s: replace(t, last=Decimal("1")) for s, t in scanned.items()}
+        server.stats.reset()
+        gw.push_tickers("bybit", pushed)  # a streamed snapshot: no request until it is old
+        await gw.settle_paper()
+        assert (await market.ticker("paper", "BTC/USDT:USDT")).last == 1
+        assert server.stats.requests["/v5/market/tickers"] == 0
     finally:
         await gw.aclose()

@@ -20,6 +20,7 @@ from db.repositories.credentials import CredentialRepository
 from db.repositories.markets import DELISTED, TRADING, MarketRepository
 from db.repositories.paper import PaperRepository
 from db.store import Store
+from services.caching import TICKERS
 from services.exchanges import ExchangeGateway
 from services.market_registry import MarketRegistry
 from services.monitoring import MonitoringService
@@ -113,6 +114,9 @@ async def test_a_failed_fetch_keeps_the_old_snapshot_and_counts_the_failure(
     await bybit.sync()
     snapshot = bybit.snapshot
     server.faults.add(path="/v5/market/tickers", kind=FaultKind.HTTP_5XX, times=None)
+    clock = bybit._clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(TICKERS.ttl)  # the shared tape is stale: the sync must ask again
 
     report = await bybit.sync()
 

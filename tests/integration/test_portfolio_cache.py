@@ -83,7 +83,7 @@ async def world(store: Store) -> AsyncIterator[World]:
         accounts = AccountService(store, gateway, box, cache, clock, ("paper", "bybit"))
         await UserRepository(store).upsert(UserProfile(USER, USER, "T"), clock.now())
         await accounts.connect(USER, "bybit", "demo", ApiCredentials("key-7", "secret-7"))
-        market = MarketService(gateway, cache)
+        market = MarketService(gateway)
         try:
             portfolio = PortfolioService(gateway, accounts, market)
             yield World(portfolio, accounts, gateway, clock, server)
