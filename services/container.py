@@ -47,6 +47,7 @@ from services.settlement import OrderSettlement
 from services.signals import SignalService
 from services.strategy import StrategyService
 from services.streams import StreamManager
+from services.ticker_stream import TickerStream
 from services.trading import TradingService
 from services.trailing import TrailingService
 from services.user_admin import UserAdminService
@@ -108,11 +109,14 @@ class Services:
     candles: CandleStore
     backtests: BacktestService
     streams: StreamManager | None = None  # None: TRADEWIND_STREAMS=0, every account polled
+    ticker_stream: TickerStream | None = None  # None: streams off or a synthetic market
 
     async def aclose(self) -> None:
         """Release what services hold open (pending reloads, exchange clients and sessions)."""
         if self.streams is not None:
             await self.streams.aclose()
+        if self.ticker_stream is not None:
+            await self.ticker_stream.aclose()
         await self.warmer.aclose()
         await self.autotrader.aclose()
         await self.exchanges.aclose()

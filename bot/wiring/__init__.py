@@ -13,7 +13,7 @@ from bot.wiring.core import build_core
 from bot.wiring.manage import build_management
 from bot.wiring.market import build_market, build_price_alerts
 from bot.wiring.reports import build_reports
-from bot.wiring.streams import build_streams
+from bot.wiring.streams import build_streams, build_ticker_stream
 from bot.wiring.trading import build_trading
 from core.cache import CacheLayer
 from core.clock import Clock
@@ -97,4 +97,5 @@ async def build_services(
         candles=backtests.candles,
         backtests=backtests.backtests,
         streams=await build_streams(shared, t),
+        ticker_stream=build_ticker_stream(shared, t),
     )

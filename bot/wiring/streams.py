@@ -1,6 +1,7 @@
-"""Account streams, when `TRADEWIND_STREAMS` allows any: the manager over the gateway's
-feeds, told of every account a command acts on and of every order sent, and of the
-accounts that hold positions when the bot starts."""
+"""Streams, when `TRADEWIND_STREAMS` allows any: the account stream manager over the
+gateway's feeds, told of every account a command acts on and of every order sent, and of
+the accounts that hold positions when the bot starts; and, when the market source is a
+live exchange, its public ticker stream feeding the gateway's ticker tape."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from decimal import Decimal
 
 from bot.wiring.core import Shared
 from bot.wiring.trading import Trading
+from core.exchange.feed import TickerFeed, open_ticker_feed
 from core.exchange.models import Fill
+from core.exchange.venues import PAPER
 from services.account_stream import CatchUp, FillSink
 from services.caching import TICKERS
 from services.stream_feeds import GatewayFeeds
 from services.streams import StreamLimits, StreamManager
+from services.ticker_stream import TickerStream
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +75,23 @@ async def build_streams(
     manager.start()
     manager.expose(sorted({row.account for row in await s.repos.positions.all()}))
     return manager
+
+
+def build_ticker_stream(s: Shared, t: Trading) -> TickerStream | None:
+    """The market source's public ticker stream, started; None when streaming is off or
+    the market source is the synthetic paper market (its prices are in memory)."""
+    gateway = t.exchanges
+    source = gateway.market_source
+    if s.settings.streams <= 0 or source == PAPER:
+        return None
+    venue = gateway.venue(source)
+
+    async def opener() -> TickerFeed:
+        return open_ticker_feed(venue, stream.gap)
+
+    stream = TickerStream(source, gateway, opener, lambda: venue.markets().keys())
+    s.metrics.watch_gauges(
+        "tradewind_ticker_stream", "The market source's public ticker stream", stream.gauges
+    )
+    stream.start()
+    return stream

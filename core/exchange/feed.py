@@ -12,12 +12,12 @@ lost without losing the connection are reported to the feed's `GapHandler`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import TemporaryError
-from core.exchange.models import Balance, Fill, Order, Position
+from core.exchange.models import Balance, Fill, Order, Position, Ticker
 
 PositionUpdate = tuple[str, Position | None]  # (symbol, the position or None when flat)
 # Told that pushes were lost or cannot be named, and why ("malformed": a frame could not
@@ -58,6 +58,28 @@ class FeedSource(Protocol):
     ) -> AccountFeed: ...
 
     async def aclose(self) -> None: ...
+
+
+class TickerFeed(Protocol):
+    """A venue's public ticker stream over one connection (`core.exchange.streams`)."""
+
+    @property
+    def exchange(self) -> str: ...
+
+    async def next_tickers(self, symbols: Sequence[str], wait_s: float) -> Mapping[str, Ticker]:
+        """Subscribe what is not subscribed yet (waiting for each new symbol's snapshot),
+        else wait up to `wait_s` for a push; return every ticker of `symbols` that changed
+        since the last call (all of them the first time, none when nothing was pushed)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def open_ticker_feed(venue: Any, on_gap: GapHandler) -> TickerFeed:
+    """The public ticker stream of a ccxt venue; ccxt.pro is imported only now."""
+    module = importlib.import_module("core.exchange.streams")
+    feed: TickerFeed = module.CcxtTickerFeed.open(venue, on_gap)
+    return feed
 
 
 def open_feeds(venue: Any, *, keepalive_ms: int | None = None) -> FeedSource:

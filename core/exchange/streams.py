@@ -32,7 +32,7 @@ from core.exchange.ccxt_venue import CcxtVenue, rebase_urls
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import AuthFailed
 from core.exchange.feed import FeedLost, GapHandler, PositionUpdate
-from core.exchange.models import ZERO, Balance, Fill, Order, Side
+from core.exchange.models import ZERO, Balance, Fill, Order, Side, Ticker
 from core.redaction import SECRETS
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 10.0
 TOPICS = 4  # orders, executions, positions, balance
 SEEN_FILLS = 2000  # execution ids remembered to never hand one over twice
+SUBSCRIBE_CHUNK = 10  # topics per subscribe message of a public stream
 
 
 def rebase_ws_urls(urls: Any, base_url: str) -> Any:
@@ -54,6 +55,55 @@ def rebase_ws_urls(urls: Any, base_url: str) -> Any:
     return urls
 
 
+def pro_api(
+    venue: CcxtVenue,
+    options: dict[str, Any],
+    account_type: str,
+    credentials: ApiCredentials | None,
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> Any:
+    """A ccxt.pro instance of `venue`: its endpoints (demo, testnet, or rebased by
+    `TRADEWIND_EXCHANGE_URLS`, websockets included), its request budget, and the keys when
+    given (a public stream has none)."""
+    spec = venue.venue
+    config: dict[str, Any] = {
+        "timeout": venue.timeout_ms,
+        "verbose": False,
+        "enableRateLimit": True,
+        "options": options,
+    }
+    if session is not None:
+        config["session"] = session
+    if credentials is not None:
+        config.update(
+            apiKey=credentials.api_key,
+            secret=credentials.secret,
+            password=credentials.passphrase or "",
+        )
+    api = getattr(ccxt_pro, spec.ccxt_id)(config)
+    if credentials is not None:
+        SECRETS.hold(api, *credentials.values())
+    api.throttle = venue.limiter.acquire  # any REST it makes spends the venue budget
+    if account_type == "demo" and not spec.demo_in_sandbox:
+        api.enable_demo_trading(True)
+    elif account_type in ("testnet", "demo"):
+        api.set_sandbox_mode(True)
+    if venue.base_url:
+        api.urls["api"] = rebase_ws_urls(
+            rebase_urls(api.urls["api"], venue.base_url), venue.base_url
+        )
+    return api
+
+
+async def markets_of(venue: CcxtVenue) -> Any:
+    """The venue's public ccxt instance, its markets loaded (once for every stream)."""
+    public = await venue.public()
+    if not public.api.markets:
+        await public.call("load_markets", lambda: public.api.load_markets())
+    return public.api
+
+
 class CcxtFeeds:
     """Opens the account feeds of one venue; owns the HTTP session they share."""
 
@@ -65,16 +115,13 @@ class CcxtFeeds:
     async def open(
         self, account_type: str, credentials: ApiCredentials, on_gap: GapHandler
     ) -> CcxtAccountFeed:
-        public = await self.venue.public()
-        if not public.api.markets:
-            await public.call("load_markets", lambda: public.api.load_markets())
+        public = await markets_of(self.venue)
         api = self._new_api(account_type, credentials)
-        api.set_markets_from_exchange(public.api)
+        api.set_markets_from_exchange(public)
         return CcxtAccountFeed(api, self.venue.name, on_gap)
 
     def _new_api(self, account_type: str, credentials: ApiCredentials) -> Any:
-        spec = self.venue.venue
-        options: dict[str, Any] = dict(spec.options)
+        options: dict[str, Any] = dict(self.venue.venue.options)
         # Positions are seeded by the caller's REST read: no snapshot per connection.
         options["watchPositions"] = {"fetchPositionsSnapshot": False}
         # No permessage-deflate: its zlib state costs ~0.7 MB per connection, and an
@@ -82,29 +129,9 @@ class CcxtFeeds:
         options["ws"] = {"compress": 0}
         if self.keepalive_ms is not None:
             options["ws"]["keepAlive"] = self.keepalive_ms
-        api = getattr(ccxt_pro, spec.ccxt_id)(
-            {
-                "timeout": self.venue.timeout_ms,
-                "verbose": False,
-                "enableRateLimit": True,
-                "options": options,
-                "session": self._shared_session(),
-                "apiKey": credentials.api_key,
-                "secret": credentials.secret,
-                "password": credentials.passphrase or "",
-            }
+        return pro_api(
+            self.venue, options, account_type, credentials, session=self._shared_session()
         )
-        SECRETS.hold(api, *credentials.values())
-        api.throttle = self.venue.limiter.acquire  # any REST it makes spends the venue budget
-        if account_type == "demo" and not spec.demo_in_sandbox:
-            api.enable_demo_trading(True)
-        elif account_type in ("testnet", "demo"):
-            api.set_sandbox_mode(True)
-        if self.venue.base_url:
-            api.urls["api"] = rebase_ws_urls(
-                rebase_urls(api.urls["api"], self.venue.base_url), self.venue.base_url
-            )
-        return api
 
     def _shared_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -131,7 +158,7 @@ class CcxtAccountFeed:
         self._acked = asyncio.Event()
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
-        self._guard_clients()
+        guard_frames(api, exchange, on_gap)
         handle = api.handle_message
 
         def heard(client: Any, message: Any) -> None:
@@ -226,34 +253,120 @@ class CcxtAccountFeed:
         if len(self._seen_order) > SEEN_FILLS:
             self._seen.discard(self._seen_order.popleft())
 
-    def _guard_clients(self) -> None:
-        """Every websocket client of this instance reads frames through `_read`."""
-        make_client = self.api.client
 
-        def client(url: str) -> Any:
-            found = make_client(url)
-            if not getattr(found, "tradewind_guarded", False):
-                found.tradewind_guarded = True
-                decode = found.handle_text_or_binary_message
+class CcxtTickerFeed:
+    """The market's tickers from a venue's public stream (a `TickerFeed`): one ccxt.pro
+    instance without keys, so one connection, sharing the public client's markets.
 
-                def read(data: Any) -> None:
-                    self._read(decode, data)
+    Topics are subscribed `SUBSCRIBE_CHUNK` at a time, as venues cap a subscribe message.
+    ccxt keeps every ticker current as frames arrive whether anyone waits or not, so a
+    reader that asks once per interval still gets every symbol's latest state: each call
+    hands over the tickers whose frame is newer than the one handed over before.
+    """
 
-                found.handle_text_or_binary_message = read
-            return found
+    def __init__(self, venue: CcxtVenue, on_gap: GapHandler) -> None:
+        self._venue = venue
+        self._on_gap = on_gap
+        self._api: Any | None = None
+        self._subscribed: set[str] = set()
+        self._seen: dict[str, Any] = {}  # symbol → the ccxt ticker last handed over
+        self._watch: asyncio.Future[Any] | None = None
 
-        self.api.client = client
+    @classmethod
+    def open(cls, venue: CcxtVenue, on_gap: GapHandler) -> CcxtTickerFeed:
+        return cls(venue, on_gap)
 
-    def _read(self, decode: Any, data: Any) -> None:
+    @property
+    def exchange(self) -> str:
+        return self._venue.name
+
+    async def next_tickers(self, symbols: Sequence[str], wait_s: float) -> Mapping[str, Ticker]:
+        api = await self._connect()
+        fresh = [s for s in symbols if s not in self._subscribed]
         try:
-            if isinstance(data, bytes):
-                data = data.decode()
-            decode(data)
-        except Exception:
-            # The frame is lost, the connection is not: whoever reads catches up by REST.
-            text = data if isinstance(data, str) else repr(data)
-            log.warning("unreadable %s stream frame: %.120s", self._exchange, text, exc_info=True)
-            self._on_gap("malformed")
+            if fresh:
+                chunks = range(0, len(fresh), SUBSCRIBE_CHUNK)
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    await asyncio.gather(
+                        *(api.watch_tickers(fresh[i : i + SUBSCRIBE_CHUNK]) for i in chunks)
+                    )
+                self._subscribed.update(fresh)
+            else:
+                await self._wait(api, symbols, wait_s)
+        except ccxt.BaseError as exc:
+            raise _lost(exc) from exc
+        except TimeoutError:
+            raise FeedLost(
+                self.exchange, "the ticker stream did not answer its subscriptions"
+            ) from None
+        changed: dict[str, Ticker] = {}
+        current = api.tickers
+        for symbol in symbols:
+            raw = current.get(symbol)
+            if raw is not None and raw is not self._seen.get(symbol):  # a frame replaces it
+                self._seen[symbol] = raw
+                changed[symbol] = ccxt_parse.ticker(raw)
+        return changed
+
+    async def _wait(self, api: Any, symbols: Sequence[str], wait_s: float) -> None:
+        """Wait up to `wait_s` for the next push; the watch outlives a timeout (cancelling it
+        would cancel ccxt's own future), so the next call goes on waiting on it."""
+        watch = self._watch
+        if watch is None:
+            watch = self._watch = asyncio.ensure_future(api.watch_tickers(list(symbols)))
+        await asyncio.wait({watch}, timeout=wait_s)
+        if watch.done():
+            self._watch = None
+            failure = _failure(watch)
+            if failure is not None:
+                raise failure
+
+    async def aclose(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        api, self._api = self._api, None
+        if api is None:
+            return
+        try:
+            await api.close()
+        except Exception:  # closing a dead connection may complain; it is closed either way
+            log.debug("closing the %s ticker stream failed", self.exchange, exc_info=True)
+
+    async def _connect(self) -> Any:
+        if self._api is None:
+            public = await markets_of(self._venue)
+            api = pro_api(self._venue, dict(self._venue.venue.options), "live", None)
+            api.set_markets_from_exchange(public)
+            guard_frames(api, self.exchange, self._on_gap)
+            self._api = api
+        return self._api
+
+
+def guard_frames(api: Any, exchange: str, on_gap: GapHandler) -> None:
+    """Every websocket client of `api` reads frames through a guard: a frame that is not
+    JSON is logged and reported to `on_gap`, and the connection goes on."""
+    make_client = api.client
+
+    def client(url: str) -> Any:
+        found = make_client(url)
+        if not getattr(found, "tradewind_guarded", False):
+            found.tradewind_guarded = True
+            decode = found.handle_text_or_binary_message
+
+            def read(data: Any) -> None:
+                try:
+                    decode(data.decode() if isinstance(data, bytes) else data)
+                except Exception:
+                    # The frame is lost, the connection is not: readers catch up by REST.
+                    text = data if isinstance(data, str) else repr(data)
+                    log.warning("unreadable %s stream frame: %.120s", exchange, text, exc_info=True)
+                    on_gap("malformed")
+
+            found.handle_text_or_binary_message = read
+        return found
+
+    api.client = client
 
 
 def _failure(future: asyncio.Future[Any]) -> BaseException | None:
