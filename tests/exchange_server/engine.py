@@ -474,11 +474,15 @@ class Engine:
             acct.orders[order.order_id] = order
 
     # ---- price moves ----------------------------------------------------
+    def announce_price(self, symbol: str) -> None:
+        """Tell the price listeners (the public ticker stream) that `symbol` moved."""
+        for price_listener in self.price_listeners:
+            price_listener(symbol)
+
     def on_price(self, symbol: str) -> None:
         """Trigger conditional orders and fill crossed limit orders after a price change."""
         last = self.market.last(symbol)
-        for price_listener in self.price_listeners:
-            price_listener(symbol)
+        self.announce_price(symbol)
         for acct in self.accounts.values():
             self._trail(acct, symbol)
             touched = False

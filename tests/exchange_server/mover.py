@@ -81,6 +81,8 @@ class MarketMover:
             if price > market.instruments[symbol].tick_size:
                 market.set_price(symbol, price)
                 report.moved += 1
+                if symbol not in movers:
+                    self.engine.announce_price(symbol)  # the ticker stream hears every move
         for symbol in report.breakouts:  # resting orders on the breakout symbols react
             self.engine.on_price(symbol)
         for _ in range(listings):

@@ -51,7 +51,7 @@ async def world(store: Store) -> AsyncIterator[World]:
     clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
     cache = CacheLayer(clock)
     define_trader_caches(cache)
-    async with ExchangeServer(symbols=25, seed=3) as server:
+    async with ExchangeServer(symbols=25, seed=3, moving=True) as server:
 
         def opener(name: str) -> VenueHandle:
             return CcxtVenue(VENUES[name], base_url=server.base_url)
@@ -119,6 +119,21 @@ async def test_pushed_prices_keep_the_tape_fresh_without_a_request(world: World)
         await _published(world)
         assert await _price(world) == Decimal(price), step
     assert world.rest_reads() == 0  # the stream answered every read
+
+
+async def test_every_symbol_the_market_moves_reaches_the_tape(world: World) -> None:
+    await _streaming(world)
+    world.server.stats.reset()
+    assert world.server.mover is not None
+    report = world.server.mover.tick(breakouts=2, walk=0.01)
+    assert report.moved >= 20
+    world.clock.advance(TICKERS.ttl * 2)
+    await _published(world)
+    tape = await world.gateway.tickers("bybit")
+    market = world.server.market
+    wanted = {s: market.last(s) for s in market.instruments}
+    assert {s.split("/")[0] + "USDT": t.last for s, t in tape.items()} == wanted
+    assert world.rest_reads() == 0
 
 
 async def test_paper_trades_on_live_prices_pushed_by_the_stream(world: World) -> None:
