@@ -97,12 +97,18 @@ def handlers() -> list[Handler]:
     ]
 
 
+ESTIMATED_NOTE = (
+    "<i>~ estimated: the exchange's fills of that close are not read yet; "
+    "they replace the estimate when they are.</i>"
+)
+
+
 def render_trades(page: TradePage, tz: tzinfo = UTC) -> tuple[str, InlineKeyboardMarkup | None]:
     """One line per trade; trades that would overflow the message move to the next page."""
     if not page.trades:
         return "No realised trades yet. Closed positions appear here.", None
     lines: list[str] = []
-    size = 200  # the header and some room
+    size = 200 + len(ESTIMATED_NOTE)  # the header, a note, and some room
     for record in page.trades:
         line = _trade_line(record, tz)
         if size + len(line) + 1 > MAX_MESSAGE:
@@ -121,6 +127,8 @@ def render_trades(page: TradePage, tz: tzinfo = UTC) -> tuple[str, InlineKeyboar
         older = page.offset + shown
         buttons.append(InlineKeyboardButton("Older ▶", callback_data=_page_data(older, page)))
     keyboard = InlineKeyboardMarkup([buttons]) if buttons else None
+    if any(record.trade.estimated for record in page.trades[:shown]):
+        lines.append(ESTIMATED_NOTE)
     return "\n".join([header, *lines]), keyboard
 
 
@@ -158,10 +166,11 @@ def render_pnl(r: PnlReport, tz: tzinfo = UTC) -> str:
 def _trade_line(record: TradeRecord, tz: tzinfo) -> str:
     t = record.trade
     reason = REASONS.get(t.close_reason or "", t.close_reason or "closed")
+    guess = "~" if t.estimated else ""  # until the close's fills are read from the exchange
     return (
         f"{t.exit_ts.astimezone(tz):%Y-%m-%d %H:%M} <b>{base(t.symbol)}</b> {escape(t.side)} "
-        f"{quantity(t.qty)} @ {price(t.entry_price)} → {price(t.exit_price)} "
-        f"<b>{signed(t.pnl)}</b> fee {money(t.fee)} · {escape(reason)}"
+        f"{quantity(t.qty)} @ {price(t.entry_price)} → {guess}{price(t.exit_price)} "
+        f"<b>{guess}{signed(t.pnl)}</b> fee {guess}{money(t.fee)} · {escape(reason)}"
     )
 
 

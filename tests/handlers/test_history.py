@@ -91,6 +91,20 @@ async def test_trades_pages_newest_first_with_buttons(bot: BotHarness) -> None:
     assert text.startswith("Trades 11–20")
 
 
+async def test_an_estimated_close_is_marked_until_its_fills_replace_it(bot: BotHarness) -> None:
+    exact = trade(TRADER, BASE, pnl="1.5", order_id="o-exact")
+    guess = trade(TRADER, BASE + timedelta(minutes=1), pnl="-0.7", estimated=True)
+    await seed(bot, [exact, guess])
+    (text,) = texts(await bot.send(TRADER, "/trades"))
+    newest, oldest = text.splitlines()[1:3]
+    assert "→ ~102" in newest and "~-0.70" in newest and "fee ~0.10" in newest
+    assert "~" not in oldest and "+1.50" in oldest
+    assert text.splitlines()[-1].startswith("~ estimated: the exchange's fills")
+    await seed(bot, [trade(OTHER, BASE)])
+    (plain,) = texts(await bot.send(OTHER, "/trades"))
+    assert "~" not in plain and "estimated" not in plain
+
+
 async def test_a_page_size_travels_in_the_buttons(bot: BotHarness) -> None:
     await seed(bot, [trade(TRADER, BASE + timedelta(minutes=i)) for i in range(25)])
     calls = await bot.send(TRADER, "/trades 5")
