@@ -148,6 +148,14 @@ def render_pnl(r: PnlReport, tz: tzinfo = UTC) -> str:
         f"PnL: <b>{signed(r.pnl)} USDT</b> after {money(r.fees)} USDT fees",
         f"Trades: {r.trades} · win rate {rate} ({r.wins} won, {r.losses} lost"
         f"{f', {r.breakeven} breakeven' if r.breakeven else ''})",
+        *(
+            [
+                f"<i>{_count(r.estimated, 'close')} estimated (~ in /trades) until the exchange's "
+                "fills are read</i>"
+            ]
+            if r.estimated
+            else []
+        ),
         f"Profit factor: {factor}",
         f"Average win: {_maybe(r.average_win)} · average loss: {_maybe(r.average_loss)}",
         f"Best: {_extreme(r.best, tz)}",

@@ -77,6 +77,7 @@ class PnlReport:
     worst: TradeRecord | None
     by_symbol: tuple[SymbolTotals, ...]  # the top symbols by |PnL|
     symbols: int  # how many symbols were traded in all
+    estimated: int = 0  # closes still estimated until the exchange's fills are read
 
     @property
     def breakeven(self) -> int:
@@ -149,6 +150,7 @@ class HistoryService:
         since = periods.start_of(period, now, tz)
         totals = await self._trades.by_symbol(user_id, since)
         best, worst = await self._trades.extremes(user_id, since)
+        estimated = await self._trades.estimated_since(user_id, since) if totals else 0
         ranked = sorted(totals, key=lambda t: (-abs(t.pnl), t.symbol))
         return PnlReport(
             period=period,
@@ -164,6 +166,7 @@ class HistoryService:
             worst=worst,
             by_symbol=tuple(ranked[:TOP_SYMBOLS]),
             symbols=len(totals),
+            estimated=estimated,
         )
 
     async def record_paper_events(self, report: EngineReport) -> int:

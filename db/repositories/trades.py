@@ -146,6 +146,10 @@ _ESTIMATES = (
     f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? AND symbol = ? AND estimated = 1 "
     "AND exchange = ? AND account_type = ?"
 )
+# Through the partial ix_trade_logs_estimated: only estimated rows are ever read.
+_ESTIMATED_SINCE = (
+    "SELECT COUNT(*) AS n FROM trade_logs WHERE user_id = ? AND estimated = 1 AND exit_ts >= ?"
+)
 _DELETE = "DELETE FROM trade_logs WHERE id = ?"
 _RECENT = (
     f"SELECT {_COLUMNS} FROM trade_logs WHERE user_id = ? "
@@ -246,6 +250,7 @@ HOT_QUERIES = (
     HotQuery("trades.first_exit", _FIRST_EXIT, (1,)),
     HotQuery("trades.of_orders", _OF_ORDERS.format("?, ?"), (1, "bybit", "demo", "a", "b")),
     HotQuery("trades.estimates", _ESTIMATES, (1, "BTC/USDT:USDT", "bybit", "demo")),
+    HotQuery("trades.estimated_since", _ESTIMATED_SINCE, (1, 0)),
     HotQuery("trades.paper_closes", _PAPER_CLOSES.format("?, ?"), ("o1", "o2")),
     HotQuery("trades.paper_history", _PAPER_HISTORY.format("?, ?", "?, ?"), (1, 2, "A", "B", 0)),
 )
@@ -285,6 +290,12 @@ class TradeRepository(Repository):
         return [
             _record(r) for r in await self.store.fetchall("trades.estimates", _ESTIMATES, params)
         ]
+
+    async def estimated_since(self, user_id: int, since: datetime) -> int:
+        """How many of a trader's closes since `since` are still estimates."""
+        params = (user_id, to_ms(since))
+        row = await self.store.fetchone("trades.estimated_since", _ESTIMATED_SINCE, params)
+        return int(row["n"]) if row is not None else 0
 
     async def replace_many(
         self, stale: Collection[int], trades: Sequence[TradeLog], tx: Tx | None = None

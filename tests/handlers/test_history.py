@@ -100,9 +100,13 @@ async def test_an_estimated_close_is_marked_until_its_fills_replace_it(bot: BotH
     assert "→ ~102" in newest and "~-0.70" in newest and "fee ~0.10" in newest
     assert "~" not in oldest and "+1.50" in oldest
     assert text.splitlines()[-1].startswith("~ estimated: the exchange's fills")
+    (summary,) = texts(await bot.send(TRADER, "/pnl"))
+    assert "1 close estimated (~ in /trades) until the exchange's fills are read" in summary
     await seed(bot, [trade(OTHER, BASE)])
     (plain,) = texts(await bot.send(OTHER, "/trades"))
     assert "~" not in plain and "estimated" not in plain
+    (summary,) = texts(await bot.send(OTHER, "/pnl"))
+    assert "estimated" not in summary
 
 
 async def test_a_page_size_travels_in_the_buttons(bot: BotHarness) -> None:

@@ -138,14 +138,15 @@ async def test_by_symbol_keeps_the_ten_largest_by_absolute_pnl(store: Store) -> 
     assert [s.pnl for s in report.by_symbol] == [D(p) for p in reversed(pnls)][:10]
 
 
-async def test_report_reads_two_indexed_aggregates(tmp_path: Path) -> None:
+async def test_report_reads_two_indexed_aggregates_and_counts_estimates(tmp_path: Path) -> None:
     log = StatementLog()
     async with Store(tmp_path / "log.db", observer=log) as store:
         await _users(store, 1, 2)
         await TradeRepository(store).record_many(SEEDED)
         log.names.clear()
         await HistoryService(TradeRepository(store)).pnl_report(1, "week", NOW)
-    assert sorted(log.names) == ["trades.by_symbol", "trades.extremes"]
+    # The estimates are counted through their partial index: no estimated row, nothing read.
+    assert sorted(log.names) == ["trades.by_symbol", "trades.estimated_since", "trades.extremes"]
 
 
 # --- paper triggers → trade log ------------------------------------------------------------
