@@ -143,10 +143,15 @@ def summary(head: str, r: BacktestResult, s: StrategyRecord) -> str:
         lines += [
             f"PnL: <b>{r.pnl:+,.2f} USDT</b> (fees {r.fees:,.2f}) · profit factor {factor} · "
             f"Sharpe {sharpe}",
-            f"Max drawdown: {r.max_drawdown:,.2f} USDT ({r.max_drawdown_pct:.1f} % of "
-            f"{r.capital:,.0f})",
+            f"Max drawdown: {r.max_drawdown:,.2f} USDT ({r.max_drawdown_pct:.1f} % from its "
+            f"peak; start {r.capital:,.0f} USDT)",
             "Exits: " + ", ".join(f"{name} {n}" for name, n in r.exits),
         ]
+        if r.unfunded:
+            lines.append(
+                f"Not taken for want of margin: {r.unfunded:,} signals (the "
+                f"{r.capital:,.0f} USDT account could not pay their margin)"
+            )
         if r.best:
             lines.append("Best: " + ", ".join(f"{_base(k)} {v:+,.2f}" for k, v in r.best))
         if r.worst:

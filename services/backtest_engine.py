@@ -240,6 +240,7 @@ class Trades:
     kind: list[int] = field(default_factory=list)
     pnl: list[float] = field(default_factory=list)
     fees: list[float] = field(default_factory=list)
+    unfunded: int = 0  # signals the strategy would take that the free margin could not pay
 
 
 @dataclass(slots=True)
@@ -258,15 +259,19 @@ def replay(found: Candidates, rules: ScanRules, strategy: Strategy) -> Replay:
     signals: list[tuple[int, int, bool, float]] = []
     trades = Trades()
     open_rows: set[int] = set()
-    closing: list[tuple[int, int]] = []  # (exit bar, row) of open positions
+    closing: list[tuple[int, int, float]] = []  # (exit bar, row, PnL) of open positions
     notional = strategy.notional()
+    margin = notional / max(strategy.leverage, 1)
+    realised = 0.0  # PnL of the positions closed so far
     bar_now, published = -1, 0
     for i in order.tolist():
         bar, row, up = int(found.bar[i]), int(found.row[i]), bool(found.up[i])
         if bar != bar_now:
             bar_now, published = bar, 0
             while closing and closing[0][0] <= bar:
-                open_rows.discard(heapq.heappop(closing)[1])
+                _, closed, gained = heapq.heappop(closing)
+                open_rows.discard(closed)
+                realised += gained
         if published >= rules.max_per_scan:
             continue
         ring = last_signal.get((row, bool(found.ring_up[i])))
@@ -278,6 +283,11 @@ def replay(found: Candidates, rules: ScanRules, strategy: Strategy) -> Replay:
         signals.append((bar, row, up, float(found.score[i])))
         if not found.tradable[i] or row in open_rows or len(open_rows) >= strategy.max_positions:
             continue
+        # An account pays each position's margin from what it has: the capital and the
+        # realised PnL, less the margin open positions hold. A spent account takes nothing.
+        if strategy.capital + realised - margin * (len(open_rows) + 1) < 0:
+            trades.unfunded += 1
+            continue
         entry, out = float(found.entry[i]), float(found.exit[i])
         qty = notional / entry
         fees = strategy.fee_rate * qty * (entry + out)
@@ -286,8 +296,9 @@ def replay(found: Candidates, rules: ScanRules, strategy: Strategy) -> Replay:
         trades.entry_bar.append(bar)
         trades.exit_bar.append(int(found.exit_bar[i]))
         trades.kind.append(int(found.exit_kind[i]))
-        trades.pnl.append((out - entry if up else entry - out) * qty - fees)
+        pnl = (out - entry if up else entry - out) * qty - fees
+        trades.pnl.append(pnl)
         trades.fees.append(fees)
         open_rows.add(row)
-        heapq.heappush(closing, (int(found.exit_bar[i]), row))
+        heapq.heappush(closing, (int(found.exit_bar[i]), row, pnl))
     return Replay(signals, trades)

@@ -38,6 +38,7 @@ class BacktestResult:
     days: tuple[date, ...]  # realised PnL, cumulative, at the end of each day
     curve: tuple[float, ...]
     capital: float
+    unfunded: int = 0  # signals not taken: the free margin could not pay for them
 
     @property
     def win_rate(self) -> float:
@@ -93,6 +94,7 @@ def summarise(
         days=tuple(datetime.fromtimestamp(d, UTC).date() for d in days),
         curve=tuple(float(v) for v in curve),
         capital=strategy.capital,
+        unfunded=t.unfunded,
     )
 
 

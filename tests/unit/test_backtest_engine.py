@@ -10,6 +10,7 @@ import pytest
 
 from services.backtest_engine import (
     END,
+    EXIT_NAMES,
     STOP,
     TAKE,
     Candidates,
@@ -119,6 +120,21 @@ def test_max_positions_deny_list_and_min_score_are_the_traders() -> None:
         two, Strategy(fee_rate=0, slippage_pct=0, min_score=0.6, allow=frozenset({"C"})), both
     )
     assert trades == []
+
+
+def test_an_account_takes_only_the_positions_its_margin_pays_for() -> None:
+    # 50 USDT × 5 holds 10 USDT of margin: 25 USDT pays for two positions, not a third.
+    one = series([101.0] * 9 + [104.5, 101.0])
+    three = Bars(*(np.vstack([a, a, a]) for a in (one.high, one.low, one.close, one.volume)))
+    small = Strategy(fee_rate=0, slippage_pct=0, min_score=0.6, capital=25.0)
+    found = candidates(three, ("A", "B", "C"), 0, np.full(3, np.nan), TIMES, RULES, small)
+    played = replay(found, RULES, small)
+    assert len(played.signals) == 3 and len(played.trades.pnl) == 2
+    assert played.trades.unfunded == 1
+    result = summarise(played, ("A", "B", "C"), TIMES.tolist(), 0, 300, small, EXIT_NAMES)
+    assert result.unfunded == 1
+    roomy = Strategy(fee_rate=0, slippage_pct=0, min_score=0.6, capital=30.0)
+    assert replay(found, RULES, roomy).trades.unfunded == 0
 
 
 def test_the_figures_of_one_winner_and_one_loser() -> None:
