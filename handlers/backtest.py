@@ -156,8 +156,13 @@ def summary(head: str, r: BacktestResult, s: StrategyRecord) -> str:
             lines.append("Best: " + ", ".join(f"{_base(k)} {v:+,.2f}" for k, v in r.best))
         if r.worst:
             lines.append("Worst: " + ", ".join(f"{_base(k)} {v:+,.2f}" for k, v in r.worst))
+    elif r.signals:
+        lines.append(
+            f"No trade: none of the {r.signals:,} signals passed your settings "
+            "(see /strategy: min_score, allow and deny lists)."
+        )
     else:
-        lines.append("No trade: no signal passed your settings (see /strategy, min_score).")
+        lines.append("No signal: the scanner's rules find no breakout in these candles.")
     lines.append(
         "<i>One scan per 5-minute bar; taker fee and slippage on every fill; a bar touching "
         "both the stop and the target (or a ladder part) counts as the stop; a trailing stop "
