@@ -39,6 +39,7 @@ from services.users import UserProfile
 JSONDict = dict[str, Any]
 log = logging.getLogger(__name__)
 
+ANSWER_WAIT_S = 5.0  # how long a line waits for its answer before the next one is read
 HELP = (
     "Console commands: :N presses button N of the last keyboard (an invoice's Pay button "
     "pays in Stars) · :user ID [NAME] acts as "
@@ -177,6 +178,7 @@ class ConsoleChat:
         self.printer = ConsolePrinter(out, state)
         self.first_name = "Console"
         self._update_ids = itertools.count(first_update_id)
+        self._running: set[asyncio.Task[None]] = set()
         state.subscribe(self.printer.on_call)
 
     async def handle_line(self, line: str) -> bool:
@@ -279,7 +281,20 @@ class ConsoleChat:
         self.printer._say(f"(now acting as user {user_id}, {self.first_name})")
 
     async def _process(self, data: JSONDict) -> None:
-        await self.app.process_update(Update.de_json(data, self.app.bot))
+        """Hand the update over as Telegram's updates are, each on its own; wait for its
+        answer up to `ANSWER_WAIT_S`, so lines keep their order, but a handler that runs
+        on (a /backtest) never holds up the next line (its Cancel button included)."""
+        task = asyncio.ensure_future(self.app.process_update(Update.de_json(data, self.app.bot)))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await asyncio.wait({task}, timeout=ANSWER_WAIT_S)
+        if task.done():
+            task.result()
+
+    async def finish(self) -> None:
+        """Wait for the updates still being handled (the input ended before they did)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
 
 
 async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
@@ -317,6 +332,7 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
                 stdout.flush()
             line = await lines.get()
             if line is None:
+                await chat.finish()  # piped input: what it asked for is answered in full
                 break
             if not interactive and line.strip():
                 chat.printer._say(f"you> {line.strip()}")

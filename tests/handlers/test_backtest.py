@@ -5,12 +5,15 @@ refusals of bad input."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import console
+from bot.console import ConsoleChat
 from bot.offline_api import ApiCall
 from tests.harness import BotHarness, running_bot, texts
 
@@ -74,6 +77,25 @@ async def test_cancel_stops_the_run_and_only_its_owner_can(bot: BotHarness) -> N
     calls = await asyncio.wait_for(running, 120)
     assert texts(calls)[-1].endswith("Cancelled: nothing was kept.")
     assert photos(calls) == []
+    assert bot.services.backtests.running() == 0
+
+
+async def test_the_console_reads_on_while_a_backtest_runs_so_cancel_reaches_it(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "ANSWER_WAIT_S", 0.0)  # no line waits for its answer
+    out = io.StringIO()
+    chat = ConsoleChat(bot.app, bot.state, out, first_update_id=1_000_000)
+    await chat.handle_line("/start")
+    await chat.handle_line("/backtest 30d")
+    deadline = asyncio.get_running_loop().time() + 60
+    while "✖ Cancel" not in out.getvalue():  # the status with its button is shown
+        assert asyncio.get_running_loop().time() < deadline, out.getvalue()
+        await asyncio.sleep(0.01)
+    await chat.handle_line(":1")  # read while the run goes on: before, it waited for the end
+    await chat.finish()
+    shown = out.getvalue()
+    assert "ⓘ Cancelling…" in shown and shown.rstrip().endswith("Cancelled: nothing was kept.")
     assert bot.services.backtests.running() == 0
 
 
