@@ -24,11 +24,15 @@ from core.exchange.models import ZERO, OrderStatus, OrderType, PositionSide, Sid
 from core.lifecycle import Origin
 from db.repositories.intents import IntentRecord, NewIntent
 from db.repositories.ladders import LadderRepository, LadderWatch
+from db.repositories.users import UserRepository
+from services import notices
 from services.account_client import AccountClient
 from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
-from services.ladder_rungs import rungs_of
+from services.ladder_rungs import part_sizes, rungs_of
 from services.market import MarketService
+from services.notices import LadderPart
+from services.outbox import Outbox
 from services.strategy import StrategyService
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,12 @@ class LadderService:
         gateway: ExchangeGateway,
         executor: OrderExecutor,
         clock: Clock,
+        *,
+        users: UserRepository,
+        outbox: Outbox,
     ) -> None:
+        self._users = users
+        self._outbox = outbox
         self._repo = repo
         self._strategy = strategy
         self._market = market
@@ -72,10 +81,13 @@ class LadderService:
         sign = 1 if side is PositionSide.LONG else -1
         client = self._gateway.account(entry.user_id, entry.exchange, entry.account_type)
         placed: list[str] = []
-        for n, (pct, share) in enumerate(rungs_of(settings.tp_ladder)):
-            part = market.round_qty(qty * share / 100)
+        parts: list[LadderPart] = []
+        rungs = rungs_of(settings.tp_ladder)
+        for n, ((pct, _), part) in enumerate(
+            zip(rungs, part_sizes(qty, rungs, market.lot_size), strict=True)
+        ):
             if part < market.min_qty or part <= 0:
-                continue  # too small a share of this position to be an order
+                continue  # its share of this position rounds to nothing: the next takes it
             cid = client_order_id("ladder", entry.client_order_id, n)
             level = market.round_price(price * (1 + sign * pct / 100))
             await self._executor.record(
@@ -91,7 +103,9 @@ class LadderService:
                 log.warning("ladder part %s of %s refused: %s", n, entry.client_order_id, error)
                 continue
             placed.append(cid)
+            parts.append(LadderPart(part, level, pct))
         if not placed:
+            await self._tell(entry, notices.ladder_not_placed(entry, market.lot_size))
             return None
         try:  # the ladder takes profit: the single take profit would close it all at once
             await client.set_trading_stop(TradingStop(entry.symbol, side, take_profit=ZERO))
@@ -103,7 +117,14 @@ class LadderService:
                 side.value, price,
             )  # fmt: skip
             await self._repo.watch(watch, self._clock.now())
+        told = notices.ladder_placed(entry, parts, qty, settings.ladder_breakeven)
+        await self._tell(entry, told)
         return LadderPlaced(entry.client_order_id, len(placed))
+
+    async def _tell(self, entry: IntentRecord, text: str) -> None:
+        user = await self._users.get(entry.user_id)
+        if user is not None:
+            await self._outbox.enqueue([notices.ladder_notice(entry, user.chat_id, text)])
 
     async def check(self) -> int:
         """Move the stop loss to the entry where a ladder's first part filled; return how many."""

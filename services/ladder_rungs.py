@@ -6,7 +6,7 @@ the stop loss); `off` removes the ladder."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from core.errors import InvalidInput
 
@@ -52,6 +52,22 @@ def rungs_of(stored: str) -> list[tuple[Decimal, Decimal]]:
     """The stored ladder as (percent from entry, share of the position) pairs, nearest first."""
     pairs = (part.split(":") for part in stored.split(",") if part)
     return [(Decimal(pct), Decimal(share)) for pct, share in pairs]
+
+
+def part_sizes(qty: Decimal, rungs: list[tuple[Decimal, Decimal]], lot: Decimal) -> list[Decimal]:
+    """Each rung's size in whole lots: the shares are summed from the nearest rung and each
+    running total rounded to the nearest lot, so what one rung rounds off the next one takes
+    (0.02 ETH, lot 0.01, 50/30/20 → 0.01, 0.01, 0) and the parts never add up to more than
+    the shares ask (nor than the position). A rung of 0 lots is not placed."""
+    sizes: list[Decimal] = []
+    placed, running = Decimal(0), Decimal(0)
+    for _, share in rungs:
+        running += share
+        lots = (qty * running / 100 / lot).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        total = min(lots * lot, qty)
+        sizes.append(total - placed)
+        placed = total
+    return sizes
 
 
 def describe(stored: str | None) -> str:

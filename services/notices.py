@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from html import escape
@@ -229,6 +230,50 @@ def order_expired(
             f"{order.created_at:%Y-%m-%d %H:%M} UTC.{outcome}"
         ),
         dedup_key=f"expiry:{order.client_order_id}",
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class LadderPart:
+    qty: Decimal
+    price: Decimal
+    pct: Decimal  # from the entry
+
+
+def ladder_placed(
+    entry: IntentRecord, parts: Sequence[LadderPart], qty: Decimal, breakeven: bool
+) -> str:
+    """What the ladder of a filled entry took over from its take profit."""
+    side = "LONG" if entry.side == "buy" else "SHORT"
+    each = ", ".join(f"{_num(p.qty)} at {_num(p.price)} ({_num(p.pct)} % in profit)" for p in parts)
+    rest = qty - sum((p.qty for p in parts), Decimal(0))
+    lines = [
+        f"Take-profit ladder placed for your {side} {_num(qty)} {entry.symbol}: {each}.",
+        "It replaces the single take profit"
+        + (f"; the other {_num(rest)} rides on the stop loss." if rest > 0 else "."),
+    ]
+    if breakeven:
+        lines.append("The stop loss moves to the entry once the first part fills.")
+    return escape(" ".join(lines))
+
+
+def ladder_not_placed(entry: IntentRecord, lot: Decimal) -> str:
+    side = "LONG" if entry.side == "buy" else "SHORT"
+    return escape(
+        f"Take-profit ladder not placed for your {side} {_num(entry.filled_qty or Decimal(0))} "
+        f"{entry.symbol}: no part of it comes to a whole lot ({_num(lot)}). Its take profit "
+        "stays as it is."
+    )
+
+
+def ladder_notice(entry: IntentRecord, chat_id: int, text: str) -> Notice:
+    """Told once per entry, however often its fill is reported."""
+    return Notice(
+        user_id=entry.user_id,
+        chat_id=chat_id,
+        kind=NoticeKind.FILL,
+        text=text,
+        dedup_key=f"ladder:{entry.client_order_id}",
     )
 
 

@@ -28,8 +28,9 @@ def build_management(s: Shared, t: Trading) -> Management:
     )  # fmt: skip
     positions = PositionManagementService(t.accounts, t.exchanges, t.market, t.strategy, trailing)
     ladders = LadderService(
-        LadderRepository(s.store), t.strategy, t.market, t.exchanges, t.executor, s.clock
-    )
+        LadderRepository(s.store), t.strategy, t.market, t.exchanges, t.executor, s.clock,
+        users=s.repos.users, outbox=s.outbox,
+    )  # fmt: skip
     t.executor.when_opening_fills(ladders.on_filled)
     t.executor.when_opening_fills(positions.on_opened)  # the strategy's trail_pct
     return Management(positions, trailing, ladders)

@@ -6,7 +6,7 @@ entry after the first one, with a restart in between."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,16 @@ from tests.harness import BotHarness, running_bot
 
 TRADER = 42
 BTC = "BTC/USDT:USDT"
+
+
+def ladder_parts(qty: Decimal, shares: list[int], lot: Decimal = Decimal("0.001")) -> list[Decimal]:
+    """Each part as the trader's shares ask, in whole lots: the running share of the position
+    rounded to the nearest lot, part by part (so no lot is left without a take profit)."""
+    totals, running = [], 0
+    for share in shares:
+        running += share
+        totals.append((qty * running / 100 / lot).quantize(Decimal(1), ROUND_HALF_UP) * lot)
+    return [b - a for a, b in zip([Decimal(0), *totals], totals, strict=False)]
 
 
 @pytest.fixture
@@ -73,9 +83,14 @@ async def test_paper_ladder_is_placed_after_the_entry_and_fills_part_by_part(
     assert [o.order_type for o in orders] == [OrderType.LIMIT] * 3
     assert all(o.reduce_only for o in orders)
     entry, qty = held.entry_price, held.qty
-    assert [o.qty for o in orders] == [
-        (qty * share / 100 // Decimal("0.001")) * Decimal("0.001") for share in (50, 30, 20)
-    ]
+    assert [o.qty for o in orders] == ladder_parts(qty, [50, 30, 20])
+    assert sum(o.qty for o in orders) == qty  # the shares add up to 100: all of it laddered
+    told = await bot.state.wait_for_call(
+        "sendMessage", lambda c: "Take-profit ladder placed" in str(c.params.get("text"))
+    )
+    first = f"{orders[0].qty} at {orders[0].price} (2 % in profit)"
+    assert f"for your LONG {qty} {BTC}: {first}" in told.params["text"]
+    assert "It replaces the single take profit." in told.params["text"]
     assert [o.price for o in orders] == [
         ((entry * (1 + pct / Decimal(100))) / Decimal("0.1")).quantize(Decimal(1)) * Decimal("0.1")
         for pct in (Decimal(2), Decimal(4), Decimal(8))
@@ -87,8 +102,7 @@ async def test_paper_ladder_is_placed_after_the_entry_and_fills_part_by_part(
     assert left.qty == qty - orders[0].qty
     report = await engine.on_prices({BTC: entry * Decimal("1.09")})
     assert report.orders_filled == 2 and report.count(EventKind.ORDER_CANCELLED) == 0
-    remaining = await client.positions(fresh=True)
-    assert [p.qty for p in remaining] == [qty - sum(o.qty for o in orders)]
+    assert list(await client.positions(fresh=True)) == []  # the last part closed the rest
 
 
 async def test_bybit_ladder_moves_the_stop_to_break_even_across_a_restart(

@@ -21,6 +21,7 @@ from db.repositories.intents import IntentRecord, IntentRepository
 from db.repositories.licenses import LicenseRepository
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
+from tests.handlers.test_ladder import ladder_parts
 from tests.handlers.test_trading import _card
 from tests.harness import BotHarness, running_bot, texts
 
@@ -64,10 +65,6 @@ async def _intent(bot: BotHarness, cid: str) -> IntentRecord:
     return intent
 
 
-def _rung(qty: Decimal, share: int) -> Decimal:
-    return (qty * share / 100 // LOT) * LOT
-
-
 def _level(entry: Decimal, pct: int) -> Decimal:
     return ((entry * (1 + Decimal(pct) / 100)) / TICK).quantize(Decimal(1)) * TICK
 
@@ -100,7 +97,7 @@ async def test_a_paper_limit_entry_that_fills_later_gets_its_ladder_and_trail_on
             client_order_id("ladder", cid, n) for n in (0, 1)
         ]
         assert all(o.reduce_only and o.order_type == OrderType.LIMIT for o in rungs)
-        assert [o.qty for o in rungs] == [_rung(entry.qty, 50)] * 2
+        assert [o.qty for o in rungs] == ladder_parts(entry.qty, [50, 50])
         assert [o.price for o in rungs] == [_level(limit, 2), _level(limit, 4)]
         (held,) = await client.positions(fresh=True)
         assert held.take_profit is None  # the ladder takes the profit
