@@ -261,9 +261,7 @@ def all_orders(server: Any, account: Account | None, params: Params) -> Any:
     within `startTime`..`endTime` (the last 7 days by default)."""
     acct, inst = acct_of(account), inst_of(server, params)
     limit = min(int(params.get("limit") or 500), 1000)
-    orders = sorted(
-        (o for o in acct.orders.values() if o.symbol == inst.symbol), key=order_no
-    )
+    orders = sorted((o for o in acct.orders.values() if o.symbol == inst.symbol), key=order_no)
     if params.get("orderId"):
         first = int(params["orderId"])
         chosen = [o for o in orders if order_no(o) >= first][:limit]
