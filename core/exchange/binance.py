@@ -82,6 +82,7 @@ class BinanceClient(CcxtClient):
         api.get_exceptions_by_url = linear_errors
 
     ids_free_after_fill = True
+    order_page = ORDER_PAGE  # orders asked per allOrders page
 
     async def create_order(self, request: OrderRequest) -> Order:
         cleared = False
@@ -265,14 +266,14 @@ class BinanceClient(CcxtClient):
         """The symbol's orders from the oldest of `wanted` on (Binance's ids rise with
         time), page after page until all of `wanted` are seen: one request in the usual
         case, whatever the number of fills."""
-        request = {"symbol": self.api.market_id(symbol), "limit": ORDER_PAGE}
+        request = {"symbol": self.api.market_id(symbol), "limit": self.order_page}
         start = str(min(int(order_id) for order_id in wanted))
         orders: dict[str, dict[str, Any]] = {}
 
         async def page(cursor: str | None) -> Any:
             rows = await self.api.fapiPrivateGetAllOrders({**request, "orderId": cursor or start})
             orders.update((str(row["orderId"]), row) for row in rows)
-            done = len(rows) < ORDER_PAGE or wanted <= orders.keys()
+            done = len(rows) < self.order_page or wanted <= orders.keys()
             return rows, None if done else str(int(rows[-1]["orderId"]) + 1)
 
         _, complete = await self._read_pages("fetch_fills", page)
@@ -333,8 +334,8 @@ def order_trigger(order: Mapping[str, Any]) -> str | None:
     """What sent a Binance order the trader did not place: `take_profit`, `stop_loss` or
     `liquidation` (None for an order someone placed). Read from an `allOrders` row
     (`clientOrderId`, `type`, `origType`) or from the order of a pushed ORDER_TRADE_UPDATE
-    (`c`, `o`, `ot`), whose type is MARKET once a stop fired and whose original type is
-    the stop's."""
+    (`c`, `o`, `ot`): a fired stop's type may read MARKET, its original type stays the
+    stop's."""
     cid = str(order.get("clientOrderId") or order.get("c") or "")
     if cid.startswith(_LIQUIDATION_IDS):
         return "liquidation"
