@@ -14,6 +14,11 @@
 - Trades are read per symbol only: the symbols traded since a time come from the income
   history (a commission row per trade), then each one's trades, with Binance's
   `realizedPnl` (before fees) on every fill.
+- A trade names neither its order's client id nor its type, so a close by a take profit,
+  a stop or liquidation would read as one the trader made on the exchange. For each
+  symbol with closing trades, the orders are read once (`/fapi/v1/allOrders` from the
+  oldest closing order on, following its `orderId` cursor until all of them are seen):
+  their client ids, and what sent them (`order_trigger`).
 - Error codes are read with ccxt's USDⓈ-M table whatever host answers: ccxt picks the table
   by URL, and only the production, testnet and demo hosts name the futures API.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -47,6 +53,20 @@ log = logging.getLogger(__name__)
 
 INCOME_PAGE = 1000  # the most /fapi/v1/income serves at once
 TRADE_PAGE = 1000  # the most /fapi/v1/userTrades serves at once
+ORDER_PAGE = 1000  # the most /fapi/v1/allOrders serves at once
+# Order types Binance fires on its own once a price is crossed. TAKE_PROFIT_MARKET and
+# STOP_MARKET are the whole-position orders Tradewind places; the others a trader may
+# place in Binance's app. A trailing stop is a stop that moved.
+_TRIGGERS = {
+    "TAKE_PROFIT_MARKET": "take_profit",
+    "TAKE_PROFIT": "take_profit",
+    "STOP_MARKET": "stop_loss",
+    "STOP": "stop_loss",
+    "TRAILING_STOP_MARKET": "stop_loss",
+    "LIQUIDATION": "liquidation",
+}
+# Client order ids Binance gives the orders of its liquidation engine.
+_LIQUIDATION_IDS = ("autoclose-", "adl_autoclose")
 
 
 class BinanceClient(CcxtClient):
@@ -62,6 +82,7 @@ class BinanceClient(CcxtClient):
         api.get_exceptions_by_url = linear_errors
 
     ids_free_after_fill = True
+    order_page = ORDER_PAGE  # orders asked per allOrders page
 
     async def create_order(self, request: OrderRequest) -> Order:
         cleared = False
@@ -195,8 +216,9 @@ class BinanceClient(CcxtClient):
         fills: list[Fill] = []
         for symbol in sorted(symbols):
             found, whole = await self._trades_of(symbol, ms)
-            fills += found
-            complete = complete and whole
+            labelled, named = await self._labelled(symbol, found)
+            fills += labelled
+            complete = complete and whole and named
         unique = {f.fill_id: f for f in fills}
         return PagedList(sorted(unique.values(), key=lambda f: f.ts), complete)
 
@@ -226,6 +248,36 @@ class BinanceClient(CcxtClient):
 
         rows, complete = await self._read_pages("fetch_fills", page)
         return [parse.fill(t) for t in rows], complete
+
+    async def _labelled(self, symbol: str, fills: list[Fill]) -> tuple[list[Fill], bool]:
+        """The fills with their orders' client ids and triggers, read when some of them
+        closed (`realizedPnl` not zero: an opening trade has none); True when every
+        closing order was found."""
+        wanted = {f.order_id for f in fills if f.realised_pnl}
+        if not wanted:
+            return fills, True
+        orders, complete = await self._orders_of(symbol, wanted)
+        labelled = [_with_order(f, orders.get(f.order_id)) for f in fills]
+        return labelled, complete and wanted <= orders.keys()
+
+    async def _orders_of(
+        self, symbol: str, wanted: set[str]
+    ) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The symbol's orders from the oldest of `wanted` on (Binance's ids rise with
+        time), page after page until all of `wanted` are seen: one request in the usual
+        case, whatever the number of fills."""
+        request = {"symbol": self.api.market_id(symbol), "limit": self.order_page}
+        start = str(min(int(order_id) for order_id in wanted))
+        orders: dict[str, dict[str, Any]] = {}
+
+        async def page(cursor: str | None) -> Any:
+            rows = await self.api.fapiPrivateGetAllOrders({**request, "orderId": cursor or start})
+            orders.update((str(row["orderId"]), row) for row in rows)
+            done = len(rows) < self.order_page or wanted <= orders.keys()
+            return rows, None if done else str(int(rows[-1]["orderId"]) + 1)
+
+        _, complete = await self._read_pages("fetch_fills", page)
+        return orders, complete
 
     async def check_account(self) -> None:
         """Tradewind trades one-way: a Hedge Mode account refuses its orders (-4061)."""
@@ -276,6 +328,39 @@ class BinanceClient(CcxtClient):
             )
             for p in positions
         ]
+
+
+def order_trigger(order: Mapping[str, Any]) -> str | None:
+    """What sent a Binance order the trader did not place: `take_profit`, `stop_loss` or
+    `liquidation` (None for an order someone placed). Read from an `allOrders` row
+    (`clientOrderId`, `type`, `origType`) or from the order of a pushed ORDER_TRADE_UPDATE
+    (`c`, `o`, `ot`): a fired stop's type may read MARKET, its original type stays the
+    stop's."""
+    cid = str(order.get("clientOrderId") or order.get("c") or "")
+    if cid.startswith(_LIQUIDATION_IDS):
+        return "liquidation"
+    for key in ("origType", "ot", "type", "o"):
+        found = _TRIGGERS.get(str(order.get(key) or ""))
+        if found is not None:
+            return found
+    return None
+
+
+def pushed_trigger(info: Mapping[str, Any]) -> str | None:
+    """`order_trigger` of a ccxt.pro trade's `info` when it is Binance's pushed order
+    (it carries the original order type `ot`); None for another venue's."""
+    return order_trigger(info) if "ot" in info else None
+
+
+def _with_order(fill: Fill, order: Mapping[str, Any] | None) -> Fill:
+    if order is None:
+        return fill
+    cid = str(order.get("clientOrderId") or "") or None
+    return replace(
+        fill,
+        client_order_id=fill.client_order_id or cid,
+        trigger=fill.trigger or order_trigger(order),
+    )
 
 
 def _level(current: Decimal | None, asked: Decimal | None) -> Decimal | None:

@@ -27,6 +27,7 @@ import ccxt
 import ccxt.pro as ccxt_pro
 
 from core.exchange import ccxt_parse
+from core.exchange.binance import pushed_trigger
 from core.exchange.bybit import execution_trigger
 from core.exchange.ccxt_venue import CcxtVenue, rebase_urls
 from core.exchange.credentials import ApiCredentials
@@ -398,7 +399,7 @@ def stream_fill(raw: Mapping[str, Any]) -> Fill:
         ts=at,
         realised_pnl=ccxt_parse.dec(info.get("execPnl")),
         reduce_only=ccxt_parse.dec0(info.get("closedSize")) > 0 if "closedSize" in info else None,
-        trigger=execution_trigger(info),
+        trigger=execution_trigger(info) or pushed_trigger(info),
     )
 
 

@@ -9,13 +9,21 @@ is the wire: `/fapi/*` routes (``binance_views``), the HMAC-SHA256 signature of 
 string plus the form body (``timestamp``, ``recvWindow``, ``X-MBX-APIKEY``), and errors as
 ``{"code": -2019, "msg": ...}`` with Binance's HTTP status. Rate limits answer HTTP 429
 (``RATE_LIMIT``, ``HTTP_429``) or 418 (``HTTP_403``: the IP ban) with ``Retry-After``.
+
+Orders Binance sends itself are modelled as it records them: a fired conditional order is
+a matching-engine order of the conditional order's type (``TAKE_PROFIT_MARKET``,
+``STOP_MARKET``), and ``liquidate`` closes a position with an IOC limit order named
+``autoclose-…`` (``adl_autoclose`` for auto-deleveraging). Order ids rise with time, as
+Binance's do (``/fapi/v1/allOrders`` pages by them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import time
+import uuid
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,22 +35,41 @@ from core.exchange.ccxt_venue import rebase_urls
 
 from .binance_handlers import ROUTES
 from .binance_views import BinanceError, binance_error
+from .engine import Engine
 from .faults import Fault, FaultKind
 from .models import Account, BybitError, now_ms
 from .server import ExchangeServer, _dumps
 
 DEFAULT_RECV_WINDOW = 5000
+FIRST_ORDER = 500_000_000  # order numbers start near Binance's own (~8 × 10⁹)
+
+
+class RisingIdEngine(Engine):
+    """The matching engine with ids that rise: their first 12 hex digits count up, so the
+    order number derived from them (``binance_views.order_no``) grows with time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._count = itertools.count(FIRST_ORDER)
+
+    def new_id(self) -> str:
+        low = self._rng.getrandbits(80)
+        return str(uuid.UUID(int=next(self._count) << 80 | low, version=4))
 
 
 class BinanceServer(ExchangeServer):
     """Local fake Binance USDⓈ-M futures; ``hedge_mode`` holds the api keys whose account
     is in hedge mode (``dualSidePosition``), every other account is one-way."""
 
+    engine_class = RisingIdEngine
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rate_limit_response = FaultKind.HTTP_429  # how this venue says "too many"
         self.hedge_mode: set[str] = set()
         self._algos: dict[str, list[dict[str, Any]]] = {}  # api key → conditional orders
+        # Binance's type of the orders it placed itself (fired conditional orders).
+        self.order_types: dict[str, str] = {}
 
     def algos(self, acct: Account) -> list[dict[str, Any]]:
         """The account's conditional (TP/SL) orders, in every state."""
@@ -66,11 +93,30 @@ class BinanceServer(ExchangeServer):
                 if not size or (size > 0) != (algo["side"] == "SELL"):
                     algo["algoStatus"] = "EXPIRED"
                     continue
-                self.engine.create_order(
+                fired = self.engine.create_order(
                     acct,
                     {"category": "linear", "symbol": symbol, "side": algo["side"].capitalize(),
                      "orderType": "Market", "qty": str(abs(size)), "reduceOnly": "true"},
                 )  # fmt: skip
+                self.order_types[fired.order_id] = algo["orderType"]
+
+    def liquidate(self, api_key: str, symbol: str, price: str, *, adl: bool = False) -> None:
+        """Move the price to `price` and close the account's whole position there, as
+        Binance's liquidation engine does: an IOC limit order whose client id is
+        ``autoclose-…`` (``adl_autoclose``, the same for every one, when it deleverages)."""
+        self.set_price(symbol, price)
+        acct = self.account(api_key)
+        size = acct.position(symbol).size
+        if not size:
+            raise ValueError(f"{api_key} holds no {symbol} position to liquidate")
+        cid = "adl_autoclose" if adl else f"autoclose-{now_ms()}{len(acct.orders):07d}"
+        acct.by_link.pop(cid, None)
+        self.engine.create_order(
+            acct,
+            {"category": "linear", "symbol": symbol, "side": "Sell" if size > 0 else "Buy",
+             "orderType": "Limit", "qty": str(abs(size)), "price": price,
+             "timeInForce": "IOC", "orderLinkId": cid, "reduceOnly": "true"},
+        )  # fmt: skip
 
     async def __aenter__(self) -> BinanceServer:
         await self.start()

@@ -32,6 +32,7 @@ from .engine import MMR, TAKER_FEE
 from .models import Account, fmt_num, now_ms
 
 Handler = Callable[[Any, Account | None, Params], Any]
+WEEK_MS = 7 * 86_400_000
 
 
 # ---- account -----------------------------------------------------------------
@@ -254,6 +255,23 @@ def open_orders(server: Any, account: Account | None, params: Params) -> Any:
     return [order_json(server, o) for o in orders]
 
 
+def all_orders(server: Any, account: Account | None, params: Params) -> Any:
+    """`GET /fapi/v1/allOrders`: one symbol's orders, ascending by id, at most `limit`
+    (500 by default, 1,000 at most): from `orderId` on when it is given, else the newest
+    within `startTime`..`endTime` (the last 7 days by default)."""
+    acct, inst = acct_of(account), inst_of(server, params)
+    limit = min(int(params.get("limit") or 500), 1000)
+    orders = sorted((o for o in acct.orders.values() if o.symbol == inst.symbol), key=order_no)
+    if params.get("orderId"):
+        first = int(params["orderId"])
+        chosen = [o for o in orders if order_no(o) >= first][:limit]
+    else:
+        end = int(params.get("endTime") or now_ms())
+        start = int(params.get("startTime") or end - WEEK_MS)
+        chosen = [o for o in orders if start <= o.created <= end][-limit:]
+    return [order_json(server, o) for o in chosen]
+
+
 def user_trades(server: Any, account: Account | None, params: Params) -> Any:
     """The account's trades on one symbol, oldest first: from `fromId`, else the newest
     `limit` from `startTime` on. Each trade's id is its place in the account's history."""
@@ -361,6 +379,7 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/fapi/v1/order"): (True, query_order),
     ("DELETE", "/fapi/v1/order"): (True, cancel_order),
     ("GET", "/fapi/v1/openOrders"): (True, open_orders),
+    ("GET", "/fapi/v1/allOrders"): (True, all_orders),
     ("GET", "/fapi/v1/userTrades"): (True, user_trades),
     ("GET", "/fapi/v1/income"): (True, income),
     ("GET", "/fapi/v1/leverageBracket"): (True, leverage_bracket),

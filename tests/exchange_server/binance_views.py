@@ -69,7 +69,8 @@ def binance_error(err: BybitError) -> BinanceError:
 
 
 def order_no(order: Order) -> int:
-    """Binance order ids are integers: a stable one derived from the engine's uuid."""
+    """Binance order ids are integers: a stable one derived from the engine's uuid (which
+    the Binance server's engine makes rise with time, as Binance's ids do)."""
     return int(order.order_id.replace("-", "")[:13], 16)
 
 
@@ -112,6 +113,7 @@ def order_json(server: Any, order: Order) -> dict[str, Any]:
     inst = server.market.instruments[order.symbol]
     avg = order.cum_value / order.cum_qty if order.cum_qty else Decimal(0)
     kind = "LIMIT" if order.order_type == "Limit" else "MARKET"
+    kind = server.order_types.get(order.order_id, kind)
     return {
         "orderId": order_no(order),
         "symbol": order.symbol,

@@ -64,6 +64,8 @@ class ExchangeServer:
     ``rate_limit_response`` (``RATE_LIMIT`` = retCode 10006, ``HTTP_429`` or ``HTTP_403``).
     """
 
+    engine_class: type[Engine] = Engine  # a venue whose ids differ brings its own
+
     def __init__(
         self,
         symbols: int | Sequence[str] = FULL_SYMBOL_COUNT,
@@ -78,7 +80,7 @@ class ExchangeServer:
         control: bool = False,
     ) -> None:
         self.market = MarketData(symbols if isinstance(symbols, int) else list(symbols), seed)
-        self.engine = Engine(self.market, seed)
+        self.engine = self.engine_class(self.market, seed)
         # Benchmarks only: `POST /test/tick` moves the market one step (see `mover`).
         self.mover = MarketMover(self.market, self.engine, seed) if moving else None
         # Test drivers in another process only: `/test/...` reads books, sets prices, faults.
