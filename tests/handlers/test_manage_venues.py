@@ -244,19 +244,18 @@ async def test_okx_tp_sl_are_algo_orders_changed_moved_and_removed(
 
 
 @pytest.mark.parametrize(
-    ("change", "price", "reason", "words"),
+    ("change", "answer", "price", "reason", "words"),
     [
-        ("/tp BTC 62400", "62500", "take_profit", "take profit"),
-        (None, "59000", "stop_loss", "stop loss"),  # the SL attached to the entry
+        ("/tp BTC 62400", "set at 62,400.0", "62500", "take_profit", "take profit"),
+        ("/sl BTC 59400", "moved to 59,400.0", "59300", "stop_loss", "stop loss"),
     ],
 )
 async def test_an_okx_tp_or_sl_that_fires_is_logged_as_such_with_the_exchange_pnl(
-    tmp_path: Path, okx: OkxServer, change: str | None, price: str, reason: str, words: str
+    tmp_path: Path, okx: OkxServer, change: str, answer: str, price: str, reason: str, words: str
 ) -> None:
     async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
         await _okx_trader(bot)
-        if change is not None:
-            assert "set at 62,400.0" in await reply(bot, change)
+        assert answer in await reply(bot, change)
         okx.set_price("BTCUSDT", price)  # through the level: the algo closes at market
         account = okx.account(KEY)
         assert account.position("BTCUSDT").size == 0 and _algos(okx) == []
