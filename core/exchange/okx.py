@@ -20,12 +20,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from core.exchange import ccxt_parse as parse
 from core.exchange import okx_algos as algos
 from core.exchange.ccxt_client import CcxtClient, Page
-from core.exchange.errors import AccountSetupRequired, InvalidOrder
+from core.exchange.errors import AccountSetupRequired, ExchangeError, InvalidOrder
 from core.exchange.ids import PREFIX, client_order_id
 from core.exchange.key_info import KeyInfo
 from core.exchange.models import Fill, PagedList, Position, Side, TradingStop
@@ -65,12 +66,14 @@ class OkxClient(CcxtClient):
 
     async def _with_triggers(self, fills: list[Fill]) -> list[Fill]:
         """Name the TP or SL that sent the closes of orders Tradewind did not place: one
-        read of the algo history, paged until every such order is found (or to its end)."""
+        read of the algo history, paged until every such order is found (or to its end).
+        A failed read fails the whole read of fills, so the catch-up tries again rather
+        than log a TP as a close made on the exchange."""
         wanted = {f.order_id for f in fills if _unexplained_close(f)}
         if not wanted:
             return fills
-        request = {"ordType": algos.KINDS, "state": "effective", "instType": "SWAP",
-                   "limit": str(PAGE)}  # fmt: skip
+        request = {"ordType": algos.KINDS, "state": "effective", "instType": "SWAP"}
+        request["limit"] = str(PAGE)
         sides: dict[str, str] = {}
 
         async def page(cursor: str | None) -> Page:
@@ -83,11 +86,8 @@ class OkxClient(CcxtClient):
             return rows, following
 
         await self._read_pages("fetch_fills", page)
-        return [
-            replace(f, trigger=sides[f.order_id]) if f.order_id in wanted and f.order_id in sides
-            else f
-            for f in fills
-        ]  # fmt: skip
+        named = {order_id: sides[order_id] for order_id in wanted & sides.keys()}
+        return [replace(f, trigger=named[f.order_id]) if f.order_id in named else f for f in fills]
 
     def _okx_fill(self, row: Mapping[str, Any], names: Mapping[str, str]) -> Fill | None:
         symbol = names.get(str(row.get("instId")))
@@ -127,26 +127,38 @@ class OkxClient(CcxtClient):
         """An open position's TP/SL as one whole-position algo (`closeFraction` 1, market
         legs): the symbol's pending TP/SL algos are read, the asked levels replace theirs
         (zero removes one), those algos are cancelled (OKX holds one whole-position algo
-        per position) and the new one placed. OKX's trailing algo is not used: the bot
-        keeps a trailing stop, as on Binance."""
+        per position) and the new one placed. A placement OKX refuses puts the levels
+        back as they were, then raises. OKX's trailing algo is not used: the bot keeps a
+        trailing stop, as on Binance."""
         if stop.trailing_distance:
             raise InvalidOrder(
                 self.exchange, "OKX trailing stops are kept by the bot, not on the position."
             )
         inst = self._inst_id(stop.symbol)
         pending = await self._pending_algos(inst)
-        tp, sl = algos.levels(pending).get(inst, (None, None))
-        tp, sl = algos.level(tp, stop.take_profit), algos.level(sl, stop.stop_loss)
+        was = algos.levels(pending).get(inst, (None, None))
+        tp, sl = algos.level(was[0], stop.take_profit), algos.level(was[1], stop.stop_loss)
         for batch in algos.cancel_batches(pending):
             await self.call(
                 "set_trading_stop",
                 lambda b=batch: self.api.privatePostTradeCancelAlgos(b),  # type: ignore[misc]
                 retry=False,
             )
+        closing = stop.side.closing_side.value
+        try:
+            await self._protect_whole(inst, closing, tp, sl)
+        except ExchangeError:
+            if pending:
+                await self._protect_whole(inst, closing, *was)
+            raise
+
+    async def _protect_whole(
+        self, inst: str, side: str, tp: Decimal | None, sl: Decimal | None
+    ) -> None:
         if tp is None and sl is None:
             return
-        cid = client_order_id("tpsl", stop.symbol, time.time_ns())
-        request = algos.whole_position(inst, stop.side.closing_side.value, tp, sl, cid)
+        cid = client_order_id("tpsl", inst, time.time_ns())
+        request = algos.whole_position(inst, side, tp, sl, cid)
         await self.call(
             "set_trading_stop", lambda: self.api.privatePostTradeOrderAlgo(request), retry=False
         )

@@ -103,6 +103,9 @@ async def test_tp_sl_changes_replace_the_algos_with_one_for_the_whole_position(
 
     await client.set_trading_stop(TradingStop(BTC, PositionSide.LONG, stop_loss=Decimal(59500)))
     assert _live(server) == [(True, tp, Decimal(59500))]  # both replaced, the TP kept
+    with pytest.raises(DomainInvalidOrder, match="TP trigger price cannot be lower"):
+        await client.set_trading_stop(TradingStop(BTC, PositionSide.LONG, Decimal(59900)))
+    assert _live(server) == [(True, tp, Decimal(59500))]  # and the levels put back
     await client.set_trading_stop(TradingStop(BTC, PositionSide.LONG, take_profit=ZERO))
     assert _live(server) == [(True, ZERO, Decimal(59500))]
     (held,) = await client.fetch_positions()
