@@ -33,6 +33,7 @@ from core.exchange.models import Fill, PagedList, Position, Side, TradingStop
 
 SIMPLE_MODE = "1"  # OKX account level 1: spot only, no swaps
 PAGE = 100  # pending orders per page, OKX's maximum
+ALGO_PREFIX = "tpsl"  # our whole-position algos' algoClOrdId
 
 
 class OkxClient(CcxtClient):
@@ -157,7 +158,9 @@ class OkxClient(CcxtClient):
     ) -> None:
         if tp is None and sl is None:
             return
-        cid = client_order_id("tpsl", inst, time.time_ns())
+        # Not Tradewind's order prefix: should OKX hand this id on to the order the algo
+        # sends, its close must still be looked up in the algo history, not taken as ours.
+        cid = ALGO_PREFIX + client_order_id("tpsl", inst, time.time_ns())[len(PREFIX) :][:28]
         request = algos.whole_position(inst, side, tp, sl, cid)
         await self.call(
             "set_trading_stop", lambda: self.api.privatePostTradeOrderAlgo(request), retry=False

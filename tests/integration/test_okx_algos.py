@@ -103,6 +103,8 @@ async def test_tp_sl_changes_replace_the_algos_with_one_for_the_whole_position(
 
     await client.set_trading_stop(TradingStop(BTC, PositionSide.LONG, stop_loss=Decimal(59500)))
     assert _live(server) == [(True, tp, Decimal(59500))]  # both replaced, the TP kept
+    (whole,) = server.algos.live(server.account(KEY))
+    assert whole.cid.startswith("tpsl") and len(whole.cid) == 32  # not an order id of ours
     with pytest.raises(DomainInvalidOrder, match="TP trigger price cannot be lower"):
         await client.set_trading_stop(TradingStop(BTC, PositionSide.LONG, Decimal(59900)))
     assert _live(server) == [(True, tp, Decimal(59500))]  # and the levels put back
