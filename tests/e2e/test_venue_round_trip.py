@@ -73,8 +73,13 @@ async def _connect(bot: BotHarness, venue: str) -> str:
 
 
 def _protection(server: ExchangeServer) -> tuple[Decimal, Decimal]:
-    """The TP and SL the venue holds for BTC: Bybit and OKX on the position, Binance as
-    conditional orders of their own."""
+    """The TP and SL the venue holds for BTC: Bybit on the position, Binance as conditional
+    orders of their own, OKX as algo orders."""
+    if isinstance(server, OkxServer):
+        live = server.algos.live(server.account(KEY), "BTCUSDT")
+        return max((a.tp for a in live), default=Decimal(0)), max(
+            (a.sl for a in live), default=Decimal(0)
+        )
     if isinstance(server, BinanceServer):
         live = [a for a in server.algos(server.account(KEY)) if a["algoStatus"] == "NEW"]
         levels = {a["orderType"]: Decimal(a["triggerPrice"]) for a in live}

@@ -10,7 +10,8 @@ the base64 HMAC-SHA256 of timestamp + method + path (+ query) + body, and answer
 ``{"code": "0", "msg": "", "data": [...]}``; a refused order says why in ``data[].sCode``.
 Rate limits answer HTTP 429 with code 50011. ``long_short`` holds the api keys whose
 account is in long/short position mode (every other account is in net mode);
-``simple_mode`` those whose account is at level 1, which cannot trade swaps.
+``simple_mode`` those whose account is at level 1, which cannot trade swaps. TP/SL are
+algo orders (``okx_algos``), kept in ``algos``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.exchange.ccxt_venue import rebase_urls
 
 from .faults import Fault, FaultKind
 from .models import Account, BybitError, Order
+from .okx_algos import AlgoBook
 from .okx_handlers import ROUTES
 from .okx_views import OkxError, okx_error
 from .server import ExchangeServer, _dumps
@@ -46,6 +48,9 @@ class OkxServer(ExchangeServer):
         self.passphrases: dict[str, str] = {}
         self.long_short: set[str] = set()
         self.simple_mode: set[str] = set()  # account level 1: spot only
+        self.algos = AlgoBook(self)  # TP/SL: algo orders, fired by the engine's price moves
+        self.engine.listeners.append(self.algos.on_change)
+        self.engine.price_listeners.append(self.algos.on_price)
 
     async def __aenter__(self) -> OkxServer:
         await self.start()

@@ -4,7 +4,8 @@
 are modelled: ``clOrdId`` is letters and digits, at most 32 (51000 otherwise); an id in use
 by a pending order is refused (51016) and a finished order's id is accepted again; a
 ``long_short`` account refuses an order without ``posSide`` and a ``net`` one refuses
-``long``/``short``; sizes are contracts; fees are negative numbers.
+``long``/``short``; sizes are contracts; fees are negative numbers. TP/SL are algo orders
+(``okx_algos``), also those attached to an order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from . import okx_views as public
 from .engine import MMR
 from .models import Account, BybitError, Order, fmt_num, now_ms
+from .okx_algos import ROUTES as ALGO_ROUTES
+from .okx_algos import attached_levels
 from .okx_views import (
     OkxError,
     Params,
@@ -142,14 +145,14 @@ def place_order(server: Any, account: Account | None, params: Params) -> Any:
     kind = params.get("ordType")
     if kind not in ("market", "limit", "post_only"):
         raise OkxError("51000", "Parameter ordType error")
-    tpsl: dict[str, str] = {}
-    for algo in params.get("attachAlgoOrds") or []:
-        tpsl["takeProfit"] = str(algo.get("tpTriggerPx") or tpsl.get("takeProfit", ""))
-        tpsl["stopLoss"] = str(algo.get("slTriggerPx") or tpsl.get("stopLoss", ""))
     size = Decimal(str(params.get("sz") or "0"))
     if size <= 0 or size % public.LOT:
         msg = "Order count should be the integer multiples of the lot size"
         raise OkxError("51121", msg, in_data=True)
+    base = Decimal(str(params.get("px") or 0)) if kind != "market" else None
+    tp, sl = attached_levels(
+        str(params.get("side")), base or server.market.last(inst.symbol), params
+    )
     order = server.engine.create_order(
         acct,
         {
@@ -163,9 +166,9 @@ def place_order(server: Any, account: Account | None, params: Params) -> Any:
             "price": str(params.get("px") or ""),
             "orderLinkId": cid,
             "reduceOnly": str(params.get("reduceOnly", "false")).lower(),
-            **tpsl,
         },
     )
+    server.algos.attach(acct, order, tp, sl)  # an algo of its own once the order filled
     return [{"ordId": order_no(order), "clOrdId": cid, "tag": str(params.get("tag") or ""),
              "ts": str(order.created), "sCode": "0", "sMsg": "Order placed"}]  # fmt: skip
 
@@ -270,9 +273,15 @@ def fills(server: Any, account: Account | None, params: Params) -> Any:
              "tag": "", "fillPx": e["execPrice"], "fillSz": contracts(inst, Decimal(e["execQty"])),
              "side": e["side"].lower(), "posSide": "net", "execType": "M" if e["isMaker"] else "T",
              "feeCcy": "USDT", "fee": fmt_num(-Decimal(e["execFee"])), "ts": e["execTime"],
-             "fillPnl": e.get("execPnl", "0")}
+             "fillPnl": e.get("execPnl", "0"), "subType": _sub_type(e)}
         )  # fmt: skip
     return rows[: min(int(params.get("limit") or 100), 100)]
+
+
+def _sub_type(execution: dict[str, Any]) -> str:
+    """OKX's bill type of a fill: 3/4 open long/short, 5/6 close long/short."""
+    buy, closing = execution["side"] == "Buy", Decimal(execution["closedSize"]) > 0
+    return ("6" if buy else "5") if closing else ("3" if buy else "4")
 
 
 ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
@@ -293,4 +302,5 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/api/v5/trade/orders-history"): (True, orders_history),
     ("GET", "/api/v5/trade/fills"): (True, fills),
     ("GET", "/api/v5/trade/fills-history"): (True, fills),  # the last three months
+    **ALGO_ROUTES,
 }

@@ -111,6 +111,7 @@ def order_json(server: Any, acct: Account, order: Order) -> dict[str, Any]:
     inst = server.market.instruments[order.symbol]
     avg = order.cum_value / order.cum_qty if order.cum_qty else Decimal(0)
     limit = order.order_type == "Limit"
+    tp, sl = server.algos.attached(order)
     return {
         "instType": "SWAP",
         "instId": inst_id(order.symbol),
@@ -128,11 +129,11 @@ def order_json(server: Any, acct: Account, order: Order) -> dict[str, Any]:
         "avgPx": inst.price_str(avg) if order.cum_qty else "",
         "state": _STATE.get(order.status, "live"),
         "lever": fmt_num(acct.lev(inst)),
-        "tpTriggerPx": inst.price_str(order.take_profit) if order.take_profit else "",
-        "tpOrdPx": "-1" if order.take_profit else "",
-        "slTriggerPx": inst.price_str(order.stop_loss) if order.stop_loss else "",
-        "slOrdPx": "-1" if order.stop_loss else "",
-        "attachAlgoOrds": [],
+        "tpTriggerPx": inst.price_str(tp) if tp else "",
+        "tpOrdPx": "-1" if tp else "",
+        "slTriggerPx": inst.price_str(sl) if sl else "",
+        "slOrdPx": "-1" if sl else "",
+        "attachAlgoOrds": _attached_json(inst, tp, sl),
         "feeCcy": "USDT",
         "fee": fmt_num(-order.cum_fee),
         "rebateCcy": "USDT",
@@ -144,6 +145,16 @@ def order_json(server: Any, acct: Account, order: Order) -> dict[str, Any]:
         "cTime": str(order.created),
         "uTime": str(order.updated),
     }
+
+
+def _attached_json(inst: Instrument, tp: Decimal, sl: Decimal) -> list[dict[str, str]]:
+    if not tp and not sl:
+        return []
+    legs = {}
+    for leg, price in (("tp", tp), ("sl", sl)):
+        legs[f"{leg}TriggerPx"] = inst.price_str(price) if price else ""
+        legs[f"{leg}OrdPx"] = "-1" if price else ""
+    return [legs]
 
 
 # ---- public ------------------------------------------------------------------

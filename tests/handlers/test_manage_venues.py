@@ -2,7 +2,8 @@
 real ccxt: Bybit's own trading-stop (TP, break-even after a move, a trailing stop with an
 activation price that follows and fires), and on Binance, which has no position-level
 levels, TP/SL as whole-position conditional orders and a trailing stop the bot keeps,
-across a restart."""
+across a restart; on OKX, TP/SL as algo orders, and a close by one logged as a take profit
+or stop loss with OKX's own PnL."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from typing import Any
 import pytest
 
 from core.exchange.credentials import ApiCredentials
+from services.notices import CLOSED_BY
 from tests.exchange_server import ExchangeServer
 from tests.exchange_server.binance import BinanceServer
 from tests.exchange_server.okx import OkxServer
 from tests.handlers.test_fees_both_legs import _close
 from tests.handlers.test_manage import _licensed, keys, reply, said, sent
 from tests.handlers.test_trading import _open
-from tests.harness import running_bot
+from tests.harness import BotHarness, running_bot, texts
 
 TRADER = 42
 KEY, SECRET = "manage-key", "manage-secret"
@@ -181,17 +183,95 @@ async def test_a_bot_kept_stop_never_closes_a_later_position(
         assert await bot.store.fetchval("t", "SELECT COUNT(*) FROM trailing_stops") == 0
 
 
-async def test_okx_refuses_tp_sl_changes_and_trails_with_the_bot(tmp_path: Path) -> None:
-    async with OkxServer(symbols=10, seed=6) as okx:
-        okx.add_account(KEY, SECRET, Decimal("10000"), passphrase="phrase")
-        okx.set_price("BTCUSDT", "60000")
-        async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
-            await bot.send(TRADER, "/start")
-            credentials = ApiCredentials(KEY, SECRET, "phrase")
-            await bot.services.accounts.connect(TRADER, "okx", "live", credentials)
-            await _licensed(bot)
-            await _open(bot, TRADER, "/long BTC 100 5")
-            text = await reply(bot, "/tp BTC +3%")
-            assert "Changing TP/SL of an open position is not supported on OKX yet" in text
-            assert "the bot keeps it on every scan" in await reply(bot, "/trail BTC 1%")
-            assert (await bot.services.trailing.check()).stops == 1
+@pytest.fixture
+async def okx() -> AsyncIterator[OkxServer]:
+    async with OkxServer(symbols=10, seed=6) as running:
+        running.add_account(KEY, SECRET, Decimal("10000"), passphrase="phrase")
+        running.set_price("BTCUSDT", "60000")
+        yield running
+
+
+def _algos(okx: OkxServer) -> list[tuple[bool, str, str]]:
+    """The account's pending TP/SL algos: (whole position?, TP, SL), "0" for no leg."""
+    return [
+        (a.close_fraction, f"{a.tp.normalize():f}", f"{a.sl.normalize():f}")
+        for a in okx.algos.live(okx.account(KEY))
+    ]
+
+
+async def _okx_trader(bot: BotHarness) -> None:
+    await bot.send(TRADER, "/start")
+    credentials = ApiCredentials(KEY, SECRET, "phrase")
+    await bot.services.accounts.connect(TRADER, "okx", "live", credentials)
+    await _licensed(bot)
+    await _open(bot, TRADER, "/long BTC 100 5")
+
+
+async def test_okx_tp_sl_are_algo_orders_changed_moved_and_removed(
+    tmp_path: Path, okx: OkxServer
+) -> None:
+    async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
+        await _okx_trader(bot)
+        assert _algos(okx) == [(False, "61800", "59100")]  # the strategy's, on the entry
+        assert "set at 62,400.0" in await reply(bot, "/tp BTC +4%")
+        assert _algos(okx) == [(True, "62400", "59100")]  # one algo for the whole position
+        assert "moved to 59,400.0" in await reply(bot, "/sl BTC 59400")  # tighter: at once
+        card = await reply(bot, "/sl BTC 59000")  # the stop read back from OKX: looser
+        assert card.startswith("⚠️ This moves the stop loss (59,400.0) to 59,000.0")
+        assert _algos(okx) == [(True, "62400", "59400")]
+
+        okx.set_price("BTCUSDT", "60900")  # in profit: break-even is allowed now
+        listing = await bot.send(TRADER, "/positions")
+        assert "62,400" in said(listing)[0] and "59,400" in said(listing)[0]
+        done = await bot.press(TRADER, sent(listing), dict(keys(listing))["1. SL→BE"])
+        assert "(break-even)" in said(done)[0]
+        assert _algos(okx) == [(True, "62400", "60000")]
+
+        assert "removed" in await reply(bot, "/tp BTC off")
+        assert _algos(okx) == [(True, "0", "60000")]
+        listing = await bot.send(TRADER, "/positions")
+        card = await bot.press(TRADER, sent(listing), dict(keys(listing))["1. ✖ TP/SL"])
+        assert said(card)[0].startswith("⚠️ This removes the stop loss")
+        (_, confirm), _cancel = keys(card)
+        await bot.press(TRADER, sent(card), confirm)
+        assert _algos(okx) == []
+        assert okx.account(KEY).position("BTCUSDT").size == Decimal("0.001")  # still open
+
+        assert "the bot keeps it on every scan" in await reply(bot, "/trail BTC 1%")
+        bot.services.cache.cache("tickers").invalidate("okx")  # the tape read at 60,000
+        report = await bot.services.trailing.check()
+        assert (report.stops, report.fired) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "answer", "price", "reason", "words"),
+    [
+        ("/tp BTC 62400", "set at 62,400.0", "62500", "take_profit", "take profit"),
+        ("/sl BTC 59400", "moved to 59,400.0", "59300", "stop_loss", "stop loss"),
+    ],
+)
+async def test_an_okx_tp_or_sl_that_fires_is_logged_as_such_with_the_exchange_pnl(
+    tmp_path: Path, okx: OkxServer, change: str, answer: str, price: str, reason: str, words: str
+) -> None:
+    async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
+        await _okx_trader(bot)
+        assert answer in await reply(bot, change)
+        okx.set_price("BTCUSDT", price)  # through the level: the algo closes at market
+        account = okx.account(KEY)
+        assert account.position("BTCUSDT").size == 0 and _algos(okx) == []
+        okx.stats.reset()
+        await bot.services.fill_catchup.catch_up_active()
+        assert okx.stats.requests["/api/v5/trade/orders-algo-history"] == 1
+
+        (record,) = await bot.services.history.recent(TRADER)
+        opening, closing = account.executions
+        fees = Decimal(opening["execFee"]) + Decimal(closing["execFee"])
+        assert record.trade.close_reason == reason
+        assert record.trade.exit_price == Decimal(price)
+        assert record.trade.pnl == Decimal(closing["execPnl"]) - fees  # OKX's fillPnl, net
+        listed = texts(await bot.send(TRADER, "/trades"))
+        assert any("BTC long 0.001" in text and words in text for text in listed)
+        told = await bot.state.wait_for_call(
+            "sendMessage", lambda c: "LONG 0.001 BTC" in str(c.params.get("text"))
+        )
+        assert str(told.params["text"]).startswith(CLOSED_BY[reason])  # not "on the exchange"

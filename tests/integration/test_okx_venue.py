@@ -134,8 +134,11 @@ async def test_long_short_mode_wants_a_position_side(
 async def test_tp_sl_ride_on_the_order(client: CcxtClient, server: OkxServer) -> None:
     tp, sl = Decimal("61800"), Decimal("59100")
     placed = await client.create_order(buy("twtpsl1", take_profit=tp, stop_loss=sl))
-    position = server.account(KEY).position("BTCUSDT")
-    assert (position.take_profit, position.stop_loss) == (tp, sl)
+    (algo,) = server.algos.live(server.account(KEY))  # OKX: an algo of its own once filled
+    assert (algo.ord_type, algo.side, algo.tp, algo.sl) == ("oco", "sell", tp, sl)
+    assert not algo.close_fraction and algo.contracts == 1  # sized to the entry's fill
+    (held,) = await client.fetch_positions()
+    assert (held.take_profit, held.stop_loss) == (tp, sl)
     found = await client.fetch_order(BTC, client_order_id="twtpsl1")
     assert found.order_id == placed.order_id and found.take_profit == tp
     assert found.fee == Decimal("0.33")  # OKX's negative fee, as a cost
