@@ -1,7 +1,8 @@
 """Managing an open position: its take profit, stop loss and trailing stop.
 
 Changes go to the exchange as position-level levels (`ExchangeClient.set_trading_stop`:
-Bybit's trading-stop, the paper engine). A trailing stop is the venue's own where it has
+Bybit's trading-stop, Binance's whole-position conditional orders, OKX's whole-position
+algo order, the paper engine). A trailing stop is the venue's own where it has
 one (Bybit `trailingStop` with `activePrice`, paper); elsewhere the bot keeps it
 (`services.trailing`). A change that moves the stop loss further from the price (or removes
 it) is only planned: the trader confirms it, and it is checked again then. Managing
