@@ -389,7 +389,14 @@ def stream_fill(raw: Mapping[str, Any]) -> Fill:
     return Fill(
         fill_id=str(raw.get("id") or info.get("execId")),
         order_id=str(raw.get("order") or info.get("orderId")),
-        client_order_id=raw.get("clientOrderId") or info.get("orderLinkId") or None,
+        # Bybit `orderLinkId`, Binance `c`, OKX `clOrdId`, where ccxt leaves it in `info`.
+        client_order_id=(
+            raw.get("clientOrderId")
+            or info.get("orderLinkId")
+            or info.get("c")
+            or info.get("clOrdId")
+            or None
+        ),
         symbol=str(raw.get("symbol")),
         side=Side(str(raw.get("side") or "buy").lower()),
         price=ccxt_parse.dec0(raw.get("price")),
@@ -397,10 +404,19 @@ def stream_fill(raw: Mapping[str, Any]) -> Fill:
         fee=fee_cost if fee_cost is not None else ZERO,
         fee_currency=str((fee.get("currency") if isinstance(fee, dict) else None) or "USDT"),
         ts=at,
-        realised_pnl=ccxt_parse.dec(info.get("execPnl")),
+        # The venue's realised PnL of the fill, before fees: Bybit `execPnl`, Binance `rp`,
+        # OKX `fillPnl`.
+        realised_pnl=ccxt_parse.dec(
+            _first(info, "execPnl", "rp", "fillPnl"),
+        ),
         reduce_only=ccxt_parse.dec0(info.get("closedSize")) > 0 if "closedSize" in info else None,
         trigger=execution_trigger(info) or pushed_trigger(info),
     )
+
+
+def _first(info: Mapping[str, Any], *names: str) -> Any:
+    """The first of `names` that `info` holds (a venue's own name for one figure)."""
+    return next((info[n] for n in names if info.get(n) not in (None, "")), None)
 
 
 def stream_balance(raw: Mapping[str, Any]) -> Balance:

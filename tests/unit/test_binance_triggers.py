@@ -65,6 +65,8 @@ def test_a_pushed_binance_fill_names_what_sent_its_order(
     fill = stream_fill(trade)
 
     assert (fill.fill_id, fill.order_id, fill.trigger) == ("4221", "8389765", trigger)
+    # Its client id and Binance's realised PnL: a close Tradewind sent is known as its own.
+    assert (fill.client_order_id, fill.realised_pnl) == (cid, 18)
 
 
 def test_a_bybit_execution_is_not_read_as_a_binance_order() -> None:
