@@ -11,11 +11,15 @@ from decimal import Decimal
 
 from bot.wiring.core import Shared
 from bot.wiring.trading import Trading
+from core.exchange.errors import ExchangeError
 from core.exchange.feed import TickerFeed, open_ticker_feed
-from core.exchange.models import Fill
+from core.exchange.models import Fill, unexplained_close
 from core.exchange.venues import PAPER
 from services.account_stream import CatchUp, FillSink
 from services.caching import TICKERS
+from services.exchanges import ExchangeGateway
+from services.fill_ledger import FillLedger
+from services.fill_ledger_catchup import FillCatchUp
 from services.stream_feeds import GatewayFeeds
 from services.streams import StreamLimits, StreamManager
 from services.ticker_stream import TickerStream
@@ -28,18 +32,31 @@ class LedgerFills:
     the venue's execution id, so its REST copy later changes nothing), and a gap is closed
     by the ledger's REST catch-up of that account from its cursor."""
 
-    def __init__(self, trading: Trading) -> None:
-        self._ledger = trading.fill_ledger
-        self._catchup = trading.fill_catchup
+    def __init__(self, ledger: FillLedger, catchup: FillCatchUp, gateway: ExchangeGateway) -> None:
+        self._ledger = ledger
+        self._catchup = catchup
+        self._gateway = gateway
 
     async def record(
         self, user_id: int, exchange: str, account_type: str, fills: Sequence[Fill]
     ) -> None:
+        if any(unexplained_close(f) for f in fills):  # an OKX TP or SL: its push names none
+            fills = await self._named(user_id, exchange, account_type, fills)
         recorded = await self._ledger.record(user_id, exchange, account_type, fills)
         log.debug("pushed fills of %s:%s:%s: %s", user_id, exchange, account_type, recorded)
 
     async def catch_up(self, user_id: int, exchange: str, account_type: str) -> None:
         await self._catchup.catch_up([(user_id, exchange, account_type)])
+
+    async def _named(
+        self, user_id: int, exchange: str, account_type: str, fills: Sequence[Fill]
+    ) -> Sequence[Fill]:
+        try:
+            async with self._gateway.lease(user_id, exchange, account_type) as client:
+                return await client.name_triggers(fills)
+        except ExchangeError as error:  # recorded as they are: the close's cause unnamed
+            log.info("what closed %s:%s:%s not named: %s", user_id, exchange, account_type, error)
+            return fills
 
 
 async def build_streams(
@@ -58,7 +75,7 @@ async def build_streams(
         found = (tickers.get(exchange) or {}).get(symbol)
         return None if found is None else found.last
 
-    ledger = LedgerFills(t)
+    ledger = LedgerFills(t.fill_ledger, t.fill_catchup, t.exchanges)
     manager = StreamManager(
         limits=StreamLimits(total=s.settings.streams),
         opener=GatewayFeeds(t.exchanges, paper=t.paper_events),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -295,6 +295,10 @@ class CcxtClient:
         """A venue without closed-position records: none (the ledger computes PnL from the
         fills and their realised PnL)."""
         return PagedList()
+
+    async def name_triggers(self, fills: Sequence[Fill]) -> list[Fill]:
+        """Bybit's and Binance's pushes name what sent an order themselves: as they are."""
+        return list(fills)
 
     async def create_order(self, request: OrderRequest) -> Order:
         if self.ids_free_after_fill:

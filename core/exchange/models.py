@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
+from core.exchange.ids import PREFIX
+
 ZERO = Decimal(0)
 LIST_PAGES = 50  # most pages one list read follows: 2,500 open orders on Bybit
 
@@ -282,3 +284,11 @@ class ClosedPnl:
     ts: datetime
     open_fee: Decimal | None = None
     close_fee: Decimal | None = None
+
+
+def unexplained_close(fill: Fill) -> bool:
+    """A closing fill of an order Tradewind did not place, with nothing naming its cause
+    (a venue's TP or SL, its liquidation, or the trader's own click on the venue's site)."""
+    closing = fill.reduce_only or (fill.reduce_only is None and bool(fill.realised_pnl))
+    ours = (fill.client_order_id or "").startswith(PREFIX)
+    return bool(closing) and not ours and fill.trigger is None

@@ -17,7 +17,7 @@ that found such closes. Liquidation is in the fill's own `subType`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +29,7 @@ from core.exchange.ccxt_client import CcxtClient, Page
 from core.exchange.errors import AccountSetupRequired, ExchangeError, InvalidOrder
 from core.exchange.ids import PREFIX, client_order_id
 from core.exchange.key_info import KeyInfo
-from core.exchange.models import Fill, PagedList, Position, Side, TradingStop
+from core.exchange.models import Fill, PagedList, Position, Side, TradingStop, unexplained_close
 
 SIMPLE_MODE = "1"  # OKX account level 1: spot only, no swaps
 PAGE = 100  # pending orders per page, OKX's maximum
@@ -65,12 +65,17 @@ class OkxClient(CcxtClient):
         found = await self._with_triggers([f for f in parsed if f is not None])
         return PagedList(sorted(found[::-1], key=lambda f: f.ts), complete)
 
+    async def name_triggers(self, fills: Sequence[Fill]) -> list[Fill]:
+        """A pushed OKX fill of a TP or SL names no algo (its order has no `clOrdId`): the
+        same algo-history read as the REST fills get, only when such closes are there."""
+        return await self._with_triggers(list(fills))
+
     async def _with_triggers(self, fills: list[Fill]) -> list[Fill]:
         """Name the TP or SL that sent the closes of orders Tradewind did not place: one
         read of the algo history, paged until every such order is found (or to its end).
         A failed read fails the whole read of fills, so the catch-up tries again rather
         than log a TP as a close made on the exchange."""
-        wanted = {f.order_id for f in fills if _unexplained_close(f)}
+        wanted = {f.order_id for f in fills if unexplained_close(f)}
         if not wanted:
             return fills
         request = {"ordType": algos.KINDS, "state": "effective", "instType": "SWAP"}
@@ -223,13 +228,6 @@ class OkxClient(CcxtClient):
         answer = await self.call("fetch_key_info", lambda: self.api.privateGetAccountConfig())
         rows = answer.get("data") or [{}]
         return key_info_from_okx(rows[0])
-
-
-def _unexplained_close(fill: Fill) -> bool:
-    """A closing fill of an order Tradewind did not place, with nothing naming its cause."""
-    closing = fill.reduce_only or (fill.reduce_only is None and bool(fill.realised_pnl))
-    ours = (fill.client_order_id or "").startswith(PREFIX)
-    return bool(closing) and not ours and fill.trigger is None
 
 
 def key_info_from_okx(row: dict[str, Any]) -> KeyInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -84,6 +84,12 @@ class ExchangeClient(Protocol):
     async def fetch_closed_pnl(self, since: datetime | None = None) -> PagedList[ClosedPnl]:
         """The venue's closed-position records at or after `since`, oldest first; empty
         where the venue keeps none (the ledger then computes PnL from the fills)."""
+        ...
+
+    async def name_triggers(self, fills: Sequence[Fill]) -> list[Fill]:
+        """`fills` (pushed ones, which may not say what sent their order), with the TP, SL
+        or liquidation behind each close named where the venue's records tell; a venue
+        whose pushes name it already hands them back as they are."""
         ...
 
     async def close(self) -> None: ...

@@ -10,7 +10,7 @@ are handled by the shared `PaperEngine` when prices move.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -182,6 +182,10 @@ class PaperExchange:
         the truth."""
         self._check_open()
         return PagedList()
+
+    async def name_triggers(self, fills: Sequence[Fill]) -> list[Fill]:
+        """The engine names its own triggers on every fill: as they are."""
+        return list(fills)
 
     async def recent_fills(self, limit: int = 100) -> list[FillRecord]:
         """Return the most recent fills, newest first."""

@@ -8,12 +8,14 @@ or stop loss with OKX's own PnL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.wiring.streams import LedgerFills
 from core.exchange.credentials import ApiCredentials
 from services.notices import CLOSED_BY
 from tests.exchange_server import ExchangeServer
@@ -275,3 +277,28 @@ async def test_an_okx_tp_or_sl_that_fires_is_logged_as_such_with_the_exchange_pn
             "sendMessage", lambda c: "LONG 0.001 BTC" in str(c.params.get("text"))
         )
         assert str(told.params["text"]).startswith(CLOSED_BY[reason])  # not "on the exchange"
+
+
+async def test_a_pushed_okx_close_learns_its_take_profit_from_the_algo_history(
+    tmp_path: Path, okx: OkxServer
+) -> None:
+    async with running_bot(tmp_path, exchange_urls={"okx": okx.base_url}) as bot:
+        await _okx_trader(bot)
+        assert "set at 62,400.0" in await reply(bot, "/tp BTC 62400")
+        okx.set_price("BTCUSDT", "62500")  # the algo closes at market
+        async with bot.services.exchanges.lease(TRADER, "okx", "live") as client:
+            read = await client.fetch_fills()
+        # As a push hands them over: OKX's order channel names no algo behind a close.
+        pushed = [replace(f, trigger=None) for f in read]
+        assert [f.trigger for f in read][-1] == "take_profit"
+        s = bot.services
+        sink = LedgerFills(s.fill_ledger, s.fill_catchup, s.exchanges)
+        okx.stats.reset()
+
+        await sink.record(TRADER, "okx", "live", pushed)
+
+        assert okx.stats.requests["/api/v5/trade/orders-algo-history"] == 1
+        (record,) = await s.history.recent(TRADER)
+        assert (record.trade.close_reason, record.trade.exit_price) == ("take_profit", 62500)
+        await sink.record(TRADER, "okx", "live", pushed[:1])  # an opening fill: nothing to name
+        assert okx.stats.requests["/api/v5/trade/orders-algo-history"] == 1
