@@ -43,18 +43,17 @@ def box() -> SecretBox:
     return SecretBox([generate_key()])
 
 
-@pytest.fixture
-async def gateway(
-    store: Store, server: ExchangeServer, box: SecretBox
-) -> AsyncIterator[ExchangeGateway]:
-    clock = FakeClock(NOW)
-    await UserRepository(store).upsert(UserProfile(7, 7, "T"), NOW)
+def _gateway(
+    store: Store, server: ExchangeServer, box: SecretBox, clock: FakeClock, source: str
+) -> ExchangeGateway:
+    """A gateway over `store` whose exchanges are the local server; `source` is the
+    scanner's market (paper, or bybit: the server's prices)."""
 
     def opener(name: str) -> VenueHandle:
         return CcxtVenue(VENUES[name], base_url=server.base_url)
 
-    gw = ExchangeGateway(
-        market_source="paper",
+    return ExchangeGateway(
+        market_source=source,
         paper_market=SyntheticMarket(clock=clock),
         paper_ledger=PaperRepository(store),
         credentials=CredentialRepository(store),
@@ -62,6 +61,16 @@ async def gateway(
         clock=clock,
         venue_opener=opener,
     )
+
+
+@pytest.fixture
+async def gateway(
+    store: Store, server: ExchangeServer, box: SecretBox
+) -> AsyncIterator[ExchangeGateway]:
+    clock = FakeClock(NOW)
+    await UserRepository(store).upsert(UserProfile(7, 7, "T"), NOW)
+
+    gw = _gateway(store, server, box, clock, "paper")
     yield gw
     await gw.aclose()
 
@@ -118,18 +127,7 @@ async def test_paper_trading_on_a_live_exchange_s_prices(
     clock = FakeClock(NOW)
     server.set_price("BTCUSDT", "64000")
 
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=server.base_url)
-
-    gw = ExchangeGateway(
-        market_source="bybit",
-        paper_market=SyntheticMarket(clock=clock),
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=box,
-        clock=clock,
-        venue_opener=opener,
-    )
+    gw = _gateway(store, server, box, clock, "bybit")
     try:
         feed = await gw.market_feed()
         assert len(await feed.fetch_tickers()) == 10  # the exchange's market, not 530 synthetic
@@ -158,18 +156,7 @@ async def test_one_tickers_read_serves_every_reader_of_a_live_market(
 ) -> None:
     clock = FakeClock(NOW)
 
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=server.base_url)
-
-    gw = ExchangeGateway(
-        market_source="bybit",
-        paper_market=SyntheticMarket(clock=clock),
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=box,
-        clock=clock,
-        venue_opener=opener,
-    )
+    gw = _gateway(store, server, box, clock, "bybit")
     market = MarketService(gw)
     try:
         await gw.paper_source()  # the live source's first snapshot

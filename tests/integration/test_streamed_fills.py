@@ -39,6 +39,14 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0
         await asyncio.sleep(0.02)
 
 
+async def _connected(w: World) -> None:
+    """Wait until the trader's account stream is up (pushes from then on are heard)."""
+    assert w.services.streams is not None
+    stream = w.services.streams.stream(USER, "bybit", "demo")
+    assert stream is not None
+    await _eventually(lambda: asyncio.sleep(0, result=stream.connected))
+
+
 async def _count(w: World, sql: str) -> int:
     [(n,)] = await w.rows(sql)
     return int(str(n))
@@ -55,9 +63,7 @@ async def test_a_take_profit_is_recorded_and_told_from_the_push_alone(w: World) 
     async with w.services.exchanges.lease(USER, "bybit", "demo") as client:
         await w.services.executor.place(client, cid)
     w.services.exchanges.account_caches.on_order[0](USER, "bybit", "demo")
-    stream = manager.stream(USER, "bybit", "demo")
-    assert stream is not None
-    await _eventually(lambda: asyncio.sleep(0, result=stream.connected))
+    await _connected(w)
     await _eventually(lambda: _has(w, "SELECT COUNT(*) FROM fills", 1))
     reads_before = w.server.stats.requests["/v5/execution/list"]
 
@@ -124,9 +130,7 @@ async def test_streams_off_the_polls_give_the_same_ledger(w: World, tmp_path: Pa
     manager = w.services.streams
     assert manager is not None
     manager.touch(USER, "bybit", "demo")
-    stream = manager.stream(USER, "bybit", "demo")
-    assert stream is not None
-    await _eventually(lambda: asyncio.sleep(0, result=stream.connected))
+    await _connected(w)
     reads = w.server.stats.requests["/v5/execution/list"]
     await _take_profit(w, "tp-same")
     await _eventually(lambda: _has(w, "SELECT COUNT(*) FROM trade_logs", 1))
