@@ -64,6 +64,7 @@ SUITE = (
     Bench("startup", "scripts.bench_startup", ("--runs", "1"), ("--runs", "5")),
     Bench("manage", "scripts.bench_manage", ("--alerts", "100000", "--stops", "10000"), ()),
     Bench("streams", "scripts.bench_streams", ("--quick",), ()),
+    Bench("tape", "scripts.bench_tape", ("--quick",), ()),
     Bench("backtest", "scripts.bench_backtest", ("--quick",), ("--symbols", "530", "--days", "30")),
 )  # fmt: skip
 
