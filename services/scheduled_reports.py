@@ -18,7 +18,7 @@ from core.clock import Clock
 from db.repositories.equity import EquityClose, EquityRepository, hour_of
 from db.repositories.reports import ReportRepository
 from db.repositories.trades import PeriodTotals, TradeRepository
-from services import notices, periods
+from services import periods, report_notices
 from services.equity import EquityChange, EquityRecorder
 from services.outbox import Notice
 from services.strategy import zone
@@ -85,9 +85,9 @@ class ScheduledReports:
             day, *rest = by_user[target.user_id]
             positions = open_positions.get(target.user_id, 0)
             changes = equity.get(target.user_id, []) if self._snapshots is not None else None
-            queued.append(notices.daily_report(target, day, positions, changes))
+            queued.append(report_notices.daily_report(target, day, positions, changes))
             if rest and target.user_id in weekly:
-                queued.append(notices.weekly_report(target, rest[0]))
+                queued.append(report_notices.weekly_report(target, rest[0]))
         async with self._work.begin() as work:
             return await work.notify(queued)
 
