@@ -225,10 +225,14 @@ def render_placement(placed: Placement) -> str:
 
 
 def render_cancelled(order: Order) -> str:
-    return (
+    text = (
         f"✖️ <b>Order cancelled</b>: {escape(order.side.value)} {quantity(order.qty)} "
         f"{escape(order.symbol)} (id {escape(order.order_id)})"
     )
+    if order.filled_qty > 0:  # what filled before the cancel is done, and stays
+        kept = "that much is closed" if order.reduce_only else "it is kept; /positions shows it"
+        text += f"\n{quantity(order.filled_qty)} of it had filled before: {kept}."
+    return text
 
 
 def _card_keys(card: OpenCard | CloseCard) -> InlineKeyboardMarkup:

@@ -124,11 +124,12 @@ class OrderExecutor:
                     filled.append(settled)
         return filled
 
-    async def settle_expired(self, client_order_ids: Sequence[str]) -> list[IntentRecord]:
-        """Run the opening listeners for entries cancelled at expiry with a part filled: that
-        part is a position like any other and gets its ladder and trail, sized from it.
+    async def settle_cancelled(self, client_order_ids: Sequence[str]) -> list[IntentRecord]:
+        """Run the opening listeners for entries cancelled with a part filled (at expiry, or
+        by the trader's /cancel): that part is a position like any other and gets its ladder
+        and trail, sized from it.
 
-        Called once per expiry, after it committed; the intents say what filled.
+        Called once per cancel, after it committed; the intents say what filled.
         """
         opened: list[IntentRecord] = []
         for cid in client_order_ids:

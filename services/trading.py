@@ -248,8 +248,8 @@ class TradingService:
         if found is None:
             raise NotFound(f"No open order {wanted[:40]} on {account.label}. /orders lists yours.")
         cancelled = await client.cancel_order(found.symbol, found.order_id)
-        await self._note_cancelled(user_id, found.client_order_id)
         filled = max(found.filled_qty, cancelled.filled_qty)
+        await self._note_cancelled(user_id, client, found, filled)
         return replace(found, status=OrderStatus.CANCELLED, filled_qty=filled)
 
     async def _place(self, client: AccountClient, intent: IntentRecord) -> Placement:
@@ -414,11 +414,27 @@ class TradingService:
             raise Forbidden("This card belongs to another trader; only they can use it.")
         return intent
 
-    async def _note_cancelled(self, user_id: int, cid: str | None) -> None:
+    async def _note_cancelled(
+        self, user_id: int, client: AccountClient, order: Order, filled: Decimal
+    ) -> None:
+        """Settle the cancelled order's intent. An entry cancelled with a part filled keeps
+        that part, read back from the venue (a cancel's answer says little), and the part
+        is a position like any other: it gets its ladder and trail, as at expiry."""
+        cid = order.client_order_id
         intent = None if cid is None else await self._intents.get(cid)
-        if intent is not None and intent.user_id == user_id:
-            change = IntentUpdate(IntentStatus.CANCELLED)
-            await self._intents.update(intent.client_order_id, change, self._clock.now())
+        if intent is None or intent.user_id != user_id:
+            return
+        change = IntentUpdate(IntentStatus.CANCELLED)
+        if filled > 0 and not intent.reduce_only:
+            try:
+                final = await client.fetch_order(order.symbol, order_id=order.order_id)
+            except ExchangeError as error:  # what filled is learnt from the fills later
+                log.info("cancelled %s not read back: %s", intent.client_order_id, error)
+                final = replace(order, filled_qty=filled)
+            change = replace(IntentUpdate.of_order(final), status=IntentStatus.CANCELLED)
+        await self._intents.update(intent.client_order_id, change, self._clock.now())
+        if change.filled_qty:
+            await self._executor.settle_cancelled([intent.client_order_id])
 
     async def _require_licence(self, user_id: int) -> None:
         if not (await self._licenses.state(user_id)).can_open_positions:

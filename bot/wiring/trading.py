@@ -158,7 +158,7 @@ async def build_trading(s: Shared, licenses: LicenseService) -> Trading:
             users=repos.users,
             gateway=exchanges,
             clock=clock,
-            when_part_filled=executor.settle_expired,
+            when_part_filled=executor.settle_cancelled,
         ),
         settlement=OrderSettlement(
             executor=executor, gateway=exchanges, users=repos.users, work=work, trading=trading

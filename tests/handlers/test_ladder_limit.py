@@ -213,3 +213,29 @@ async def test_a_bybit_limit_entry_filled_in_part_then_expired_gets_a_ladder_for
     clock.advance(30)
     await bot.services.fill_catchup.catch_up_active()  # what is recorded does not fire again
     assert len(_sent_rungs(server)) == 2
+
+
+async def test_a_bybit_limit_entry_cancelled_with_a_part_filled_gets_a_ladder_for_that_part(
+    bybit: BotHarness, server: ExchangeServer
+) -> None:
+    bot = bybit
+    cid = await _place(bot, "/long BTC 600 5 @ 59400")
+    server.set_price("BTCUSDT", "59500")
+    server.fill_part(KEY, cid, "0.004")
+
+    (answer,) = texts(await bot.send(TRADER, f"/cancel {cid}"))
+
+    assert "0.004" in answer, answer  # the trader is told what had filled
+    entry = await _intent(bot, cid)
+    assert (entry.status, entry.filled_qty, entry.avg_price) == (
+        "cancelled",
+        Decimal("0.004"),
+        Decimal(59400),
+    )
+    rungs = _resting_rungs(server)
+    assert [(o.price, o.qty) for o in rungs] == [
+        (Decimal("59994.0"), Decimal("0.002")),
+        (Decimal("61182.0"), Decimal("0.002")),
+    ]
+    await bot.services.fill_catchup.catch_up_active()  # the part's fills: no second ladder
+    assert len(_sent_rungs(server)) == 2

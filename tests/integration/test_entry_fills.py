@@ -142,12 +142,12 @@ async def test_an_entry_expired_with_a_part_filled_is_told_for_that_part(
 ) -> None:
     cid = await _intent(executor, "expired", "limit")
     await executor.place(client, cid)
-    assert await executor.settle_expired([cid]) == []  # still resting: nothing to tell
+    assert await executor.settle_cancelled([cid]) == []  # still resting: nothing to tell
     server.fill_part("key", cid, "0.004")
     part = IntentUpdate(status.CANCELLED, filled_qty=Decimal("0.004"), avg_price=Decimal(59000))
     await IntentRepository(store).update(cid, part, datetime.now(UTC))  # as the expiry does
 
-    (told,) = await executor.settle_expired([cid])
+    (told,) = await executor.settle_cancelled([cid])
     assert (told.status, told.filled_qty) == (status.CANCELLED, Decimal("0.004"))
     assert await executor.settle_fills([_so_far(server, cid)]) == []  # settled already
     assert opened.entries == [told]
