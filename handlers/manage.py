@@ -7,7 +7,7 @@ position, so a forwarded or made-up button changes nothing of anyone else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from html import escape
 
 from telegram import InlineKeyboardMarkup, Update
@@ -33,24 +33,29 @@ PICKS = {"t": ("2", "5", "10"), "s": ("1", "2", "5")}  # percent picks in the TP
 
 async def tp(update: Update, context: TradewindContext) -> None:
     """Set the take profit: `/tp BTC 70000`, `/tp BTC +3%`, `/tp BTC off`."""
-    user, message = sender(update)
-    args = context.args or []
-    if len(args) != 2:
-        await message.reply_html(escape(TP_USAGE))
-        return
-    change = await context.services.position_management.take_profit(user.id, args[0], args[1])
-    await _reply(update, change)
+    manage = context.services.position_management
+    await _set_level(update, context, TP_USAGE, manage.take_profit)
 
 
 async def sl(update: Update, context: TradewindContext) -> None:
     """Set the stop loss: `/sl BTC 62000`, `/sl BTC -2%`; a looser one asks first."""
+    manage = context.services.position_management
+    await _set_level(update, context, SL_USAGE, manage.stop_loss)
+
+
+async def _set_level(
+    update: Update,
+    context: TradewindContext,
+    usage: str,
+    setter: Callable[[int, str, str], Awaitable[StopChange]],
+) -> None:
+    """`/tp` and `/sl`: exactly SYMBOL and LEVEL, else the usage."""
     user, message = sender(update)
     args = context.args or []
     if len(args) != 2:
-        await message.reply_html(escape(SL_USAGE))
+        await message.reply_html(escape(usage))
         return
-    change = await context.services.position_management.stop_loss(user.id, args[0], args[1])
-    await _reply(update, change)
+    await _reply(update, await setter(user.id, args[0], args[1]))
 
 
 async def trail(update: Update, context: TradewindContext) -> None:

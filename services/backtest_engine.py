@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from services.backtest_exits import BREAK_EVEN, END, LIQUIDATED, STOP, TAKE, TRAIL, managed_exits
+from services.backtest_exits import (
+    BREAK_EVEN,
+    END,
+    LIQUIDATED,
+    STOP,
+    TAKE,
+    TRAIL,
+    ExitRules,
+    managed_exits,
+)
 from services.features import F64, I64, Bars, judge
 
 B = npt.NDArray[np.bool_]
@@ -82,6 +91,18 @@ class Strategy:
     def managed(self) -> bool:
         """A trailing stop or a ladder: exits are found by `services.backtest_exits`."""
         return self.trail_pct is not None or bool(self.ladder)
+
+    @property
+    def exit_rules(self) -> ExitRules:
+        return ExitRules(
+            self.tp_pct,
+            self.sl_pct,
+            self.leverage,
+            self.trail_pct,
+            self.trail_activation_pct,
+            self.ladder,
+            self.ladder_breakeven,
+        )
 
     def takes(self, symbol: str) -> bool:
         return symbol not in self.deny and (not self.allow or symbol in self.allow)
@@ -211,12 +232,7 @@ def exits(bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy) -> tuple[I
 def _managed(
     bars: Bars, rows: I64, bar: I64, up: B, strategy: Strategy
 ) -> tuple[I64, I64, F64, F64]:
-    exit_bar, kind, level = managed_exits(
-        bars, rows, bar, up,
-        tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct, leverage=strategy.leverage,
-        trail_pct=strategy.trail_pct, activation_pct=strategy.trail_activation_pct,
-        ladder=strategy.ladder, breakeven=strategy.ladder_breakeven,
-    )  # fmt: skip
+    exit_bar, kind, level = managed_exits(bars, rows, bar, up, strategy.exit_rules)
     sign = np.where(up, 1.0, -1.0)
     slip = strategy.slippage_pct / 100
     return exit_bar, kind, bars.close[rows, bar] * (1 + sign * slip), level * (1 - sign * slip)

@@ -19,6 +19,8 @@ shares, so its PnL and fees are the sum over its parts; its exit is where its la
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from services.features import F64, I64, Bars
@@ -28,29 +30,31 @@ _SLICE = 2_048  # candidates per pass: a dozen (candidates × step) arrays stay 
 TAKE, STOP, LIQUIDATED, END, TRAIL, BREAK_EVEN = 0, 1, 2, 3, 4, 5
 
 
+@dataclass(frozen=True, slots=True)
+class ExitRules:
+    """How a position leaves: fixed target and stop, leverage (liquidation caps the stop),
+    an optional trailing stop and a take-profit ladder of (percent from the entry, percent
+    of the position) pairs, nearest first."""
+
+    tp_pct: float
+    sl_pct: float
+    leverage: int
+    trail_pct: float | None = None
+    activation_pct: float | None = None
+    ladder: tuple[tuple[float, float], ...] = ()
+    breakeven: bool = False
+
+
 def managed_exits(
-    bars: Bars,
-    rows: I64,
-    bar: I64,
-    up: np.ndarray,
-    *,
-    tp_pct: float,
-    sl_pct: float,
-    leverage: int,
-    trail_pct: float | None,
-    activation_pct: float | None,
-    ladder: tuple[tuple[float, float], ...],
-    breakeven: bool,
+    bars: Bars, rows: I64, bar: I64, up: np.ndarray, rules: ExitRules
 ) -> tuple[I64, I64, F64]:
     """(exit bar, exit kind, exit price before slippage) of positions opened at the close of
-    `bar`; `ladder` is (percent from the entry, percent of the position) pairs, nearest first.
-    Candidates go in slices: the working arrays of all of them at once would double the
-    worker's memory."""
+    `bar` under `rules`. Candidates go in slices: the working arrays of all of them at once
+    would double the worker's memory."""
     found = [
-        _exits(bars, rows[at : at + _SLICE], bar[at : at + _SLICE], up[at : at + _SLICE],
-               tp_pct, sl_pct, leverage, trail_pct, activation_pct, ladder, breakeven)
+        _exits(bars, rows[at : at + _SLICE], bar[at : at + _SLICE], up[at : at + _SLICE], rules)
         for at in range(0, rows.size, _SLICE)
-    ]  # fmt: skip
+    ]
     if not found:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     exit_bar, kind, price = (np.concatenate([f[i] for f in found]) for i in range(3))
@@ -58,18 +62,11 @@ def managed_exits(
 
 
 def _exits(
-    bars: Bars,
-    rows: I64,
-    bar: I64,
-    up: np.ndarray,
-    tp_pct: float,
-    sl_pct: float,
-    leverage: int,
-    trail_pct: float | None,
-    activation_pct: float | None,
-    ladder: tuple[tuple[float, float], ...],
-    breakeven: bool,
+    bars: Bars, rows: I64, bar: I64, up: np.ndarray, rules: ExitRules
 ) -> tuple[I64, I64, F64]:
+    tp_pct, sl_pct, trail_pct = rules.tp_pct, rules.sl_pct, rules.trail_pct
+    activation_pct, ladder, breakeven = rules.activation_pct, rules.ladder, rules.breakeven
+    leverage = rules.leverage
     high, low, close = bars.high, bars.low, bars.close
     width = close.shape[1]
     n = rows.size

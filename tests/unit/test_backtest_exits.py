@@ -17,6 +17,7 @@ from services.backtest_exits import (
     STOP,
     TAKE,
     TRAIL,
+    ExitRules,
     managed_exits,
 )
 from services.features import Bars
@@ -31,13 +32,11 @@ def bars_of(path: Path, entry: float = 100.0) -> Bars:
 
 
 def exit_of(path: Path, up: bool = True, **settings: object) -> tuple[int, int, float]:
-    options: dict[str, object] = {
-        "tp_pct": 50.0, "sl_pct": 1.5, "leverage": 5, "trail_pct": None,
-        "activation_pct": None, "ladder": (), "breakeven": False,
-    }  # fmt: skip
+    options: dict[str, object] = {"tp_pct": 50.0, "sl_pct": 1.5, "leverage": 5}
     options.update(settings)
+    rules = ExitRules(**options)  # type: ignore[arg-type]
     one = np.array([0])
-    bar, kind, price = managed_exits(bars_of(path), one, one, np.array([up]), **options)  # type: ignore[arg-type]
+    bar, kind, price = managed_exits(bars_of(path), one, one, np.array([up]), rules)
     return int(bar[0]), int(kind[0]), float(price[0])
 
 
@@ -181,12 +180,7 @@ def test_the_vectorised_search_matches_a_bar_by_bar_replay(strategy: Strategy) -
     rows = np.repeat(np.arange(6), 8)
     at = np.tile(np.arange(0, 800, 100), 6)
     up = (rows + at // 100) % 2 == 0
-    found = managed_exits(
-        bars, rows, at, up, tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct,
-        leverage=strategy.leverage, trail_pct=strategy.trail_pct,
-        activation_pct=strategy.trail_activation_pct, ladder=strategy.ladder,
-        breakeven=strategy.ladder_breakeven,
-    )  # fmt: skip
+    found = managed_exits(bars, rows, at, up, strategy.exit_rules)
     for n in range(rows.size):
         expected = reference(bars, int(rows[n]), int(at[n]), bool(up[n]), strategy)
         got = (int(found[0][n]), int(found[1][n]), float(found[2][n]))
@@ -200,11 +194,8 @@ def test_with_neither_set_the_exits_are_the_plain_ones_to_the_last_bit() -> None
     up = at % 200 == 0
     for strategy in (Strategy(), Strategy(sl_pct=30.0, leverage=10, tp_pct=1.0)):
         plain = exits(bars, rows, at, up, strategy)
-        bar, kind, level = managed_exits(
-            bars, rows, at, up, tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct,
-            leverage=strategy.leverage, trail_pct=None, activation_pct=None, ladder=(),
-            breakeven=False,
-        )  # fmt: skip
+        rules = ExitRules(strategy.tp_pct, strategy.sl_pct, strategy.leverage)
+        bar, kind, level = managed_exits(bars, rows, at, up, rules)
         sign = np.where(up, 1.0, -1.0)
         out = level * (1 - sign * strategy.slippage_pct / 100)
         assert np.array_equal(plain[0], bar) and np.array_equal(plain[1], kind)
@@ -217,12 +208,7 @@ def test_candidates_beyond_one_slice_are_found_alike() -> None:
     at = np.tile(np.arange(300), 7)
     up = at % 3 != 0
     strategy = SETTINGS[3]
-    found = managed_exits(
-        bars, rows, at, up, tp_pct=strategy.tp_pct, sl_pct=strategy.sl_pct,
-        leverage=strategy.leverage, trail_pct=strategy.trail_pct,
-        activation_pct=strategy.trail_activation_pct, ladder=strategy.ladder,
-        breakeven=strategy.ladder_breakeven,
-    )  # fmt: skip
+    found = managed_exits(bars, rows, at, up, strategy.exit_rules)
     assert found[0].size == rows.size
     for n in range(2_000, rows.size):  # the second slice, against the bar-by-bar replay
         expected = reference(bars, int(rows[n]), int(at[n]), bool(up[n]), strategy)
