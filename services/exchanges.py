@@ -19,7 +19,7 @@ from core.clock import Clock
 from core.crypto import SecretBox, SecretContext
 from core.exchange.breaker import BreakerBoard, BreakerPolicy
 from core.exchange.credentials import ApiCredentials
-from core.exchange.errors import AuthFailed, InvalidOrder
+from core.exchange.errors import AuthFailed, ExchangeError, InvalidOrder
 from core.exchange.factory import VenueHandle, open_venue
 from core.exchange.models import Balance, Ticker
 from core.exchange.pool import ClientPool, PooledClient, PoolKey, PoolStats
@@ -167,6 +167,21 @@ class ExchangeGateway:
         """A streamed snapshot of the whole market replaces the tape's; readers then cost
         no request until it is older than the TTL (a silent stream falls back to REST)."""
         self._tickers.set(exchange, tickers)
+
+    def last_price(self, exchange: str, symbol: str) -> Decimal | None:
+        """The symbol's last price as already known, never a request: paper from the prices
+        it trades at (in memory), a real exchange from the tape while it is fresh (a peek:
+        not counted as a cache miss, as nobody asked for a read)."""
+        if exchange == PAPER:
+            market = self._paper_market if self.market_source == PAPER else self._live
+            try:
+                return None if market is None else market.ticker(symbol).last
+            except ExchangeError:  # not listed, or live prices still loading
+                return None
+        if self._tickers.peek_ttl_left(exchange) is None:
+            return None
+        found = (self._tickers.get(exchange) or {}).get(symbol)
+        return None if found is None else found.last
 
     async def paper_source(self) -> MarketSource:
         """Prices paper accounts trade at: synthetic, or the live market source's snapshot."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 
 from bot.wiring.core import Shared
 from bot.wiring.trading import Trading
@@ -16,7 +15,6 @@ from core.exchange.feed import TickerFeed, open_ticker_feed
 from core.exchange.models import Fill, unexplained_close
 from core.exchange.venues import PAPER
 from services.account_stream import CatchUp, FillSink
-from services.caching import TICKERS
 from services.exchanges import ExchangeGateway
 from services.fill_ledger import FillLedger
 from services.fill_ledger_catchup import FillCatchUp
@@ -67,14 +65,6 @@ async def build_streams(
     its catch-up of one account; without them, `LedgerFills`."""
     if s.settings.streams <= 0:
         return None
-    tickers = s.cache.cache(TICKERS.name)
-
-    def mark(exchange: str, symbol: str) -> Decimal | None:
-        if tickers.peek_ttl_left(exchange) is None:  # not counted as a miss: nobody read
-            return None
-        found = (tickers.get(exchange) or {}).get(symbol)
-        return None if found is None else found.last
-
     ledger = LedgerFills(t.fill_ledger, t.fill_catchup, t.exchanges)
     manager = StreamManager(
         limits=StreamLimits(total=s.settings.streams),
@@ -84,7 +74,7 @@ async def build_streams(
         catch_up=catch_up or ledger.catch_up,
         clock=s.clock,
         metrics=s.metrics,
-        marks=mark,
+        marks=t.exchanges.last_price,
     )
     t.accounts.on_use.append(lambda ref: manager.touch(ref.user_id, ref.exchange, ref.account_type))
     t.exchanges.account_caches.on_order.append(manager.touch)

@@ -42,6 +42,7 @@ class World:
     manager: StreamManager
     catch_up: FakeCatchUp
     events: PaperEvents
+    clock: FakeClock
 
 
 @pytest.fixture
@@ -80,9 +81,10 @@ async def world(store: Store) -> AsyncIterator[World]:
         catch_up=catch_up,
         clock=clock,
         backoff_s=(0.05, 0.1),
+        marks=gateway.last_price,
     )
     try:
-        yield World(gateway, manager, catch_up, events)
+        yield World(gateway, manager, catch_up, events, clock)
     finally:
         await manager.aclose()
         await gateway.aclose()
@@ -125,3 +127,32 @@ async def test_a_paper_cancel_drops_the_pushed_order(world: World) -> None:
     await eventually(lambda: caches.orders.get(client.key) == ())
     await asyncio.sleep(0)
     assert not stream.orders and len(world.catch_up.calls) == 1  # no fill: no catch-up
+
+
+async def test_a_pushed_paper_position_is_repriced_as_the_market_moves(world: World) -> None:
+    # The engine pushes a position when it changes, not when its price does: its mark and
+    # uPnL come from the prices paper trades at, at every re-push.
+    world.manager.touch(USER, PAPER, PAPER)
+    stream = world.manager.stream(USER, PAPER, PAPER)
+    assert stream is not None
+    await eventually(lambda: stream.connected)
+    client = world.gateway.account(USER, PAPER, PAPER)
+    request = OrderRequest(BTC, Side.BUY, OrderType.MARKET, Decimal("0.01"), "twpaperst3")
+    await client.create_order(request)
+    caches = world.gateway.account_caches
+    await eventually(lambda: bool(caches.positions.get(client.key)))
+    world.clock.advance(seconds=3_600)
+    later = world.gateway.last_price(PAPER, BTC)
+    assert later is not None
+
+    def repriced() -> bool:
+        pushed = caches.positions.get(client.key)
+        return pushed is not None and [p.mark_price for p in pushed] == [later]
+
+    await eventually(repriced)
+    pushed = caches.positions.get(client.key)
+    assert pushed is not None
+    (position,) = pushed
+    assert later != position.entry_price
+    assert position.unrealised_pnl == (later - position.entry_price) * position.qty
+    assert world.gateway.last_price(PAPER, "NOPE/USDT:USDT") is None
