@@ -33,7 +33,6 @@ from core.exchange.errors import (
     TemporaryError,
     UnknownOutcome,
 )
-from core.exchange.ids import PREFIX
 from core.exchange.models import Order, OrderRequest, OrderStatus, OrderType, Side
 from core.lifecycle import FINAL, UNRESOLVED, IntentStatus
 from core.pause_points import pause
@@ -105,9 +104,7 @@ class OrderExecutor:
         intent keeps resting with what filled so far.
         """
         filled: list[IntentRecord] = []
-        for order in orders:
-            if not order.client_order_id.startswith(PREFIX):
-                continue  # placed on the exchange, not by Tradewind
+        for order in orders:  # an order not placed by Tradewind has no intent
             async with self._lock(order.client_order_id):
                 intent = await self._intents.get(order.client_order_id)
                 if intent is None or intent.reduce_only or intent.status not in _AWAITING_FILLS:
@@ -137,7 +134,7 @@ class OrderExecutor:
                 intent = await self._intents.get(cid)
                 if intent is None or intent.reduce_only or not intent.filled_qty:
                     continue
-                if intent.status != IntentStatus.CANCELLED:
+                if intent.status != IntentStatus.CANCELLED:  # resting still, or filled whole
                     continue
                 await self._tell_opened(intent)
                 opened.append(intent)
