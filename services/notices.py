@@ -238,7 +238,7 @@ def ladder_placed(
     entry: IntentRecord, parts: Sequence[LadderPart], qty: Decimal, breakeven: bool
 ) -> str:
     """What the ladder of a filled entry took over from its take profit."""
-    side = "LONG" if entry.side == "buy" else "SHORT"
+    side = _held(entry)
     each = ", ".join(f"{_num(p.qty)} at {_num(p.price)} ({_num(p.pct)} % in profit)" for p in parts)
     rest = qty - sum((p.qty for p in parts), Decimal(0))
     lines = [
@@ -252,12 +252,17 @@ def ladder_placed(
 
 
 def ladder_not_placed(entry: IntentRecord, lot: Decimal) -> str:
-    side = "LONG" if entry.side == "buy" else "SHORT"
+    side = _held(entry)
     return escape(
         f"Take-profit ladder not placed for your {side} {_num(entry.filled_qty or Decimal(0))} "
         f"{entry.symbol}: no part of it comes to a whole lot ({_num(lot)}). Its take profit "
         "stays as it is."
     )
+
+
+def _held(entry: IntentRecord) -> str:
+    """The position an opening order made: LONG or SHORT."""
+    return "LONG" if entry.side == "buy" else "SHORT"
 
 
 def ladder_notice(entry: IntentRecord, chat_id: int, text: str) -> Notice:

@@ -5,16 +5,16 @@ queues them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from decimal import Decimal
 from html import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.exchange.venues import title
 from db.repositories.reports import ReportTarget
 from db.repositories.trades import PeriodTotals
 from services.equity import EquityChange
 from services.outbox import Notice, NoticeKind
+from services.strategy import zone
 
 MAX_EQUITY_LINES = 5  # accounts in a daily report's equity part
 _CENT = Decimal("0.01")
@@ -28,7 +28,7 @@ def daily_report(
 ) -> Notice:
     """Yesterday's realised results (the trader's own day), what is still open, and each
     account's equity at yesterday's close against the close before (None: not asked)."""
-    tz = _zone(target.timezone)
+    tz = zone(target.timezone)
     day = totals.start.astimezone(tz).date()
     lines = [f"🗓 <b>Daily report</b> · {day:%a %Y-%m-%d} ({escape(target.timezone)})"]
     lines += _period_lines(totals)
@@ -46,7 +46,7 @@ def daily_report(
 
 def weekly_report(target: ReportTarget, totals: PeriodTotals) -> Notice:
     """Last week's realised results (Monday to Sunday in the trader's timezone)."""
-    tz = _zone(target.timezone)
+    tz = zone(target.timezone)
     first = totals.start.astimezone(tz).date()
     last = (totals.end - timedelta(seconds=1)).astimezone(tz).date()
     lines = [
@@ -101,10 +101,3 @@ def _equity_lines(changes: Sequence[EquityChange], tz: tzinfo) -> list[str]:
     if len(changes) > MAX_EQUITY_LINES:
         lines.append(f"… and {len(changes) - MAX_EQUITY_LINES} more accounts")
     return lines
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
