@@ -30,21 +30,14 @@ import aiohttp
 
 from core.cache import CacheLayer
 from core.clock import SystemClock
-from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
-from core.exchange.factory import VenueHandle
 from core.exchange.feed import TickerFeed, open_ticker_feed
-from core.exchange.venues import VENUES
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
-from db.repositories.paper import PaperRepository
 from db.store import Store
 from scripts import _bench as bench
 from scripts._results import Row, add_json_argument, emit
 from services.caching import TICKERS, define_trader_caches
-from services.exchanges import ExchangeGateway
 from services.market import MarketService
 from services.ticker_stream import TickerStream
+from tests.fakes.gateways import local_gateway
 
 INTERVAL_S = 10.0  # the scan interval: scanner, settlement, alerts and trailing run on it
 READERS = 5
@@ -82,21 +75,9 @@ async def run_mode(url: str, seconds: float, streamed: bool) -> Outcome:
     define_trader_caches(cache)
     tickers = cache.cache(TICKERS.name)
 
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=url)
-
     with tempfile.TemporaryDirectory() as tmp:
         async with Store(Path(tmp) / "bench.db") as store, aiohttp.ClientSession() as session:
-            gateway = ExchangeGateway(
-                market_source="bybit",
-                paper_market=SyntheticMarket(clock=clock),
-                paper_ledger=PaperRepository(store),
-                credentials=CredentialRepository(store),
-                secrets=SecretBox([generate_key()]),
-                clock=clock,
-                cache=cache,
-                venue_opener=opener,
-            )
+            gateway = local_gateway(store, clock, base_url=url, source="bybit", cache=cache)
             market = MarketService(gateway)
             venue = gateway.venue("bybit")
             stream: TickerStream | None = None

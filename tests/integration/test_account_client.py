@@ -18,10 +18,8 @@ import pytest
 from core.cache import CacheLayer
 from core.clock import SystemClock
 from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import ExchangeError, InvalidOrder, TemporaryError
-from core.exchange.factory import VenueHandle
 from core.exchange.models import (
     ZERO,
     Balance,
@@ -33,13 +31,8 @@ from core.exchange.models import (
     PositionSide,
     Side,
 )
-from core.exchange.retry import RetryPolicy
-from core.exchange.venues import VENUES
 from core.lifecycle import IntentStatus
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
 from db.repositories.intents import IntentRepository, NewIntent
-from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from services.account_client import AccountClient
@@ -49,12 +42,12 @@ from services.exchanges import ExchangeGateway
 from services.execution import OrderExecutor
 from tests.exchange_server import ExchangeServer, FaultKind
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import QUICK, local_gateway
 
 USER = 7
 BTC = "BTC/USDT:USDT"
 WALLET, POSITIONS, ORDERS = "/v5/account/wallet-balance", "/v5/position/list", "/v5/order/realtime"
 CREATE, CANCEL, LEVERAGE = "/v5/order/create", "/v5/order/cancel", "/v5/position/set-leverage"
-QUICK = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.002, max_retry_after=0.1)
 PUSHED = Balance(Decimal("1234"), Decimal("1000"), Decimal("234"), ZERO)
 
 
@@ -89,18 +82,8 @@ async def world(store: Store) -> AsyncIterator[World]:
     async with ExchangeServer(symbols=10, seed=4) as server:
         server.add_account("key-7", "secret-7", Decimal("2500"))
 
-        def opener(name: str) -> VenueHandle:
-            return CcxtVenue(VENUES[name], base_url=server.base_url, retry=QUICK)
-
-        gateway = ExchangeGateway(
-            market_source="paper",
-            paper_market=SyntheticMarket(clock=clock),
-            paper_ledger=PaperRepository(store),
-            credentials=CredentialRepository(store),
-            secrets=box,
-            clock=clock,
-            cache=cache,
-            venue_opener=opener,
+        gateway = local_gateway(
+            store, clock, base_url=server.base_url, secrets=box, cache=cache, retry=QUICK
         )
         accounts = AccountService(store, gateway, box, cache, clock, ("paper", "bybit"))
         await UserRepository(store).upsert(UserProfile(USER, USER, "T"), clock.now())

@@ -19,16 +19,9 @@ import pytest
 
 from core.cache import CacheLayer
 from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
-from core.exchange.factory import VenueHandle
 from core.exchange.models import Fill, OrderRequest, OrderType, PositionSide, Side
-from core.exchange.retry import RetryPolicy
-from core.exchange.venues import VENUES
 from core.metrics import Metrics
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
-from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from services.account_client import AccountClient
@@ -41,11 +34,11 @@ from tests.exchange_server import ExchangeServer
 from tests.exchange_server.ws import StreamFaultKind
 from tests.fakes.clock import FakeClock
 from tests.fakes.fills import FakeCatchUp, FakeFillSink
+from tests.fakes.gateways import QUICK, local_gateway
 
 BTC = "BTC/USDT:USDT"
 USERS = (7, 8, 9)
 READS = ("/v5/account/wallet-balance", "/v5/position/list", "/v5/order/realtime")
-QUICK = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.002, max_retry_after=0.1)
 
 
 @dataclass
@@ -99,19 +92,8 @@ async def world(store: Store) -> AsyncIterator[World]:
     metrics = Metrics()
     managers: list[StreamManager] = []
     async with ExchangeServer(symbols=10, seed=4) as server:
-
-        def opener(name: str) -> VenueHandle:
-            return CcxtVenue(VENUES[name], base_url=server.base_url, retry=QUICK)
-
-        gateway = ExchangeGateway(
-            market_source="paper",
-            paper_market=SyntheticMarket(clock=clock),
-            paper_ledger=PaperRepository(store),
-            credentials=CredentialRepository(store),
-            secrets=box,
-            clock=clock,
-            cache=cache,
-            venue_opener=opener,
+        gateway = local_gateway(
+            store, clock, base_url=server.base_url, secrets=box, cache=cache, retry=QUICK
         )
         accounts = AccountService(store, gateway, box, cache, clock, ("paper", "bybit"))
         for user_id in USERS:

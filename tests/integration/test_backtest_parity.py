@@ -14,19 +14,15 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from core.crypto import SecretBox, generate_key
 from core.paper.market_source import MarketSource
 from db.repositories.candles import CandleRepository
-from db.repositories.credentials import CredentialRepository
 from db.repositories.markets import MarketRepository
 from db.repositories.notifications import NotificationRepository
-from db.repositories.paper import PaperRepository
 from db.repositories.signals import SignalRepository
 from db.store import Store
 from services.backtest import scan_rules
 from services.backtest_engine import Strategy
 from services.backtest_worker import BacktestJob, replay_job
-from services.exchanges import ExchangeGateway
 from services.market_registry import MarketRegistry
 from services.outbox import Outbox
 from services.scanner import BARS, Scanner
@@ -34,6 +30,7 @@ from services.signals import SignalService
 from services.unit_of_work import UnitOfWork
 from tests.fakes.candles import ReplayMarket
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import local_gateway
 from tests.fakes.market import make_market
 
 START = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp())
@@ -61,14 +58,7 @@ def market_data(seed: int = 3) -> npt.NDArray[np.float64]:
 
 
 def scanner_over(store: Store, clock: FakeClock, source: MarketSource) -> Scanner:
-    gateway = ExchangeGateway(
-        market_source="paper",
-        paper_market=source,
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=SecretBox([generate_key()]),
-        clock=clock,
-    )
+    gateway = local_gateway(store, clock, market=source)
     registry = MarketRegistry(gateway, MarketRepository(store), clock)
     signals = SignalService(
         SignalRepository(store),

@@ -11,14 +11,9 @@ from decimal import Decimal
 import pytest
 
 from core.crypto import SecretBox, SecretContext, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.errors import AuthFailed, InvalidOrder
-from core.exchange.factory import VenueHandle
 from core.exchange.models import OrderRequest, OrderType, Side
-from core.exchange.venues import VENUES
-from core.paper.synthetic import SyntheticMarket
 from db.repositories.credentials import CredentialRepository, NewCredential
-from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from services.caching import TICKERS
@@ -26,6 +21,7 @@ from services.exchanges import ExchangeGateway
 from services.market import MarketService
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import local_gateway
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -48,19 +44,7 @@ def _gateway(
 ) -> ExchangeGateway:
     """A gateway over `store` whose exchanges are the local server; `source` is the
     scanner's market (paper, or bybit: the server's prices)."""
-
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=server.base_url)
-
-    return ExchangeGateway(
-        market_source=source,
-        paper_market=SyntheticMarket(clock=clock),
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=box,
-        clock=clock,
-        venue_opener=opener,
-    )
+    return local_gateway(store, clock, base_url=server.base_url, source=source, secrets=box)
 
 
 @pytest.fixture

@@ -8,17 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.cache import CacheLayer
-from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
-from core.exchange.factory import VenueHandle
 from core.exchange.retry import RetryPolicy
-from core.exchange.venues import VENUES
 from core.metrics import Metrics
 from core.paper.market_source import LISTING_EVERY
 from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
 from db.repositories.markets import DELISTED, TRADING, MarketRepository
-from db.repositories.paper import PaperRepository
 from db.store import Store
 from services.caching import TICKERS
 from services.exchanges import ExchangeGateway
@@ -26,6 +20,7 @@ from services.market_registry import MarketRegistry
 from services.monitoring import MonitoringService
 from tests.exchange_server import ExchangeServer, FaultKind
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import local_gateway
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 NEW = "ZAZUUSDT"
@@ -38,18 +33,11 @@ async def server() -> AsyncIterator[ExchangeServer]:
 
 
 def gateway(store: Store, clock: FakeClock, source: str, base_url: str = "") -> ExchangeGateway:
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=base_url, retry=RetryPolicy(attempts=1))
-
-    return ExchangeGateway(
-        market_source=source,
-        paper_market=SyntheticMarket(symbols=40, clock=clock, genesis=NOW),
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=SecretBox([generate_key()]),
-        clock=clock,
-        venue_opener=opener,
-    )
+    market = SyntheticMarket(symbols=40, clock=clock, genesis=NOW)
+    return local_gateway(
+        store, clock, base_url=base_url, source=source, market=market,
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
 
 
 @pytest.fixture

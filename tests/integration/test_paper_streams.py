@@ -17,8 +17,6 @@ from core.crypto import SecretBox, generate_key
 from core.exchange.models import ZERO, Balance, Fill, OrderRequest, OrderType, PositionSide, Side
 from core.exchange.venues import PAPER
 from core.paper.events import EmittingLedger, PaperEvents
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
 from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
@@ -29,6 +27,7 @@ from services.stream_feeds import GatewayFeeds
 from services.streams import StreamLimits, StreamManager
 from tests.fakes.clock import FakeClock
 from tests.fakes.fills import FakeCatchUp, FakeFillSink
+from tests.fakes.gateways import local_gateway
 from tests.integration.test_account_streams import eventually
 
 USER = 7
@@ -52,15 +51,8 @@ async def world(store: Store) -> AsyncIterator[World]:
     define_trader_caches(cache)
     box = SecretBox([generate_key()])
     events = PaperEvents()
-    gateway = ExchangeGateway(
-        market_source="paper",
-        paper_market=SyntheticMarket(clock=clock),
-        paper_ledger=EmittingLedger(PaperRepository(store), events),
-        credentials=CredentialRepository(store),
-        secrets=box,
-        clock=clock,
-        cache=cache,
-    )
+    ledger = EmittingLedger(PaperRepository(store), events)
+    gateway = local_gateway(store, clock, secrets=box, cache=cache, ledger=ledger)
 
     async def balance_of(user_id: int) -> Balance:
         async with gateway.lease(user_id, PAPER, PAPER) as client:

@@ -18,16 +18,9 @@ import pytest
 from core.cache import CacheLayer
 from core.crypto import SecretBox, generate_key
 from core.errors import Forbidden
-from core.exchange.ccxt_venue import CcxtVenue
 from core.exchange.credentials import ApiCredentials
 from core.exchange.errors import RateLimited
-from core.exchange.factory import VenueHandle
 from core.exchange.models import OrderRequest, OrderType, Side
-from core.exchange.retry import RetryPolicy
-from core.exchange.venues import VENUES
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
-from db.repositories.paper import PaperRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
 from services.accounts import AccountService
@@ -37,13 +30,13 @@ from services.market import MarketService
 from services.portfolio import PortfolioService
 from tests.exchange_server import ExchangeServer, FaultKind
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import QUICK, local_gateway
 from tests.harness import running_bot
 
 USER = 7
 BTC = "BTC/USDT:USDT"
 WALLET, POSITIONS, ORDERS = "/v5/account/wallet-balance", "/v5/position/list", "/v5/order/realtime"
 # Give up at once on a long retry-after, so a refusal reaches the caller without waiting.
-QUICK = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.002, max_retry_after=0.1)
 
 
 @dataclass
@@ -67,18 +60,8 @@ async def world(store: Store) -> AsyncIterator[World]:
     async with ExchangeServer(symbols=10, seed=4) as server:
         server.add_account("key-7", "secret-7", Decimal("2500"))
 
-        def opener(name: str) -> VenueHandle:
-            return CcxtVenue(VENUES[name], base_url=server.base_url, retry=QUICK)
-
-        gateway = ExchangeGateway(
-            market_source="paper",
-            paper_market=SyntheticMarket(clock=clock),
-            paper_ledger=PaperRepository(store),
-            credentials=CredentialRepository(store),
-            secrets=box,
-            clock=clock,
-            cache=cache,
-            venue_opener=opener,
+        gateway = local_gateway(
+            store, clock, base_url=server.base_url, secrets=box, cache=cache, retry=QUICK
         )
         accounts = AccountService(store, gateway, box, cache, clock, ("paper", "bybit"))
         await UserRepository(store).upsert(UserProfile(USER, USER, "T"), clock.now())

@@ -8,19 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
-from core.exchange.factory import VenueHandle
-from core.exchange.venues import VENUES
 from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
 from db.repositories.markets import MarketRepository
 from db.repositories.notifications import NotificationRepository
-from db.repositories.paper import PaperRepository
 from db.repositories.signals import SignalRepository
 from db.repositories.users import UserProfile, UserRepository
 from db.store import Store
-from services.exchanges import ExchangeGateway
 from services.market_registry import MarketRegistry
 from services.outbox import Outbox
 from services.scanner import Scanner
@@ -28,23 +21,14 @@ from services.signals import SignalService
 from services.unit_of_work import UnitOfWork
 from tests.exchange_server import ExchangeServer
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import local_gateway
 
 NOW = datetime(2026, 5, 1, 6, tzinfo=UTC)
 
 
 def build(store: Store, clock: FakeClock, source: str, base_url: str = "") -> Scanner:
-    def opener(name: str) -> VenueHandle:
-        return CcxtVenue(VENUES[name], base_url=base_url)
-
-    gateway = ExchangeGateway(
-        market_source=source,
-        paper_market=SyntheticMarket(clock=clock, genesis=NOW),
-        paper_ledger=PaperRepository(store),
-        credentials=CredentialRepository(store),
-        secrets=SecretBox([generate_key()]),
-        clock=clock,
-        venue_opener=opener,
-    )
+    market = SyntheticMarket(clock=clock, genesis=NOW)
+    gateway = local_gateway(store, clock, base_url=base_url, source=source, market=market)
     registry = MarketRegistry(gateway, MarketRepository(store), clock)
     outbox = Outbox(NotificationRepository(store), clock)
     signals = SignalService(SignalRepository(store), UnitOfWork(store, outbox), clock)

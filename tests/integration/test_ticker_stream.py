@@ -14,15 +14,8 @@ from decimal import Decimal
 import pytest
 
 from core.cache import CacheLayer
-from core.crypto import SecretBox, generate_key
-from core.exchange.ccxt_venue import CcxtVenue
-from core.exchange.factory import VenueHandle
 from core.exchange.feed import TickerFeed, open_ticker_feed
 from core.exchange.models import OrderRequest, OrderType, Side
-from core.exchange.venues import VENUES
-from core.paper.synthetic import SyntheticMarket
-from db.repositories.credentials import CredentialRepository
-from db.repositories.paper import PaperRepository
 from db.store import Store
 from services.caching import TICKERS, define_trader_caches
 from services.exchanges import ExchangeGateway
@@ -30,6 +23,7 @@ from services.ticker_stream import TickerStream
 from tests.exchange_server import ExchangeServer
 from tests.exchange_server.ws import StreamFaultKind
 from tests.fakes.clock import FakeClock
+from tests.fakes.gateways import local_gateway
 
 BTC = "BTC/USDT:USDT"
 TICKERS_PATH = "/v5/market/tickers"
@@ -52,20 +46,7 @@ async def world(store: Store) -> AsyncIterator[World]:
     cache = CacheLayer(clock)
     define_trader_caches(cache)
     async with ExchangeServer(symbols=25, seed=3, moving=True) as server:
-
-        def opener(name: str) -> VenueHandle:
-            return CcxtVenue(VENUES[name], base_url=server.base_url)
-
-        gateway = ExchangeGateway(
-            market_source="bybit",
-            paper_market=SyntheticMarket(clock=clock),
-            paper_ledger=PaperRepository(store),
-            credentials=CredentialRepository(store),
-            secrets=SecretBox([generate_key()]),
-            clock=clock,
-            cache=cache,
-            venue_opener=opener,
-        )
+        gateway = local_gateway(store, clock, base_url=server.base_url, source="bybit", cache=cache)
         venue = gateway.venue("bybit")
 
         async def feed() -> TickerFeed:
