@@ -21,7 +21,18 @@ from decimal import Decimal
 from typing import Any
 
 from .models import Account, BybitError, Order, check_tpsl, fmt_num, now_ms
-from .okx_views import LOT, OkxError, Params, acct_of, contracts, ct_val, inst_id, inst_of, order_no
+from .okx_views import (
+    LOT,
+    OkxError,
+    Params,
+    acct_of,
+    contracts,
+    ct_val,
+    inst_id,
+    inst_of,
+    order_no,
+    trade_target,
+)
 
 KINDS = ("conditional", "oco")
 CANCEL_BATCH = 10  # the most algos one cancel-algos request names
@@ -165,12 +176,7 @@ class AlgoBook:
 
 # ---- endpoints ---------------------------------------------------------------
 def place_algo(server: Any, account: Account | None, params: Params) -> Any:
-    acct, inst = acct_of(account), inst_of(server, params)
-    assert inst is not None
-    if acct.api_key in server.simple_mode:
-        raise OkxError("51010", "Operation not supported under the current account mode")
-    if params.get("tdMode") not in ("cross", "isolated"):
-        raise OkxError("51000", "Parameter tdMode error")
+    acct, inst = trade_target(server, account, params)
     side, kind = str(params.get("side") or ""), str(params.get("ordType") or "")
     if side not in ("buy", "sell"):
         raise OkxError("51000", "Parameter side error")

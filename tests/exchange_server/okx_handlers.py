@@ -30,6 +30,7 @@ from .okx_views import (
     okx_error,
     order_json,
     order_no,
+    trade_target,
 )
 
 Handler = Callable[[Any, Account | None, Params], Any]
@@ -124,12 +125,7 @@ def set_leverage(server: Any, account: Account | None, params: Params) -> Any:
 
 
 def place_order(server: Any, account: Account | None, params: Params) -> Any:
-    acct, inst = acct_of(account), inst_of(server, params)
-    assert inst is not None
-    if acct.api_key in server.simple_mode:
-        raise OkxError("51010", "Operation not supported under the current account mode")
-    if params.get("tdMode") not in ("cross", "isolated"):
-        raise OkxError("51000", "Parameter tdMode error")
+    acct, inst = trade_target(server, account, params)
     cid = str(params.get("clOrdId") or "")
     if cid and not (len(cid) <= 32 and cid.isascii() and cid.isalnum()):
         raise OkxError("51000", "Parameter clOrdId error")

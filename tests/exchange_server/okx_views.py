@@ -90,6 +90,20 @@ def acct_of(account: Account | None) -> Account:
     return account
 
 
+def trade_target(
+    server: Any, account: Account | None, params: Params
+) -> tuple[Account, Instrument]:
+    """The account and instrument an order or algo names, as OKX checks them first: a
+    swap account (not the spot-only simple mode) and a margin mode."""
+    acct, inst = acct_of(account), inst_of(server, params)
+    assert inst is not None
+    if acct.api_key in server.simple_mode:
+        raise OkxError("51010", "Operation not supported under the current account mode")
+    if params.get("tdMode") not in ("cross", "isolated"):
+        raise OkxError("51000", "Parameter tdMode error")
+    return acct, inst
+
+
 def inst_of(server: Any, params: Params, *, required: bool = True) -> Instrument | None:
     given = str(params.get("instId") or "")
     if not given:
