@@ -14,7 +14,7 @@ import pytest
 
 from core.exchange.credentials import ApiCredentials
 from core.exchange.models import OrderType
-from core.paper.engine import EventKind
+from core.paper.book import EventKind
 from tests.exchange_server import ExchangeServer
 from tests.handlers.test_manage import _licensed, reply
 from tests.handlers.test_manage_venues import KEY, SECRET, _btc
@@ -88,8 +88,10 @@ async def test_paper_ladder_is_placed_after_the_entry_and_fills_part_by_part(
     told = await bot.state.wait_for_call(
         "sendMessage", lambda c: "Take-profit ladder placed" in str(c.params.get("text"))
     )
-    first = f"{orders[0].qty} at {orders[0].price} (2 % in profit)"
-    assert f"for your LONG {qty} {BTC}: {first}" in told.params["text"]
+    assert orders[0].price is not None
+    # Notices write numbers as exact as they are, without trailing zeros (70452, not 70452.0).
+    first = f"{_plain(orders[0].qty)} at {_plain(orders[0].price)} (2 % in profit)"
+    assert f"for your LONG {_plain(qty)} {BTC}: {first}" in told.params["text"]
     assert "It replaces the single take profit." in told.params["text"]
     assert [o.price for o in orders] == [
         ((entry * (1 + pct / Decimal(100))) / Decimal("0.1")).quantize(Decimal(1)) * Decimal("0.1")
@@ -134,3 +136,7 @@ async def test_bybit_ladder_moves_the_stop_to_break_even_across_a_restart(
         assert "Take-profit ladder: 1%:50, 3%:50 (tp_ladder)" in await reply(bot, "/strategy")
     server.set_price("BTCUSDT", "61900")
     assert _btc(server).size == 0  # the second part took the rest
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
