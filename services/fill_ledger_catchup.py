@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from core.clock import Clock
 from core.exchange.errors import ExchangeError
 from core.exchange.models import ClosedPnl, Fill
-from core.paper.engine import EXCHANGE as PAPER
+from core.paper.book import EXCHANGE as PAPER
 from core.paper.engine import EngineReport
 from db.repositories.fills import AccountKey, FillRepository
 from db.repositories.intents import IntentRepository

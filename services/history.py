@@ -18,7 +18,8 @@ from decimal import Decimal
 
 from core.errors import InvalidInput
 from core.lifecycle import CloseReason, Origin
-from core.paper.engine import EXCHANGE, EngineEvent, EngineReport, EventKind
+from core.paper.book import EXCHANGE, EventKind
+from core.paper.engine import EngineEvent, EngineReport
 from core.paper.ledger import DEFAULT_LEVERAGE, fine_price
 from db.repositories.trades import PaperFill, SymbolTotals, TradeLog, TradeRecord, TradeRepository
 from services import periods

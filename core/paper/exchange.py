@@ -42,7 +42,7 @@ from core.exchange.models import (
     Ticker,
     TradingStop,
 )
-from core.paper.engine import EXCHANGE, AccountBook, new_order_id, trigger_of
+from core.paper.book import EXCHANGE, AccountBook, new_order_id, trigger_of
 from core.paper.ledger import (
     INITIAL_BALANCE,
     AccountChanges,

@@ -13,7 +13,7 @@ import pytest
 
 from bot.offline_api import ApiCall
 from core.exchange.models import Position
-from core.paper.engine import EventKind
+from core.paper.book import EventKind
 from db.repositories.licenses import LicenseRepository
 from tests.handlers.test_trading import _open
 from tests.harness import BotHarness, running_bot, texts

@@ -12,7 +12,8 @@ import pytest
 
 from core.exchange.errors import ExchangeUnavailable, UnknownOutcome
 from core.exchange.models import OrderRequest, OrderStatus, OrderType, Side
-from core.paper.engine import EventKind, PaperEngine
+from core.paper.book import EventKind
+from core.paper.engine import PaperEngine
 from core.paper.exchange import PaperExchange
 from core.paper.ledger import AccountChanges, AccountState, OrderRecord
 from core.paper.synthetic import SyntheticMarket

@@ -11,7 +11,8 @@ import pytest
 
 from core.errors import InvalidInput
 from core.exchange.models import OrderRequest, OrderType, Side
-from core.paper.engine import EventKind, PaperEngine
+from core.paper.book import EventKind
+from core.paper.engine import PaperEngine
 from core.paper.exchange import PaperExchange
 from db.repositories.intents import IntentRepository, NewIntent
 from db.repositories.paper import PaperRepository

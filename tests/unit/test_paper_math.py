@@ -19,7 +19,8 @@ from core.exchange.errors import (
     UnknownOutcome,
 )
 from core.exchange.models import OrderRequest, OrderStatus, OrderType, PositionSide, Side
-from core.paper.engine import EventKind, PaperEngine
+from core.paper.book import EventKind
+from core.paper.engine import PaperEngine
 from core.paper.exchange import PaperExchange
 from core.paper.ledger import liquidation_price
 from db.repositories.paper import PaperRepository

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.paper.engine import EngineEvent, EngineReport, EventKind
+from core.paper.book import EventKind
+from core.paper.engine import EngineEvent, EngineReport
 from services.paper_settlement import PaperSettlement
 
 
