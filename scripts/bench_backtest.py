@@ -180,8 +180,9 @@ def main() -> None:
     if args.quick:
         args.symbols, args.days, args.baseline_symbols = 40, 7, 1
     rows = asyncio.run(measure(args))
-    print(bench.table(["workload", "size", "value", "baseline", "target"], [
-        (r.workload, r.size, r.shown(), r.baselines_text(), r.target_text()) for r in rows
+    print(bench.table(["workload", "size", "value", "baseline", "target", "work done"], [
+        (r.workload, r.size, r.shown(), r.baselines_text(), r.target_text(), r.work)
+        for r in rows
     ]))  # fmt: skip
     emit(args.json, rows)
     if not all(r.did_work for r in rows):

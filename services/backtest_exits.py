@@ -49,8 +49,8 @@ def managed_exits(
     bars: Bars, rows: I64, bar: I64, up: np.ndarray, rules: ExitRules
 ) -> tuple[I64, I64, F64]:
     """(exit bar, exit kind, exit price before slippage) of positions opened at the close of
-    `bar` under `rules`. Candidates go in slices: the working arrays of all of them at once
-    would double the worker's memory."""
+    `bar` under `rules`. Candidates go `_SLICE` at a time, so a block with very many of them
+    (a low min_score) keeps its working arrays bounded."""
     found = [
         _exits(bars, rows[at : at + _SLICE], bar[at : at + _SLICE], up[at : at + _SLICE], rules)
         for at in range(0, rows.size, _SLICE)

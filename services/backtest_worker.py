@@ -105,8 +105,22 @@ def run_backtest(
         played, job.symbols, bar_times, rules.window - 1, rules.bar_s, job.strategy, EXIT_NAMES
     )
     png = draw_curve(list(result.days), list(result.curve), "UTC") if job.draw else None
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Finished(result, png, time.perf_counter() - began, peak_mb)
+    return Finished(result, png, time.perf_counter() - began, peak_mb())
+
+
+def peak_mb() -> float:
+    """This process's own peak resident memory, in MB. On Linux from `VmHWM`, not
+    `ru_maxrss`: a spawned process begins as a fork of its parent, and `ru_maxrss` keeps
+    that copy's high-water mark, so a worker of a 500 MB bot would report 500 MB however
+    little it used itself."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def work(job: BacktestJob, pipe: Connection, stop: Event) -> None:
